@@ -1,0 +1,74 @@
+// The one AEAD interface (DESIGN.md §4) and the packed batch layout every backend shares.
+//
+// AES-256-GCM only (C-4): 32-byte key, 12-byte nonce, 16-byte tag; "sealed" = ciphertext ‖ tag.
+
+import { CryptoError, type IntegrityError } from '../errors.js';
+
+export type BackendName = 'native' | 'wasm' | 'js' | 'node';
+
+export const KEY_SIZE = 32;
+export const NONCE_SIZE = 12;
+export const TAG_SIZE = 16;
+
+export interface BatchItem {
+  nonce: Uint8Array;
+  aad: Uint8Array;
+  data: Uint8Array;
+}
+
+/**
+ * A packed batch: every item's nonce, AAD and data live in one contiguous `input` buffer and
+ * `desc` holds DESC_FIELDS u32 per item (offsets into `input` and `output`). This is the form
+ * that crosses into native code, WASM linear memory and worker threads in one piece.
+ */
+export interface PackedBatch {
+  count: number;
+  input: Uint8Array;
+  /** DESC_FIELDS u32 per item, see the D_* constants. */
+  desc: Uint32Array;
+  output: Uint8Array;
+}
+
+export const DESC_FIELDS = 6;
+export const D_NONCE = 0; // offset of the 12-byte nonce in input
+export const D_AAD = 1; // offset of the AAD in input
+export const D_AAD_LEN = 2;
+export const D_DATA = 3; // offset of plaintext (seal) or ciphertext ‖ tag (open) in input
+export const D_DATA_LEN = 4;
+export const D_OUT = 5; // offset of the result in output: data_len + 16 (seal) or data_len − 16 (open)
+
+export interface Aead {
+  readonly name: BackendName;
+  /** True when the CPU's AES instructions are in use. */
+  readonly hardwareAes: boolean;
+  /** Returns ciphertext ‖ tag16 in a fresh buffer. */
+  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /** Returns the plaintext in a fresh buffer; throws IntegrityError (never returns empty bytes on failure). */
+  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  /** One boundary crossing; results are views into one buffer allocated for the batch, in item order. */
+  sealBatch(key: Uint8Array, items: BatchItem[]): Uint8Array[];
+  /** Per item: the plaintext view, or the IntegrityError of that item; other items are unaffected. */
+  openBatch(key: Uint8Array, items: BatchItem[]): (Uint8Array | IntegrityError)[];
+  /**
+   * Packed form used by the worker pool: seals every item of `batch` into `batch.output`.
+   * Validates sizes; throws BAD_KEY_SIZE / BAD_NONCE_SIZE for the whole batch.
+   */
+  sealPacked(key: Uint8Array, batch: PackedBatch): void;
+  /**
+   * Opens every item of `batch` into `batch.output`; `status[i]` is 1 when item i authenticated,
+   * 0 otherwise (its output bytes are zeroed, never partial plaintext).
+   */
+  openPacked(key: Uint8Array, batch: PackedBatch, status: Uint8Array): void;
+}
+
+export function checkKey(key: Uint8Array): void {
+  if (key.length !== KEY_SIZE) {
+    throw new CryptoError('BAD_KEY_SIZE', `AES-256-GCM key must be ${KEY_SIZE} bytes, got ${key.length}`);
+  }
+}
+
+export function checkNonce(nonce: Uint8Array): void {
+  if (nonce.length !== NONCE_SIZE) {
+    throw new CryptoError('BAD_NONCE_SIZE', `AES-GCM nonce must be ${NONCE_SIZE} bytes, got ${nonce.length}`);
+  }
+}

@@ -1,0 +1,157 @@
+// Typed errors with stable codes (DESIGN.md §5, SPEC.md §13).
+//
+// This module is the shared kernel of the error model: it imports nothing, so every
+// layer (crypto, raft, storage, node, server) may import it without breaking the
+// "arrows point down" rule. Messages name indexes, key ids and purposes — never key bytes.
+
+export interface ErrorDetails {
+  /** A sub-code, itself a code of SPEC §13 (e.g. the condition that made an apply HALT). */
+  reason?: string;
+  /** The underlying typed error. */
+  cause?: unknown;
+  /** Raft log index involved, when there is one. */
+  index?: bigint;
+}
+
+/** Base class: every error sealkv raises on purpose carries a stable SCREAMING_SNAKE_CASE code. */
+export class SealkvError extends Error {
+  readonly code: string;
+  readonly reason: string | undefined;
+  readonly index: bigint | undefined;
+
+  constructor(code: string, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    this.reason = details.reason;
+    this.index = details.index;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+
+  /** JSON shape of the admin API (C-6): `{ code, message, reason? }`. */
+  toJSON(): { code: string; message: string; reason?: string } {
+    return this.reason === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, reason: this.reason };
+  }
+}
+
+/** AEAD authentication failure (tag mismatch, wrong key, AAD mismatch). */
+export class IntegrityError extends SealkvError {
+  constructor(message = 'authentication failed', details: ErrorDetails = {}) {
+    super('INTEGRITY', message, details);
+  }
+}
+
+export type CryptoCode =
+  | 'BAD_KEY_SIZE'
+  | 'BAD_NONCE_SIZE'
+  | 'BACKEND_UNAVAILABLE'
+  | 'NIL_KEYSTORE'
+  | 'NO_CIPHER'
+  | 'KEY_CONFLICT'
+  | 'RESERVED_KEY_ID'
+  | 'UNKNOWN_KEY_ID'
+  | 'WRITE_COUNT_EXHAUSTED'
+  | 'LOCAL_EPOCH_EXHAUSTED'
+  | 'CRYPTO_BACKEND';
+
+/** Cipher, keystore and nonce-factory errors other than INTEGRITY. */
+export class CryptoError extends SealkvError {
+  declare readonly code: CryptoCode;
+  constructor(code: CryptoCode, message: string, details: ErrorDetails = {}) {
+    super(code, message, details);
+  }
+}
+
+export type EnvelopeCode =
+  | 'ENVELOPE_SHORT'
+  | 'ENVELOPE_VERSION'
+  | 'ENVELOPE_FLAG'
+  | 'UNKNOWN_KEY_ID'
+  | 'RESERVED_KEY_ID'
+  | 'ENCRYPTED_READ_INTEGRITY'
+  | 'ENCRYPTED_VALUE_RESERVED_STATE'
+  | 'PROPOSAL_MALFORMED';
+
+/** Envelope framing errors (RE-6, SE-1, SE-4, PE-2). */
+export class EnvelopeError extends SealkvError {
+  declare readonly code: EnvelopeCode;
+  constructor(code: EnvelopeCode, message: string, details: ErrorDetails = {}) {
+    super(code, message, details);
+  }
+}
+
+export type HaltCode =
+  | 'RAFT_UNWRAP_FAILED'
+  | 'ENCRYPTION_APPLY'
+  | 'ENTRY_MALFORMED'
+  | 'ENVELOPE_CUTOVER_DIVERGENCE'
+  | 'SIDECAR_BEHIND_RAFT_LOG'
+  | 'STORAGE_IO'
+  | 'LOG_CORRUPT';
+
+/** The apply loop stopped at an entry (C-3 HALT); the node exits with status 3. */
+export class HaltError extends SealkvError {
+  declare readonly code: HaltCode;
+  constructor(code: HaltCode, message: string, details: ErrorDetails = {}) {
+    super(code, message, details);
+  }
+}
+
+/** The process refuses to start (C-3 REFUSE-START); exit status 2. */
+export class StartupRefusedError extends SealkvError {}
+
+export type ProposalCode =
+  | 'NOT_LEADER'
+  | 'ENVELOPE_CUTOVER_IN_PROGRESS'
+  | 'WRITER_NOT_REGISTERED'
+  | 'TIMEOUT'
+  | 'ABORTED'
+  | 'CLOSED'
+  | 'LEADERSHIP_TRANSFER_IN_PROGRESS'
+  | 'PROPOSAL_DROPPED'
+  | 'UNAVAILABLE';
+
+/** A proposal, read or membership operation that did not complete (PE-3, PE-6). */
+export class ProposalError extends SealkvError {
+  declare readonly code: ProposalCode;
+  /** Raft id of the known leader, for NOT_LEADER redirects (C-7). */
+  readonly leader: string | null;
+  constructor(code: ProposalCode, message: string, details: ErrorDetails & { leader?: string | null } = {}) {
+    super(code, message, details);
+    this.leader = details.leader ?? null;
+  }
+}
+
+/** Admin API failures; `status` is the HTTP status of C-7. */
+export class AdminError extends SealkvError {
+  readonly status: number;
+  constructor(status: number, code: string, message: string, details: ErrorDetails = {}) {
+    super(code, message, details);
+    this.status = status;
+  }
+}
+
+/** A stored Raft log record failed its CRC-32C check or could not be decoded. */
+export class LogCorruptError extends SealkvError {
+  constructor(index: bigint, message: string, details: ErrorDetails = {}) {
+    super('LOG_CORRUPT', `log entry ${index}: ${message}`, { ...details, index });
+  }
+}
+
+/** Peer transport framing errors (oversize or malformed frames). */
+export class TransportError extends SealkvError {}
+
+/** Client protocol (RESP) errors; the message becomes the `-ERR` reply text. */
+export class ProtocolError extends SealkvError {}
+
+/** Configuration and usage errors of the CLI (exit status 1 or 2). */
+export class ConfigError extends SealkvError {}
+
+/** True when `e` is a SealkvError with the given code. */
+export function hasCode(e: unknown, code: string): boolean {
+  return e instanceof SealkvError && e.code === code;
+}
