@@ -7,7 +7,7 @@
 
 export type NodeId = string;
 
-export const enum EntryType {
+export enum EntryType {
   Normal = 0,
   ConfChange = 1,
 }
@@ -31,7 +31,7 @@ export interface ConfState {
   learners: NodeId[];
 }
 
-export const enum ConfChangeType {
+export enum ConfChangeType {
   AddVoter = 0,
   RemoveNode = 1,
   AddLearner = 2,
@@ -55,4 +55,107 @@ export interface Snapshot {
   meta: SnapshotMeta;
   /** Application data; the node streams large snapshots out of band and this may be empty. */
   data: Uint8Array;
+}
+
+export enum MessageType {
+  Vote = 1,
+  VoteResp = 2,
+  PreVote = 3,
+  PreVoteResp = 4,
+  App = 5,
+  AppResp = 6,
+  Heartbeat = 7,
+  HeartbeatResp = 8,
+  Snap = 9,
+  TimeoutNow = 10,
+  // Local-only kinds that step() also accepts (never sent on the wire):
+  SnapStatus = 20,
+  Unreachable = 21,
+}
+
+/** One Raft message. Plain object; only the fields its type needs are set. */
+export interface Message {
+  type: MessageType;
+  from: NodeId;
+  to: NodeId;
+  term: number;
+  /** App: index of the entry before `entries`; AppResp: last index matched (or rejected index). */
+  index?: number;
+  /** App: term of the entry at `index`. VoteResp/PreVote: candidate's last log term. */
+  logTerm?: number;
+  entries?: Entry[];
+  commit?: number;
+  reject?: boolean;
+  /** AppResp reject: follower's hint for fast back-off (its last index, or conflict index). */
+  rejectHint?: number;
+  /** AppResp reject: term of the entry at rejectHint on the follower. */
+  hintTerm?: number;
+  snapshot?: SnapshotMeta;
+  /** Heartbeat/HeartbeatResp: ReadIndex context (opaque bytes echoed back). */
+  context?: Uint8Array;
+}
+
+export interface ReadState {
+  /** Commit index at which the read may be served once applied. */
+  index: number;
+  context: Uint8Array;
+}
+
+export enum Role {
+  Follower = 'follower',
+  PreCandidate = 'precandidate',
+  Candidate = 'candidate',
+  Leader = 'leader',
+  Learner = 'learner',
+}
+
+export interface SoftState {
+  leader: NodeId | null;
+  role: Role;
+}
+
+/**
+ * What the run loop must do, in order: persist `hardState`/`entries`/`snapshot` (fsync) before
+ * sending `messages` that depend on them (the core marks which do via `messagesAfterPersist`),
+ * apply `committedEntries`, answer `readStates` once applied ≥ their index, then `advance(ready)`.
+ */
+export interface Ready {
+  softState: SoftState | null;
+  hardState: HardState | null;
+  entries: Entry[];
+  snapshot: Snapshot | null;
+  committedEntries: Entry[];
+  /** Messages that may be sent immediately (e.g. leader appends, pipelined with the local fsync). */
+  messages: Message[];
+  /** Messages that may be sent only after `hardState`/`entries`/`snapshot` are durable (votes, acks). */
+  messagesAfterPersist: Message[];
+  readStates: ReadState[];
+}
+
+export interface RaftConfig {
+  id: NodeId;
+  /** Election timeout in ticks (randomized in [electionTick, 2·electionTick)). */
+  electionTick: number;
+  heartbeatTick: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+  /** Max bytes of entries in one App message. */
+  maxSizePerMsg: number;
+  /** Max in-flight App messages per follower in replicate state. */
+  maxInflightMsgs: number;
+  /** Max in-flight bytes per follower (0 = unlimited). */
+  maxInflightBytes: number;
+  /** Injected randomness: returns an integer in [0, n). */
+  random: (n: number) => number;
+}
+
+/** Read access to the persisted log that the pure core needs (implemented in memory and on LMDB). */
+export interface LogStorage {
+  initialState(): { hardState: HardState; confState: ConfState };
+  /** Entries [lo, hi), at most maxBytes (at least one entry when any exist). */
+  entries(lo: number, hi: number, maxBytes: number): Entry[];
+  term(index: number): number;
+  firstIndex(): number;
+  lastIndex(): number;
+  snapshot(): Snapshot;
 }
