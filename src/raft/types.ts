@@ -68,6 +68,10 @@ export enum MessageType {
   HeartbeatResp = 8,
   Snap = 9,
   TimeoutNow = 10,
+  /** Follower → leader: forwarded ReadIndex request (`context` carries the read's id). */
+  ReadIndex = 11,
+  /** Leader → follower: answer to ReadIndex (`index` = read index, `context` echoed). */
+  ReadIndexResp = 12,
   // Local-only kinds that step() also accepts (never sent on the wire):
   SnapStatus = 20,
   Unreachable = 21,
@@ -91,8 +95,10 @@ export interface Message {
   /** AppResp reject: term of the entry at rejectHint on the follower. */
   hintTerm?: number;
   snapshot?: SnapshotMeta;
-  /** Heartbeat/HeartbeatResp: ReadIndex context (opaque bytes echoed back). */
+  /** Heartbeat/HeartbeatResp/ReadIndex/ReadIndexResp: ReadIndex context (opaque bytes echoed back). */
   context?: Uint8Array;
+  /** Vote: campaign caused by a leadership transfer (TimeoutNow); voters ignore their leader lease. */
+  transfer?: boolean;
 }
 
 export interface ReadState {
@@ -115,9 +121,25 @@ export interface SoftState {
 }
 
 /**
- * What the run loop must do, in order: persist `hardState`/`entries`/`snapshot` (fsync) before
- * sending `messages` that depend on them (the core marks which do via `messagesAfterPersist`),
- * apply `committedEntries`, answer `readStates` once applied ≥ their index, then `advance(ready)`.
+ * What the run loop must do with one Ready. The core hands out at most one Ready at a time:
+ * `ready()` returns null until `advance()` of the previous one (step/tick/propose may run in
+ * between; their effects appear in the next Ready).
+ *
+ * 1. `messages` may be sent at once, even before anything is persisted: they are the leader's
+ *    App/Heartbeat/Snap/TimeoutNow/ReadIndexResp and forwarded ReadIndex requests, none of which
+ *    promises anything about this node's unpersisted state (the leader's appends are pipelined
+ *    with its own fsync; it counts its own match index only in `advance()`).
+ * 2. Persist, in one durable write: `snapshot` (install the received snapshot data of that meta),
+ *    then `entries` (append; an entry at index i replaces the stored suffix from i on), then
+ *    `hardState`. fsync.
+ * 3. Only then send `messagesAfterPersist`: every other message (vote requests and responses,
+ *    append/snapshot acks, heartbeat responses), since they depend on the term, vote or log of
+ *    this Ready. When `hardState`, `entries` and `snapshot` are all empty they may go at once.
+ * 4. Apply `committedEntries` in order (after step 2: they may include this Ready's entries); for
+ *    a ConfChange entry call `applyConfChange(cc)` and persist the returned ConfState with the
+ *    applied index.
+ * 5. Serve each `readStates` read once the applied index ≥ its `index`.
+ * 6. `advance(ready)`.
  */
 export interface Ready {
   softState: SoftState | null;
@@ -149,13 +171,22 @@ export interface RaftConfig {
   random: (n: number) => number;
 }
 
-/** Read access to the persisted log that the pure core needs (implemented in memory and on LMDB). */
+/**
+ * Read access to the persisted log that the pure core needs (implemented in memory and on LMDB).
+ * The log holds entries [firstIndex(), lastIndex()]; index firstIndex()-1 is the last entry
+ * covered by the snapshot, whose term is still known. Out-of-range reads throw the raft-local
+ * errors of `errors.ts`: `CompactedError` (code RAFT_COMPACTED) for an index below
+ * firstIndex()-1 (term) or below firstIndex() (entries), `UnavailableError` (RAFT_UNAVAILABLE)
+ * for an index above lastIndex(). The core never writes through this interface.
+ */
 export interface LogStorage {
   initialState(): { hardState: HardState; confState: ConfState };
-  /** Entries [lo, hi), at most maxBytes (at least one entry when any exist). */
+  /** Entries [lo, hi), at most maxBytes of entry data (at least one entry when lo < hi). */
   entries(lo: number, hi: number, maxBytes: number): Entry[];
+  /** Term of the entry at `index`, for firstIndex()-1 ≤ index ≤ lastIndex(). */
   term(index: number): number;
   firstIndex(): number;
   lastIndex(): number;
+  /** The latest snapshot (meta.index 0 when there is none yet). */
   snapshot(): Snapshot;
 }

@@ -1,0 +1,126 @@
+// Packing BatchItem[] into the contiguous PackedBatch layout and unpacking results as views.
+//
+// One input buffer and one output buffer per batch: crossing into native code, WASM memory or a
+// worker costs far more than sealing 256 bytes, so a batch crosses in one piece (DESIGN.md §6).
+
+import { CryptoError, IntegrityError } from '../errors.js';
+import {
+  type BatchItem,
+  checkNonce,
+  D_AAD,
+  D_AAD_LEN,
+  D_DATA,
+  D_DATA_LEN,
+  D_NONCE,
+  D_OUT,
+  DESC_FIELDS,
+  NONCE_SIZE,
+  type PackedBatch,
+  TAG_SIZE,
+} from './aead.js';
+
+export type BatchMode = 'seal' | 'open';
+
+/** Output length of one item: ciphertext ‖ tag for seal, plaintext for open. */
+export function outputLength(mode: BatchMode, dataLen: number): number {
+  if (mode === 'seal') return dataLen + TAG_SIZE;
+  // A sealed item shorter than a tag cannot authenticate; it yields an empty slot and a failed status.
+  return dataLen >= TAG_SIZE ? dataLen - TAG_SIZE : 0;
+}
+
+/** Packs items into one input buffer (nonce ‖ aad ‖ data per item) and allocates the output once. */
+export function packItems(items: readonly BatchItem[], mode: BatchMode): PackedBatch {
+  const count = items.length;
+  let inLen = 0;
+  let outLen = 0;
+  for (let i = 0; i < count; i++) {
+    const it = items[i]!;
+    checkNonce(it.nonce);
+    inLen += NONCE_SIZE + it.aad.length + it.data.length;
+    outLen += outputLength(mode, it.data.length);
+  }
+  const input = new Uint8Array(inLen);
+  const output = new Uint8Array(outLen);
+  const desc = new Uint32Array(count * DESC_FIELDS);
+  let off = 0;
+  let out = 0;
+  for (let i = 0, d = 0; i < count; i++, d += DESC_FIELDS) {
+    const it = items[i]!;
+    desc[d + D_NONCE] = off;
+    input.set(it.nonce, off);
+    off += NONCE_SIZE;
+    desc[d + D_AAD] = off;
+    desc[d + D_AAD_LEN] = it.aad.length;
+    input.set(it.aad, off);
+    off += it.aad.length;
+    desc[d + D_DATA] = off;
+    desc[d + D_DATA_LEN] = it.data.length;
+    input.set(it.data, off);
+    off += it.data.length;
+    desc[d + D_OUT] = out;
+    out += outputLength(mode, it.data.length);
+  }
+  return { count, input, desc, output };
+}
+
+/** Per-item result views into the batch's single output buffer. */
+export function outputViews(batch: PackedBatch, mode: BatchMode): Uint8Array[] {
+  const views = new Array<Uint8Array>(batch.count);
+  const { desc, output } = batch;
+  for (let i = 0, d = 0; i < batch.count; i++, d += DESC_FIELDS) {
+    const start = desc[d + D_OUT]!;
+    views[i] = output.subarray(start, start + outputLength(mode, desc[d + D_DATA_LEN]!));
+  }
+  return views;
+}
+
+/** Open results: the view for authenticated items, an IntegrityError for the others. */
+export function openResults(batch: PackedBatch, status: Uint8Array, backend: string): (Uint8Array | IntegrityError)[] {
+  const views = outputViews(batch, 'open');
+  const results: (Uint8Array | IntegrityError)[] = views;
+  for (let i = 0; i < batch.count; i++) {
+    if (status[i] !== 1) results[i] = new IntegrityError(`batch item ${i} failed authentication (${backend})`);
+  }
+  return results;
+}
+
+/**
+ * Validates a packed batch's descriptors against its buffers so no backend reads or writes out
+ * of bounds. Throws CRYPTO_BACKEND (a caller bug, not an authentication failure).
+ */
+export function checkPacked(batch: PackedBatch, mode: BatchMode): void {
+  const { count, input, desc, output } = batch;
+  if (!Number.isInteger(count) || count < 0 || desc.length < count * DESC_FIELDS) {
+    throw new CryptoError('CRYPTO_BACKEND', `packed batch: descriptor table too short for ${count} items`);
+  }
+  for (let i = 0, d = 0; i < count; i++, d += DESC_FIELDS) {
+    const nonce = desc[d + D_NONCE]!;
+    const aad = desc[d + D_AAD]!;
+    const data = desc[d + D_DATA]!;
+    const dataLen = desc[d + D_DATA_LEN]!;
+    const out = desc[d + D_OUT]!;
+    if (
+      nonce + NONCE_SIZE > input.length ||
+      aad + desc[d + D_AAD_LEN]! > input.length ||
+      data + dataLen > input.length ||
+      out + outputLength(mode, dataLen) > output.length
+    ) {
+      throw new CryptoError('CRYPTO_BACKEND', `packed batch: item ${i} descriptor out of bounds`);
+    }
+  }
+}
+
+/** Item i of a packed batch as subarray views (for backends that work item by item). */
+export function packedItem(batch: PackedBatch, i: number): { nonce: Uint8Array; aad: Uint8Array; data: Uint8Array; out: number } {
+  const d = i * DESC_FIELDS;
+  const { input, desc } = batch;
+  const nonce = desc[d + D_NONCE]!;
+  const aad = desc[d + D_AAD]!;
+  const data = desc[d + D_DATA]!;
+  return {
+    nonce: input.subarray(nonce, nonce + NONCE_SIZE),
+    aad: input.subarray(aad, aad + desc[d + D_AAD_LEN]!),
+    data: input.subarray(data, data + desc[d + D_DATA_LEN]!),
+    out: desc[d + D_OUT]!,
+  };
+}

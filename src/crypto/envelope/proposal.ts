@@ -1,0 +1,65 @@
+// The proposal envelope (SPEC PE-1, PE-2): `0x01 ‖ id (u64 BE) ‖ payload`, the `entry.data` of
+// every normal Raft entry the proposer submits. After the raft cutover the payload is a raft
+// envelope (PE-5); the 9-byte header stays cleartext so responses can be routed by id (PE-4).
+
+import { EnvelopeError } from '../../errors.js';
+
+export const PROPOSAL_VERSION = 0x01;
+export const PROPOSAL_HEADER_SIZE = 9;
+/** Leading bytes reserved for engine-internal contexts; they never decode as proposals (PE-1). */
+export const READ_INDEX_CONTEXT = 0x02;
+export const CONF_CHANGE_CONTEXT = 0x03;
+
+const U64_MAX = (1n << 64n) - 1n;
+
+export interface DecodedProposal {
+  id: bigint;
+  /** A view into the input (no copy): copy it if the input buffer is reused (e.g. an LMDB read). */
+  payload: Uint8Array;
+}
+
+/** Writes `0x01 ‖ id` (9 bytes) at `off`. */
+export function writeProposalHeader(out: Uint8Array, off: number, id: bigint): void {
+  if (id < 0n || id > U64_MAX) throw new RangeError(`proposal id out of u64 range: ${id}`);
+  out[off] = PROPOSAL_VERSION;
+  new DataView(out.buffer, out.byteOffset + off + 1, 8).setBigUint64(0, id, false);
+}
+
+/** `0x01 ‖ id ‖ payload` in a fresh buffer. */
+export function encodeProposal(id: bigint, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(PROPOSAL_HEADER_SIZE + payload.length);
+  writeProposalHeader(out, 0, id);
+  out.set(payload, PROPOSAL_HEADER_SIZE);
+  return out;
+}
+
+/** True when `data` decodes as a proposal (PE-2: length ≥ 9 and data[0] == 0x01). */
+export function isProposal(data: Uint8Array): boolean {
+  return data.length >= PROPOSAL_HEADER_SIZE && data[0] === PROPOSAL_VERSION;
+}
+
+/**
+ * Decodes a proposal envelope (PE-2). Anything else — too short, or a leading byte other than
+ * 0x01, including the reserved 0x02/0x03 contexts — throws PROPOSAL_MALFORMED; the apply path
+ * turns a non-empty undecodable entry into an ENTRY_MALFORMED HALT.
+ */
+export function decodeProposal(data: Uint8Array): DecodedProposal {
+  if (data.length < PROPOSAL_HEADER_SIZE) {
+    throw new EnvelopeError(
+      'PROPOSAL_MALFORMED',
+      `proposal envelope of ${data.length} bytes is shorter than the ${PROPOSAL_HEADER_SIZE}-byte header`,
+    );
+  }
+  if (data[0] !== PROPOSAL_VERSION) {
+    const b = data[0]!;
+    const what = b === READ_INDEX_CONTEXT ? ' (read-index context)' : b === CONF_CHANGE_CONTEXT ? ' (conf-change context)' : '';
+    throw new EnvelopeError(
+      'PROPOSAL_MALFORMED',
+      `entry data starts with 0x${b.toString(16).padStart(2, '0')}${what}, not a proposal envelope`,
+    );
+  }
+  return {
+    id: new DataView(data.buffer, data.byteOffset + 1, 8).getBigUint64(0, false),
+    payload: data.subarray(PROPOSAL_HEADER_SIZE),
+  };
+}

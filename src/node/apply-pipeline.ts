@@ -1,0 +1,250 @@
+// The apply pipeline: committed Raft entries → state machine, in batches, strictly in index order.
+//
+// Per entry (SPEC EH-1): empty → applied without the state machine (PE-2); proposal envelope
+// decoded (else HALT ENTRY_MALFORMED); `index > cutover()` → unwrapped (else passed through,
+// RO-10); state machine applied; a halt result HALTs (PE-7); then the applied index advances and
+// the proposal resolves (PE-4).
+//
+// Batching (EH-8): the unwraps of a batch run speculatively in one pool round trip and may finish
+// out of order, but apply is in order and one LMDB transaction per batch stores the writes and the
+// applied index together. A speculative result computed under another cutover or keystore
+// generation is discarded and recomputed; only a failure under the in-order state HALTs. When
+// entry k HALTs, entries before k are committed (applied index k−1), k and everything after it
+// are not applied, and k's proposal is never resolved.
+
+import { decodeProposal } from '../crypto/envelope/proposal.js';
+import { HaltError, SealkvError } from '../errors.js';
+import { type Entry, EntryType } from '../raft/types.js';
+import type { CutoverCell } from './cutover-cell.js';
+import { type BufferedWrite, type CommittedReader, type KvTxn, WriteOverlay } from './write-overlay.js';
+
+export type ApplyResult<R> = { response: R } | { halt: HaltError };
+
+export interface StateMachine<R> {
+  /**
+   * Applies one cleartext payload at `index` (FW-6). `extra` carries what a reseal round trip
+   * prepared for this entry (null when none; the FSM then seals inline).
+   */
+  apply(payload: Uint8Array, index: bigint, kv: KvTxn, registry: KvTxn, extra: unknown): ApplyResult<R>;
+}
+
+/** One speculative unwrap (and optional storage reseal) result. */
+export interface UnwrapResult {
+  payload: Uint8Array;
+  extra: unknown;
+}
+
+/** The raft-envelope opener behind the gate; null when no cipher is configured (EH-4). */
+export interface RaftUnwrapper {
+  /** Keystore generation; a change invalidates speculative results (EH-8). */
+  generation(): number;
+  /** Batch unwrap in the pool; per-position result or the typed unwrap error. */
+  unwrapBatch(envelopes: Uint8Array[], indexes: bigint[]): Promise<(UnwrapResult | SealkvError)[]>;
+  /** In-order recompute on the main thread; throws the typed unwrap error. */
+  unwrapOne(envelope: Uint8Array, index: bigint): UnwrapResult;
+}
+
+export interface ApplyStore extends CommittedReader {
+  /** The state machine's durable applied index. */
+  appliedIndex(): bigint;
+  /** Writes `writes` and `appliedIndex` in ONE durable LMDB transaction. */
+  commitBatch(writes: BufferedWrite[], appliedIndex: bigint): Promise<void>;
+}
+
+export interface ApplyHooks<R> {
+  /** In-order, after the batch containing it is durable (PE-4). */
+  resolve(index: bigint, term: number, data: Uint8Array, response: R): void;
+  /** A conf-change entry reached its turn; the run loop applies it to Raft and persists ConfState. */
+  confChange(entry: Entry): void;
+  /** The applied index moved (after the durable commit). */
+  applied(index: bigint): void;
+  /** Apply stopped for good at `err.index` (C-3 HALT). */
+  halt(err: HaltError): void;
+  /** Metrics: entries in the batch and seconds spent. */
+  observeBatch?(entries: number, seconds: number): void;
+}
+
+interface Speculation {
+  result: UnwrapResult | SealkvError;
+  cutoverGen: number;
+  keyGen: number;
+}
+
+export class ApplyPipeline<R> {
+  private halted: HaltError | null = null;
+  private readonly queue: Entry[] = [];
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly fsm: StateMachine<R>,
+    private readonly store: ApplyStore,
+    private readonly cutover: CutoverCell,
+    private readonly hooks: ApplyHooks<R>,
+    private unwrapper: RaftUnwrapper | null = null,
+    private readonly maxBatch = 4096,
+  ) {}
+
+  setUnwrapper(u: RaftUnwrapper | null): void {
+    this.unwrapper = u;
+  }
+
+  haltedWith(): HaltError | null {
+    return this.halted;
+  }
+
+  /** Queues committed entries (consecutive indexes, as Raft hands them over). */
+  push(entries: readonly Entry[]): void {
+    if (this.halted) return;
+    for (const e of entries) this.queue.push(e);
+    if (!this.running) this.running = this.drain();
+  }
+
+  /** Resolves when everything queued so far has been applied (or apply halted). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && !this.halted) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        await this.applyBatch(batch);
+      }
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private async applyBatch(batch: Entry[]): Promise<void> {
+    const t0 = performance.now();
+    const startApplied = this.store.appliedIndex();
+    const spec = await this.speculate(batch, startApplied);
+    const overlay = new WriteOverlay(this.store);
+    const kv = overlay.table('kv');
+    const registry = overlay.table('registry');
+    const done: { index: bigint; term: number; data: Uint8Array; response: R }[] = [];
+    let last = startApplied;
+    let halt: HaltError | null = null;
+
+    for (let k = 0; k < batch.length; k++) {
+      const e = batch[k]!;
+      const index = BigInt(e.index);
+      // PE-8: re-delivered at or below the durable applied index → dropped, not unwrapped.
+      if (index <= last) continue;
+      if (index !== last + 1n) {
+        halt = new HaltError('ENTRY_MALFORMED', `entry ${index} does not follow applied index ${last}`, { index, reason: 'APPLY_GAP' });
+        break;
+      }
+      if (e.type === EntryType.ConfChange) {
+        this.hooks.confChange(e);
+        last = index;
+        continue;
+      }
+      if (e.data.length === 0) {
+        last = index; // PE-2: the leader's no-op; applied, nothing resolved
+        continue;
+      }
+      let payload: Uint8Array;
+      try {
+        payload = decodeProposal(e.data).payload;
+      } catch (err) {
+        halt = new HaltError('ENTRY_MALFORMED', `entry ${index} is not a proposal envelope`, { index, reason: 'ENTRY_MALFORMED', cause: err });
+        break;
+      }
+      let extra: unknown = null;
+      if (this.cutover.gated(index)) {
+        const opened = this.unwrapInOrder(e, index, spec[k]);
+        if (opened instanceof HaltError) {
+          halt = opened;
+          break;
+        }
+        payload = opened.payload;
+        extra = opened.extra;
+      }
+      const r = this.fsm.apply(payload, index, kv, registry, extra);
+      if ('halt' in r) {
+        overlay.discardEntry();
+        halt = r.halt.index === undefined ? new HaltError(r.halt.code, r.halt.message, { index, reason: r.halt.reason, cause: r.halt.cause }) : r.halt;
+        break;
+      }
+      overlay.commitEntry();
+      last = index;
+      done.push({ index, term: e.term, data: e.data, response: r.response });
+    }
+
+    if (last > startApplied) {
+      try {
+        await this.store.commitBatch(overlay.writes(), last);
+      } catch (err) {
+        halt = new HaltError('STORAGE_IO', `apply batch ending at ${last} failed to commit`, { index: last, reason: 'STORAGE_IO', cause: err });
+        this.stop(halt);
+        return;
+      }
+      this.hooks.applied(last);
+      for (const d of done) this.hooks.resolve(d.index, d.term, d.data, d.response);
+    }
+    this.hooks.observeBatch?.(batch.length, (performance.now() - t0) / 1000);
+    if (halt) this.stop(halt);
+  }
+
+  private stop(halt: HaltError): void {
+    this.halted = halt;
+    this.queue.length = 0;
+    this.hooks.halt(halt);
+  }
+
+  /** Unwraps the gated entries of a batch in one pool round trip, under the state at batch start. */
+  private async speculate(batch: Entry[], applied: bigint): Promise<(Speculation | undefined)[]> {
+    const out: (Speculation | undefined)[] = new Array(batch.length);
+    const u = this.unwrapper;
+    if (!u) return out;
+    const cutoverGen = this.cutover.generation();
+    const keyGen = u.generation();
+    const envs: Uint8Array[] = [];
+    const idx: bigint[] = [];
+    const pos: number[] = [];
+    for (let k = 0; k < batch.length; k++) {
+      const e = batch[k]!;
+      const index = BigInt(e.index);
+      if (index <= applied || e.type !== EntryType.Normal || e.data.length === 0 || !this.cutover.gated(index)) continue;
+      try {
+        envs.push(decodeProposal(e.data).payload);
+      } catch {
+        continue; // the in-order pass HALTs on it
+      }
+      idx.push(index);
+      pos.push(k);
+    }
+    if (envs.length === 0) return out;
+    let results: (UnwrapResult | SealkvError)[];
+    try {
+      results = await u.unwrapBatch(envs, idx);
+    } catch {
+      return out; // speculation is best effort; the in-order pass decides
+    }
+    for (let j = 0; j < pos.length; j++) out[pos[j]!] = { result: results[j]!, cutoverGen, keyGen };
+    return out;
+  }
+
+  private unwrapInOrder(e: Entry, index: bigint, spec: Speculation | undefined): UnwrapResult | HaltError {
+    const u = this.unwrapper;
+    if (!u) {
+      return new HaltError('RAFT_UNWRAP_FAILED', `entry ${index} is above the raft cutover and no cipher is configured`, {
+        index,
+        reason: 'NO_CIPHER',
+      });
+    }
+    let result: UnwrapResult | SealkvError | undefined;
+    if (spec && spec.cutoverGen === this.cutover.generation() && spec.keyGen === u.generation()) result = spec.result;
+    if (result === undefined || result instanceof SealkvError) {
+      // Recompute under the in-order state: a speculative failure is not a HALT (EH-8).
+      try {
+        result = u.unwrapOne(decodeProposal(e.data).payload, index);
+      } catch (err) {
+        const code = err instanceof SealkvError ? err.code : 'INTEGRITY';
+        return new HaltError('RAFT_UNWRAP_FAILED', `entry ${index} failed raft-envelope unwrap (${code})`, { index, reason: code, cause: err });
+      }
+    }
+    return result;
+  }
+}

@@ -1,0 +1,394 @@
+// KV write commands ↔ state-machine payload bytes (the "KV command codec" of SPEC FW-1).
+//
+// Layout (all integers big-endian, C-1):
+//   [opcode u8][now u64][body...]
+// `now` is the proposer's wall clock in ms: every replica evaluates expiry against it, so the
+// apply never reads a local clock and stays deterministic. Keys and values are `len u32 ‖ bytes`.
+//
+// Opcodes live in 0x10..0x18, outside 0x03..0x07 (the encryption entries, FW-1). Rule for
+// evolution: new semantics get a NEW opcode, never a reused flag bit, because a replica that does
+// not know a flag would reject the entry while a newer one applies it (divergence).
+
+import { ProtocolError } from '../../errors.js';
+
+export const OP_SET = 0x10;
+export const OP_SETNX = 0x11;
+export const OP_GETSET = 0x12;
+export const OP_DEL = 0x13;
+export const OP_MSET = 0x14;
+export const OP_INCRBY = 0x15;
+export const OP_APPEND = 0x16;
+export const OP_EXPIRE = 0x17;
+export const OP_SWEEP_EXPIRED = 0x18;
+
+/** Opcodes of the KV codec; none is in 0x03..0x07 (FW-1). */
+export const KV_OPCODES: readonly number[] = [
+  OP_SET,
+  OP_SETNX,
+  OP_GETSET,
+  OP_DEL,
+  OP_MSET,
+  OP_INCRBY,
+  OP_APPEND,
+  OP_EXPIRE,
+  OP_SWEEP_EXPIRED,
+];
+
+const U64_MAX = (1n << 64n) - 1n;
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+
+/** How SET treats the key's time to live. */
+export type SetTtl =
+  | { mode: 'clear' } // plain SET: any existing TTL is discarded
+  | { mode: 'keep' } // KEEPTTL
+  | { mode: 'at'; expireAt: bigint }; // EX/PX/EXAT/PXAT, already absolute (ms); > 0
+
+export interface SetCommand {
+  op: 'set';
+  now: bigint;
+  key: Uint8Array;
+  value: Uint8Array;
+  /** NX: only if absent; XX: only if present; never both. */
+  condition: 'always' | 'nx' | 'xx';
+  /** GET option: reply with the old value. */
+  get: boolean;
+  ttl: SetTtl;
+}
+export interface SetNxCommand {
+  op: 'setnx';
+  now: bigint;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+export interface GetSetCommand {
+  op: 'getset';
+  now: bigint;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+export interface DelCommand {
+  op: 'del';
+  now: bigint;
+  keys: Uint8Array[];
+}
+export interface MSetCommand {
+  op: 'mset';
+  now: bigint;
+  pairs: { key: Uint8Array; value: Uint8Array }[];
+}
+/** INCR, DECR, INCRBY, DECRBY: `delta` is a signed 64-bit integer. */
+export interface IncrByCommand {
+  op: 'incrby';
+  now: bigint;
+  key: Uint8Array;
+  delta: bigint;
+}
+export interface AppendCommand {
+  op: 'append';
+  now: bigint;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+/**
+ * EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT (`expireAt` absolute ms, ≥ 1; at or before `now` deletes the
+ * key) and PERSIST (`expireAt` = null).
+ */
+export interface ExpireCommand {
+  op: 'expire';
+  now: bigint;
+  key: Uint8Array;
+  expireAt: bigint | null;
+}
+/**
+ * Replicated expiry sweep: deletes those of `keys` that are expired at `now`. The proposer picks
+ * the candidates with `collectExpiredKeys` (kv-reads.ts) so that apply does no table scan; apply
+ * re-checks each key against `now`, so a key rewritten in between survives.
+ */
+export interface SweepExpiredCommand {
+  op: 'sweepExpired';
+  now: bigint;
+  keys: Uint8Array[];
+}
+
+export type KvCommand =
+  | SetCommand
+  | SetNxCommand
+  | GetSetCommand
+  | DelCommand
+  | MSetCommand
+  | IncrByCommand
+  | AppendCommand
+  | ExpireCommand
+  | SweepExpiredCommand;
+
+// SET flag bits.
+const F_NX = 0x01;
+const F_XX = 0x02;
+const F_GET = 0x04;
+const F_KEEPTTL = 0x08;
+const F_EXPIRE_AT = 0x10;
+const F_RESERVED = 0xe0;
+
+/** Malformed KV payload; `reason` says what was wrong. */
+function malformed(reason: string, message: string): ProtocolError {
+  return new ProtocolError('COMMAND_MALFORMED', `KV command payload: ${message}`, { reason });
+}
+
+class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+  }
+  u8(v: number): void {
+    this.buf[this.pos++] = v;
+  }
+  u32(v: number): void {
+    this.view.setUint32(this.pos, v, false);
+    this.pos += 4;
+  }
+  u64(v: bigint): void {
+    if (v < 0n || v > U64_MAX) throw new RangeError(`u64 out of range: ${v}`);
+    this.view.setBigUint64(this.pos, v, false);
+    this.pos += 8;
+  }
+  i64(v: bigint): void {
+    if (v < I64_MIN || v > I64_MAX) throw new RangeError(`i64 out of range: ${v}`);
+    this.view.setBigInt64(this.pos, v, false);
+    this.pos += 8;
+  }
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  done(): Uint8Array {
+    if (this.pos !== this.buf.length) throw new Error(`codec size mismatch: ${this.pos} != ${this.buf.length}`);
+    return this.buf;
+  }
+}
+
+class Reader {
+  private view: DataView;
+  pos = 0;
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  private need(n: number): void {
+    if (this.buf.length - this.pos < n) throw malformed('TRUNCATED', `truncated at byte ${this.pos}`);
+  }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos, false);
+    this.pos += 4;
+    return v;
+  }
+  u64(): bigint {
+    this.need(8);
+    const v = this.view.getBigUint64(this.pos, false);
+    this.pos += 8;
+    return v;
+  }
+  i64(): bigint {
+    this.need(8);
+    const v = this.view.getBigInt64(this.pos, false);
+    this.pos += 8;
+    return v;
+  }
+  /** A length-prefixed byte string, copied: EH-7 lets the payload alias entry.data. */
+  bytes(): Uint8Array {
+    const n = this.u32();
+    this.need(n);
+    const out = this.buf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+  /** A u32 count of items each at least `minItemSize` bytes, checked before anything is allocated. */
+  count(minItemSize: number): number {
+    const n = this.u32();
+    if (n * minItemSize > this.buf.length - this.pos) throw malformed('TRUNCATED', `count ${n} exceeds the payload`);
+    return n;
+  }
+  end(): void {
+    if (this.pos !== this.buf.length) throw malformed('TRAILING', `${this.buf.length - this.pos} trailing bytes`);
+  }
+}
+
+const HEAD = 1 + 8; // opcode + now
+
+function bytesSize(b: Uint8Array): number {
+  return 4 + b.length;
+}
+
+/** Encodes a command. Throws RangeError for values outside their wire range (a caller bug). */
+export function encodeCommand(cmd: KvCommand): Uint8Array {
+  switch (cmd.op) {
+    case 'set': {
+      if (cmd.condition !== 'always' && cmd.condition !== 'nx' && cmd.condition !== 'xx') {
+        throw new RangeError(`bad SET condition ${String(cmd.condition)}`);
+      }
+      let flags = cmd.condition === 'nx' ? F_NX : cmd.condition === 'xx' ? F_XX : 0;
+      if (cmd.get) flags |= F_GET;
+      if (cmd.ttl.mode === 'keep') flags |= F_KEEPTTL;
+      if (cmd.ttl.mode === 'at') {
+        if (cmd.ttl.expireAt <= 0n) throw new RangeError('SET expireAt must be > 0');
+        flags |= F_EXPIRE_AT;
+      }
+      const w = new Writer(HEAD + 1 + (flags & F_EXPIRE_AT ? 8 : 0) + bytesSize(cmd.key) + bytesSize(cmd.value));
+      w.u8(OP_SET);
+      w.u64(cmd.now);
+      w.u8(flags);
+      if (cmd.ttl.mode === 'at') w.u64(cmd.ttl.expireAt);
+      w.bytes(cmd.key);
+      w.bytes(cmd.value);
+      return w.done();
+    }
+    case 'setnx':
+    case 'getset':
+    case 'append': {
+      const w = new Writer(HEAD + bytesSize(cmd.key) + bytesSize(cmd.value));
+      w.u8(cmd.op === 'setnx' ? OP_SETNX : cmd.op === 'getset' ? OP_GETSET : OP_APPEND);
+      w.u64(cmd.now);
+      w.bytes(cmd.key);
+      w.bytes(cmd.value);
+      return w.done();
+    }
+    case 'del':
+    case 'sweepExpired': {
+      let size = HEAD + 4;
+      for (const k of cmd.keys) size += bytesSize(k);
+      const w = new Writer(size);
+      w.u8(cmd.op === 'del' ? OP_DEL : OP_SWEEP_EXPIRED);
+      w.u64(cmd.now);
+      w.u32(cmd.keys.length);
+      for (const k of cmd.keys) w.bytes(k);
+      return w.done();
+    }
+    case 'mset': {
+      let size = HEAD + 4;
+      for (const p of cmd.pairs) size += bytesSize(p.key) + bytesSize(p.value);
+      const w = new Writer(size);
+      w.u8(OP_MSET);
+      w.u64(cmd.now);
+      w.u32(cmd.pairs.length);
+      for (const p of cmd.pairs) {
+        w.bytes(p.key);
+        w.bytes(p.value);
+      }
+      return w.done();
+    }
+    case 'incrby': {
+      const w = new Writer(HEAD + 8 + bytesSize(cmd.key));
+      w.u8(OP_INCRBY);
+      w.u64(cmd.now);
+      w.i64(cmd.delta);
+      w.bytes(cmd.key);
+      return w.done();
+    }
+    case 'expire': {
+      // expireAt 0 on the wire = PERSIST; a real expiry is ≥ 1 (the command table clamps).
+      const at = cmd.expireAt ?? 0n;
+      if (cmd.expireAt !== null && cmd.expireAt <= 0n) throw new RangeError('EXPIRE expireAt must be > 0');
+      const w = new Writer(HEAD + 8 + bytesSize(cmd.key));
+      w.u8(OP_EXPIRE);
+      w.u64(cmd.now);
+      w.u64(at);
+      w.bytes(cmd.key);
+      return w.done();
+    }
+  }
+}
+
+/** True when `opcode` is one of this codec's opcodes. */
+export function isKvOpcode(opcode: number): boolean {
+  return opcode >= OP_SET && opcode <= OP_SWEEP_EXPIRED;
+}
+
+/**
+ * Decodes a payload. Throws ProtocolError('COMMAND_MALFORMED') with reason `UNKNOWN_OPCODE`,
+ * `TRUNCATED`, `TRAILING`, `RESERVED_FLAGS` or `BAD_COMBINATION`; never an untyped error.
+ */
+export function decodeCommand(payload: Uint8Array): KvCommand {
+  const r = new Reader(payload);
+  if (payload.length === 0) throw malformed('TRUNCATED', 'empty payload');
+  const opcode = r.u8();
+  if (!isKvOpcode(opcode)) {
+    throw malformed('UNKNOWN_OPCODE', `unknown opcode 0x${opcode.toString(16).padStart(2, '0')}`);
+  }
+  const now = r.u64();
+  let cmd: KvCommand;
+  switch (opcode) {
+    case OP_SET: {
+      const flags = r.u8();
+      if (flags & F_RESERVED) throw malformed('RESERVED_FLAGS', `reserved SET flag bits 0x${flags.toString(16)}`);
+      if (flags & F_NX && flags & F_XX) throw malformed('BAD_COMBINATION', 'SET with both NX and XX');
+      if (flags & F_KEEPTTL && flags & F_EXPIRE_AT) throw malformed('BAD_COMBINATION', 'SET with KEEPTTL and expireAt');
+      let ttl: SetTtl = { mode: flags & F_KEEPTTL ? 'keep' : 'clear' };
+      if (flags & F_EXPIRE_AT) {
+        const expireAt = r.u64();
+        if (expireAt === 0n) throw malformed('BAD_COMBINATION', 'SET expireAt of 0');
+        ttl = { mode: 'at', expireAt };
+      }
+      const key = r.bytes();
+      const value = r.bytes();
+      cmd = {
+        op: 'set',
+        now,
+        key,
+        value,
+        condition: flags & F_NX ? 'nx' : flags & F_XX ? 'xx' : 'always',
+        get: (flags & F_GET) !== 0,
+        ttl,
+      };
+      break;
+    }
+    case OP_SETNX:
+    case OP_GETSET:
+    case OP_APPEND: {
+      const key = r.bytes();
+      const value = r.bytes();
+      const op = opcode === OP_SETNX ? 'setnx' : opcode === OP_GETSET ? 'getset' : 'append';
+      cmd = { op, now, key, value };
+      break;
+    }
+    case OP_DEL:
+    case OP_SWEEP_EXPIRED: {
+      const n = r.count(4);
+      const keys: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) keys.push(r.bytes());
+      cmd = opcode === OP_DEL ? { op: 'del', now, keys } : { op: 'sweepExpired', now, keys };
+      break;
+    }
+    case OP_MSET: {
+      const n = r.count(8);
+      const pairs: { key: Uint8Array; value: Uint8Array }[] = [];
+      for (let i = 0; i < n; i++) {
+        const key = r.bytes();
+        const value = r.bytes();
+        pairs.push({ key, value });
+      }
+      cmd = { op: 'mset', now, pairs };
+      break;
+    }
+    case OP_INCRBY: {
+      const delta = r.i64();
+      cmd = { op: 'incrby', now, key: r.bytes(), delta };
+      break;
+    }
+    default: {
+      // OP_EXPIRE (isKvOpcode narrowed the range to the nine opcodes above).
+      const at = r.u64();
+      cmd = { op: 'expire', now, key: r.bytes(), expireAt: at === 0n ? null : at };
+      break;
+    }
+  }
+  r.end();
+  return cmd;
+}

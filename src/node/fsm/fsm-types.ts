@@ -1,0 +1,40 @@
+// Result types of the KV state machine (PE-7) and the encryption-entry seam (FW-1).
+
+import type { HaltError } from '../../errors.js';
+
+/**
+ * The state machine's answer to a command. A subset of the server's RESP `Reply` union, with
+ * the same shapes (`src/server/resp-codec.ts` `Reply`, defined structurally here because node/
+ * must not import server/), so the RESP layer can send it as is. `error` is a business error (e.g.
+ * `ERR value is not an integer or out of range`): the applied index still advances (PE-7).
+ */
+export type FsmResponse =
+  | { readonly t: 'simple'; readonly v: string }
+  /** Full error text, starting with the Redis prefix ("ERR ..."). */
+  | { readonly t: 'error'; readonly v: string }
+  | { readonly t: 'int'; readonly v: bigint }
+  | { readonly t: 'bulk'; readonly v: Uint8Array | null };
+
+/** `halt`: the engine HALTs at this entry (no setApplied, no resolveProposal; PE-7, EH-5). */
+export type ApplyResult = { response: FsmResponse } | { halt: HaltError };
+
+/**
+ * Applies the encryption entries `0x03..0x05` (FW-3..FW-5). The engine's implementation writes
+ * the registry and sidecar; it must HALT (`ENCRYPTION_APPLY` with a reason) on any failure.
+ */
+export interface EncryptionHandler {
+  apply(payload: Uint8Array, index: bigint): ApplyResult;
+}
+
+export const OK: FsmResponse = { t: 'simple', v: 'OK' };
+export const NIL: FsmResponse = { t: 'bulk', v: null };
+
+export function int(v: bigint | number): FsmResponse {
+  return { t: 'int', v: BigInt(v) };
+}
+export function bulk(v: Uint8Array | null): FsmResponse {
+  return { t: 'bulk', v };
+}
+export function err(message: string): FsmResponse {
+  return { t: 'error', v: message };
+}

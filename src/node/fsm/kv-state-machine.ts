@@ -1,0 +1,338 @@
+// The deterministic KV state machine (issue 4 item 4; SPEC FW-1, PE-7, SE-6, EH-5).
+//
+// apply(payload, index, tx) dispatches on payload[0]: 0x03..0x07 are encryption entries
+// (FW-1), everything else is a KV command. Every decision uses the command's own `now`, never a
+// local clock, so replicas that apply the same entries hold the same logical table.
+//
+// A command is all-or-nothing: it reads and seals everything first into a staged write set and
+// touches `tx` only at the end, so an entry that HALTs half way leaves nothing of itself in the
+// batch transaction (EH-8: entries before it commit, it does not).
+
+import { HaltError, SealkvError } from '../../errors.js';
+import {
+  type AppendCommand,
+  type DelCommand,
+  decodeCommand,
+  type ExpireCommand,
+  type GetSetCommand,
+  type IncrByCommand,
+  type KvCommand,
+  type MSetCommand,
+  type SetCommand,
+  type SetNxCommand,
+  type SweepExpiredCommand,
+} from './command-codec.js';
+import { expiresOnWrite, isExpired } from './expiry.js';
+import {
+  type ApplyResult,
+  bulk,
+  type EncryptionHandler,
+  err,
+  type FsmResponse,
+  int,
+  NIL,
+  OK,
+} from './fsm-types.js';
+import { formatInt, I64_MAX, I64_MIN, parseI64 } from './int64.js';
+import type { KvTxn } from './kv-store.js';
+import { cleartextValueCodec, joinRecord, type ValueCodec } from './value-codec.js';
+
+/** Redis's proto-max-bulk-len default: APPEND refuses to grow a value past it. */
+export const MAX_VALUE_BYTES = 512 * 1024 * 1024;
+
+export const ERR_NOT_INTEGER = 'ERR value is not an integer or out of range';
+export const ERR_INCR_OVERFLOW = 'ERR increment or decrement would overflow';
+export const ERR_STRING_TOO_LONG = 'ERR string exceeds maximum allowed size (proto-max-bulk-len)';
+
+export interface KvStateMachineOptions {
+  /** Storage sealing hook; default cleartext (state 0b00). */
+  codec?: ValueCodec;
+  /** Applies 0x03..0x05; without one those entries HALT with KEK_NOT_CONFIGURED. */
+  encryption?: EncryptionHandler;
+}
+
+/** A live (visible) value read inside apply. */
+interface Live {
+  value: Uint8Array;
+  expireAt: bigint;
+}
+
+/** Thrown inside a command to unwind to apply() with a halt; never escapes apply(). */
+class HaltSignal {
+  constructor(
+    readonly message: string,
+    readonly cause: SealkvError,
+  ) {}
+}
+
+/** Per-command write set with read-your-writes, flushed to the txn only on success. */
+class Staged {
+  private readonly writes = new Map<string, { key: Uint8Array; record: Uint8Array | null }>();
+  constructor(private readonly tx: KvTxn) {}
+  private static id(key: Uint8Array): string {
+    return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+  }
+  get(key: Uint8Array): Uint8Array | undefined {
+    const w = this.writes.get(Staged.id(key));
+    if (w !== undefined) return w.record ?? undefined;
+    return this.tx.get(key);
+  }
+  put(key: Uint8Array, record: Uint8Array): void {
+    const id = Staged.id(key);
+    this.writes.delete(id); // re-insert so the flush order is the order of last writes
+    this.writes.set(id, { key, record });
+  }
+  del(key: Uint8Array): void {
+    const id = Staged.id(key);
+    this.writes.delete(id);
+    this.writes.set(id, { key, record: null });
+  }
+  flush(): void {
+    for (const w of this.writes.values()) {
+      if (w.record === null) this.tx.del(w.key);
+      else this.tx.put(w.key, w.record);
+    }
+  }
+}
+
+export class KvStateMachine {
+  private readonly codec: ValueCodec;
+  private readonly encryption: EncryptionHandler | undefined;
+
+  constructor(options: KvStateMachineOptions = {}) {
+    this.codec = options.codec ?? cleartextValueCodec;
+    this.encryption = options.encryption;
+  }
+
+  /**
+   * Applies one committed payload at `index`. Business errors come back as `{ response }` with
+   * an error reply; only encryption failures (and unknown opcodes, see below) come back as
+   * `{ halt }`. Errors that are not SealkvErrors (bugs, storage I/O from `tx`) are thrown.
+   */
+  apply(payload: Uint8Array, index: bigint, tx: KvTxn): ApplyResult {
+    const opcode = payload.length > 0 ? payload[0]! : -1;
+    if (opcode >= 0x03 && opcode <= 0x07) return this.applyEncryptionEntry(opcode, payload, index);
+
+    let cmd: KvCommand;
+    try {
+      cmd = decodeCommand(payload);
+    } catch (e) {
+      if (!(e instanceof SealkvError)) throw e;
+      // An unknown opcode means a replica of another version proposed it: a newer replica would
+      // apply what this one cannot, so fail closed rather than diverge. Any other malformation
+      // is rejected identically by every replica running this decoder: a business error reply.
+      if (e.reason === 'UNKNOWN_OPCODE') {
+        return {
+          halt: new HaltError('ENTRY_MALFORMED', `entry ${index}: ${e.message}`, {
+            reason: 'UNKNOWN_OPCODE',
+            cause: e,
+            index,
+          }),
+        };
+      }
+      return { response: err(`ERR COMMAND_MALFORMED ${e.message}`) };
+    }
+
+    const staged = new Staged(tx);
+    try {
+      const response = this.execute(cmd, staged);
+      staged.flush();
+      return { response };
+    } catch (e) {
+      if (e instanceof HaltSignal) {
+        return {
+          halt: new HaltError('ENCRYPTION_APPLY', `entry ${index}: ${e.message}`, {
+            reason: e.cause.code,
+            cause: e.cause,
+            index,
+          }),
+        };
+      }
+      throw e;
+    }
+  }
+
+  private applyEncryptionEntry(opcode: number, payload: Uint8Array, index: bigint): ApplyResult {
+    if (opcode >= 0x06) {
+      return {
+        halt: new HaltError('ENCRYPTION_APPLY', `entry ${index}: opcode 0x0${opcode} is reserved`, {
+          reason: 'RESERVED_OPCODE',
+          index,
+        }),
+      };
+    }
+    if (this.encryption === undefined) {
+      return {
+        halt: new HaltError(
+          'ENCRYPTION_APPLY',
+          `entry ${index}: encryption entry 0x0${opcode} but no KEK/encryption handler is configured`,
+          { reason: 'KEK_NOT_CONFIGURED', index },
+        ),
+      };
+    }
+    return this.encryption.apply(payload, index);
+  }
+
+  private execute(cmd: KvCommand, s: Staged): FsmResponse {
+    switch (cmd.op) {
+      case 'set':
+        return this.set(cmd, s);
+      case 'setnx':
+        return this.setnx(cmd, s);
+      case 'getset':
+        return this.getset(cmd, s);
+      case 'del':
+        return this.del(cmd, s);
+      case 'mset':
+        return this.mset(cmd, s);
+      case 'incrby':
+        return this.incrby(cmd, s);
+      case 'append':
+        return this.append(cmd, s);
+      case 'expire':
+        return this.expire(cmd, s);
+      case 'sweepExpired':
+        return this.sweep(cmd, s);
+    }
+  }
+
+  // --- storage helpers -------------------------------------------------------------------
+
+  /** Runs a codec call; a typed failure becomes an ENCRYPTION_APPLY halt with its code (SE-6). */
+  private guard<T>(what: string, key: Uint8Array, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof SealkvError) {
+        throw new HaltSignal(`${what} of a value (${key.length}-byte key) failed: ${e.code}`, e);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The visible value of `key` at `now`, or null. Authenticates the record before looking at
+   * its tombstone or expiry (SE-8). Expired and tombstoned records are deleted (deterministic:
+   * every replica decides with the same `now`).
+   */
+  private readLive(s: Staged, key: Uint8Array, now: bigint): Live | null {
+    const record = s.get(key);
+    if (record === undefined) return null;
+    const d = this.guard('decrypt', key, () => this.codec.decodeFromStore(key, record));
+    if (d.header.tombstone || isExpired(d.header.expireAt, now)) {
+      s.del(key);
+      return null;
+    }
+    return { value: d.value, expireAt: d.header.expireAt };
+  }
+
+  private write(s: Staged, key: Uint8Array, value: Uint8Array, expireAt: bigint): void {
+    const { header, body } = this.guard('seal', key, () =>
+      this.codec.encodeForStore(key, { tombstone: false, expireAt }, value),
+    );
+    s.put(key, joinRecord(header, body));
+  }
+
+  // --- commands --------------------------------------------------------------------------
+
+  private set(c: SetCommand, s: Staged): FsmResponse {
+    // Plain SET needs nothing of the old record, so it neither reads nor decrypts it.
+    const needsOld = c.condition !== 'always' || c.get || c.ttl.mode === 'keep';
+    const old = needsOld ? this.readLive(s, c.key, c.now) : null;
+    const reply = c.get ? bulk(old?.value ?? null) : OK;
+    if (c.condition === 'nx' && old !== null) return c.get ? reply : NIL;
+    if (c.condition === 'xx' && old === null) return c.get ? reply : NIL;
+    const expireAt = c.ttl.mode === 'at' ? c.ttl.expireAt : c.ttl.mode === 'keep' ? (old?.expireAt ?? 0n) : 0n;
+    if (expiresOnWrite(expireAt, c.now)) {
+      s.del(c.key);
+      return reply;
+    }
+    this.write(s, c.key, c.value, expireAt);
+    return reply;
+  }
+
+  private setnx(c: SetNxCommand, s: Staged): FsmResponse {
+    if (this.readLive(s, c.key, c.now) !== null) return int(0);
+    this.write(s, c.key, c.value, 0n);
+    return int(1);
+  }
+
+  private getset(c: GetSetCommand, s: Staged): FsmResponse {
+    const old = this.readLive(s, c.key, c.now);
+    this.write(s, c.key, c.value, 0n); // GETSET discards the TTL, like SET
+    return bulk(old?.value ?? null);
+  }
+
+  private del(c: DelCommand, s: Staged): FsmResponse {
+    let n = 0;
+    for (const key of c.keys) {
+      if (this.readLive(s, key, c.now) !== null) {
+        s.del(key);
+        n++;
+      }
+    }
+    return int(n);
+  }
+
+  private mset(c: MSetCommand, s: Staged): FsmResponse {
+    for (const p of c.pairs) this.write(s, p.key, p.value, 0n);
+    return OK;
+  }
+
+  private incrby(c: IncrByCommand, s: Staged): FsmResponse {
+    const old = this.readLive(s, c.key, c.now);
+    let current = 0n;
+    if (old !== null) {
+      const v = parseI64(old.value);
+      if (v === null) return err(ERR_NOT_INTEGER);
+      current = v;
+    }
+    const next = current + c.delta;
+    if (next < I64_MIN || next > I64_MAX) return err(ERR_INCR_OVERFLOW);
+    this.write(s, c.key, formatInt(next), old?.expireAt ?? 0n); // INCR keeps the TTL
+    return int(next);
+  }
+
+  private append(c: AppendCommand, s: Staged): FsmResponse {
+    const old = this.readLive(s, c.key, c.now);
+    const oldLen = old?.value.length ?? 0;
+    if (oldLen + c.value.length > MAX_VALUE_BYTES) return err(ERR_STRING_TOO_LONG);
+    const value = new Uint8Array(oldLen + c.value.length);
+    if (old !== null) value.set(old.value, 0);
+    value.set(c.value, oldLen);
+    this.write(s, c.key, value, old?.expireAt ?? 0n); // APPEND keeps the TTL
+    return int(value.length);
+  }
+
+  private expire(c: ExpireCommand, s: Staged): FsmResponse {
+    const old = this.readLive(s, c.key, c.now);
+    if (old === null) return int(0);
+    if (c.expireAt === null) {
+      // PERSIST: 1 only when a TTL was removed.
+      if (old.expireAt === 0n) return int(0);
+      this.write(s, c.key, old.value, 0n);
+      return int(1);
+    }
+    if (expiresOnWrite(c.expireAt, c.now)) {
+      s.del(c.key);
+      return int(1);
+    }
+    // Re-encoded, not patched: the header is in the storage AAD, so a sealing codec reseals (SE-6).
+    this.write(s, c.key, old.value, c.expireAt);
+    return int(1);
+  }
+
+  private sweep(c: SweepExpiredCommand, s: Staged): FsmResponse {
+    let n = 0;
+    for (const key of c.keys) {
+      const record = s.get(key);
+      if (record === undefined) continue;
+      const d = this.guard('decrypt', key, () => this.codec.decodeFromStore(key, record));
+      if (d.header.tombstone || isExpired(d.header.expireAt, c.now)) {
+        s.del(key);
+        n++;
+      }
+    }
+    return int(n);
+  }
+}

@@ -1,0 +1,259 @@
+// The proposer: turns client and admin commands into Raft entries and routes the responses back
+// (SPEC PE-1..PE-6, RO-12).
+//
+// - ids come from one per-process counter starting at 1 (PE-3); `(term, id)` names a proposal
+//   across leaders, so a response is never delivered to the wrong caller after a leader change;
+// - proposals submitted in one event-loop turn go to Raft as one batch (group commit);
+// - the wrap hook (null = pass-through) turns payloads into raft envelopes before Raft sees them;
+//   the encryption issue installs it (WI-1, RO-11). Only the payload is wrapped: the 9-byte
+//   proposal header stays cleartext so responses can be routed (PE-5);
+// - deadlines are enforced by one sweep timer, not a timer per proposal (cost stays linear).
+
+import { decodeProposal, encodeProposal } from '../crypto/envelope/proposal.js';
+import { ProposalError, SealkvError } from '../errors.js';
+
+export interface ProposeOptions {
+  /** Absolute deadline in `Date.now()` ms. */
+  deadline?: number;
+  signal?: AbortSignal;
+}
+
+export interface ProposalResult<R> {
+  commitIndex: bigint;
+  response: R;
+}
+
+/** Wraps a batch of payloads into raft envelopes (order preserved); throws a typed error to reject them. */
+export type WrapFn = (payloads: Uint8Array[], path: ProposalPath) => Promise<Uint8Array[]>;
+
+export type ProposalPath = 'user' | 'admin';
+
+/**
+ * Admission control consulted synchronously on every proposal (the quiescence barrier of RO-7
+ * implements it in the encryption issue). `admit` throws to refuse; for the admin path it may
+ * return a promise that resolves when the proposal may go on.
+ */
+export interface ProposalGate {
+  admit(path: ProposalPath): undefined | Promise<void>;
+}
+
+/** What the proposer needs from the Raft run loop. */
+export interface RaftSink {
+  isLeader(): boolean;
+  term(): number;
+  leader(): string | null;
+  transferInProgress(): boolean;
+  /** Appends normal entries with these data bytes, in order; throws ProposalError when not possible. */
+  proposeEntries(data: Uint8Array[]): void;
+}
+
+interface Pending<R> {
+  id: bigint;
+  term: number;
+  deadline: number;
+  resolve(r: ProposalResult<R>): void;
+  reject(e: unknown): void;
+  detach?: () => void;
+}
+
+interface Queued {
+  id: bigint;
+  payload: Uint8Array;
+  path: ProposalPath;
+}
+
+export class Proposer<R> {
+  private nextId = 1n;
+  private readonly pending = new Map<bigint, Pending<R>>();
+  private queue: Queued[] = [];
+  private flushScheduled = false;
+  private wrap: WrapFn | null = null;
+  private gate: ProposalGate | null = null;
+  private closed = false;
+  private readonly sweepTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly raft: RaftSink,
+    private readonly defaultTimeoutMs = 30_000,
+  ) {
+    this.sweepTimer = setInterval(() => this.sweepDeadlines(), 50);
+    this.sweepTimer.unref();
+  }
+
+  /** User commands, including writes forwarded by followers. */
+  propose(payload: Uint8Array, opts: ProposeOptions = {}): Promise<ProposalResult<R>> {
+    return this.submit(payload, 'user', opts);
+  }
+
+  /** Admin entries (registrations, rotations, bootstrap, membership pre-steps). */
+  proposeAdmin(payload: Uint8Array, opts: ProposeOptions = {}): Promise<ProposalResult<R>> {
+    return this.submit(payload, 'admin', opts);
+  }
+
+  /** Installs (or replaces) the wrap-on-propose function. Once on, it is never turned off (RO-11). */
+  setWrap(wrap: WrapFn): void {
+    this.wrap = wrap;
+  }
+
+  hasWrap(): boolean {
+    return this.wrap !== null;
+  }
+
+  setGate(gate: ProposalGate | null): void {
+    this.gate = gate;
+  }
+
+  /** Number of proposals admitted and not yet resolved or failed (the barrier's drain waits on it). */
+  inFlight(): number {
+    return this.pending.size;
+  }
+
+  private async submit(payload: Uint8Array, path: ProposalPath, opts: ProposeOptions): Promise<ProposalResult<R>> {
+    const deadline = opts.deadline ?? Date.now() + this.defaultTimeoutMs;
+    this.failFast(opts.signal, deadline);
+    const wait = this.gate?.admit(path);
+    if (wait) {
+      await wait;
+      this.failFast(opts.signal, deadline);
+    }
+    // Copy: the caller may reuse its buffer before the batch is flushed (PE-3).
+    const copy = payload.slice();
+    const id = this.nextId++;
+    return new Promise<ProposalResult<R>>((resolve, reject) => {
+      const rec: Pending<R> = { id, term: this.raft.term(), deadline, resolve, reject };
+      if (opts.signal) {
+        const signal = opts.signal;
+        const onAbort = () => this.fail(id, new ProposalError('ABORTED', `proposal ${id} aborted by the caller`));
+        signal.addEventListener('abort', onAbort, { once: true });
+        rec.detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      // Registered before the entry is handed to Raft (PE-3).
+      this.pending.set(id, rec);
+      this.queue.push({ id, payload: copy, path });
+      this.scheduleFlush();
+    });
+  }
+
+  private failFast(signal: AbortSignal | undefined, deadline: number): void {
+    if (this.closed) throw new ProposalError('CLOSED', 'the node is shutting down');
+    if (signal?.aborted) throw new ProposalError('ABORTED', 'proposal aborted by the caller');
+    if (Date.now() >= deadline) throw new ProposalError('TIMEOUT', 'proposal deadline passed before it was queued');
+    if (!this.raft.isLeader()) {
+      throw new ProposalError('NOT_LEADER', 'this node is not the leader', { leader: this.raft.leader() });
+    }
+    if (this.raft.transferInProgress()) {
+      throw new ProposalError('LEADERSHIP_TRANSFER_IN_PROGRESS', 'a leadership transfer is in progress');
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    let payloads = batch.map((q) => q.payload);
+    const wrap = this.wrap;
+    if (wrap) {
+      try {
+        // One wrap call per path keeps the marker-free admin path distinguishable to the wrap gate (WR-8).
+        payloads = await this.wrapByPath(wrap, batch);
+      } catch (e) {
+        for (const q of batch) this.fail(q.id, e);
+        return;
+      }
+    }
+    const data: Uint8Array[] = [];
+    const live: Queued[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const q = batch[i]!;
+      const rec = this.pending.get(q.id);
+      // Dropped while wrapping (deadline, abort, step-down): never reaches Raft.
+      if (!rec) continue;
+      if (rec.term !== this.raft.term() || !this.raft.isLeader()) {
+        this.fail(q.id, new ProposalError('NOT_LEADER', 'leadership changed before the proposal was appended', { leader: this.raft.leader() }));
+        continue;
+      }
+      data.push(encodeProposal(q.id, payloads[i]!));
+      live.push(q);
+    }
+    if (data.length === 0) return;
+    try {
+      this.raft.proposeEntries(data);
+    } catch (e) {
+      for (const q of live) this.fail(q.id, e);
+    }
+  }
+
+  private async wrapByPath(wrap: WrapFn, batch: Queued[]): Promise<Uint8Array[]> {
+    const out = new Array<Uint8Array>(batch.length);
+    for (const path of ['admin', 'user'] as const) {
+      const idx: number[] = [];
+      for (let i = 0; i < batch.length; i++) if (batch[i]!.path === path) idx.push(i);
+      if (idx.length === 0) continue;
+      const wrapped = await wrap(
+        idx.map((i) => batch[i]!.payload),
+        path,
+      );
+      idx.forEach((i, k) => {
+        out[i] = wrapped[k]!;
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Called by the apply pipeline after the entry at `index` applied (PE-4): routes by the ORIGINAL
+   * entry bytes and the entry's term. Unknown ids or a term mismatch are silent no-ops.
+   */
+  resolve(index: bigint, term: number, entryData: Uint8Array, response: R): void {
+    if (this.pending.size === 0) return;
+    let id: bigint;
+    try {
+      id = decodeProposal(entryData).id;
+    } catch {
+      return;
+    }
+    const rec = this.pending.get(id);
+    if (!rec || rec.term !== term) return;
+    this.pending.delete(id);
+    rec.detach?.();
+    rec.resolve({ commitIndex: index, response });
+  }
+
+  /** Step-down: every pending proposal fails with NOT_LEADER (PE-6). */
+  failAll(code: 'NOT_LEADER' | 'CLOSED', leader: string | null = null): void {
+    const msg = code === 'CLOSED' ? 'the node is shutting down' : 'this node stopped being the leader';
+    for (const id of [...this.pending.keys()]) this.fail(id, new ProposalError(code, msg, { leader }));
+    this.queue = [];
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    this.failAll('CLOSED');
+  }
+
+  private fail(id: bigint, e: unknown): void {
+    const rec = this.pending.get(id);
+    if (!rec) return;
+    this.pending.delete(id);
+    rec.detach?.();
+    rec.reject(e instanceof SealkvError ? e : new ProposalError('UNAVAILABLE', `proposal ${id} failed: ${String(e)}`, { cause: e }));
+  }
+
+  private sweepDeadlines(): void {
+    if (this.pending.size === 0) return;
+    const now = Date.now();
+    for (const rec of this.pending.values()) {
+      if (rec.deadline <= now) this.fail(rec.id, new ProposalError('TIMEOUT', `proposal ${rec.id} deadline passed`));
+    }
+  }
+}

@@ -1,0 +1,284 @@
+// The apply pipeline's write primitive: the state-machine mutations of a batch of entries
+// (kv and registry puts/deletes, meta copies) AND the new applied index, in ONE LMDB
+// transaction that resolves when durable (PE-8, SH-1, DESIGN.md §2 step 4).
+//
+// Choice of lmdb-js mechanism (measured, src/bench/storage.ts): mutations are validated and
+// buffered as WriteOps (no LMDB call, no promise per put) and committed with one lmdb-js
+// `batch()` of write instructions through the shared CommitQueue. lmdb-js's write thread
+// executes the puts, so the main thread pays only the encoding: ≈2–2.5 µs of event-loop time
+// per 256 B put at scattered keys, against ≈6.5–9 µs for putSync inside a transaction callback,
+// at similar or better wall time per commit (fsync and page writes dominate). One promise per
+// batch; a log append and an apply batch may share one fsync. Everything that can throw (key
+// checks, encoding) happens before the batch is queued, so a batch is never half-written.
+//
+// Read-your-writes: batches may be pipelined (batch n+1 is built while batch n commits), so
+// `getKv`/`getRegistry` look through the batch being built, then every submitted batch not
+// yet committed (newest first), then LMDB. Main-thread readers that must see applied state
+// (GET after a ReadIndex) read through ApplyStore for the same reason. A batch's key index is
+// built only when somebody reads through it, so write-only batches pay nothing for it.
+
+import type { ConfState } from '../raft/types.js';
+import type { WriteOp } from './commit-queue.js';
+import type { StorageEnv } from './env.js';
+import { StorageError } from './errors.js';
+import { KvStore, isStorableKey } from './kv-store.js';
+import { MetaStore } from './meta-store.js';
+import {
+  type RegistryRow,
+  RegistryStore,
+  decodeRegistryKey,
+  decodeRegistryValue,
+  encodeRegistryValue,
+  registryKey,
+} from './registry-store.js';
+
+/** A buffered write of the node's apply overlay (structurally node/write-overlay's BufferedWrite). */
+export type StoreTable = 'kv' | 'registry';
+export interface StoreWrite {
+  table: StoreTable;
+  key: Uint8Array;
+  /** null deletes. */
+  value: Uint8Array | null;
+}
+
+const KV = 0;
+const REG = 1;
+type Table = typeof KV | typeof REG;
+
+function mapKey(table: Table, key: Uint8Array): string {
+  return String.fromCharCode(table) + Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+}
+
+export class ApplyStore {
+  readonly kv: KvStore;
+  readonly registry: RegistryStore;
+  readonly meta: MetaStore;
+  /** Submitted batches not yet durable, oldest first (their writes are not all in LMDB yet). */
+  private inflight: ApplyBatch[] = [];
+  private submittedApplied: bigint;
+  private durableApplied: bigint;
+  private failed: unknown = null;
+
+  constructor(private readonly env: StorageEnv) {
+    this.kv = new KvStore(env.kv);
+    this.registry = new RegistryStore(env.registry);
+    this.meta = new MetaStore(env.meta);
+    this.durableApplied = this.meta.appliedIndex();
+    this.submittedApplied = this.durableApplied;
+  }
+
+  /** Applied index of the last batch submitted (what the state machine has applied). */
+  appliedIndex(): bigint {
+    return this.submittedApplied;
+  }
+
+  /** Applied index that is durable on disk. */
+  durableAppliedIndex(): bigint {
+    return this.durableApplied;
+  }
+
+  /**
+   * Re-reads the applied index from `meta`, e.g. after a snapshot install replaced the state.
+   * Only call while no batch is committing.
+   */
+  reload(): void {
+    if (this.inflight.length > 0) throw new StorageError('APPLY_ORDER', 'ApplyStore.reload while batches are committing');
+    this.durableApplied = this.meta.appliedIndex();
+    this.submittedApplied = this.durableApplied;
+  }
+
+  begin(): ApplyBatch {
+    if (this.failed !== null) throw new StorageError('STORAGE_IO', 'apply storage is halted after a failed commit', { cause: this.failed });
+    return new ApplyBatch(this, this.env);
+  }
+
+  /** Raw kv bytes as applied so far (including batches still committing). */
+  getKv(key: Uint8Array): Uint8Array | undefined {
+    const o = this.lookupInflight(mapKey(KV, key));
+    if (o !== undefined) return o ?? undefined;
+    return this.kv.get(key);
+  }
+
+  getRegistry(dekId: number, nodeId16: number): RegistryRow | undefined {
+    const o = this.lookupInflight(mapKey(REG, registryKey(dekId, nodeId16)));
+    if (o !== undefined) return o === null ? undefined : decodeRegistryValue(o);
+    return this.registry.get(dekId, nodeId16);
+  }
+
+  /** Newest in-flight write of `k`: bytes, null (deleted) or undefined (not written in flight). */
+  private lookupInflight(k: string): Uint8Array | null | undefined {
+    for (let i = this.inflight.length - 1; i >= 0; i--) {
+      const o = this.inflight[i].written(k);
+      if (o !== undefined) return o;
+    }
+    return undefined;
+  }
+
+  /** Overlay-aware read of either table (the node's CommittedReader shape). */
+  get(table: StoreTable, key: Uint8Array): Uint8Array | undefined {
+    if (table === 'kv') return this.getKv(key);
+    decodeRegistryKey(key); // a wrong-size key is REGISTRY_KEY_MALFORMED, never "missing"
+    const o = this.lookupInflight(mapKey(REG, key));
+    if (o !== undefined) return o ?? undefined;
+    return this.registry.getRaw(key);
+  }
+
+  /**
+   * The apply pipeline's primitive in one call: `writes` (already merged, last write per key)
+   * plus `appliedIndex` in ONE transaction, resolving when durable. Every write is validated
+   * before anything is queued (KV_KEY_INVALID, REGISTRY_KEY_MALFORMED, REGISTRY_VALUE_MALFORMED),
+   * so an invalid batch writes nothing. The buffers are not copied: they belong to the store
+   * until the promise settles (lmdb-js reads them on its write thread).
+   */
+  commitBatch(writes: readonly StoreWrite[], appliedIndex: bigint): Promise<void> {
+    let batch: ApplyBatch;
+    try {
+      batch = this.begin();
+      for (const w of writes) batch.addUnchecked(w);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return batch.commit(appliedIndex);
+  }
+
+  /** @internal used by ApplyBatch.commit */
+  submit(batch: ApplyBatch, applied: bigint): Promise<void> {
+    if (this.failed !== null) return Promise.reject(new StorageError('STORAGE_IO', 'apply storage is halted after a failed commit', { cause: this.failed }));
+    if (applied < this.submittedApplied) {
+      return Promise.reject(
+        new StorageError('APPLY_ORDER', `applied index would move back from ${this.submittedApplied} to ${applied}`),
+      );
+    }
+    this.inflight.push(batch);
+    this.submittedApplied = applied;
+    const done = (): void => {
+      this.inflight = this.inflight.filter((b) => b !== batch);
+    };
+    batch.ops.push(this.meta.opAppliedIndex(applied));
+    return this.env.writes.submitOps(batch.ops).then(
+      () => {
+        done();
+        if (applied > this.durableApplied) this.durableApplied = applied;
+      },
+      (cause: unknown) => {
+        done();
+        this.failed ??= cause;
+        throw new StorageError('STORAGE_IO', `apply commit up to index ${applied} failed`, { cause, index: applied });
+      },
+    );
+  }
+}
+
+/**
+ * Mutations of one apply batch. Nothing touches LMDB until `commit`; a batch that is dropped
+ * without commit changes nothing.
+ */
+export class ApplyBatch {
+  /** Every mutation, validated and encoded, in call order. */
+  readonly ops: WriteOp[] = [];
+  /** Key → newest value written by this batch (null = deleted); built on first read. */
+  private index: Map<string, Uint8Array | null> | null = null;
+  private committed = false;
+
+  constructor(
+    private readonly store: ApplyStore,
+    private readonly env: StorageEnv,
+  ) {}
+
+  /** @internal What this batch wrote for `k` (see ApplyStore.lookupInflight). */
+  written(k: string): Uint8Array | null | undefined {
+    if (this.index === null) {
+      this.index = new Map();
+      for (const op of this.ops) {
+        const t = op.db === this.env.kv ? KV : op.db === this.env.registry ? REG : -1;
+        if (t >= 0) this.index.set(mapKey(t as Table, op.key), op.value);
+      }
+    }
+    return this.index.get(k);
+  }
+
+  /** @internal commitBatch: validates, then queues without copying. */
+  addUnchecked(w: StoreWrite): void {
+    if (w.table === 'kv') {
+      if (!isStorableKey(w.key)) throw new StorageError('KV_KEY_INVALID', `kv key of ${w.key.length} bytes cannot be stored`);
+      this.record(KV, { db: this.env.kv, key: w.key, value: w.value });
+      return;
+    }
+    decodeRegistryKey(w.key);
+    if (w.value !== null) decodeRegistryValue(w.value);
+    this.record(REG, { db: this.env.registry, key: w.key, value: w.value });
+  }
+
+  private record(table: Table, op: WriteOp): void {
+    this.ops.push(op);
+    this.index?.set(mapKey(table, op.key), op.value);
+  }
+
+  getKv(key: Uint8Array): Uint8Array | undefined {
+    const o = this.written(mapKey(KV, key));
+    if (o !== undefined) return o ?? undefined;
+    return this.store.getKv(key);
+  }
+
+  putKv(key: Uint8Array, value: Uint8Array): this {
+    if (!isStorableKey(key)) throw new StorageError('KV_KEY_INVALID', `kv key of ${key.length} bytes cannot be stored`);
+    // Copy: the caller may reuse or transfer its buffers before the commit runs.
+    this.record(KV, { db: this.env.kv, key: new Uint8Array(key), value: new Uint8Array(value) });
+    return this;
+  }
+
+  deleteKv(key: Uint8Array): this {
+    if (!isStorableKey(key)) return this; // such a key can never have been stored
+    this.record(KV, { db: this.env.kv, key: new Uint8Array(key), value: null });
+    return this;
+  }
+
+  getRegistry(dekId: number, nodeId16: number): RegistryRow | undefined {
+    const o = this.written(mapKey(REG, registryKey(dekId, nodeId16)));
+    if (o !== undefined) return o === null ? undefined : decodeRegistryValue(o);
+    return this.store.getRegistry(dekId, nodeId16);
+  }
+
+  putRegistry(dekId: number, nodeId16: number, row: RegistryRow): this {
+    this.record(REG, { db: this.env.registry, key: registryKey(dekId, nodeId16), value: encodeRegistryValue(row) });
+    return this;
+  }
+
+  deleteRegistry(dekId: number, nodeId16: number): this {
+    this.record(REG, { db: this.env.registry, key: registryKey(dekId, nodeId16), value: null });
+    return this;
+  }
+
+  setConfState(cs: ConfState): this {
+    this.ops.push(this.store.meta.opConfState(cs));
+    return this;
+  }
+
+  /** SH-1: the state machine's copy of the raft cutover, committed with the applied index. */
+  setRaftCutoverIndex(i: bigint): this {
+    this.ops.push(this.store.meta.opRaftCutoverIndex(i));
+    return this;
+  }
+
+  /** SH-1: the state machine's copy of the sidecar's raft_applied_index. */
+  setSidecarAppliedIndex(i: bigint): this {
+    this.ops.push(this.store.meta.opSidecarAppliedIndex(i));
+    return this;
+  }
+
+  /** Number of mutations so far. */
+  get size(): number {
+    return this.ops.length;
+  }
+
+  /**
+   * Writes every mutation and `appliedIndex` in one transaction; resolves when durable.
+   * `appliedIndex` may equal the previous one (WR-2: registry rows committed before the
+   * entry's sidecar write) but never move back.
+   */
+  commit(appliedIndex: bigint): Promise<void> {
+    if (this.committed) return Promise.reject(new Error('ApplyBatch committed twice'));
+    this.committed = true;
+    return this.store.submit(this, appliedIndex);
+  }
+}
