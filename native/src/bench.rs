@@ -1,6 +1,7 @@
 //! The reference the benchmarks compare against: OpenSSL's AES-256-GCM in a tight native loop
-//! with one reused, keyed context — the same EVP calls, in the same OpenSSL, that the batch path
-//! makes, minus every JS and Node-API cost. Batch throughput is reported as a share of this.
+//! with one reused, keyed context — the textbook EVP calls, the parameter calls, or the direct
+//! GCM128 calls (context.rs CallStyle), in the same OpenSSL, minus every JS and Node-API cost.
+//! Batch throughput is reported as a share of these.
 
 use std::time::Instant;
 
@@ -12,8 +13,9 @@ pub enum LoopMode {
     Open,
 }
 
-/// `style` picks the tag call: `Ctrl` is the textbook EVP loop (ctrl GET_TAG/SET_TAG),
-/// `Params` the sequence the batch path itself uses.
+/// `style` picks the calls: `Textbook` is the textbook EVP loop (ctrl GET_TAG/SET_TAG),
+/// `Params` the EVP parameter calls, `Direct` the GCM128 calls short messages use (an error
+/// where the direct path is unavailable).
 ///
 /// Runs `iterations` seals (or opens) of `size` bytes with `aad_len` bytes of AAD and returns the
 /// elapsed wall time in nanoseconds. Buffers are allocated and the context keyed before timing.

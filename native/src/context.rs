@@ -1,12 +1,14 @@
 //! One keyed EVP context pair (encrypt + decrypt) per DEK, created once and reused for every
 //! message: per message only the IV is set, so the AES key schedule and GHASH tables are never
 //! recomputed (node's createCipheriv rebuilds both per message — that is the cost we avoid).
+//! Where available, short messages skip EVP and run OpenSSL's GCM code directly (gcm.rs).
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
 use crate::error::JsError;
 use crate::evp::*;
+use crate::gcm::{DirectGcm, DIRECT_MAX_LEN};
 
 pub const KEY_SIZE: usize = 32;
 pub const NONCE_SIZE: usize = 12;
@@ -14,7 +16,8 @@ pub const TAG_SIZE: usize = 16;
 /// EVP takes `int` lengths; anything larger is refused up front, never truncated.
 pub const MAX_LEN: usize = (i32::MAX as usize) - TAG_SIZE;
 
-/// Which EVP calls set the per-message IV and read (seal) or set (open) the tag.
+/// Which calls seal or open one message. The first two are EVP call sequences (they set the
+/// per-message IV and read (seal) or set (open) the tag); `Direct` bypasses EVP.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum CallStyle {
     /// OpenSSL 3 parameters: the IV through `EVP_CIPHER_CTX_set_params` with "tlsivfixed" of
@@ -27,23 +30,34 @@ pub enum CallStyle {
     /// `EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, iv)` + `EVP_CIPHER_CTX_ctrl(GET_TAG / SET_TAG)`:
     /// the textbook sequence, kept for the reference loop the benchmark reports against.
     Textbook,
+    /// OpenSSL's GCM128 functions with the AES-NI primitives, no EVP (gcm.rs). Only on contexts
+    /// built with the direct path; `seal`/`open` use it for messages up to DIRECT_MAX_LEN.
+    Direct,
 }
 
 pub struct KeyContext {
     enc: *mut EvpCipherCtx,
     dec: *mut EvpCipherCtx,
+    /// The same key in OpenSSL's GCM128 form, when the direct path is in use (gcm.rs).
+    direct: Option<DirectGcm>,
     /// Copy of the key, only to confirm that the caller's key still equals the one this context
     /// was built from (a key buffer can be mutated in place). Wiped on dispose.
     key: [u8; KEY_SIZE],
 }
 
-/// Approximate native memory per context (two EVP contexts with their GCM state), reported to V8.
-pub const APPROX_NATIVE_BYTES: i64 = 2048;
+/// Approximate native memory per context (two EVP contexts with their GCM state, plus the
+/// direct path's key schedule and GCM128 context), reported to V8.
+pub const APPROX_NATIVE_BYTES: i64 = 2816;
 
 fn evp_failed(what: &str) -> JsError {
     // SAFETY: clearing this thread's OpenSSL error queue has no preconditions.
     unsafe { ERR_clear_error() };
     JsError::backend(format!("OpenSSL {what} failed"))
+}
+
+#[cold]
+fn no_direct() -> JsError {
+    JsError::backend("the direct GCM calls are not available on this context".into())
 }
 
 fn int_len(len: usize) -> Result<c_int, JsError> {
@@ -54,9 +68,16 @@ fn int_len(len: usize) -> Result<c_int, JsError> {
 }
 
 impl KeyContext {
-    /// Creates both contexts and keys them. `key` points to KEY_SIZE readable bytes.
+    /// Creates both contexts and keys them. `key` points to KEY_SIZE readable bytes. The direct
+    /// path is added when the load-time self-test enabled it.
     pub unsafe fn new(key: *const u8) -> Result<Box<KeyContext>, JsError> {
-        let mut ctx = Box::new(KeyContext { enc: ptr::null_mut(), dec: ptr::null_mut(), key: [0; KEY_SIZE] });
+        Self::new_with(key, crate::selftest::direct_ok())
+    }
+
+    /// As `new`; `direct` asks for the direct path too (granted only where it is available).
+    pub unsafe fn new_with(key: *const u8, direct: bool) -> Result<Box<KeyContext>, JsError> {
+        let mut ctx =
+            Box::new(KeyContext { enc: ptr::null_mut(), dec: ptr::null_mut(), direct: None, key: [0; KEY_SIZE] });
         ptr::copy_nonoverlapping(key, ctx.key.as_mut_ptr(), KEY_SIZE);
         // From here on, an early return drops `ctx`, which frees whatever was created.
         ctx.enc = EVP_CIPHER_CTX_new();
@@ -89,11 +110,30 @@ impl KeyContext {
         if EVP_DecryptInit_ex(ctx.dec, ptr::null(), ptr::null_mut(), ctx.key.as_ptr(), ptr::null()) != 1 {
             return Err(evp_failed("EVP_DecryptInit_ex(key)"));
         }
+        if direct {
+            ctx.direct = DirectGcm::new(ctx.key.as_ptr());
+        }
         Ok(ctx)
     }
 
     pub fn is_disposed(&self) -> bool {
         self.enc.is_null()
+    }
+
+    /// Whether this context has the direct path.
+    pub fn has_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// The call style for a message of `len` bytes: direct when this context has it and the
+    /// message is short, else the style the self-test chose for EVP.
+    #[inline(always)]
+    fn style_for(&self, len: usize) -> CallStyle {
+        if len <= DIRECT_MAX_LEN && self.direct.is_some() {
+            CallStyle::Direct
+        } else {
+            crate::selftest::default_style()
+        }
     }
 
     /// True when `len` bytes at `key` equal this context's key. Not constant time on purpose:
@@ -121,7 +161,7 @@ impl KeyContext {
         len: usize,
         out: *mut u8,
     ) -> Result<(), JsError> {
-        self.seal_with(crate::selftest::default_style(), nonce, aad, aad_len, pt, len, out)
+        self.seal_with(self.style_for(len), nonce, aad, aad_len, pt, len, out)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -145,6 +185,10 @@ impl KeyContext {
         let iv_set = match style {
             CallStyle::Params => EVP_CIPHER_CTX_set_params(c, iv_params(nonce).as_ptr()) == 1,
             CallStyle::Textbook => EVP_EncryptInit_ex(c, ptr::null(), ptr::null_mut(), ptr::null(), nonce) == 1,
+            CallStyle::Direct => {
+                let Some(d) = self.direct.as_mut() else { return Err(no_direct()) };
+                return d.seal(nonce, aad, aad_len, pt, len, out);
+            }
         };
         if !iv_set {
             return Err(evp_failed("setting the IV"));
@@ -169,6 +213,7 @@ impl KeyContext {
         let ok = match style {
             CallStyle::Params => EVP_CIPHER_CTX_get_params(c, tag_params(tag, TAG_SIZE).as_mut_ptr()) == 1,
             CallStyle::Textbook => EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_SIZE as c_int, tag.cast::<c_void>()) == 1,
+            CallStyle::Direct => false,
         };
         if !ok {
             return Err(evp_failed("reading the GCM tag"));
@@ -190,7 +235,7 @@ impl KeyContext {
         tag: *const u8,
         out: *mut u8,
     ) -> Result<bool, JsError> {
-        self.open_with(crate::selftest::default_style(), nonce, aad, aad_len, ct, ct_len, tag, out)
+        self.open_with(self.style_for(ct_len), nonce, aad, aad_len, ct, ct_len, tag, out)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -230,6 +275,10 @@ impl KeyContext {
         }
         let aad_l = int_len(aad_len)?;
         let len_l = int_len(ct_len)?;
+        if style == CallStyle::Direct {
+            let Some(d) = self.direct.as_mut() else { return Err(no_direct()) };
+            return d.open(nonce, aad, aad_len, ct, ct_len, tag, out);
+        }
         let mut outl: c_int = 0;
         // The tag is copied before decrypting because `out` may overlap the caller's input.
         let mut tag_copy = [0u8; TAG_SIZE];
@@ -241,6 +290,7 @@ impl KeyContext {
                 EVP_DecryptInit_ex(c, ptr::null(), ptr::null_mut(), ptr::null(), nonce) == 1
                     && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_SIZE as c_int, t.cast::<c_void>()) == 1
             }
+            CallStyle::Direct => false,
         };
         if !ok {
             return Err(evp_failed("setting the IV and tag"));
@@ -266,8 +316,9 @@ impl KeyContext {
     }
 
     /// Frees both EVP contexts (OpenSSL clears the key schedule when freeing the GCM context)
-    /// and wipes our key copy. Idempotent.
+    /// and the direct path (which wipes its own), and wipes our key copy. Idempotent.
     pub fn dispose(&mut self) {
+        self.direct = None;
         // SAFETY: the pointers are either null or contexts we created and have not freed.
         unsafe {
             if !self.enc.is_null() {

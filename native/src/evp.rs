@@ -44,6 +44,8 @@ extern "C" {
     /// Failed EVP calls may leave entries in the thread's OpenSSL error queue; node's own crypto
     /// reads that queue, so we clear it after every failure we handle.
     pub fn ERR_clear_error();
+    /// 1 when the default library context fetches algorithms from the FIPS provider only.
+    pub fn EVP_default_properties_is_fips_enabled(libctx: *mut c_void) -> c_int;
 }
 
 /// OpenSSL 3 `OSSL_PARAM` (public, stable layout).

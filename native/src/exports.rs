@@ -89,6 +89,12 @@ unsafe fn params_calls_body(env: Env, _info: CallbackInfo) -> Result<Value, JsEr
     napi::boolean(env, crate::selftest::params_ok())
 }
 
+/// directCallsInUse() → whether the load-time check enabled the direct GCM128 path (gcm.rs)
+/// for new contexts.
+unsafe fn direct_calls_body(env: Env, _info: CallbackInfo) -> Result<Value, JsError> {
+    napi::boolean(env, crate::selftest::direct_ok())
+}
+
 /// createContext(key) → external
 unsafe fn create_context_body(env: Env, info: CallbackInfo) -> Result<Value, JsError> {
     let [key] = napi::args::<1>(env, info)?;
@@ -188,7 +194,8 @@ unsafe fn open_packed_body(env: Env, info: CallbackInfo) -> Result<Value, JsErro
 }
 
 /// evpLoop(key, size, aadLen, iterations, mode, tagVia) → elapsed ns; mode 0 = seal, 1 = open;
-/// tagVia 0 = ctrl (textbook EVP loop), 1 = params (what the batch path uses).
+/// tagVia 0 = ctrl (textbook EVP loop), 1 = params (EVP parameter calls), 2 = direct (GCM128
+/// calls; throws where unavailable).
 unsafe fn evp_loop_body(env: Env, info: CallbackInfo) -> Result<Value, JsError> {
     let [key, size, aad_len, iterations, mode, tag_via] = napi::args::<6>(env, info)?;
     let key = key_bytes(env, key)?;
@@ -206,6 +213,7 @@ unsafe fn evp_loop_body(env: Env, info: CallbackInfo) -> Result<Value, JsError> 
     let style = match napi::get_u32(env, tag_via, "tagVia")? {
         0 => CallStyle::Textbook,
         1 => CallStyle::Params,
+        2 => CallStyle::Direct,
         t => return Err(JsError::backend(format!("evpLoop: unknown tagVia {t}"))),
     };
     let ns = evp_loop(key.ptr, size, aad_len, iterations as u64, mode, style)?;
@@ -214,6 +222,7 @@ unsafe fn evp_loop_body(env: Env, info: CallbackInfo) -> Result<Value, JsError> 
 
 export!(hardware_aes_fn, hardware_aes_body);
 export!(params_calls_fn, params_calls_body);
+export!(direct_calls_fn, direct_calls_body);
 export!(create_context_fn, create_context_body);
 export!(dispose_context_fn, dispose_context_body);
 export!(context_matches_fn, context_matches_body);
@@ -224,9 +233,10 @@ export!(open_packed_fn, open_packed_body);
 export!(evp_loop_fn, evp_loop_body);
 
 pub unsafe fn register(env: Env, exports: Value) -> Result<(), JsError> {
-    let table: [(&CStr, napi::Callback); 10] = [
+    let table: [(&CStr, napi::Callback); 11] = [
         (c"hardwareAes", hardware_aes_fn),
         (c"paramsCallsInUse", params_calls_fn),
+        (c"directCallsInUse", direct_calls_fn),
         (c"createContext", create_context_fn),
         (c"disposeContext", dispose_context_fn),
         (c"contextMatches", context_matches_fn),

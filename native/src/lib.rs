@@ -2,9 +2,10 @@
 //! the OpenSSL EVP interface that the node executable exports.
 //!
 //! Modules: `napi` / `evp` (foreign declarations and checked helpers), `context` (one keyed
-//! context pair per DEK), `packed` (batch descriptor checks and loops), `bench` (the reference
-//! EVP loop), `cpu` (AES instruction detection), `selftest` (load-time check of the EVP call
-//! style), `exports` (the JS-callable functions).
+//! context pair per DEK), `gcm` (the direct GCM128 + AES-NI path for short messages), `packed`
+//! (batch descriptor checks and loops), `bench` (the reference loops), `cpu` (AES instruction
+//! detection), `selftest` (load-time check of the call styles), `exports` (the JS-callable
+//! functions).
 
 mod bench;
 mod context;
@@ -12,6 +13,7 @@ mod cpu;
 mod error;
 mod evp;
 mod exports;
+mod gcm;
 mod napi;
 mod packed;
 mod selftest;

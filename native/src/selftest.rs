@@ -1,13 +1,17 @@
-//! Load-time check of the cheaper `CallStyle::Params` EVP calls. They rely on how OpenSSL 3's
-//! GCM provider treats a whole-IV "tlsivfixed" parameter; if a future OpenSSL inside node
-//! treated it differently, this check fails and every context falls back to the textbook calls.
-//! (An unapplied IV could never pass silently anyway: GCM refuses to run without a fresh IV.)
+//! Load-time check of the two cheaper call styles against the textbook EVP calls:
+//! - `CallStyle::Params` relies on how OpenSSL 3's GCM provider treats a whole-IV "tlsivfixed"
+//!   parameter; if a future OpenSSL inside node treated it differently, this check fails and
+//!   every context falls back to the textbook calls. (An unapplied IV could never pass silently
+//!   anyway: GCM refuses to run without a fresh IV.)
+//! - `CallStyle::Direct` (gcm.rs) relies on AES-NI entry points that are not OpenSSL API; if
+//!   they are missing or disagree, contexts are built without the direct path.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::context::{CallStyle, KeyContext, TAG_SIZE};
 
 static PARAMS_OK: AtomicBool = AtomicBool::new(false);
+static DIRECT_OK: AtomicBool = AtomicBool::new(false);
 
 // McGrew & Viega AES-256 test case 16 (96-bit IV, AAD) and a second message on the same
 // context with another nonce, compared against the textbook calls.
@@ -28,35 +32,38 @@ const TAG16: [u8; 16] = [
     0x76, 0xfc, 0x6e, 0xce, 0x0f, 0x4e, 0x17, 0x68, 0xcd, 0xdf, 0x88, 0x53, 0xbb, 0x2d, 0x55, 0x1b,
 ];
 
-unsafe fn check() -> bool {
-    let Ok(mut ctx) = KeyContext::new(KEY.as_ptr()) else { return false };
+/// True when `style` seals byte-identically to the textbook EVP calls (and to the published
+/// tag), opens its own output and rejects a flipped tag, for several messages on one context.
+unsafe fn agrees(ctx: &mut KeyContext, style: CallStyle) -> bool {
     let mut a = [0u8; 60 + TAG_SIZE];
     let mut b = [0u8; 60 + TAG_SIZE];
     let mut opened = [0u8; 60];
     let iv2 = [7u8; 12];
-    for (iv, want_tag) in [(IV, Some(TAG16)), (iv2, None), (IV, Some(TAG16))] {
+    // Lengths 60 and 0 (tag only), so the empty-message branch is checked too.
+    for (iv, len, want_tag) in [(IV, 60, Some(TAG16)), (iv2, 60, None), (iv2, 0, None), (IV, 60, Some(TAG16))] {
         let seal = |ctx: &mut KeyContext, style, out: &mut [u8; 76]| {
-            ctx.seal_with(style, iv.as_ptr(), AAD.as_ptr(), AAD.len(), PT.as_ptr(), PT.len(), out.as_mut_ptr()).is_ok()
+            ctx.seal_with(style, iv.as_ptr(), AAD.as_ptr(), AAD.len(), PT.as_ptr(), len, out.as_mut_ptr()).is_ok()
         };
-        if !seal(&mut ctx, CallStyle::Params, &mut a) || !seal(&mut ctx, CallStyle::Textbook, &mut b) || a != b {
+        if !seal(ctx, style, &mut a) || !seal(ctx, CallStyle::Textbook, &mut b) || a[..len + TAG_SIZE] != b[..len + TAG_SIZE] {
             return false;
         }
-        if want_tag.is_some_and(|t| a[60..] != t) {
+        if want_tag.is_some_and(|t| a[len..len + TAG_SIZE] != t) {
             return false;
         }
+        opened.fill(0);
         let opens = |ctx: &mut KeyContext, style, opened: &mut [u8; 60]| {
             matches!(
-                ctx.open_with(style, iv.as_ptr(), AAD.as_ptr(), AAD.len(), a.as_ptr(), 60, a.as_ptr().add(60), opened.as_mut_ptr()),
+                ctx.open_with(style, iv.as_ptr(), AAD.as_ptr(), AAD.len(), a.as_ptr(), len, a.as_ptr().add(len), opened.as_mut_ptr()),
                 Ok(true)
             )
         };
-        if !opens(&mut ctx, CallStyle::Params, &mut opened) || opened != PT {
+        if !opens(ctx, style, &mut opened) || opened[..len] != PT[..len] {
             return false;
         }
-        // A wrong tag must fail through the Params calls too.
-        a[75] ^= 1;
-        let forged = ctx.open_with(CallStyle::Params, iv.as_ptr(), AAD.as_ptr(), AAD.len(), a.as_ptr(), 60, a.as_ptr().add(60), opened.as_mut_ptr());
-        a[75] ^= 1;
+        // A wrong tag must fail through this style too.
+        a[len + TAG_SIZE - 1] ^= 1;
+        let forged = ctx.open_with(style, iv.as_ptr(), AAD.as_ptr(), AAD.len(), a.as_ptr(), len, a.as_ptr().add(len), opened.as_mut_ptr());
+        a[len + TAG_SIZE - 1] ^= 1;
         if !matches!(forged, Ok(false)) {
             return false;
         }
@@ -64,14 +71,22 @@ unsafe fn check() -> bool {
     true
 }
 
-/// Runs the check once (at module registration) and records the outcome.
+/// Runs the checks once (at module registration) and records the outcome.
 pub fn run() {
     // SAFETY: uses only its own buffers and a context it creates.
-    let ok = unsafe { check() };
-    PARAMS_OK.store(ok, Ordering::Relaxed);
+    unsafe {
+        let Ok(mut ctx) = KeyContext::new_with(KEY.as_ptr(), true) else { return };
+        PARAMS_OK.store(agrees(&mut ctx, CallStyle::Params), Ordering::Relaxed);
+        DIRECT_OK.store(ctx.has_direct() && agrees(&mut ctx, CallStyle::Direct), Ordering::Relaxed);
+    }
 }
 
-/// The call style every context uses.
+/// Whether new contexts get the direct GCM path (gcm.rs) for short messages.
+pub fn direct_ok() -> bool {
+    DIRECT_OK.load(Ordering::Relaxed)
+}
+
+/// The EVP call style every context uses (for every message the direct path does not take).
 pub fn default_style() -> CallStyle {
     if PARAMS_OK.load(Ordering::Relaxed) {
         CallStyle::Params

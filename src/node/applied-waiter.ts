@@ -7,6 +7,7 @@ import { ProposalError } from '../errors.js';
 
 interface Waiter {
   index: bigint;
+  deadline: number;
   resolve(): void;
   reject(e: unknown): void;
 }
@@ -24,11 +25,12 @@ export class AppliedWaiter {
     return this.applied;
   }
 
-  waitFor(index: bigint): Promise<void> {
+  /** Resolves once applied ≥ index; rejects with TIMEOUT after `deadline` (Date.now() ms, see expire). */
+  waitFor(index: bigint, deadline = Number.POSITIVE_INFINITY): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (index <= this.applied) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const w = { index, resolve, reject };
+      const w = { index, deadline, resolve, reject };
       let i = this.waiters.length;
       while (i > 0 && this.waiters[i - 1]!.index > index) i--;
       this.waiters.splice(i, 0, w);
@@ -42,6 +44,16 @@ export class AppliedWaiter {
     while (n < this.waiters.length && this.waiters[n]!.index <= applied) n++;
     if (n === 0) return;
     for (const w of this.waiters.splice(0, n)) w.resolve();
+  }
+
+  /** Called periodically (every tick): waiters past their deadline fail with TIMEOUT. */
+  expire(now = Date.now()): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (w.deadline > now) continue;
+      this.waiters.splice(i, 1);
+      w.reject(new ProposalError('TIMEOUT', `apply did not reach index ${w.index} before the deadline`));
+    }
   }
 
   /** Apply stopped (HALT) or the node closes: nobody will ever be satisfied. */

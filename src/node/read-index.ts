@@ -1,14 +1,17 @@
-// Linearizable reads (ReadIndex). Every read request in one event-loop turn shares one Raft
-// read-index round (one heartbeat round confirms leadership for all of them); the caller then
-// waits until its own applied index reaches the returned index and reads locally.
+// Linearizable reads (ReadIndex), on the leader or on a follower (whose core forwards the round
+// to the leader). Every read request in one event-loop turn shares one read-index round (one
+// heartbeat round confirms leadership for all of them); the caller then waits until its own
+// applied index reaches the returned index and reads locally.
 
 import { ProposalError } from '../errors.js';
 
 export interface ReadIndexSink {
-  isLeader(): boolean;
   leader(): string | null;
-  /** Starts a read-index round tagged with `ctx`; the answer arrives through `onReadState`. */
-  readIndex(ctx: Uint8Array): void;
+  /**
+   * Starts a read-index round tagged with `ctx` (a follower's core forwards it to the leader);
+   * the answer arrives through `onReadState`. False when no leader is known.
+   */
+  readIndex(ctx: Uint8Array): boolean;
 }
 
 interface Round {
@@ -23,14 +26,15 @@ export class ReadIndexBatcher {
   private readonly rounds = new Map<string, { waiters: Round[]; started: number }>();
 
   constructor(
+    private readonly nodeId: string,
     private readonly raft: ReadIndexSink,
     private readonly timeoutMs: number,
   ) {}
 
   /** Resolves with the commit index at which a read started now may be served. */
   request(): Promise<bigint> {
-    if (!this.raft.isLeader()) {
-      return Promise.reject(new ProposalError('NOT_LEADER', 'read index needs the leader', { leader: this.raft.leader() }));
+    if (this.raft.leader() === null) {
+      return Promise.reject(new ProposalError('NOT_LEADER', 'no leader known: cannot serve a linearizable read', { leader: null }));
     }
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
@@ -46,15 +50,14 @@ export class ReadIndexBatcher {
     const waiters = this.waiting;
     this.waiting = [];
     if (waiters.length === 0) return;
-    if (!this.raft.isLeader()) {
-      const e = new ProposalError('NOT_LEADER', 'leadership lost before the read index round', { leader: this.raft.leader() });
-      for (const w of waiters) w.reject(e);
-      return;
-    }
-    const ctx = new Uint8Array(8);
-    new DataView(ctx.buffer).setFloat64(0, ++this.seq);
+    // The context must be unique cluster-wide: node id + a per-process counter.
+    const ctx = Buffer.from(`${this.nodeId}:${++this.seq}`);
     this.rounds.set(key(ctx), { waiters, started: Date.now() });
-    this.raft.readIndex(ctx);
+    if (!this.raft.readIndex(ctx)) {
+      this.rounds.delete(key(ctx));
+      const e = new ProposalError('NOT_LEADER', 'no leader known: cannot serve a linearizable read', { leader: null });
+      for (const w of waiters) w.reject(e);
+    }
   }
 
   /** A ReadState came out of Ready. */

@@ -257,6 +257,13 @@ export class RaftNode {
         // A granted pre-vote is answered at the candidate's future term; keep ours.
       } else if (m.type === MessageType.App || m.type === MessageType.Heartbeat || m.type === MessageType.Snap) {
         this.becomeFollower(m.term, m.from);
+      } else if (m.type === MessageType.Vote) {
+        // Adopt the term, but keep our election timer running: only a granted vote resets it
+        // (Raft Figure 2). Otherwise a node with a stale log that keeps timing out first would
+        // keep resetting the timers of the up-to-date nodes that could actually win.
+        const elapsed = this.electionElapsed;
+        this.becomeFollower(m.term, null);
+        this.electionElapsed = elapsed;
       } else {
         this.becomeFollower(m.term, null);
       }

@@ -59,7 +59,15 @@ export class ApplyStore {
   private durableApplied: bigint;
   private failed: unknown = null;
 
-  constructor(private readonly env: StorageEnv) {
+  /**
+   * `durableCommits: false` (the node's choice) resolves apply batches at commit instead of after
+   * the fsync: the entries are durable in the Raft log, so after an OS crash apply resumes from
+   * the last flushed applied index and replays the rest. Tests keep the default (true).
+   */
+  constructor(
+    private readonly env: StorageEnv,
+    private readonly durableCommits = true,
+  ) {
     this.kv = new KvStore(env.kv);
     this.registry = new RegistryStore(env.registry);
     this.meta = new MetaStore(env.meta);
@@ -155,7 +163,7 @@ export class ApplyStore {
       this.inflight = this.inflight.filter((b) => b !== batch);
     };
     batch.ops.push(this.meta.opAppliedIndex(applied));
-    return this.env.writes.submitOps(batch.ops).then(
+    return this.env.writes.submitOps(batch.ops, { durable: this.durableCommits }).then(
       () => {
         done();
         if (applied > this.durableApplied) this.durableApplied = applied;

@@ -40,6 +40,8 @@ export interface CommitTarget {
 interface Request {
   ops: readonly WriteOp[] | null;
   fn: TxnFn | null;
+  /** false: resolve at commit, without waiting for the fsync (see submitOps). */
+  durable: boolean;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -54,14 +56,20 @@ export class CommitQueue {
 
   constructor(private readonly target: CommitTarget) {}
 
-  /** Queues puts/deletes executed on lmdb-js's write thread; resolves when durable. */
-  submitOps(ops: readonly WriteOp[]): Promise<void> {
-    return this.enqueue(ops, null);
+  /**
+   * Queues puts/deletes executed on lmdb-js's write thread; resolves when durable, or, with
+   * `durable: false`, as soon as the transaction is committed (visible to readers, atomic, and
+   * flushed by the next fsync in commit order). The apply pipeline uses that: its input is
+   * already durable in the Raft log, so a crash only replays entries after the last flushed
+   * applied index — one fsync less on the write path.
+   */
+  submitOps(ops: readonly WriteOp[], opts: { durable?: boolean } = {}): Promise<void> {
+    return this.enqueue(ops, null, opts.durable ?? true);
   }
 
   /** Queues a transaction callback (child transaction); resolves when durable, rejects with what `fn` threw. */
   submitTxn(fn: TxnFn): Promise<void> {
-    return this.enqueue(null, fn);
+    return this.enqueue(null, fn, true);
   }
 
   /** Resolves when nothing is queued or committing. */
@@ -70,9 +78,9 @@ export class CommitQueue {
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
-  private enqueue(ops: readonly WriteOp[] | null, fn: TxnFn | null): Promise<void> {
+  private enqueue(ops: readonly WriteOp[] | null, fn: TxnFn | null, durable: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.next.push({ ops, fn, resolve, reject });
+      this.next.push({ ops, fn, durable, resolve, reject });
       this.schedule();
     });
   }
@@ -121,14 +129,22 @@ export class CommitQueue {
     const results = await Promise.allSettled(commits);
     this.committing = false;
     if (this.next.length > 0) this.schedule();
+    let waitFlush = false;
+    results.forEach((res, i) => {
+      const r = group[i];
+      if (r.durable) waitFlush = true;
+      else if (res.status === 'rejected') r.reject(res.reason);
+      else r.resolve();
+    });
     let flushError: unknown = null;
     try {
-      if (this.target.overlappingSync) await root.flushed;
+      if (waitFlush && this.target.overlappingSync) await root.flushed;
     } catch (e) {
       flushError = e;
     }
     results.forEach((res, i) => {
       const r = group[i];
+      if (!r.durable) return;
       if (flushError !== null) r.reject(flushError);
       else if (res.status === 'rejected') r.reject(res.reason);
       else r.resolve();

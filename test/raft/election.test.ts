@@ -55,6 +55,27 @@ describe('§5.2 leader election', () => {
     expect(rd2.messagesAfterPersist.find((m) => m.type === MessageType.VoteResp)?.reject).toBe(true);
   });
 
+  it('rejecting a vote adopts the higher term but keeps the election timer running (Figure 2)', () => {
+    // Fixed randomness: every election timeout is 19 ticks.
+    const r = new RaftNode(config('a', { random: (n) => n - 1 }), MemoryStorage.bootstrap(['a', 'b', 'c']));
+    // a's log is ahead of the candidate's (its own no-op at index 2 after a lost election).
+    r.step({ type: MessageType.App, from: 'b', to: 'a', term: 2, index: 1, logTerm: 1, entries: [{ term: 2, index: 2, type: 0, data: new Uint8Array(0) }], commit: 1 });
+    for (let i = 0; i < 5; i++) r.tick();
+    r.step({ type: MessageType.Vote, from: 'c', to: 'a', term: 3, index: 1, logTerm: 1 });
+    expect(r.term).toBe(3);
+    const rd = r.ready()!;
+    expect(rd.messagesAfterPersist.find((m) => m.type === MessageType.VoteResp)?.reject).toBe(true);
+    r.advance(rd);
+    // The 5 ticks already elapsed still count: it campaigns after 14 more, not 19.
+    let ticks = 0;
+    while (r.role() === Role.Follower && ticks < 40) {
+      r.tick();
+      ticks++;
+    }
+    expect(r.role()).toBe(Role.Candidate);
+    expect(ticks).toBe(14);
+  });
+
   it('a candidate steps down when it hears from a leader of its term', () => {
     const net = new TestNet(['a', 'b', 'c']);
     net.isolate('a');

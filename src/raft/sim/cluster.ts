@@ -23,6 +23,8 @@ export interface ClusterOptions {
   unsafeReadWithoutQuorum: boolean;
   /** TEST ONLY: the run loop breaks the durability contract (sends every message before the fsync). */
   unsafeSendBeforePersist: boolean;
+  preVote: boolean;
+  checkQuorum: boolean;
   /** Fault profile that provokes the Figure 8 interleavings (new leaders cut off at once, ...). */
   figure8: boolean;
   /** Per-round fault probabilities. */
@@ -106,8 +108,8 @@ export class SimCluster {
         id: n.id,
         electionTick: this.opts.electionTick,
         heartbeatTick: this.opts.heartbeatTick,
-        preVote: true,
-        checkQuorum: true,
+        preVote: this.opts.preVote,
+        checkQuorum: this.opts.checkQuorum,
         maxSizePerMsg: this.opts.maxSizePerMsg,
         maxInflightMsgs: this.opts.maxInflightMsgs,
         maxInflightBytes: this.opts.maxInflightBytes,

@@ -49,6 +49,9 @@ export function simulate(seed: number, opts: SimRunOptions = {}): SimRunResult {
     maxInflightMsgs: 1 + rng.int(8),
     maxInflightBytes: rng.chance(0.5) ? 0 : 16 + rng.int(256),
     unsafeCommitOldTerm: opts.unsafeCommitOldTerm ?? false,
+    // Mostly the production settings (both on); sometimes off, to cover the other code paths.
+    preVote: rng.chance(0.8),
+    checkQuorum: rng.chance(0.8),
     unsafeSendBeforePersist: opts.unsafeSendBeforePersist ?? false,
     unsafeReadWithoutQuorum: opts.unsafeReadWithoutQuorum ?? false,
     figure8: opts.profile === 'figure8',

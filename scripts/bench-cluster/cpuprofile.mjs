@@ -1,0 +1,110 @@
+// Summarises a V8 .cpuprofile (what `node --cpu-prof` writes): self time per function and per
+// area (our code by top-level folder, lmdb, msgpackr, Node internals, GC, idle), from the
+// sample stream, so the report can say where the leader's time went.
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Where a frame's URL belongs, coarse enough to read at a glance. */
+function areaOf(url, fn) {
+  if (!url) {
+    if (fn === '(idle)') return '(idle)';
+    if (fn === '(garbage collector)') return '(garbage collector)';
+    if (fn === '(program)') return '(program: native, not attributed)';
+    return '(native / builtin)';
+  }
+  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const rest = url.slice(nm + 'node_modules/'.length).split('/');
+    return `npm:${rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]}`;
+  }
+  const dist = url.indexOf('/dist/');
+  if (dist >= 0) {
+    const rest = url.slice(dist + 6).split('/');
+    return `sealkv:${rest.length > 1 ? rest[0] : rest[0].replace(/\.js$/, '')}`;
+  }
+  return url.replace(/^file:\/\//, '');
+}
+
+function shortUrl(url) {
+  if (!url) return '';
+  const dist = url.indexOf('/dist/');
+  if (dist >= 0) return `dist/${url.slice(dist + 6)}`;
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) return url.slice(nm);
+  return url.replace(/^file:\/\//, '');
+}
+
+/**
+ * @param {string} file
+ * @param {number} [top]
+ */
+export function summariseCpuProfile(file, top = 25) {
+  const p = JSON.parse(readFileSync(file, 'utf8'));
+  const byId = new Map();
+  for (const n of p.nodes) byId.set(n.id, n);
+  const selfUs = new Map();
+  const samples = p.samples ?? [];
+  const deltas = p.timeDeltas ?? [];
+  // timeDeltas[i] is the gap before sample i; the time until the next sample belongs to sample i.
+  for (let i = 0; i < samples.length; i++) {
+    const dt = deltas[i + 1] ?? 0;
+    selfUs.set(samples[i], (selfUs.get(samples[i]) ?? 0) + Math.max(0, dt));
+  }
+  const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
+  const fnAgg = new Map();
+  const areaAgg = new Map();
+  for (const [id, us] of selfUs) {
+    const cf = byId.get(id)?.callFrame ?? {};
+    const name = cf.functionName || '(anonymous)';
+    const key = `${name}\u0000${cf.url ?? ''}\u0000${cf.lineNumber ?? -1}`;
+    const e = fnAgg.get(key) ?? { function: name, url: shortUrl(cf.url), line: (cf.lineNumber ?? -1) + 1, selfMs: 0 };
+    e.selfMs += us / 1000;
+    fnAgg.set(key, e);
+    const area = areaOf(cf.url, name);
+    areaAgg.set(area, (areaAgg.get(area) ?? 0) + us / 1000);
+  }
+  const idleMs = areaAgg.get('(idle)') ?? 0;
+  const busyMs = totalUs / 1000 - idleMs;
+  const pct = (ms) => Math.round((ms / Math.max(1e-9, busyMs)) * 1000) / 10;
+  const round = (x) => Math.round(x * 10) / 10;
+  const functions = [...fnAgg.values()]
+    .filter((e) => e.function !== '(idle)')
+    .sort((a, b) => b.selfMs - a.selfMs)
+    .slice(0, top)
+    .map((e) => ({ ...e, selfMs: round(e.selfMs), pctOfBusy: pct(e.selfMs) }));
+  const areas = [...areaAgg.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([area, ms]) => ({ area, selfMs: round(ms), pctOfBusy: area === '(idle)' ? null : pct(ms) }));
+  return {
+    file,
+    durationMs: round((p.endTime - p.startTime) / 1000),
+    sampledMs: round(totalUs / 1000),
+    idleMs: round(idleMs),
+    busyMs: round(busyMs),
+    samples: samples.length,
+    functions,
+    areas,
+  };
+}
+
+/** All .cpuprofile files under a directory (recursively), largest first (the main thread). */
+export function findCpuProfiles(dir) {
+  const out = [];
+  const walk = (d) => {
+    let entries = [];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.cpuprofile')) out.push({ path: p, size: statSync(p).size });
+    }
+  };
+  walk(dir);
+  return out.sort((a, b) => b.size - a.size).map((e) => e.path);
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// `sealkv` command line (DESIGN.md §4). Exit codes: 0 ok; 1 usage; 2 refused to start; 3 halted.
+
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { ConfigError, type HaltError, SealkvError, StartupRefusedError } from '../errors.js';
+import { ClusterNode } from '../node/cluster-node.js';
+import { createLogger } from '../node/logger.js';
+import { AdminHttpServer } from '../server/admin-http.js';
+import { registerAdminRoutes } from '../server/admin-routes.js';
+import { NodeMetrics } from '../server/metrics.js';
+import { RespHandler } from '../server/resp-handler.js';
+import { RespServer } from '../server/resp-server.js';
+import { runAdmin } from './admin.js';
+import { buildConfig, parseFlags } from './config.js';
+import { runDev } from './dev.js';
+
+const USAGE = `usage:
+  sealkv start --id ID --data-dir DIR --raft HOST:PORT --peers ID=HOST:PORT,... [--resp HOST:PORT] [--admin HOST:PORT]
+               [--cluster-id NAME] [--join] [--cipher native|wasm|js|node] [--crypto-workers N] [--admin-token-file F]
+               [--log-level info] [--tick-ms 100] [--election-ticks 10] [--heartbeat-ticks 1]
+               [--snapshot-threshold N] [--compaction-margin N] [--max-bulk-bytes N] [--request-timeout-ms N] [--config file.json]
+  sealkv dev [--dir .sealkv-dev] [--base-port 6379]
+  sealkv admin <status|members|add-node|remove-node|transfer-leader> --admin HOST:PORT [--token-file F] [--id ID] [--address HOST:PORT] [--role voter|learner]`;
+
+/** One line on stderr naming the code, then the exit status (C-6, OP-3). */
+function die(status: number, code: string, message: string): never {
+  process.stderr.write(`error: ${code}: ${message}\n`);
+  process.exit(status);
+}
+
+async function start(argv: string[]): Promise<void> {
+  let cfg: ReturnType<typeof buildConfig>;
+  try {
+    cfg = buildConfig(parseFlags(argv), availableParallelism());
+  } catch (e) {
+    if (e instanceof ConfigError && e.code === 'USAGE') die(1, e.code, `${e.message}\n${USAGE}`);
+    if (e instanceof SealkvError) die(2, e.code, e.message);
+    throw e;
+  }
+  let token: string | null = null;
+  if (cfg.adminTokenFile) {
+    try {
+      token = readFileSync(cfg.adminTokenFile, 'utf8').trim();
+    } catch (e) {
+      die(2, 'CONFIG_INVALID', `--admin-token-file: ${(e as Error).message}`);
+    }
+    if (!token) die(2, 'CONFIG_INVALID', '--admin-token-file is empty');
+  }
+  const log = createLogger(cfg.logLevel, { node: cfg.id });
+  const metrics = new NodeMetrics();
+  let node: ClusterNode;
+  try {
+    node = await ClusterNode.start(cfg, log, metrics, {
+      onHalt: (e: HaltError) => {
+        process.stderr.write(`halted: ${e.code} at index ${e.index}${e.reason ? ` (reason ${e.reason})` : ''}: ${e.message}\n`);
+        log.flush();
+        setTimeout(() => process.exit(3), 50);
+      },
+      onFatal: (e) => {
+        process.stderr.write(`fatal: ${(e as SealkvError)?.code ?? 'INTERNAL'}: ${(e as Error)?.message ?? String(e)}\n`);
+        log.flush();
+        setTimeout(() => process.exit(1), 50);
+      },
+    });
+  } catch (e) {
+    if (e instanceof SealkvError) die(2, e.code, e.message);
+    die(2, 'STARTUP_FAILED', (e as Error)?.message ?? String(e));
+  }
+  const resp = new RespServer({
+    handler: new RespHandler(node, metrics),
+    host: cfg.resp.host,
+    port: cfg.resp.port,
+    limits: { maxBulkBytes: cfg.maxBulkBytes },
+    logger: log.child({ mod: 'resp' }),
+    connectionCommands: false,
+  });
+  const admin = new AdminHttpServer(token);
+  registerAdminRoutes(admin, node, metrics);
+  try {
+    await resp.listen();
+  } catch (e) {
+    await node.close();
+    die(2, 'ADDRESS_IN_USE', `cannot listen for RESP clients on ${cfg.resp.host}:${cfg.resp.port}: ${(e as Error).message}`);
+  }
+  try {
+    await admin.listen(cfg.admin.host, cfg.admin.port);
+  } catch (e) {
+    await resp.close();
+    await node.close();
+    die(2, 'ADDRESS_IN_USE', `cannot listen for admin requests on ${cfg.admin.host}:${cfg.admin.port}: ${(e as Error).message}`);
+  }
+  log.info({ raft: cfg.raft, resp: cfg.resp, admin: cfg.admin }, 'sealkv node ready');
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down');
+    await admin.close();
+    await resp.close(1000);
+    await node.close();
+    log.flush();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  switch (cmd) {
+    case 'start':
+      return start(rest);
+    case 'dev':
+      return runDev(rest);
+    case 'admin':
+      process.exitCode = await runAdmin(rest);
+      return;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      die(1, 'USAGE', `unknown command '${cmd}'\n${USAGE}`);
+  }
+}
+
+main().catch((e) => {
+  if (e instanceof StartupRefusedError) die(2, e.code, e.message);
+  die(1, (e as SealkvError)?.code ?? 'INTERNAL', (e as Error)?.stack ?? String(e));
+});

@@ -1,0 +1,56 @@
+// Peer addresses by Raft id. Membership (ids) is replicated through the log; addresses travel
+// in the conf-change context and are kept here, durably (`<data-dir>/peers.json`, written with
+// tmp + fsync + rename + dir fsync), so a restarted node can reach members added after its
+// command line was written.
+
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export class AddressBook {
+  private readonly path: string;
+  private readonly map = new Map<string, string>();
+
+  constructor(dataDir: string, initial: ReadonlyMap<string, string>) {
+    this.path = join(dataDir, 'peers.json');
+    for (const [id, addr] of initial) this.map.set(id, addr);
+    try {
+      const stored = JSON.parse(readFileSync(this.path, 'utf8')) as Record<string, unknown>;
+      for (const [id, addr] of Object.entries(stored)) {
+        // The command line wins for the ids it names: an operator may have moved a peer.
+        if (typeof addr === 'string' && !initial.has(id)) this.map.set(id, addr);
+      }
+    } catch {
+      // No file yet (first start) or unreadable: the command line is the whole book.
+    }
+  }
+
+  get(id: string): string | undefined {
+    return this.map.get(id);
+  }
+
+  entries(): Map<string, string> {
+    return new Map(this.map);
+  }
+
+  set(id: string, addr: string): void {
+    if (this.map.get(id) === addr) return;
+    this.map.set(id, addr);
+    this.save();
+  }
+
+  delete(id: string): void {
+    if (this.map.delete(id)) this.save();
+  }
+
+  private save(): void {
+    const tmp = `${this.path}.tmp`;
+    writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.map), null, 2), { mode: 0o600 });
+    const fd = openSync(tmp, 'r');
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, this.path);
+    const dfd = openSync(dirname(this.path), 'r');
+    fsyncSync(dfd);
+    closeSync(dfd);
+  }
+}

@@ -1,0 +1,482 @@
+// One sealkv node: composes storage, the Raft core and its run loop, the peer transport, the
+// proposer, the apply pipeline and the state machine. The listeners (RESP, admin) sit on top of
+// it (src/server/) and talk to it through the methods below.
+
+import { randomInt } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProposalError, SealkvError, StartupRefusedError, type HaltError } from '../errors.js';
+import {
+  type ConfChange,
+  ConfChangeType,
+  type ConfState,
+  decodeConfChange,
+  type Entry,
+  type Message,
+  RaftNode,
+  Role,
+} from '../raft/index.js';
+import type { BufferedWrite } from './write-overlay.js';
+import { ApplyStore, LmdbLogStorage, openStorageEnv, recordLocalSnapshot, type StorageEnv } from '../storage/index.js';
+import { PeerTransport } from '../transport/peer-transport.js';
+import type { NodeConfig } from '../cli/config.js';
+import { AddressBook } from './address-book.js';
+import { ApplyPipeline, type ApplyStore as PipelineStore } from './apply-pipeline.js';
+import { AppliedWaiter } from './applied-waiter.js';
+import { CutoverCell } from './cutover-cell.js';
+import { encodeCommand } from './fsm/command-codec.js';
+import type { FsmResponse } from './fsm/fsm-types.js';
+import type { KvEntry, KvReadView } from './fsm/kv-store.js';
+import { collectExpiredKeys } from './fsm/kv-reads.js';
+import { KvStateMachine } from './fsm/kv-state-machine.js';
+import type { Logger } from './logger.js';
+import { Proposer } from './proposer.js';
+import { ReadIndexBatcher } from './read-index.js';
+import { RunLoop } from './run-loop.js';
+import { type SnapChunk, SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
+import type { NodeMetrics } from '../server/metrics.js';
+
+export interface NodeHooks {
+  /** Apply HALTed (C-3): the CLI logs and exits with status 3. */
+  onHalt(e: HaltError): void;
+  /** The run loop or storage failed beyond recovery. */
+  onFatal(e: unknown): void;
+}
+
+interface ForwardRequest {
+  t: 'fwd';
+  payload: Uint8Array;
+  deadline: number;
+}
+
+const SWEEP_INTERVAL_MS = 1000;
+const ROLE_NAMES: Record<Role, string> = {
+  [Role.Leader]: 'leader',
+  [Role.Follower]: 'follower',
+  [Role.Candidate]: 'candidate',
+  [Role.PreCandidate]: 'precandidate',
+  [Role.Learner]: 'learner',
+};
+
+export class ClusterNode {
+  readonly cutover = new CutoverCell();
+  readonly proposer: Proposer<FsmResponse>;
+  readonly waiter: AppliedWaiter;
+  private readonly loop: RunLoop;
+  private readonly pipeline: ApplyPipeline<FsmResponse>;
+  private readonly reads: ReadIndexBatcher;
+  private readonly sender: SnapshotSender;
+  private readonly receiver: SnapshotReceiver;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private pendingConf: ConfState | null = null;
+  private lastSnapshotIndex: number;
+  private snapshotting = false;
+  private sweepCursor: Uint8Array | null = null;
+  private sweeping = false;
+  private closed = false;
+  private wasLeader = false;
+
+  private constructor(
+    readonly cfg: NodeConfig,
+    readonly env: StorageEnv,
+    readonly logStore: LmdbLogStorage,
+    readonly store: ApplyStore,
+    readonly raft: RaftNode,
+    readonly transport: PeerTransport,
+    readonly book: AddressBook,
+    readonly log: Logger,
+    readonly metrics: NodeMetrics,
+    private readonly hooks: NodeHooks,
+  ) {
+    this.waiter = new AppliedWaiter(store.appliedIndex());
+    this.lastSnapshotIndex = logStore.snapshotMeta().index;
+    this.proposer = new Proposer<FsmResponse>(
+      {
+        isLeader: () => raft.isLeader(),
+        term: () => raft.term,
+        leader: () => raft.leader,
+        transferInProgress: () => raft.isLeader() && raft.status().leadTransferee !== null,
+        proposeEntries: (data) => {
+          const r = raft.propose(data);
+          if (!r.ok) {
+            const code = r.code === 'TRANSFER_IN_PROGRESS' ? 'LEADERSHIP_TRANSFER_IN_PROGRESS' : 'NOT_LEADER';
+            throw new ProposalError(code, `raft refused the proposal: ${r.code}`, { leader: r.leader });
+          }
+          metrics.proposals.inc({ outcome: 'appended' }, data.length);
+          this.loop.kick();
+        },
+      },
+      cfg.requestTimeoutMs,
+    );
+    this.reads = new ReadIndexBatcher(
+      cfg.id,
+      {
+        leader: () => raft.leader,
+        readIndex: (ctx) => {
+          const ok = raft.readIndex(ctx).ok;
+          this.loop.kick();
+          return ok;
+        },
+      },
+      cfg.requestTimeoutMs,
+    );
+    const fsm = new KvStateMachine();
+    this.pipeline = new ApplyPipeline<FsmResponse>(
+      { apply: (payload, index, kv) => fsm.apply(payload, index, kv) },
+      this.pipelineStore(),
+      this.cutover,
+      {
+        resolve: (i, term, data, response) => this.proposer.resolve(i, term, data, response),
+        confChange: (e) => this.applyConfChange(e),
+        applied: (i) => this.onApplied(i),
+        halt: (e) => this.onHalt(e),
+        observeBatch: (n, s) => {
+          metrics.applyBatchSize.observe(n);
+          metrics.applyBatchSeconds.observe(s);
+        },
+      },
+    );
+    this.sender = new SnapshotSender(env, {
+      request: (to, payload, timeoutMs) => transport.request(to, payload, timeoutMs),
+      sendRaft: (to, m) => transport.send(to, m),
+      stepLocal: (m) => this.loop.step(m),
+    }, log);
+    this.receiver = new SnapshotReceiver(cfg.dataDir, env, log);
+    this.loop = new RunLoop(
+      raft,
+      logStore,
+      {
+        send: (m) => {
+          transport.send(m.to, m);
+        },
+        sendSnapshot: (m) => this.sender.send(m),
+        installSnapshot: async (meta) => {
+          await this.pipeline.idle();
+          await this.receiver.install(meta);
+          store.reload();
+          this.waiter.notify(store.appliedIndex());
+          this.lastSnapshotIndex = meta.index;
+        },
+        committed: (entries) => this.pipeline.push(entries),
+        readState: (index, ctx) => this.reads.onReadState(index, ctx),
+        softState: (s) => this.onSoftState(s.role, s.leader),
+        observePersist: (seconds) => metrics.logPersistSeconds.observe(seconds),
+        fatal: (e) => this.fatal(e),
+      },
+      cfg.tickMs,
+    );
+  }
+
+  /** Opens storage, bootstraps a fresh data dir from `--peers` (unless joining) and starts Raft. */
+  static async start(cfg: NodeConfig, log: Logger, metrics: NodeMetrics, hooks: NodeHooks): Promise<ClusterNode> {
+    mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+    checkClusterIdentity(cfg);
+    const env = await openStorageEnv(cfg.dataDir);
+    try {
+      const logStore = LmdbLogStorage.open(env);
+      const fresh = logStore.lastIndex() === 0 && logStore.snapshotMeta().index === 0;
+      if (fresh && !cfg.join) await logStore.bootstrap([...cfg.peers.keys()].sort());
+      const store = new ApplyStore(env, false);
+      const book = new AddressBook(cfg.dataDir, new Map([...cfg.peers].map(([id, hp]) => [id, `${hp.host}:${hp.port}`])));
+      const transport = new PeerTransport({
+        id: cfg.id,
+        clusterId: cfg.clusterId,
+        listen: `${cfg.raft.host}:${cfg.raft.port}`,
+        peers: book.entries(),
+        logger: log.child({ mod: 'transport' }),
+      });
+      try {
+        await transport.start();
+      } catch (e) {
+        throw new StartupRefusedError('ADDRESS_IN_USE', `cannot listen for peers on ${cfg.raft.host}:${cfg.raft.port}: ${(e as Error).message}`);
+      }
+      const raft = new RaftNode(
+        {
+          id: cfg.id,
+          electionTick: cfg.electionTicks,
+          heartbeatTick: cfg.heartbeatTicks,
+          preVote: true,
+          checkQuorum: true,
+          maxSizePerMsg: 1024 * 1024,
+          maxInflightMsgs: 256,
+          maxInflightBytes: 64 * 1024 * 1024,
+          random: (n) => randomInt(n),
+          applied: Number(store.appliedIndex()),
+          maxCommittedSizePerReady: 16 * 1024 * 1024,
+        },
+        logStore,
+      );
+      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks);
+      node.wire();
+      return node;
+    } catch (e) {
+      await env.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private wire(): void {
+    this.transport.onMessage((from, msg) => {
+      const m = msg as Message;
+      // The transport authenticated the peer id in its handshake; a frame claiming another
+      // sender, or not shaped like a Raft message, is dropped.
+      if (typeof m !== 'object' || m === null || m.from !== from || m.to !== this.cfg.id || typeof m.type !== 'number') return;
+      this.loop.step(m);
+    });
+    this.transport.onRequest(async (from, payload) => {
+      const p = payload as { t?: string };
+      if (p?.t === 'fwd') {
+        const f = payload as ForwardRequest;
+        const r = await this.proposer.propose(f.payload, { deadline: Math.min(f.deadline, Date.now() + this.cfg.requestTimeoutMs) });
+        return r.response;
+      }
+      if (p?.t === 'snap-chunk') return this.receiver.onChunk(from, payload as SnapChunk);
+      throw new SealkvError('BAD_REQUEST', `unknown peer request type '${String(p?.t)}'`);
+    });
+    this.loop.start();
+    this.timers.push(
+      setInterval(() => {
+        const now = Date.now();
+        this.reads.expire(now);
+        this.waiter.expire(now);
+        this.updateGauges();
+      }, this.cfg.tickMs),
+      setInterval(() => void this.sweepExpired(), SWEEP_INTERVAL_MS),
+    );
+    for (const t of this.timers) t.unref();
+  }
+
+  // ------------------------------------------------------------------ client operations
+
+  /** A write: proposed here when leader, otherwise forwarded to the leader (PE-6). */
+  async write(payload: Uint8Array, deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<FsmResponse> {
+    if (this.raft.isLeader()) return (await this.proposer.propose(payload, { deadline })).response;
+    const leader = this.raft.leader;
+    if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });
+    const req: ForwardRequest = { t: 'fwd', payload, deadline };
+    return (await this.transport.request(leader, req, Math.max(1, deadline - Date.now()))) as FsmResponse;
+  }
+
+  /** Waits until a read started now may be served locally (ReadIndex). */
+  async linearizableBarrier(deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<void> {
+    const index = await this.reads.request();
+    await this.waiter.waitFor(index, deadline);
+  }
+
+  /** The committed state machine, for reads after the barrier. */
+  readView(): KvReadView {
+    const kv = this.env.kv;
+    return {
+      get: (key) => kv.get(key) as Uint8Array | undefined,
+      range: (after) => rangeAfter(this.env, after),
+    };
+  }
+
+  // ------------------------------------------------------------------ membership and admin
+
+  async addMember(id: string, address: string, learner: boolean, deadline: number): Promise<bigint> {
+    this.book.set(id, address);
+    this.transport.updatePeers(this.book.entries());
+    return this.proposeConf({ type: learner ? ConfChangeType.AddLearner : ConfChangeType.AddVoter, node: id, context: Buffer.from(address) }, deadline);
+  }
+
+  async removeMember(id: string, deadline: number): Promise<bigint> {
+    return this.proposeConf({ type: ConfChangeType.RemoveNode, node: id }, deadline);
+  }
+
+  async promoteMember(id: string, deadline: number): Promise<bigint> {
+    return this.proposeConf({ type: ConfChangeType.PromoteLearner, node: id }, deadline);
+  }
+
+  private async proposeConf(cc: ConfChange, deadline: number): Promise<bigint> {
+    const r = this.raft.proposeConfChange(cc);
+    if (!r.ok) {
+      if (r.code === 'NOT_LEADER') throw new ProposalError('NOT_LEADER', 'membership changes go to the leader', { leader: r.leader });
+      if (r.code === 'TRANSFER_IN_PROGRESS') throw new ProposalError('LEADERSHIP_TRANSFER_IN_PROGRESS', 'a leadership transfer is in progress');
+      throw new SealkvError(r.code, r.message ?? r.code);
+    }
+    this.loop.kick();
+    const index = BigInt(r.last);
+    await this.waiter.waitFor(index, deadline);
+    return index;
+  }
+
+  async transferLeader(to: string, deadline: number): Promise<void> {
+    const r = this.raft.transferLeader(to);
+    if (!r.ok) {
+      if (r.code === 'NOT_LEADER') throw new ProposalError('NOT_LEADER', 'leadership transfer starts on the leader', { leader: r.leader });
+      throw new SealkvError('INVALID_ARGUMENT', `'${to}' is not a voter`);
+    }
+    this.loop.kick();
+    while (this.raft.leader !== to) {
+      if (Date.now() >= deadline) throw new ProposalError('TIMEOUT', `leadership did not move to ${to} before the deadline`);
+      await new Promise((r) => setTimeout(r, this.cfg.tickMs));
+    }
+  }
+
+  status(): Record<string, string | number | null | Record<string, string | boolean>> {
+    const s = this.raft.status();
+    return {
+      id: this.cfg.id,
+      role: ROLE_NAMES[s.role],
+      leader: s.leader,
+      term: String(s.term),
+      commitIndex: String(s.commit),
+      appliedIndex: String(this.store.appliedIndex()),
+      lastIndex: String(s.lastIndex),
+      firstIndex: String(this.logStore.firstIndex()),
+      snapshotIndex: String(this.lastSnapshotIndex),
+      halted: this.pipeline.haltedWith()?.code ?? null,
+      encryption: { storageEnvelope: false, raftCutoverIndex: '0' },
+    };
+  }
+
+  members(): { id: string; address: string | null; role: 'voter' | 'learner' }[] {
+    const conf = this.raft.status().conf;
+    return [
+      ...conf.voters.map((id) => ({ id, address: this.book.get(id) ?? null, role: 'voter' as const })),
+      ...conf.learners.map((id) => ({ id, address: this.book.get(id) ?? null, role: 'learner' as const })),
+    ];
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.loop.stop();
+    this.proposer.close();
+    this.reads.failAll('CLOSED', null);
+    this.waiter.failAll(new ProposalError('CLOSED', 'the node is shutting down'));
+    await this.transport.close();
+    await this.pipeline.idle().catch(() => undefined);
+    await this.env.close();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private pipelineStore(): PipelineStore {
+    const store = this.store;
+    return {
+      get: (table, key) => store.get(table, key),
+      appliedIndex: () => store.appliedIndex(),
+      commitBatch: (writes: BufferedWrite[], applied: bigint) => {
+        const b = store.begin();
+        for (const w of writes) b.addUnchecked(w);
+        const conf = this.pendingConf;
+        this.pendingConf = null;
+        // The membership an applied conf change produced is stored with its applied index.
+        if (conf) b.setConfState(conf);
+        return b.commit(applied);
+      },
+    };
+  }
+
+  private applyConfChange(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    this.pendingConf = this.raft.applyConfChange(cc);
+    if ((cc.type === ConfChangeType.AddVoter || cc.type === ConfChangeType.AddLearner) && cc.context && cc.context.length > 0) {
+      this.book.set(cc.node, Buffer.from(cc.context).toString('utf8'));
+    }
+    if (cc.type === ConfChangeType.RemoveNode && cc.node !== this.cfg.id) this.book.delete(cc.node);
+    this.transport.updatePeers(this.book.entries());
+    this.log.info({ index: e.index, change: ConfChangeType[cc.type], node: cc.node }, 'membership changed');
+    this.loop.kick();
+  }
+
+  private onApplied(i: bigint): void {
+    this.waiter.notify(i);
+    this.metrics.appliedIndex.set(Number(i));
+    if (!this.snapshotting && Number(i) - this.lastSnapshotIndex >= this.cfg.snapshotThreshold) void this.snapshot();
+  }
+
+  /** Records a snapshot point at the applied index and compacts the log behind it. */
+  private async snapshot(): Promise<void> {
+    this.snapshotting = true;
+    try {
+      const meta = await recordLocalSnapshot(this.env);
+      this.lastSnapshotIndex = meta.index;
+      const upTo = meta.index - this.cfg.compactionMargin;
+      if (upTo >= this.logStore.firstIndex()) await this.logStore.compact(upTo);
+      this.log.info({ index: meta.index, compactedTo: upTo }, 'snapshot recorded');
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'snapshot failed');
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  private onSoftState(role: Role, leader: string | null): void {
+    const isLeader = role === Role.Leader;
+    if (this.wasLeader && !isLeader) {
+      this.proposer.failAll('NOT_LEADER', leader);
+      this.reads.failAll('NOT_LEADER', leader);
+    }
+    this.wasLeader = isLeader;
+    this.metrics.isLeader.set(isLeader ? 1 : 0);
+    this.log.info({ role: ROLE_NAMES[role], leader, term: this.raft.term }, 'raft role');
+  }
+
+  private onHalt(e: HaltError): void {
+    this.log.fatal({ index: e.index?.toString(), code: e.code, reason: e.reason }, `apply halted at entry ${e.index}: ${e.code}`);
+    this.loop.stop();
+    this.waiter.failAll(e);
+    this.hooks.onHalt(e);
+  }
+
+  private fatal(e: unknown): void {
+    this.log.fatal({ err: (e as Error)?.message, code: (e as SealkvError)?.code }, 'run loop failed');
+    this.hooks.onFatal(e);
+  }
+
+  private updateGauges(): void {
+    const s = this.raft;
+    this.metrics.term.set(s.term);
+    this.metrics.commitIndex.set(s.log.committed);
+  }
+
+  /** Leader only: proposes the deletion of keys whose expireAt passed (a replicated sweep). */
+  private async sweepExpired(): Promise<void> {
+    if (this.sweeping || !this.raft.isLeader()) return;
+    this.sweeping = true;
+    try {
+      const now = BigInt(Date.now());
+      const { keys, next } = collectExpiredKeys(this.readView(), now, this.sweepCursor, 256, 4096);
+      this.sweepCursor = next;
+      if (keys.length > 0) await this.proposer.propose(encodeCommand({ op: 'sweepExpired', now, keys }));
+    } catch (e) {
+      this.log.debug({ err: (e as Error).message }, 'expiry sweep skipped');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+}
+
+function* rangeAfter(env: StorageEnv, after: Uint8Array | undefined): Iterable<KvEntry> {
+  const opts = after ? { start: after, exclusiveStart: true } : {};
+  for (const { key, value } of env.kv.getRange(opts)) yield { key: key as Uint8Array, record: value as Uint8Array };
+}
+
+/** The data dir belongs to one cluster and one node id (refuse to start otherwise). */
+function checkClusterIdentity(cfg: NodeConfig): void {
+  const path = join(cfg.dataDir, 'cluster.json');
+  let stored: { clusterId?: unknown; nodeId?: unknown } | null = null;
+  try {
+    stored = JSON.parse(readFileSync(path, 'utf8')) as { clusterId?: unknown; nodeId?: unknown };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new StartupRefusedError('CONFIG_INVALID', `${path}: ${(e as Error).message}`);
+  }
+  if (stored === null) {
+    writeFileSync(path, JSON.stringify({ clusterId: cfg.clusterId, nodeId: cfg.id }), { mode: 0o600 });
+    return;
+  }
+  if (stored.clusterId !== cfg.clusterId) {
+    throw new StartupRefusedError(
+      'CLUSTER_ID_MISMATCH',
+      `data dir ${cfg.dataDir} belongs to cluster '${String(stored.clusterId)}', not '${cfg.clusterId}'`,
+    );
+  }
+  if (stored.nodeId !== cfg.id) {
+    throw new StartupRefusedError('NODE_ID_MISMATCH', `data dir ${cfg.dataDir} belongs to node '${String(stored.nodeId)}', not '${cfg.id}'`);
+  }
+}
+

@@ -1,0 +1,70 @@
+// The admin endpoints of DESIGN.md §4 over a ClusterNode.
+
+import { AdminError, ProposalError } from '../errors.js';
+import { checkNodeId, parseHostPort } from '../cli/config.js';
+import type { ClusterNode } from '../node/cluster-node.js';
+import type { AdminHttpServer, Json } from './admin-http.js';
+import type { NodeMetrics } from './metrics.js';
+
+function str(body: Record<string, Json>, name: string, required: boolean): string | undefined {
+  const v = body[name];
+  if (v === undefined && !required) return undefined;
+  if (typeof v !== 'string' || v === '') throw new AdminError(400, 'INVALID_ARGUMENT', `'${name}' must be a non-empty string`);
+  return v;
+}
+
+function onlyKeys(body: Record<string, Json>, allowed: string[]): void {
+  for (const k of Object.keys(body)) {
+    if (k !== 'timeout_ms' && !allowed.includes(k)) throw new AdminError(400, 'INVALID_ARGUMENT', `unknown member '${k}'`);
+  }
+}
+
+function requireLeader(node: ClusterNode): void {
+  if (!node.raft.isLeader()) throw new ProposalError('NOT_LEADER', 'this node is not the leader', { leader: node.raft.leader });
+}
+
+export function registerAdminRoutes(http: AdminHttpServer, node: ClusterNode, metrics: NodeMetrics): void {
+  http.route('GET', '/v1/status', async () => ({ body: node.status() }));
+  http.route('GET', '/v1/members', async () => ({ body: { members: node.members() } }));
+  http.route('POST', '/v1/members', async (req) => {
+    onlyKeys(req.body, ['id', 'address', 'role']);
+    const id = str(req.body, 'id', true)!;
+    try {
+      checkNodeId(id);
+    } catch (e) {
+      throw new AdminError(400, 'INVALID_ARGUMENT', (e as Error).message);
+    }
+    const address = str(req.body, 'address', true)!;
+    try {
+      parseHostPort(address, 'address');
+    } catch (e) {
+      throw new AdminError(400, 'INVALID_ARGUMENT', (e as Error).message);
+    }
+    const role = str(req.body, 'role', false) ?? 'voter';
+    if (role !== 'voter' && role !== 'learner') throw new AdminError(400, 'INVALID_ARGUMENT', "'role' must be 'voter' or 'learner'");
+    requireLeader(node);
+    const current = node.members().find((m) => m.id === id);
+    if (current?.role === role) return { body: { applied_index: '0', was_already_member: true } };
+    const index =
+      current?.role === 'learner' && role === 'voter'
+        ? await node.promoteMember(id, req.deadline)
+        : await node.addMember(id, address, role === 'learner', req.deadline);
+    return { body: { applied_index: index.toString(), was_already_member: false } };
+  });
+  http.route('DELETE', '/v1/members/:id', async (req) => {
+    requireLeader(node);
+    if (!node.members().some((m) => m.id === req.params.id)) {
+      throw new AdminError(404, 'NOT_A_MEMBER', `'${req.params.id}' is not a member`);
+    }
+    const index = await node.removeMember(req.params.id!, req.deadline);
+    return { body: { applied_index: index.toString() } };
+  });
+  http.route('POST', '/v1/transfer-leader', async (req) => {
+    onlyKeys(req.body, ['id']);
+    const id = str(req.body, 'id', true)!;
+    requireLeader(node);
+    await node.transferLeader(id, req.deadline);
+    return { body: { leader: id } };
+  });
+  http.route('GET', '/metrics', async () => ({ raw: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
+}
