@@ -39,8 +39,11 @@ function shortUrl(url) {
 /**
  * @param {string} file
  * @param {number} [top]
+ * @param {{ startBeforeEndMs: number, endBeforeEndMs: number } | null} [window] only samples in
+ *   this interval, measured back from the profile's end (the process exit), count: that is how a
+ *   wall-clock benchmark window is located in the profile's own monotonic clock.
  */
-export function summariseCpuProfile(file, top = 25) {
+export function summariseCpuProfile(file, top = 25, window = null) {
   const p = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map();
   for (const n of p.nodes) byId.set(n.id, n);
@@ -48,7 +51,12 @@ export function summariseCpuProfile(file, top = 25) {
   const samples = p.samples ?? [];
   const deltas = p.timeDeltas ?? [];
   // timeDeltas[i] is the gap before sample i; the time until the next sample belongs to sample i.
+  const lo = window ? p.endTime - window.startBeforeEndMs * 1000 : -Infinity;
+  const hi = window ? p.endTime - window.endBeforeEndMs * 1000 : Infinity;
+  let t = p.startTime;
   for (let i = 0; i < samples.length; i++) {
+    t += deltas[i] ?? 0;
+    if (t < lo || t > hi) continue;
     const dt = deltas[i + 1] ?? 0;
     selfUs.set(samples[i], (selfUs.get(samples[i]) ?? 0) + Math.max(0, dt));
   }
@@ -79,6 +87,8 @@ export function summariseCpuProfile(file, top = 25) {
     .map(([area, ms]) => ({ area, selfMs: round(ms), pctOfBusy: area === '(idle)' ? null : pct(ms) }));
   return {
     file,
+    thread: threadOf(file),
+    window,
     durationMs: round((p.endTime - p.startTime) / 1000),
     sampledMs: round(totalUs / 1000),
     idleMs: round(idleMs),
@@ -107,4 +117,11 @@ export function findCpuProfiles(dir) {
   };
   walk(dir);
   return out.sort((a, b) => b.size - a.size).map((e) => e.path);
+}
+
+/** `CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile`: thread 0 is the main thread. */
+export function threadOf(file) {
+  const m = /\.(\d+)\.(\d+)\.(\d+)\.cpuprofile$/.exec(file);
+  if (!m) return 'unknown';
+  return m[2] === '0' ? 'main' : `worker tid ${m[2]}`;
 }

@@ -1,5 +1,5 @@
 // The `native` AEAD backend: AES-256-GCM from the OpenSSL inside the node process, through the
-// Rust Node-API module in native/ (one keyed EVP context per DEK, one Node-API call per batch).
+// Rust Node-API module in native/ (one keyed OpenSSL context per DEK, one Node-API call per batch).
 //
 // The module is optional: without Rust it is not built, and createNativeAead() throws
 // BACKEND_UNAVAILABLE with the reason scripts/build-native.mjs recorded.
@@ -36,6 +36,12 @@ export interface NativeBinding {
   hardwareAes(): boolean;
   /** True when the load-time self-test enabled the cheaper OpenSSL 3 parameter calls (else textbook EVP calls). */
   paramsCallsInUse(): boolean;
+  /**
+   * True when the load-time self-test enabled the direct path for new contexts: messages up to
+   * 4 KiB run OpenSSL's GCM128 functions with its AES-NI primitives, skipping the EVP layer
+   * (native/src/gcm.rs); longer ones, and every message where this is false, use EVP.
+   */
+  directCallsInUse(): boolean;
   createContext(key: Uint8Array): NativeContext;
   disposeContext(ctx: NativeContext): void;
   contextMatches(ctx: NativeContext, key: Uint8Array): boolean;
@@ -66,7 +72,8 @@ export interface NativeBinding {
   /**
    * Reference loop: one reused keyed context, entirely native; returns elapsed ns.
    * mode 0 = seal, 1 = open; tagVia 0 = textbook EVP calls (EVP_*Init_ex(iv) + EVP_CIPHER_CTX_ctrl),
-   * 1 = EVP_CIPHER_CTX_set/get_params for IV and tag (what this backend uses when paramsCallsInUse()).
+   * 1 = EVP_CIPHER_CTX_set/get_params for IV and tag (what this backend uses for EVP when paramsCallsInUse()),
+   * 2 = the direct GCM128 calls (what it uses up to 4 KiB when directCallsInUse(); throws otherwise).
    */
   evpLoop(key: Uint8Array, size: number, aadLen: number, iterations: number, mode: number, tagVia: number): number;
 }
@@ -107,7 +114,7 @@ function load(): NativeBinding {
   } catch (e) {
     throw unavailable(`cannot load ${file}: ${(e as Error).message}`, e);
   }
-  const fns: (keyof NativeBinding)[] = ['hardwareAes', 'paramsCallsInUse', 'createContext', 'disposeContext', 'contextMatches', 'seal', 'open', 'sealPacked', 'openPacked', 'evpLoop'];
+  const fns: (keyof NativeBinding)[] = ['hardwareAes', 'paramsCallsInUse', 'directCallsInUse', 'createContext', 'disposeContext', 'contextMatches', 'seal', 'open', 'sealPacked', 'openPacked', 'evpLoop'];
   const missing = fns.filter((f) => typeof mod[f] !== 'function');
   if (missing.length > 0) throw unavailable(`${file} is stale (missing ${missing.join(', ')}); rebuild with npm run build:native`);
   return mod as NativeBinding;
@@ -189,7 +196,10 @@ class ContextCache {
   }
 }
 
-/** A fresh output buffer that native code fills completely (so it need not be zeroed first). */
+/**
+ * A fresh output buffer that native code fills completely (so it need not be zeroed first).
+ * It starts at byte 0 of its own ArrayBuffer: the batch result views are built on that.
+ */
 function allocOut(n: number): Uint8Array {
   if (n < UNFILLED_ALLOC_MIN) return new Uint8Array(n);
   // allocUnsafeSlow: own ArrayBuffer of exactly n bytes (never a shared pool slab), not zeroed.
@@ -197,14 +207,20 @@ function allocOut(n: number): Uint8Array {
   return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
 }
 
-/** Scratch for nonces, AAD and ciphertext (never plaintext): reused across batches. */
+/**
+ * Scratch for nonces, AAD and ciphertext (never plaintext): reused across batches, grown while
+ * packing so sizing and packing are one pass.
+ */
 let scratchIn = new Uint8Array(64 * 1024);
 let scratchDesc = new Uint32Array(1024 * DESC_FIELDS);
 let scratchStatus = new Uint8Array(1024);
 
-function inputScratch(n: number): Uint8Array {
-  if (scratchIn.length < n) scratchIn = new Uint8Array(Math.max(n, scratchIn.length * 2));
-  return scratchIn;
+/** `scratchIn` with room for `need` bytes, keeping its first `used` bytes. */
+function growInput(used: number, need: number): Uint8Array {
+  const grown = new Uint8Array(Math.max(need, scratchIn.length * 2));
+  grown.set(scratchIn.subarray(0, used));
+  scratchIn = grown;
+  return grown;
 }
 function descScratch(items: number): Uint32Array {
   if (scratchDesc.length < items * DESC_FIELDS) scratchDesc = new Uint32Array(Math.max(items, 2 * (scratchDesc.length / DESC_FIELDS)) * DESC_FIELDS);
@@ -306,38 +322,55 @@ class NativeAeadImpl implements NativeAead {
     return out;
   }
 
+  // Batch cost per item is dominated by JS, not AES (≈120 ns of native work for 256 B): so
+  // one pass packs and sizes, each item's properties are read once per pass, and the only
+  // per-item calls left are the plaintext/ciphertext copy (TypedArray#set) and the result view.
+  // Measured alternatives that lost: copying the data in native code (napi_get_element +
+  // napi_get_typedarray_info ≈ 80 ns per item vs ≈ 21 ns for #set) and creating the result
+  // views in native code (napi_create_typedarray ≈ 110 ns per item vs ≈ 14 ns for the constructor).
+
   sealBatch(key: Uint8Array, items: BatchItem[]): Uint8Array[] {
     checkKey(key);
     const n = items.length;
-    let metaLen = 0;
-    let outLen = 0;
-    for (let i = 0; i < n; i++) {
-      const it = items[i]!;
-      checkNonce(it.nonce);
-      metaLen += NONCE_SIZE + it.aad.length;
-      outLen += it.data.length + TAG_SIZE;
-    }
-    // Nonces and AAD go to scratch; each plaintext is copied straight to its output slot and
-    // sealed in place, so no second copy of the plaintext is left in a long-lived buffer.
-    const meta = inputScratch(metaLen);
     const desc = descScratch(n);
-    const output = allocOut(outLen);
-    for (let i = 0, d = 0, m = 0, o = 0; i < n; i++, d += DESC_FIELDS) {
-      const { nonce, aad, data } = items[i]!;
+    // Pass 1: nonces and AAD to scratch, descriptors, output size. Offsets stay below 2^32
+    // (desc is a Uint32Array): a batch is far below 4 GiB, and native code re-checks every range.
+    let meta = scratchIn;
+    let m = 0;
+    let o = 0;
+    for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
+      const it = items[i]!;
+      const nonce = it.nonce;
+      const aad = it.aad;
+      const aadLen = aad.length;
+      const len = it.data.length;
+      if (nonce.length !== NONCE_SIZE) checkNonce(nonce);
+      if (m + NONCE_SIZE + aadLen > meta.length) meta = growInput(m, m + NONCE_SIZE + aadLen);
       desc[d + D_NONCE] = m;
       copyNonce(meta, m, nonce);
       m += NONCE_SIZE;
       desc[d + D_AAD] = m;
-      desc[d + D_AAD_LEN] = aad.length;
-      if (aad.length > 0) {
+      desc[d + D_AAD_LEN] = aadLen;
+      if (aadLen > 0) {
         copySmall(meta, m, aad);
-        m += aad.length;
+        m += aadLen;
       }
       desc[d + D_DATA] = o;
-      desc[d + D_DATA_LEN] = data.length;
+      desc[d + D_DATA_LEN] = len;
       desc[d + D_OUT] = o;
-      output.set(data, o);
-      o += data.length + TAG_SIZE;
+      o += len + TAG_SIZE;
+    }
+    // Pass 2: each plaintext straight to its output slot, sealed there in place (so no second
+    // copy of it is left in a long-lived buffer), and the result view over that slot.
+    const output = allocOut(o);
+    const ab = output.buffer;
+    const results = new Array<Uint8Array>(n);
+    for (let i = 0, at = 0; i < n; i++) {
+      const data = items[i]!.data;
+      const len = data.length + TAG_SIZE;
+      output.set(data, at);
+      results[i] = new Uint8Array(ab, at, len); // the constructor form is ≈2x cheaper than subarray()
+      at += len;
     }
     try {
       if (this.#b.sealPacked(this.#cache.get(key), key, meta, output, desc, n, output) === KEY_MISMATCH) {
@@ -347,53 +380,46 @@ class NativeAeadImpl implements NativeAead {
       output.fill(0); // items not yet sealed still hold plaintext
       throw fromNative(e);
     }
-    // The constructor form is measured ≈2x cheaper per view than subarray().
-    const results = new Array<Uint8Array>(n);
-    const ab = output.buffer;
-    for (let i = 0, o = output.byteOffset; i < n; i++) {
-      const len = items[i]!.data.length + TAG_SIZE;
-      results[i] = new Uint8Array(ab, o, len);
-      o += len;
-    }
     return results;
   }
 
   openBatch(key: Uint8Array, items: BatchItem[]): (Uint8Array | IntegrityError)[] {
     checkKey(key);
     const n = items.length;
-    let inLen = 0;
-    let outLen = 0;
-    for (let i = 0; i < n; i++) {
-      const it = items[i]!;
-      checkNonce(it.nonce);
-      const len = it.data.length;
-      inLen += NONCE_SIZE + it.aad.length + len;
-      outLen += len > TAG_SIZE ? len - TAG_SIZE : 0;
-    }
-    // The input holds only public bytes (nonce, AAD, ciphertext), so reusing scratch is safe.
-    const input = inputScratch(inLen);
     const desc = descScratch(n);
     const status = statusScratch(n);
-    const output = allocOut(outLen);
-    for (let i = 0, d = 0, m = 0, o = 0; i < n; i++, d += DESC_FIELDS) {
-      const { nonce, aad, data } = items[i]!;
+    // One pass: nonce, AAD and sealed data to scratch (public bytes only, so reusing it is safe),
+    // descriptors and output size.
+    let input = scratchIn;
+    let m = 0;
+    let o = 0;
+    for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
+      const it = items[i]!;
+      const nonce = it.nonce;
+      const aad = it.aad;
+      const data = it.data;
+      const aadLen = aad.length;
       const len = data.length;
+      if (nonce.length !== NONCE_SIZE) checkNonce(nonce);
+      if (m + NONCE_SIZE + aadLen + len > input.length) input = growInput(m, m + NONCE_SIZE + aadLen + len);
       desc[d + D_NONCE] = m;
       copyNonce(input, m, nonce);
       m += NONCE_SIZE;
       desc[d + D_AAD] = m;
-      desc[d + D_AAD_LEN] = aad.length;
-      if (aad.length > 0) {
+      desc[d + D_AAD_LEN] = aadLen;
+      if (aadLen > 0) {
         copySmall(input, m, aad);
-        m += aad.length;
+        m += aadLen;
       }
       desc[d + D_DATA] = m;
       desc[d + D_DATA_LEN] = len;
       input.set(data, m);
       m += len;
       desc[d + D_OUT] = o;
+      // Sealed data shorter than a tag gets an empty slot and fails (the rule of every backend).
       o += len > TAG_SIZE ? len - TAG_SIZE : 0;
     }
+    const output = allocOut(o);
     let failed: number;
     try {
       failed = this.#b.openPacked(this.#cache.get(key), key, input, desc, n, output, status);
@@ -403,14 +429,12 @@ class NativeAeadImpl implements NativeAead {
     }
     const results = new Array<Uint8Array | IntegrityError>(n);
     const ab = output.buffer;
-    for (let i = 0, o = output.byteOffset; i < n; i++) {
-      const len = items[i]!.data.length;
-      const outLen = len > TAG_SIZE ? len - TAG_SIZE : 0;
+    for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
+      const len = desc[d + D_DATA_LEN]!;
       results[i] =
         failed > 0 && status[i] !== 1
           ? new IntegrityError(`batch item ${i} failed authentication (native)`)
-          : new Uint8Array(ab, o, outLen);
-      o += outLen;
+          : new Uint8Array(ab, desc[d + D_OUT]!, len > TAG_SIZE ? len - TAG_SIZE : 0);
     }
     return results;
   }

@@ -8,7 +8,7 @@
 // a write — is indeterminate (`info`): when unsure, the op may or may not have taken effect.
 
 import type { HistoryRecorder, OpCall, OpResult } from '../../lincheck/history.js';
-import { type RespClient, RespConnectionError, type RespReply, RespTimeoutError } from './resp-client.js';
+import { RespClient, RespConnectionError, type RespReply, RespTimeoutError } from './resp-client.js';
 import { sleep } from './wait.js';
 
 export interface Endpoint {
@@ -266,4 +266,49 @@ export async function lostUniqueWrites(w: Workload, via: RespClient, timeoutMs =
     });
   }
   return lost;
+}
+
+export interface ProbeResult {
+  outcome: Outcome['kind'];
+  /** The reply, or the client-side failure ("client timeout" / "connection lost: ..."). */
+  reply: RespReply | string;
+}
+
+/**
+ * One recorded call on a fresh connection to `port` (e.g. a probe into a partitioned node), with
+ * the same outcome rules as the workload.
+ */
+export async function recordedCall(
+  recorder: HistoryRecorder,
+  process: string,
+  port: number,
+  key: string,
+  call: OpCall,
+  timeoutMs: number,
+): Promise<ProbeResult> {
+  let conn: RespClient;
+  try {
+    conn = await RespClient.connect(port, '127.0.0.1', 1000);
+  } catch (e) {
+    return { outcome: 'fail', reply: `not sent: ${(e as Error).message}` };
+  }
+  const id = recorder.invoke(process, key, call);
+  try {
+    const reply = await conn.call(commandFor(key, call), timeoutMs);
+    const o = classify(call, reply);
+    if (o.kind === 'ok') recorder.ok(id, o.result);
+    else if (o.kind === 'fail') recorder.fail(id);
+    else recorder.info(id);
+    return { outcome: o.kind, reply };
+  } catch (e) {
+    recorder.info(id);
+    return { outcome: 'info', reply: e instanceof RespTimeoutError ? 'client timeout' : `connection lost: ${(e as Error).message}` };
+  } finally {
+    conn.close();
+  }
+}
+
+/** Compact text of a reply for assertion messages. */
+export function showReply(r: RespReply | string): string {
+  return typeof r === 'string' ? r : JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
 }

@@ -1,0 +1,75 @@
+// Issue 4 acceptance: add a node and remove a node while a write load runs; the new member
+// catches up and serves, the removed one leaves, and the client history is linearizable.
+
+import { afterAll, expect, it } from 'vitest';
+import { clusterForTest, destroyAllClusters, endpointsOf, historyFile, newRecorder } from '../integration/harness/fixture.js';
+import { checkRecorded } from '../integration/harness/lincheck.js';
+import { sleep, waitFor } from '../integration/harness/wait.js';
+import { lostUniqueWrites, recordedReads, Workload } from '../integration/harness/workload.js';
+
+afterAll(destroyAllClusters);
+
+const KEYS = ['a', 'b', 'c', 'd', 'e'];
+
+it('adds a 4th node and removes one under load; history linearizable', async () => {
+  const c = await clusterForTest({ name: 'membership' });
+  const leader = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
+  // Clients follow `active`: the harness moves them off a node before it is removed.
+  let active = c.ids();
+  const rec = newRecorder();
+  const w = new Workload({
+    recorder: rec,
+    endpoints: endpointsOf(c, () => active),
+    clients: 6,
+    keys: KEYS,
+    maxOps: 8000,
+    durationMs: 15_000,
+    opTimeoutMs: 4000,
+    seed: 23,
+  });
+  await sleep(1500);
+
+  // Add n4 as a voter under load.
+  const add = await c.addNode('n4', 'voter');
+  expect(add.status, JSON.stringify(add.body)).toBeLessThan(300);
+  await waitFor(
+    'n4 to be a voter',
+    async () => (await c.members()).find((m) => m.id === 'n4')?.role === 'voter',
+    15_000,
+  );
+  await c.waitCaughtUp(['n4'], 15_000);
+  active = [...active, 'n4'];
+  const okBeforeRemove = w.stats.ok;
+  await waitFor('n4 to serve clients', () => (w.stats.repliesByNode.n4 ?? 0) > 20, 10_000);
+
+  // Remove a follower of the original three under load.
+  const victim = c.ids().find((id) => id !== leader && id !== 'n4')!;
+  active = active.filter((id) => id !== victim);
+  const del = await c.removeMember(victim);
+  expect(del.status, JSON.stringify(del.body)).toBeLessThan(300);
+  await waitFor(`${victim} to leave`, async () => !(await c.members()).some((m) => m.id === victim), 15_000);
+  const members = (await c.members()).map((m) => `${m.id}:${m.role}`).sort();
+  expect(members).toEqual(['n1', 'n2', 'n3', 'n4'].filter((id) => id !== victim).map((id) => `${id}:voter`));
+  await c.kill(victim, 'SIGTERM');
+
+  // The 3 remaining voters keep serving.
+  const okAfterRemove = w.stats.ok;
+  await waitFor('writes to succeed after the removal', () => w.stats.ok > okAfterRemove + 50, 10_000);
+  await w.stop();
+  expect(w.stats.ok).toBeGreaterThan(okBeforeRemove);
+
+  await c.waitCaughtUp(active, 15_000);
+  for (const id of active) {
+    const conn = await c.resp(id);
+    try {
+      expect(await lostUniqueWrites(w, conn), `acknowledged writes missing via ${id}`).toEqual([]);
+      await recordedReads(rec, conn, id, KEYS);
+    } finally {
+      conn.close();
+    }
+  }
+  const report = checkRecorded(rec.history(), historyFile(c));
+  console.info(`[membership] removed ${victim}; ${report.text}; stats ${JSON.stringify(w.stats)}`);
+  expect(report.ok, report.text).toBe(true);
+  expect(c.unexpectedExits()).toEqual([]);
+});

@@ -1,0 +1,303 @@
+// Apply pipeline: ordering, batching and fail-closed HALT semantics (SPEC PE-2, PE-4, PE-7, PE-8,
+// EH-1..EH-4, EH-7, EH-8, RO-10, RS-5), with failures injected at every position of a batch.
+
+import { describe, expect, it } from 'vitest';
+import { loadAead } from '../../src/crypto/index.js';
+import { encodeProposal } from '../../src/crypto/envelope/proposal.js';
+import { wrapRaft } from '../../src/crypto/envelope/raft.js';
+import { Keystore } from '../../src/crypto/keystore.js';
+import { HaltError } from '../../src/errors.js';
+import { ApplyPipeline, type ApplyResult, type ApplyStore, type StateMachine } from '../../src/node/apply-pipeline.js';
+import { CutoverCell } from '../../src/node/cutover-cell.js';
+import { InlineRaftUnwrapper } from '../../src/node/raft-unwrapper.js';
+import type { BufferedWrite, KvTxn } from '../../src/node/write-overlay.js';
+import { type Entry, EntryType } from '../../src/raft/types.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** In-memory ApplyStore that records every committed batch. */
+class MemStore implements ApplyStore {
+  readonly kv = new Map<string, string>();
+  applied = 0n;
+  commits: bigint[] = [];
+  failNext = false;
+  get(_t: 'kv' | 'registry', key: Uint8Array): Uint8Array | undefined {
+    const v = this.kv.get(dec.decode(key));
+    return v === undefined ? undefined : enc.encode(v);
+  }
+  appliedIndex(): bigint {
+    return this.applied;
+  }
+  async commitBatch(writes: BufferedWrite[], applied: bigint): Promise<void> {
+    if (this.failNext) throw new Error('disk on fire');
+    for (const w of writes) {
+      if (w.value === null) this.kv.delete(dec.decode(w.key));
+      else this.kv.set(dec.decode(w.key), dec.decode(w.value));
+    }
+    this.applied = applied;
+    this.commits.push(applied);
+  }
+}
+
+/** Payload "k=v" sets k; "HALT" returns a halt result after writing (the write must be dropped). */
+class TestFsm implements StateMachine<string> {
+  calls: bigint[] = [];
+  apply(payload: Uint8Array, index: bigint, kv: KvTxn): ApplyResult<string> {
+    this.calls.push(index);
+    const s = dec.decode(payload);
+    if (s === 'HALT') {
+      kv.put(enc.encode('halted'), enc.encode('yes'));
+      return { halt: new HaltError('ENCRYPTION_APPLY', 'test halt', { reason: 'TEST' }) };
+    }
+    const [k, v] = s.split('=');
+    const prev = kv.get(enc.encode(k!));
+    kv.put(enc.encode(k!), enc.encode(v!));
+    return { response: prev === undefined ? 'new' : `was ${dec.decode(prev)}` };
+  }
+}
+
+function entry(index: number, payload: string | null, term = 1, id = BigInt(index)): Entry {
+  return { index, term, type: EntryType.Normal, data: payload === null ? new Uint8Array(0) : encodeProposal(id, enc.encode(payload)) };
+}
+
+function harness(opts: { cutover?: bigint; store?: MemStore } = {}) {
+  const store = opts.store ?? new MemStore();
+  const fsm = new TestFsm();
+  const cell = new CutoverCell();
+  if (opts.cutover !== undefined) cell.set(opts.cutover);
+  const resolved: { index: bigint; response: string }[] = [];
+  const halts: HaltError[] = [];
+  const applied: bigint[] = [];
+  const p = new ApplyPipeline<string>(fsm, store, cell, {
+    resolve: (index, _term, _data, response) => resolved.push({ index, response }),
+    confChange: () => undefined,
+    applied: (i) => applied.push(i),
+    halt: (e) => halts.push(e),
+  });
+  return { store, fsm, cell, p, resolved, halts, applied };
+}
+
+async function cipher() {
+  const aead = await loadAead('node');
+  const ks = new Keystore();
+  const dek = new Uint8Array(32).fill(7);
+  ks.set(9, dek);
+  let n = 0;
+  const nonce = () => {
+    const b = new Uint8Array(12);
+    new DataView(b.buffer).setUint32(8, ++n);
+    return b;
+  };
+  const wrap = (index: number, payload: string, keyId = 9) => ({
+    index,
+    term: 1,
+    type: EntryType.Normal,
+    data: encodeProposal(BigInt(index), wrapRaft(aead, ks, keyId, nonce(), enc.encode(payload))),
+  });
+  return { aead, ks, wrap, unwrapper: new InlineRaftUnwrapper(aead, ks) };
+}
+
+describe('apply pipeline', () => {
+  it('PE-2: an empty normal entry advances the applied index and never calls the state machine', async () => {
+    const h = harness();
+    h.p.push([entry(1, null)]);
+    await h.p.idle();
+    expect(h.store.applied).toBe(1n);
+    expect(h.fsm.calls).toEqual([]);
+    expect(h.resolved).toEqual([]);
+  });
+
+  it('PE-2: a non-empty undecodable entry HALTs with ENTRY_MALFORMED, applied index unchanged', async () => {
+    const h = harness();
+    h.p.push([{ index: 1, term: 1, type: EntryType.Normal, data: Uint8Array.from([2, 0, 0, 0, 0, 0, 0, 0, 1, 0xaa]) }]);
+    await h.p.idle();
+    expect(h.halts[0]?.code).toBe('ENTRY_MALFORMED');
+    expect(h.halts[0]?.index).toBe(1n);
+    expect(h.store.applied).toBe(0n);
+    expect(h.fsm.calls).toEqual([]);
+  });
+
+  it('EH-1/PE-4: applies in index order in one transaction per batch, then resolves with the response', async () => {
+    const h = harness();
+    h.p.push([entry(1, 'a=1'), entry(2, 'a=2'), entry(3, null), entry(4, 'b=1')]);
+    await h.p.idle();
+    expect(h.store.commits).toEqual([4n]);
+    expect(h.store.kv.get('a')).toBe('2');
+    expect(h.resolved).toEqual([
+      { index: 1n, response: 'new' },
+      { index: 2n, response: 'was 1' }, // read-your-writes inside the batch
+      { index: 4n, response: 'new' },
+    ]);
+    expect(h.applied).toEqual([4n]);
+  });
+
+  it('PE-7/EH-5/RS-5: a halt at every position k applies exactly the prefix before k', async () => {
+    const n = 6;
+    for (let k = 0; k < n; k++) {
+      const h = harness();
+      const batch = Array.from({ length: n }, (_, i) => entry(i + 1, i === k ? 'HALT' : `k${i}=${i}`));
+      h.p.push(batch);
+      await h.p.idle();
+      expect(h.halts).toHaveLength(1);
+      expect(h.halts[0]!.index).toBe(BigInt(k + 1));
+      expect(h.store.applied).toBe(BigInt(k));
+      expect(h.store.kv.has('halted')).toBe(false); // the halting entry's writes are dropped
+      for (let i = 0; i < n; i++) expect(h.store.kv.has(`k${i}`)).toBe(i < k);
+      expect(h.resolved.map((r) => r.index)).toEqual(Array.from({ length: k }, (_, i) => BigInt(i + 1)));
+      expect(h.fsm.calls).toEqual(Array.from({ length: k + 1 }, (_, i) => BigInt(i + 1)));
+      // After a HALT nothing more is applied, even when more entries arrive.
+      h.p.push([entry(n + 1, 'late=1')]);
+      await h.p.idle();
+      expect(h.store.kv.has('late')).toBe(false);
+    }
+  });
+
+  it('EH-3/EH-8: an unwrap failure at every position of a batch HALTs with RAFT_UNWRAP_FAILED (INTEGRITY)', async () => {
+    const c = await cipher();
+    const n = 5;
+    for (let k = 0; k < n; k++) {
+      const h = harness({ cutover: 10n });
+      h.p.setUnwrapper(c.unwrapper);
+      const batch = Array.from({ length: n }, (_, i) => c.wrap(11 + i, `k${i}=${i}`));
+      h.store.applied = 10n;
+      const bad = batch[k]!.data;
+      bad[bad.length - 1] ^= 0x01; // flip a tag bit
+      h.p.push(batch);
+      await h.p.idle();
+      expect(h.halts[0]?.code).toBe('RAFT_UNWRAP_FAILED');
+      expect(h.halts[0]?.reason).toBe('INTEGRITY');
+      expect(h.halts[0]?.index).toBe(BigInt(11 + k));
+      expect(h.store.applied).toBe(BigInt(10 + k));
+      for (let i = 0; i < n; i++) expect(h.store.kv.has(`k${i}`)).toBe(i < k);
+      expect(h.fsm.calls).toHaveLength(k); // the state machine never sees entry k
+      expect(h.resolved).toHaveLength(k);
+    }
+  });
+
+  it('EH-4: an entry above the cutover with no cipher HALTs with reason NO_CIPHER', async () => {
+    const h = harness({ cutover: 10n });
+    h.store.applied = 10n;
+    h.p.push([entry(11, 'a=1')]);
+    await h.p.idle();
+    expect(h.halts[0]?.code).toBe('RAFT_UNWRAP_FAILED');
+    expect(h.halts[0]?.reason).toBe('NO_CIPHER');
+    expect(h.store.applied).toBe(10n);
+  });
+
+  it('EH-2/EH-7: with no cutover, wrapped-looking bytes reach the state machine untouched', async () => {
+    const c = await cipher();
+    const h = harness();
+    h.p.setUnwrapper(c.unwrapper);
+    const e = c.wrap(1, 'x=1');
+    const seen: Uint8Array[] = [];
+    const inner = h.fsm.apply.bind(h.fsm);
+    h.fsm.apply = (payload, index, kv) => {
+      seen.push(payload.slice());
+      return payload.length > 0 && payload[0] === 0x01 ? { response: 'raw' } : inner(payload, index, kv);
+    };
+    h.p.push([e]);
+    await h.p.idle();
+    expect(h.halts).toEqual([]);
+    expect(seen[0]).toEqual(e.data.subarray(9));
+  });
+
+  it('RO-10: with cutover N, the cleartext entry at N passes through and the wrapped N+1 is unwrapped', async () => {
+    const c = await cipher();
+    const h = harness({ cutover: 5n });
+    h.p.setUnwrapper(c.unwrapper);
+    h.store.applied = 4n;
+    h.p.push([entry(5, 'marker=1'), c.wrap(6, 'after=1')]);
+    await h.p.idle();
+    expect(h.halts).toEqual([]);
+    expect(h.store.kv.get('marker')).toBe('1');
+    expect(h.store.kv.get('after')).toBe('1');
+  });
+
+  it('EH-8: a batch holding the marker and wrapped entries after it applies without HALT', async () => {
+    const c = await cipher();
+    const h = harness();
+    h.p.setUnwrapper(c.unwrapper);
+    // The "marker" payload sets the cutover to its own index while it applies (the installer).
+    const inner = h.fsm.apply.bind(h.fsm);
+    h.fsm.apply = (payload, index, kv) => {
+      if (dec.decode(payload) === 'MARKER') {
+        h.cell.set(index);
+        return { response: 'cutover' };
+      }
+      return inner(payload, index, kv);
+    };
+    h.p.push([entry(1, 'a=1'), entry(2, 'MARKER'), c.wrap(3, 'b=1'), c.wrap(4, 'c=1'), c.wrap(5, 'd=1')]);
+    await h.p.idle();
+    expect(h.halts).toEqual([]);
+    expect([...h.store.kv.entries()]).toEqual([
+      ['a', '1'],
+      ['b', '1'],
+      ['c', '1'],
+      ['d', '1'],
+    ]);
+  });
+
+  it('EH-8: a rotate-dek inside a batch: entries under the new DEK are recomputed, not HALTed', async () => {
+    const c = await cipher();
+    const h = harness({ cutover: 1n });
+    h.p.setUnwrapper(c.unwrapper);
+    h.store.applied = 1n;
+    const newKey = new Uint8Array(32).fill(3);
+    // Wrap the later entries under key 12 while it is loaded, then unload it: the speculative
+    // unwrap at batch start fails with UNKNOWN_KEY_ID; the rotation re-adds it in order.
+    c.ks.set(12, newKey);
+    const later = [c.wrap(3, 'x=1', 12), c.wrap(4, 'y=1', 12)];
+    c.ks.delete(12);
+    const inner = h.fsm.apply.bind(h.fsm);
+    h.fsm.apply = (payload, index, kv) => {
+      if (dec.decode(payload) === 'ROTATE') {
+        c.ks.set(12, newKey);
+        return { response: 'rotated' };
+      }
+      return inner(payload, index, kv);
+    };
+    h.p.push([c.wrap(2, 'ROTATE'), ...later]);
+    await h.p.idle();
+    expect(h.halts).toEqual([]);
+    expect(h.store.kv.get('x')).toBe('1');
+    expect(h.store.kv.get('y')).toBe('1');
+  });
+
+  it('PE-8: re-delivered entries at or below the applied index are dropped without unwrapping', async () => {
+    const c = await cipher();
+    const h = harness({ cutover: 1n });
+    h.p.setUnwrapper(c.unwrapper);
+    h.store.applied = 3n;
+    const dup = c.wrap(3, 'dup=1');
+    dup.data[dup.data.length - 1] ^= 1; // would HALT if it were unwrapped
+    h.p.push([c.wrap(2, 'old=1'), dup, c.wrap(4, 'new=1')]);
+    await h.p.idle();
+    expect(h.halts).toEqual([]);
+    expect(h.store.kv.has('old')).toBe(false);
+    expect(h.store.kv.has('dup')).toBe(false);
+    expect(h.store.kv.get('new')).toBe('1');
+    expect(h.store.applied).toBe(4n);
+  });
+
+  it('a failed durable commit HALTs with STORAGE_IO and resolves nothing', async () => {
+    const h = harness();
+    h.store.failNext = true;
+    h.p.push([entry(1, 'a=1')]);
+    await h.p.idle();
+    expect(h.halts[0]?.code).toBe('STORAGE_IO');
+    expect(h.resolved).toEqual([]);
+    expect(h.store.applied).toBe(0n);
+  });
+
+  it('EH-1: full round trip — wrapped entry is unwrapped, applied, and the value lands in the table', async () => {
+    const c = await cipher();
+    const h = harness({ cutover: 1n });
+    h.p.setUnwrapper(c.unwrapper);
+    h.store.applied = 1n;
+    h.p.push([c.wrap(2, 'k=v')]);
+    await h.p.idle();
+    expect(h.store.kv.get('k')).toBe('v');
+    expect(h.resolved).toEqual([{ index: 2n, response: 'new' }]);
+  });
+});
