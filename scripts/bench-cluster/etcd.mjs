@@ -39,7 +39,7 @@ export async function startEtcdCluster(dir, log) {
       '--initial-cluster-token', `bench-${process.pid}`,
       '--logger', 'zap',
       '--log-level', 'warn',
-    ], { logPath: join(dir, `${m.name}.log`) }); // biome-ignore format: one flag per line reads best
+    ], { logPath: join(dir, `${m.name}.log`) });
   }
   const endpoints = members.map((m) => m.client).join(',');
   const deadline = Date.now() + 30_000;

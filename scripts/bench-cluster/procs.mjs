@@ -77,7 +77,7 @@ export function killAllNow() {
  * Runs a command to completion, collecting its output.
  * @param {string} cmd
  * @param {string[]} args
- * @param {{ timeoutMs?: number, onLine?: (line: string) => void, env?: NodeJS.ProcessEnv }} [opts]
+ * @param {{ timeoutMs?: number, onLine?: (line: string) => void, onErrLine?: (line: string) => void, env?: NodeJS.ProcessEnv }} [opts]
  * @returns {Promise<{ code: number|null, signal: string|null, stdout: string, stderr: string, cpu: CpuSample|null, wallMs: number }>}
  */
 export function runToCompletion(cmd, args, opts = {}) {
@@ -114,8 +114,15 @@ export function runToCompletion(cmd, args, opts = {}) {
         for (const l of lines) if (l.trim()) opts.onLine(l);
       }
     });
+    let partialErr = '';
     child.stderr.on('data', (d) => {
       stderr += d;
+      if (opts.onErrLine) {
+        partialErr += d;
+        const lines = partialErr.split(/\r|\n/);
+        partialErr = lines.pop() ?? '';
+        for (const l of lines) if (l.trim()) opts.onErrLine(l);
+      }
     });
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : null;
     child.once('error', (e) => {
@@ -177,6 +184,14 @@ export async function freePorts(n) {
   }
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
+}
+
+/** Machine-wide CPU seconds so far (all cores), busy and total, from /proc/stat. */
+export function machineCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0) / CLK_TCK;
+  const idle = (f[3] + (f[4] ?? 0)) / CLK_TCK;
+  return { busyS: total - idle, totalS: total };
 }
 
 /** Total system CPU busy fraction over an interval, from /proc/stat (for "is the machine quiet"). */

@@ -2,7 +2,7 @@
 // fsync on (the default), optionally every node under `node --cpu-prof`, and optionally with the
 // encryption bootstrapped and both envelopes enabled — the configuration the product exists for.
 
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { freePorts, sleep, startProcess, stopProcess } from './procs.mjs';
@@ -24,6 +24,7 @@ export async function startSealkvCluster(o) {
     proc: null,
   }));
   const peers = nodes.map((n) => `${n.id}=${n.raft}`).join(',');
+  mkdirSync(o.dir, { recursive: true });
   let kekArgs = [];
   if (o.encryption) {
     // A throwaway KEK for this run only, outside every data dir, mode 0600 as KM-2 requires.
@@ -49,7 +50,7 @@ export async function startSealkvCluster(o) {
       '--log-level', 'warn',
       ...kekArgs,
       ...o.nodeArgs,
-    ]; // biome-ignore format: flag/value pairs
+    ];
     n.args = args;
     n.proc = startProcess(`sealkv ${n.id}`, process.execPath, args, { logPath: join(o.dir, `${n.id}.log`), cwd: o.repo });
   }
@@ -77,7 +78,17 @@ export async function waitForLeader(cluster, timeoutMs, log) {
     for (const n of cluster.nodes) {
       const c = n.proc.child;
       if (c.exitCode !== null || c.signalCode !== null) {
-        throw new Error(`sealkv ${n.id} exited (${c.exitCode ?? c.signalCode}) during start-up; see ${n.proc.logPath}`);
+        await n.proc.exited;
+        await sleep(300); // let the log pipe drain into the file
+        let tail = '';
+        try {
+          tail = readFileSync(n.proc.logPath, 'utf8').trim().split('\n').slice(0, 3).join(' | ');
+        } catch {
+          // No log: the message without it still names the node and status.
+        }
+        const err = new Error(`sealkv ${n.id} exited (${c.exitCode ?? c.signalCode}) during start-up: ${tail}`);
+        err.startupLog = tail;
+        throw err;
       }
     }
     const st = await Promise.all(cluster.nodes.map(nodeStatus));

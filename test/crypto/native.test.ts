@@ -5,7 +5,7 @@
 // BACKEND_UNAVAILABLE reason.
 
 import { spawnSync } from 'node:child_process';
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, getFips, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -152,18 +152,38 @@ describe('native backend: identity', () => {
     const file = readdirSync(dir).find((f) => f.startsWith(`sealkv_native.${process.platform}-${process.arch}`) && f.endsWith('.node'));
     const script = `
       const m = require(${JSON.stringify(`${dir}${file}`)});
-      const key = new Uint8Array(32).fill(1), nonce = new Uint8Array(12).fill(2), pt = new Uint8Array(300).fill(3);
-      const out = new Uint8Array(316);
-      m.seal(m.createContext(key), key, nonce, new Uint8Array(0), pt, out);
-      const c = require('node:crypto').createCipheriv('aes-256-gcm', key, nonce);
-      const ref = Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]);
-      console.log(JSON.stringify({ hw: m.hardwareAes(), same: ref.equals(out) }));`;
+      const { createCipheriv, randomBytes } = require('node:crypto');
+      const key = new Uint8Array(32).fill(1), nonce = new Uint8Array(12).fill(2);
+      const ctx = m.createContext(key);
+      let same = true;
+      for (const [len, aadLen] of [[0, 0], [1, 13], [15, 0], [16, 17], [300, 0], [2048, 5], [2049, 0]]) {
+        const pt = randomBytes(len), aad = randomBytes(aadLen);
+        const out = new Uint8Array(len + 16);
+        m.seal(ctx, key, nonce, aad, pt, out);
+        const c = createCipheriv('aes-256-gcm', key, nonce).setAAD(aad);
+        const ref = Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]);
+        const back = new Uint8Array(len);
+        same = same && ref.equals(out) && m.open(ctx, key, nonce, aad, out, back) === 0 && pt.equals(back);
+      }
+      console.log(JSON.stringify({ hw: m.hardwareAes(), direct: m.directCallsInUse(), same }));`;
     const r = spawnSync(process.execPath, ['-e', script], {
       encoding: 'utf8',
       env: { ...process.env, OPENSSL_ia32cap: '~0x200000000000000' },
     });
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ hw: false, same: true });
+    // Without AES-NI the direct path (AES-NI primitives) is off: short messages use EVP too,
+    // so this also checks the EVP calls at the lengths the direct path otherwise takes.
+    expect(JSON.parse(r.stdout)).toEqual({ hw: false, direct: false, same: true });
+  });
+
+  it('takes the direct GCM128 path for short messages where node exports the AES-NI primitives', (ctx) => {
+    const b = needBinding(ctx);
+    expect(typeof b.directCallsInUse()).toBe('boolean');
+    if (process.platform !== 'linux' || process.arch !== 'x64') ctx.skip('the direct path is built for linux-x64 only');
+    if (!b.hardwareAes()) ctx.skip('no AES-NI on this host: the direct path needs it');
+    if (getFips() !== 0) ctx.skip('FIPS mode: the direct path would bypass the FIPS provider, so it is off');
+    // node's official linux-x64 binaries export all of OpenSSL, AES-NI entry points included.
+    expect(b.directCallsInUse()).toBe(true);
   });
 });
 
@@ -205,6 +225,29 @@ describe('native backend: seal / open', () => {
       expect(toHex(mine)).toBe(toHex(ref));
       expect(toHex(aead.open(key, nonce, aad, ref))).toBe(toHex(pt));
       expect(toHex(nodeOpen(key, nonce, aad, mine))).toBe(toHex(pt));
+    }
+  });
+
+  it('is byte-identical with node:crypto at every short length and on both sides of the 2 KiB direct-path limit', (ctx) => {
+    const aead = need(ctx);
+    const key = rand(32);
+    const lengths = [...Array.from({ length: 81 }, (_, i) => i), 255, 256, 257, 2047, 2048, 2049, 4096, 8192];
+    for (const ptLen of lengths) {
+      for (const aadLen of [0, 1, 13, 16, 17, 64]) {
+        const nonce = rand(12);
+        const aad = rand(aadLen);
+        const pt = rand(ptLen);
+        const ref = nodeSeal(key, nonce, aad, pt);
+        const what = `plaintext ${ptLen} B, AAD ${aadLen} B`;
+        expect(toHex(aead.seal(key, nonce, aad, pt)), what).toBe(toHex(ref));
+        expect(toHex(aead.sealBatch(key, [{ nonce, aad, data: pt }])[0]!), what).toBe(toHex(ref));
+        expect(toHex(aead.open(key, nonce, aad, ref)), what).toBe(toHex(pt));
+        // A flipped last tag bit fails on either path, and the batch reports it per item.
+        const bad = ref.slice();
+        bad[bad.length - 1]! ^= 0x80;
+        expectCode(() => aead.open(key, nonce, aad, bad), 'INTEGRITY');
+        expect(aead.openBatch(key, [{ nonce, aad, data: bad }])[0], what).toBeInstanceOf(IntegrityError);
+      }
     }
   });
 
@@ -334,6 +377,47 @@ describe('native backend: batches', () => {
       expect(toHex(again[i]!)).toBe(toHex(out[i]!));
     });
     expect(aead.sealBatch(key, [])).toEqual([]);
+  });
+
+  it('packs batches whose nonces, AAD and ciphertext outgrow the reused scratch buffer mid-batch', (ctx) => {
+    const aead = need(ctx);
+    const key = rand(32);
+    // Far beyond anything earlier tests packed, so the scratch grows in the middle of these
+    // batches: the items packed before the growth must survive it.
+    for (const aadLen of [64 * 1024, 128 * 1024]) {
+      const its = Array.from({ length: 40 }, (_, i) => ({ nonce: rand(12), aad: rand(aadLen - i), data: rand(i * 97) }));
+      const sealed = aead.sealBatch(key, its);
+      its.forEach((it, i) => {
+        expect(toHex(sealed[i]!), `item ${i}`).toBe(toHex(nodeSeal(key, it.nonce, it.aad, it.data)));
+      });
+      const opened = aead.openBatch(
+        key,
+        its.map((it, i) => ({ ...it, data: sealed[i]! })),
+      );
+      opened.forEach((o, i) => {
+        expect(o, `item ${i}`).toBeInstanceOf(Uint8Array);
+        expect(toHex(o as Uint8Array), `item ${i}`).toBe(toHex(its[i]!.data));
+      });
+    }
+  });
+
+  it('openBatch result views are consecutive slots of one buffer, empty for failed and short items', (ctx) => {
+    const aead = need(ctx);
+    const key = rand(32);
+    const its = [0, 5, 300, 16, 4097].map((n) => ({ nonce: rand(12), aad: rand(3), data: rand(n) }));
+    const sealed = aead.sealBatch(key, its).map((v, i) => ({ ...its[i]!, data: v }));
+    sealed[2] = { ...sealed[2]!, aad: rand(3) }; // fails authentication
+    sealed.push({ nonce: rand(12), aad: rand(0), data: rand(15) }); // shorter than a tag
+    const opened = aead.openBatch(key, sealed);
+    expect(opened.map((o) => (o instanceof IntegrityError ? 'fail' : (o as Uint8Array).length))).toEqual([0, 5, 'fail', 16, 4097, 'fail']);
+    const views = opened.filter((o): o is Uint8Array => o instanceof Uint8Array);
+    expect(new Set(views.map((v) => v.buffer)).size).toBe(1);
+    // Slots are laid out in item order; the failed item's slot (zeroed) sits between them.
+    expect(views.map((v) => v.byteOffset)).toEqual([0, 0, 5 + 300, 5 + 300 + 16]);
+    expect(new Uint8Array(views[0]!.buffer, 5, 300).every((x) => x === 0)).toBe(true);
+    [0, 1, 3, 4].forEach((i, k) => {
+      expect(toHex(views[k]!)).toBe(toHex(its[i]!.data));
+    });
   });
 
   it('openBatch opens node:crypto output; a failed item in the middle leaves the others correct', (ctx) => {
@@ -592,10 +676,14 @@ describe('native backend: key contexts', () => {
 });
 
 describe('native backend: benchmark references (src/bench/native-ref.ts)', () => {
-  it('evpLoop times real seals and opens in both call styles', (ctx) => {
+  it('evpLoop times real seals and opens in every call style', (ctx) => {
     needBinding(ctx);
     for (const mode of ['seal', 'open'] as const) {
-      for (const tagVia of ['ctrl', 'params'] as const) {
+      for (const tagVia of ['ctrl', 'params', 'direct'] as const) {
+        if (tagVia === 'direct' && !needBinding(ctx).directCallsInUse()) {
+          expect(() => evpLoop({ size: 256, iterations: 10, mode, tagVia, repeats: 1 })).toThrow(/direct/);
+          continue;
+        }
         const r = evpLoop({ size: 256, aadLen: 13, iterations: 2000, mode, tagVia, repeats: 1 });
         expect(r.nsPerOp).toBeGreaterThan(0);
         expect(r.opsPerSec).toBeCloseTo(1e9 / r.nsPerOp);

@@ -11,9 +11,9 @@ afterAll(destroyAllClusters);
 
 const KEYS = ['a', 'b', 'c', 'd', 'e'];
 
-it('adds a 4th node and removes one under load; history linearizable', async () => {
-  const c = await clusterForTest({ name: 'membership' });
-  const leader = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
+it.each(['follower', 'leader'] as const)('adds a 4th node and removes the %s under load; history linearizable', async (which) => {
+  const c = await clusterForTest({ name: `membership-${which}` });
+  await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
   // Clients follow `active`: the harness moves them off a node before it is removed.
   let active = c.ids();
   const rec = newRecorder();
@@ -22,7 +22,7 @@ it('adds a 4th node and removes one under load; history linearizable', async () 
     endpoints: endpointsOf(c, () => active),
     clients: 6,
     keys: KEYS,
-    maxOps: 8000,
+    maxOps: 20_000,
     durationMs: 15_000,
     opTimeoutMs: 4000,
     seed: 23,
@@ -42,15 +42,22 @@ it('adds a 4th node and removes one under load; history linearizable', async () 
   const okBeforeRemove = w.stats.ok;
   await waitFor('n4 to serve clients', () => (w.stats.repliesByNode.n4 ?? 0) > 20, 10_000);
 
-  // Remove a follower of the original three under load.
-  const victim = c.ids().find((id) => id !== leader && id !== 'n4')!;
+  // Remove a follower of the original three, or the current leader, under load.
+  const current = await c.waitForLeader({ timeoutMs: 15_000 });
+  const victim = which === 'leader' ? current : c.ids().find((id) => id !== current && id !== 'n4')!;
   active = active.filter((id) => id !== victim);
   const del = await c.removeMember(victim);
   expect(del.status, JSON.stringify(del.body)).toBeLessThan(300);
   await waitFor(`${victim} to leave`, async () => !(await c.members()).some((m) => m.id === victim), 15_000);
   const members = (await c.members()).map((m) => `${m.id}:${m.role}`).sort();
   expect(members).toEqual(['n1', 'n2', 'n3', 'n4'].filter((id) => id !== victim).map((id) => `${id}:voter`));
+  if (which === 'leader') {
+    const next = await c.waitForLeader({ among: active, timeoutMs: 10_000 });
+    expect(next).not.toBe(victim);
+  }
   await c.kill(victim, 'SIGTERM');
+  const exit = c.node(victim).exits.at(-1);
+  expect(exit, 'SIGTERM: a clean shutdown exits 0').toMatchObject({ code: 0 });
 
   // The 3 remaining voters keep serving.
   const okAfterRemove = w.stats.ok;
@@ -69,7 +76,7 @@ it('adds a 4th node and removes one under load; history linearizable', async () 
     }
   }
   const report = checkRecorded(rec.history(), historyFile(c));
-  console.info(`[membership] removed ${victim}; ${report.text}; stats ${JSON.stringify(w.stats)}`);
+  console.info(`[membership] removed the ${which} ${victim}; ${report.text}; stats ${JSON.stringify(w.stats)}`);
   expect(report.ok, report.text).toBe(true);
   expect(c.unexpectedExits()).toEqual([]);
 });

@@ -16,13 +16,36 @@ afterAll(destroyAllClusters);
 const KEYS = ['a', 'b', 'c', 'd', 'e'];
 const PROBE_TIMEOUT_MS = 4000;
 
+/** Proves the peer links of `id` ran through the proxies (else a cut would not isolate it). */
+function expectLinksProxied(c: Cluster, id: string): void {
+  const stats = c.proxyStats();
+  for (const o of c.ids()) {
+    if (o === id) continue;
+    const used = (stats[`${id}>${o}`]?.accepted ?? 0) + (stats[`${o}>${id}`]?.accepted ?? 0);
+    expect(used, `link ${id}-${o} never went through its proxy: ${JSON.stringify(stats)}`).toBeGreaterThan(0);
+  }
+}
+
+/** After a cut: no live connection on any link of `id`. */
+function expectLinksCut(c: Cluster, id: string): void {
+  const stats = c.proxyStats();
+  for (const o of c.ids()) {
+    if (o === id) continue;
+    for (const k of [`${id}>${o}`, `${o}>${id}`]) expect(stats[k]?.open ?? 0, `${k} still open`).toBe(0);
+  }
+}
+
 /** A GET and a SET sent into the minority node: neither may return a value / OK. */
 async function probeMinority(c: Cluster, rec: HistoryRecorder, id: string, round: number): Promise<{ get: ProbeResult; set: ProbeResult }> {
   const port = c.node(id).respPort;
+  const t0 = performance.now();
   const [get, set] = await Promise.all([
     recordedCall(rec, `probe-get-${round}`, port, 'a', { kind: 'read' }, PROBE_TIMEOUT_MS),
     recordedCall(rec, `probe-set-${round}`, port, 'b', { kind: 'write', value: `minority-${round}` }, PROBE_TIMEOUT_MS),
   ]);
+  console.info(
+    `[probe ${id} #${round}] GET -> ${get.outcome} ${showReply(get.reply)}; SET -> ${set.outcome} ${showReply(set.reply)} (${(performance.now() - t0).toFixed(0)} ms)`,
+  );
   expect(get.outcome, `linearizable GET via the minority ${id} answered ${showReply(get.reply)}`).not.toBe('ok');
   expect(set.outcome, `SET via the minority ${id} answered ${showReply(set.reply)}`).not.toBe('ok');
   return { get, set };
@@ -52,7 +75,7 @@ function startLoad(c: Cluster, rec: HistoryRecorder, seed: number): Workload {
     endpoints: endpointsOf(c, () => c.ids()),
     clients: 6,
     keys: KEYS,
-    maxOps: 8000,
+    maxOps: 20_000,
     durationMs: 20_000,
     opTimeoutMs: 4000,
     pauseAfterInfoMs: 300,
@@ -69,17 +92,23 @@ it('an isolated follower serves no linearizable read and no write; the majority 
   const w = startLoad(c, rec, 31);
   await sleep(1500);
 
+  expectLinksProxied(c, minority);
   c.isolate(minority);
+  expectLinksCut(c, minority);
   const okAtCut = w.stats.ok;
   const majorityRepliesAtCut = majority.reduce((s, id) => s + (w.stats.repliesByNode[id] ?? 0), 0);
   const minorityRepliesAtCut = w.stats.repliesByNode[minority] ?? 0;
+  const termAtCut = (await c.status(leader))!.term;
+  // Probe early, then again after the isolated node has run through several election timeouts.
   await sleep(300);
   await probeMinority(c, rec, minority, 1);
-  await probeMinority(c, rec, minority, 2);
 
   // The majority keeps its leader and keeps serving.
   expect(await c.waitForLeader({ among: majority, quorum: 2, timeoutMs: 5000 })).toBe(leader);
   await waitFor('the majority to keep serving', () => w.stats.ok > okAtCut + 100, 10_000);
+  await sleep(1000);
+  await probeMinority(c, rec, minority, 2);
+  await probeMinority(c, rec, minority, 3);
   const majorityReplies = majority.reduce((s, id) => s + (w.stats.repliesByNode[id] ?? 0), 0);
   expect(majorityReplies).toBeGreaterThan(majorityRepliesAtCut + 100);
 
@@ -89,6 +118,10 @@ it('an isolated follower serves no linearizable read and no write; the majority 
   expect(BigInt(ms!.appliedIndex)).toBeGreaterThanOrEqual(st);
   // The healed node serves again.
   await waitFor('the healed node to serve clients again', () => (w.stats.repliesByNode[minority] ?? 0) > minorityRepliesAtCut + 20, 10_000);
+  // Not an acceptance criterion, reported for the Raft owner: with PreVote + CheckQuorum the
+  // rejoining follower should not have disturbed the leader.
+  const after = (await c.status(leader))!;
+  console.info(`[partition-follower] leader ${leader} term at cut ${termAtCut}, after heal: role ${after.role} term ${after.term}`);
   await finish(c, rec, w, 'partition-follower');
 });
 
@@ -100,7 +133,9 @@ it('a leader partitioned into the minority serves nothing; the majority elects a
   const w = startLoad(c, rec, 37);
   await sleep(1500);
 
+  expectLinksProxied(c, oldLeader);
   c.isolate(oldLeader);
+  expectLinksCut(c, oldLeader);
   const t0 = performance.now();
   const newLeader = await c.waitForLeader({ among: majority, quorum: 2, not: oldLeader, timeoutMs: 10_000 });
   console.info(`[partition-leader] ${oldLeader} isolated; ${newLeader} leads the majority after ${((performance.now() - t0) / 1000).toFixed(3)} s`);

@@ -50,6 +50,10 @@ async function fakeNode(mode: Mode): Promise<{ port: number; data: Map<string, s
           data.set(key, args[2]!.toString());
           return delayed(mode === 'ambiguous' && ++writes % 5 === 0 ? error('ERR TIMEOUT proposal deadline passed') : OK);
         }
+        if (cmd === 'DEL') {
+          const had = data.delete(key);
+          return delayed(int(had ? 1 : 0));
+        }
         if (cmd === 'INCR') {
           const cur = data.get(key) ?? '0';
           if (!/^-?\d+$/.test(cur)) return error('ERR value is not an integer or out of range');
@@ -231,6 +235,7 @@ describe('workload → recorder → checker', () => {
     expect(w.stats.ok).toBe(1500);
     expect(w.stats.okByKind.read).toBeGreaterThan(100);
     expect(w.stats.okByKind.incr).toBeGreaterThan(100);
+    expect(w.stats.okByKind.delete).toBeGreaterThan(10);
     const c = await RespClient.connect(port);
     cleanups.push(() => c.close());
     await recordedReads(rec, c, 'check', ['x', 'y', 'z']);

@@ -38,7 +38,7 @@ export interface NativeBinding {
   paramsCallsInUse(): boolean;
   /**
    * True when the load-time self-test enabled the direct path for new contexts: messages up to
-   * 4 KiB run OpenSSL's GCM128 functions with its AES-NI primitives, skipping the EVP layer
+   * 2 KiB run OpenSSL's GCM128 functions with its AES-NI primitives, skipping the EVP layer
    * (native/src/gcm.rs); longer ones, and every message where this is false, use EVP.
    */
   directCallsInUse(): boolean;
@@ -73,7 +73,7 @@ export interface NativeBinding {
    * Reference loop: one reused keyed context, entirely native; returns elapsed ns.
    * mode 0 = seal, 1 = open; tagVia 0 = textbook EVP calls (EVP_*Init_ex(iv) + EVP_CIPHER_CTX_ctrl),
    * 1 = EVP_CIPHER_CTX_set/get_params for IV and tag (what this backend uses for EVP when paramsCallsInUse()),
-   * 2 = the direct GCM128 calls (what it uses up to 4 KiB when directCallsInUse(); throws otherwise).
+   * 2 = the direct GCM128 calls (what it uses up to 2 KiB when directCallsInUse(); throws otherwise).
    */
   evpLoop(key: Uint8Array, size: number, aadLen: number, iterations: number, mode: number, tagVia: number): number;
 }
@@ -211,7 +211,7 @@ function allocOut(n: number): Uint8Array {
  * Scratch for nonces, AAD and ciphertext (never plaintext): reused across batches, grown while
  * packing so sizing and packing are one pass.
  */
-let scratchIn = new Uint8Array(64 * 1024);
+let scratchIn: Uint8Array = new Uint8Array(64 * 1024);
 let scratchDesc = new Uint32Array(1024 * DESC_FIELDS);
 let scratchStatus = new Uint8Array(1024);
 

@@ -2,7 +2,7 @@
 // its logs printed when the test failed), and every cluster still alive is destroyed in afterAll.
 
 import { join } from 'node:path';
-import { onTestFailed, onTestFinished } from 'vitest';
+import { onTestFinished } from 'vitest';
 import { HistoryRecorder } from '../../lincheck/history.js';
 import { Cluster, type ClusterOptions } from './cluster.js';
 import { RespClient } from './resp-client.js';
@@ -14,12 +14,12 @@ const alive = new Set<Cluster>();
 export async function clusterForTest(opts: ClusterOptions): Promise<Cluster> {
   const c = await Cluster.create(opts);
   alive.add(c);
-  let failed = false;
-  onTestFailed(() => {
-    failed = true;
-    console.error(`\n===== node logs (test failed) =====\n${c.logTail(120)}\nproxies: ${JSON.stringify(c.proxyStats())}`);
-  });
-  onTestFinished(async () => {
+  // vitest runs onTestFinished before onTestFailed, so the verdict is read from the task here.
+  onTestFinished(async (ctx) => {
+    const failed = ctx.task.result?.state === 'fail';
+    if (failed) {
+      console.error(`\n===== node logs (test failed) =====\n${c.logTail(120)}\nproxies: ${JSON.stringify(c.proxyStats())}`);
+    }
     alive.delete(c);
     await c.destroy(failed);
   });

@@ -29,8 +29,8 @@ export interface WorkloadOptions {
   durationMs: number;
   /** Client-side deadline per call; the node's own request timeout should be shorter. */
   opTimeoutMs: number;
-  /** Relative weights. `unique`: SET of a fresh write-once key (checked by readBackUnique). */
-  mix?: { read: number; write: number; incr: number; unique: number };
+  /** Relative weights. `unique`: SET of a fresh write-once key (checked by lostUniqueWrites). */
+  mix?: { read: number; write: number; incr: number; del: number; unique: number };
   /** Pause after an indeterminate outcome, so a client stuck on a dead node does not spin. */
   pauseAfterInfoMs?: number;
   seed?: number;
@@ -45,6 +45,8 @@ export interface WorkloadStats {
   okByKind: Record<string, number>;
   /** Error replies and client-side failures, by their first two words. */
   errors: Record<string, number>;
+  /** One full message per `errors` entry (the first seen). */
+  errorSamples: Record<string, string>;
   /** Ops that got a reply per node id. */
   repliesByNode: Record<string, number>;
 }
@@ -65,7 +67,11 @@ function rng(seed: number): () => number {
 type Outcome = { kind: 'ok'; result: OpResult } | { kind: 'fail' } | { kind: 'info' };
 
 /** Pre-propose refusals of the proposer (src/node/proposer.ts): nothing reached the log. */
-const SURELY_NOT_PROPOSED = [/^ERR NOT_LEADER this node is not the leader$/, /^ERR NOT_LEADER leadership changed before the proposal was appended/];
+const SURELY_NOT_PROPOSED = [
+  /^ERR NOT_LEADER this node is not the leader$/,
+  // A follower that knows no leader forwards nothing.
+  /^ERR NOT_LEADER no leader known$/,
+  /^ERR NOT_LEADER leadership changed before the proposal was appended/];
 
 function classifyWriteError(message: string): Outcome {
   if (message.startsWith('TRYAGAIN')) return { kind: 'fail' };
@@ -113,7 +119,7 @@ function commandFor(key: string, call: OpCall): string[] {
 }
 
 export class Workload {
-  readonly stats: WorkloadStats = { invoked: 0, ok: 0, fail: 0, info: 0, okByKind: {}, errors: {}, repliesByNode: {} };
+  readonly stats: WorkloadStats = { invoked: 0, ok: 0, fail: 0, info: 0, okByKind: {}, errors: {}, errorSamples: {}, repliesByNode: {} };
   /** Write-once keys whose SET was acknowledged, with their value. */
   readonly ackedUnique = new Map<string, string>();
   /** Write-once keys whose SET was indeterminate (may or may not exist). */
@@ -138,13 +144,14 @@ export class Workload {
   private noteError(what: string): void {
     const k = what.split(' ').slice(0, 2).join(' ');
     this.stats.errors[k] = (this.stats.errors[k] ?? 0) + 1;
+    this.stats.errorSamples[k] ??= what;
   }
 
   private async client(index: number): Promise<void> {
     const o = this.o;
     const rand = rng((o.seed ?? 1) * 7919 + index * 104729 + 1);
-    const mix = o.mix ?? { read: 4, write: 3, incr: 2, unique: 1 };
-    const total = mix.read + mix.write + mix.incr + mix.unique;
+    const mix = o.mix ?? { read: 8, write: 6, incr: 4, del: 1, unique: 2 };
+    const total = mix.read + mix.write + mix.incr + mix.del + mix.unique;
     let conn: RespClient | null = null;
     let connId = '';
     let generation = 0;
@@ -183,6 +190,9 @@ export class Workload {
         } else if (r < mix.read + mix.write + mix.incr) {
           key = o.keys[Math.floor(rand() * o.keys.length)]!;
           call = { kind: 'incr', delta: 1n };
+        } else if (r < mix.read + mix.write + mix.incr + mix.del) {
+          key = o.keys[Math.floor(rand() * o.keys.length)]!;
+          call = { kind: 'delete' };
         } else {
           key = `u:${index}:${seq}`;
           call = { kind: 'write', value: `v${index}-${seq}` };
@@ -201,19 +211,19 @@ export class Workload {
           this.noteError(e instanceof RespTimeoutError ? 'client timeout' : e instanceof RespConnectionError ? 'connection lost' : String(e));
           outcome = { kind: 'info' };
         }
-        const unique = key.startsWith('u:') && call.kind === 'write';
+        const unique = key.startsWith('u:') && call.kind === 'write' ? call.value : null;
         if (outcome.kind === 'ok') {
           o.recorder.ok(id, outcome.result);
           this.stats.ok++;
           this.stats.okByKind[call.kind] = (this.stats.okByKind[call.kind] ?? 0) + 1;
-          if (unique) this.ackedUnique.set(key, call.value);
+          if (unique !== null) this.ackedUnique.set(key, unique);
         } else if (outcome.kind === 'fail') {
           o.recorder.fail(id);
           this.stats.fail++;
         } else {
           o.recorder.info(id);
           this.stats.info++;
-          if (unique) this.maybeUnique.set(key, call.value);
+          if (unique !== null) this.maybeUnique.set(key, unique);
           // A new logical process after an indeterminate op (it may still be in flight).
           generation++;
           await sleep(o.pauseAfterInfoMs ?? 200);
