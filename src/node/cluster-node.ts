@@ -95,7 +95,7 @@ export class ClusterNode {
         isLeader: () => raft.isLeader(),
         term: () => raft.term,
         leader: () => raft.leader,
-        transferInProgress: () => raft.isLeader() && raft.status().leadTransferee !== null,
+        transferInProgress: () => raft.transferee !== null,
         proposeEntries: (data) => {
           const r = raft.propose(data);
           if (!r.ok) {

@@ -402,6 +402,11 @@ export class RaftNode {
     return this.termNo;
   }
 
+  /** The voter leadership is being transferred to, or null (cheap; the proposer asks per proposal). */
+  get transferee(): NodeId | null {
+    return this.leadTransferee;
+  }
+
   get leader(): NodeId | null {
     return this.lead;
   }

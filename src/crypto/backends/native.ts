@@ -322,9 +322,10 @@ class NativeAeadImpl implements NativeAead {
     return out;
   }
 
-  // Batch cost per item is dominated by JS, not AES (≈120 ns of native work for 256 B): so
-  // one pass packs and sizes, each item's properties are read once per pass, and the only
-  // per-item calls left are the plaintext/ciphertext copy (TypedArray#set) and the result view.
+  // At 256 B an item costs ≈120 ns in native code and ≈65 ns of JS around it, so the JS is kept
+  // lean: one pass packs and sizes, each pass reads an item's properties once (fewer passes over
+  // the items also means fewer cache misses), and the only per-item calls left are the
+  // plaintext/ciphertext copy (TypedArray#set) and the result view.
   // Measured alternatives that lost: copying the data in native code (napi_get_element +
   // napi_get_typedarray_info ≈ 80 ns per item vs ≈ 21 ns for #set) and creating the result
   // views in native code (napi_create_typedarray ≈ 110 ns per item vs ≈ 14 ns for the constructor).

@@ -63,6 +63,11 @@ export interface ClusterNode {
   killing: boolean;
 }
 
+/** A node process exited without the harness asking. */
+export class CrashError extends Error {
+  override readonly name = 'CrashError';
+}
+
 export class Cluster {
   readonly dir: string;
   private readonly nodes = new Map<string, ClusterNode>();
@@ -100,6 +105,7 @@ export class Cluster {
     for (const id of ids) {
       const n = c.node(id);
       n.peersArg = ids.map((p) => `${p}=${p === id ? `127.0.0.1:${n.raftPort}` : c.proxies.get(`${id}>${p}`)!.address}`).join(',');
+      // Only what a later-added node lists for `id` in its --peers; it never dials a smaller id.
       n.memberAddress = c.proxies.get(`${ids.find((x) => x !== id)}>${id}`)!.address;
     }
     for (const id of ids) c.spawnNode(id, false);
@@ -145,7 +151,8 @@ export class Cluster {
 
   private async proxy(name: string, targetPort: number): Promise<TcpProxy> {
     const p = new TcpProxy(name, targetPort);
-    await p.listen();
+    // From the same pool as the nodes' ports, so a proxy never takes a port promised to a node.
+    await p.listen(await freePort());
     this.proxies.set(name, p);
     return p;
   }
@@ -235,6 +242,18 @@ export class Cluster {
     return out;
   }
 
+  /** Fails fast (with the log tail) when one of `ids` died on its own instead of timing out later. */
+  throwOnCrash(ids: string[]): void {
+    for (const id of ids) {
+      const n = this.node(id);
+      const last = n.exits.at(-1);
+      if (n.proc === null && last !== undefined && !last.expected) {
+        const tail = this.log(id).split('\n').slice(-15).join('\n');
+        throw new CrashError(`${id} exited on its own (code=${last.code} signal=${last.signal}); log tail:\n${tail}`);
+      }
+    }
+  }
+
   async status(id: string, timeoutMs = 1000): Promise<NodeStatus | null> {
     return this.node(id).admin.status(timeoutMs);
   }
@@ -260,6 +279,7 @@ export class Cluster {
     return waitFor(
       `a leader among ${among.join(',')}${opts.not ? ` other than ${opts.not}` : ''}`,
       async () => {
+        this.throwOnCrash(among);
         const st = await this.statuses(among, 500);
         for (const [id, s] of st) {
           if (s.role !== 'leader' || id === opts.not) continue;

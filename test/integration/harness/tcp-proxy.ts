@@ -22,11 +22,11 @@ export class TcpProxy {
     this.server = net.createServer((client) => this.onClient(client));
   }
 
-  /** Listens on an ephemeral loopback port; returns it. */
-  listen(): Promise<number> {
+  /** Listens on `port` of loopback (0: an ephemeral one); returns the bound port. */
+  listen(port = 0): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
+      this.server.listen(port, '127.0.0.1', () => {
         this.server.off('error', reject);
         this.boundPort = (this.server.address() as net.AddressInfo).port;
         resolve(this.boundPort);

@@ -20,6 +20,8 @@ export async function waitFor<T>(
       if (v !== undefined && v !== false) return v as T;
       last = v;
     } catch (e) {
+      // A probe may declare the wait hopeless (e.g. the process it waits for crashed).
+      if (e instanceof Error && e.name === 'CrashError') throw e;
       last = e;
     }
     if (performance.now() >= deadline) {
