@@ -77,7 +77,10 @@ pub fn run() {
     unsafe {
         let Ok(mut ctx) = KeyContext::new_with(KEY.as_ptr(), true) else { return };
         PARAMS_OK.store(agrees(&mut ctx, CallStyle::Params), Ordering::Relaxed);
-        DIRECT_OK.store(ctx.has_direct() && agrees(&mut ctx, CallStyle::Direct), Ordering::Relaxed);
+        // Operators can keep every message on the public EVP API (the direct path relies on
+        // OpenSSL-internal AES-NI entry points that node happens to export).
+        let evp_only = std::env::var_os("SEALKV_NATIVE_EVP_ONLY").is_some_and(|v| v == "1");
+        DIRECT_OK.store(!evp_only && ctx.has_direct() && agrees(&mut ctx, CallStyle::Direct), Ordering::Relaxed);
     }
 }
 

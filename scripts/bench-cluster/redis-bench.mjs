@@ -79,6 +79,7 @@ export async function redisBenchmark(o) {
   if (!ok) o.log(`  redis-benchmark exit ${r.code ?? r.signal}; ${errorLines.length} error lines; stderr: ${stderrErrors.slice(0, 3).join(' | ')}; missing: ${missing.join(',')}`);
   return {
     command,
+    requestsTotal: o.requests * expected.length,
     exitCode: r.code,
     ok,
     results: rows,

@@ -176,6 +176,29 @@ describe('native backend: identity', () => {
     expect(JSON.parse(r.stdout)).toEqual({ hw: false, direct: false, same: true });
   });
 
+  it('SEALKV_NATIVE_EVP_ONLY=1 keeps every message on the public EVP API, with identical bytes', (ctx) => {
+    needBinding(ctx);
+    const dir = fileURLToPath(new URL('../../native/', import.meta.url));
+    const file = readdirSync(dir).find((f) => f.startsWith(`sealkv_native.${process.platform}-${process.arch}`) && f.endsWith('.node'));
+    const script = `
+      const m = require(${JSON.stringify(`${dir}${file}`)});
+      const { createCipheriv, randomBytes } = require('node:crypto');
+      const key = new Uint8Array(32).fill(3), nonce = new Uint8Array(12).fill(4);
+      const ctx = m.createContext(key);
+      let same = true;
+      for (const len of [0, 1, 16, 255, 2048]) {
+        const pt = randomBytes(len), aad = randomBytes(7);
+        const out = new Uint8Array(len + 16);
+        m.seal(ctx, key, nonce, aad, pt, out);
+        const c = createCipheriv('aes-256-gcm', key, nonce).setAAD(aad);
+        same = same && Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]).equals(out);
+      }
+      console.log(JSON.stringify({ direct: m.directCallsInUse(), same }));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, SEALKV_NATIVE_EVP_ONLY: '1' } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ direct: false, same: true });
+  });
+
   it('takes the direct GCM128 path for short messages where node exports the AES-NI primitives', (ctx) => {
     const b = needBinding(ctx);
     expect(typeof b.directCallsInUse()).toBe('boolean');
