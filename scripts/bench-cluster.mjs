@@ -25,7 +25,7 @@ import { findCpuProfiles, summariseCpuProfile } from './bench-cluster/cpuprofile
 import { etcdStatus, etcdVersion, startEtcdCluster } from './bench-cluster/etcd.mjs';
 import { cpuDelta, killAllNow, machineBusy, machineCpu, readCpu, runToCompletion, sleep, stopAll, stopProcess } from './bench-cluster/procs.mjs';
 import { redisBenchmark, redisCli } from './bench-cluster/redis-bench.mjs';
-import { enableEncryption, nodeStatus, startSealkvCluster, stopSealkvCluster } from './bench-cluster/sealkv.mjs';
+import { enableEncryption, logSummary, nodeStatus, startSealkvCluster, stopSealkvCluster } from './bench-cluster/sealkv.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -65,6 +65,9 @@ function usage(msg) {
 const opts = parseArgs(process.argv.slice(2));
 const t0 = Date.now();
 let startedAt = new Date().toISOString();
+const loadAtStart = loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ');
 const log = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${m}`);
 const scale = (n) => (opts.quick ? Math.max(1000, Math.round(n / 20)) : n);
 const workDir = mkdtempSync(join(tmpdir(), 'sealkv-bench-cluster-'));
@@ -194,7 +197,7 @@ async function benchSealkv() {
     out.encryptionUnavailable = encryptionUnavailable;
   } finally {
     out.stops.phaseA = await stopSealkvCluster(a);
-    log(`sealkv phase A stopped: ${JSON.stringify(out.stops.phaseA)}`);
+    log(`sealkv phase A stopped: ${Object.entries(out.stops.phaseA).map(([id, x]) => `${id} exit ${x.code ?? x.signal}, ${x.log?.lines ?? 0} log lines`).join('; ')}`);
   }
 
   // Phase B: every node under --cpu-prof (the leader's profile is the one summarised), the
@@ -228,7 +231,8 @@ async function benchSealkv() {
     const leaderExit = await stopProcess(b.leader.proc, 30_000);
     const exitAt = Date.now();
     await followersStopped;
-    out.stops.phaseB = { leader: leaderExit };
+    await sleep(200);
+    out.stops.phaseB = Object.fromEntries(b.nodes.map((n) => [n.id, { ...(n === b.leader ? leaderExit : {}), log: logSummary(n.proc.logPath) }]));
     if (window) window.exitAt = exitAt;
     log(`sealkv phase B stopped (leader ${leaderId}: ${JSON.stringify(leaderExit)})`);
   }
@@ -388,6 +392,19 @@ function buildReport(sealkv, etcd, durationS) {
     const smokeOk = sealkv.smoke.every((s) => s.ok);
     checks.push({ name: 'redis-cli PING/SET/GET/STRLEN via leader and follower', measured: smokeOk ? 'all as expected' : JSON.stringify(sealkv.smoke.filter((s) => !s.ok)), required: 'works', pass: smokeOk });
     if (sealkv.profile?.threads) {
+      const main = sealkv.profile.threads.find((t) => t.thread === 'main');
+      if (main?.inclusive) {
+        const ours = main.inclusive.filter((f) => f.url.startsWith('dist/') || f.url.startsWith('node_modules/') || f.function === '(garbage collector)');
+        const where = (f) => `${f.url}${f.line > 0 ? `:${f.line}` : ''}`;
+        tables.push({
+          title: `Leader ${sealkv.profile.leader} CPU profile, main thread: total (inclusive) time by function during the profiled SET run`,
+          columns: ['function', 'where', 'total ms', '% of busy'],
+          rows: ours.slice(0, 20).map((f) => [f.function, where(f), fmt(f.ms, 1), fmt((f.ms / main.busyMs) * 100, 1)]),
+          note: `Longest stretches with the leader's event loop never idle (every client waits at least this long): ${main.longestBusyStretches
+            .map((st) => `${st.ms} ms (${st.top.slice(0, 3).map((f) => `${f.function} ${where(f)} ${fmt(f.ms)} ms`).join(', ')})`)
+            .join('; ')}.`,
+        });
+      }
       for (const t of sealkv.profile.threads) {
         tables.push({
           title: `Leader ${sealkv.profile.leader} CPU profile, ${t.thread} thread: top self time during the profiled SET run`,
@@ -467,6 +484,11 @@ function buildReport(sealkv, etcd, durationS) {
     '-P 16 keeps 16 requests in flight per connection (1024 for -c 64) while etcd\'s benchmark keeps one per client (64): the table therefore also shows sealkv at -P 1 and etcd at 1024 in-flight requests.',
     'One run on a shared 2-core machine. "busy before" is the whole machine\'s CPU use in the 2 s before a run (our idle servers included); "other load during run" is the machine\'s busy CPU time during the run minus our servers\' and client\'s — work of other engineers competing for the same 2 cores (approximate: client CPU is sampled every 250 ms).',
   );
+  for (const [phase, stops] of Object.entries(sealkv?.stops ?? {})) {
+    for (const [id, x] of Object.entries(stops)) {
+      if (x.log?.lines) notes.push(`sealkv ${phase} ${id} logged ${x.log.lines} lines at --log-level warn; first: ${x.log.first[0]}`);
+    }
+  }
   if (sealkv?.encryption) notes.push(`sealkv encryption: bootstrapped, storage envelope and raft envelope enabled before the runs (status after: ${JSON.stringify(sealkv.encryption.status)}).`);
   else if (sealkv && !sealkv.error) {
     notes.unshift(
@@ -499,6 +521,7 @@ function machineEnv(etcd) {
     cpuModel: c[0]?.model ?? 'unknown',
     cores: c.length,
     dataDirFs: `${tmpdir()} (${fs})`,
+    loadAverageAtStart: loadAtStart,
     redisBenchmark: rb,
     etcd: etcd?.version ?? 'n/a',
     sealkvEncryption: encryptionInUse === null ? 'n/a' : encryptionInUse ? 'on (both envelopes)' : 'off (cleartext)',
@@ -528,6 +551,11 @@ if (opts.rebuild) {
   encryptionInUse = prev.data.sealkv?.encryptionInUse ?? null;
   encryptionUnavailable = prev.data.sealkv?.encryptionUnavailable ?? null;
   opts.quick = prev.data.options?.quick ?? false;
+  // Re-summarise the kept leader profile, so summary changes apply to earlier runs too.
+  const prof = prev.data.sealkv?.profile;
+  if (prof?.savedAs && existsSync(prof.savedAs) && prof.threads?.[0]) {
+    prof.threads[0] = { ...summariseCpuProfile(prof.savedAs, 25, prof.threads[0].window), thread: prof.threads[0].thread, file: prof.threads[0].file };
+  }
   const report = buildReport(prev.data.sealkv, prev.data.etcd, prev.durationS);
   report.environment = prev.environment;
   report.data.options = prev.data.options;

@@ -4,6 +4,7 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 
 /** Where a frame's URL belongs, coarse enough to read at a glance. */
 function areaOf(url, fn) {
@@ -44,7 +45,9 @@ function shortUrl(url) {
  *   wall-clock benchmark window is located in the profile's own monotonic clock.
  */
 export function summariseCpuProfile(file, top = 25, window = null) {
-  const p = JSON.parse(readFileSync(file, 'utf8'));
+  const raw = readFileSync(file);
+  // Accepts the gzipped copy the benchmark keeps with its results, for --rebuild.
+  const p = JSON.parse((file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8'));
   const byId = new Map();
   for (const n of p.nodes) byId.set(n.id, n);
   const selfUs = new Map();
@@ -53,13 +56,67 @@ export function summariseCpuProfile(file, top = 25, window = null) {
   // timeDeltas[i] is the gap before sample i; the time until the next sample belongs to sample i.
   const lo = window ? p.endTime - window.startBeforeEndMs * 1000 : -Infinity;
   const hi = window ? p.endTime - window.endBeforeEndMs * 1000 : Infinity;
+  const parent = new Map();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const frameKey = (id) => {
+    const cf = byId.get(id)?.callFrame ?? {};
+    return `${cf.functionName || '(anonymous)'}\u0000${cf.url ?? ''}\u0000${cf.lineNumber ?? -1}`;
+  };
+  const isIdle = (id) => byId.get(id)?.callFrame?.functionName === '(idle)';
+  // Inclusive ("total") time: each function once per sample, however deep it recurs.
+  const inclusive = (from, to) => {
+    const inc = new Map();
+    for (let i = from; i < to; i++) {
+      const dt = Math.max(0, deltas[i + 1] ?? 0);
+      const seen = new Set();
+      for (let id = samples[i]; id !== undefined; id = parent.get(id)) {
+        const k = frameKey(id);
+        if (seen.has(k)) continue;
+        seen.add(k);
+        inc.set(k, (inc.get(k) ?? 0) + dt);
+      }
+    }
+    return inc;
+  };
   let t = p.startTime;
+  let first = -1;
+  let last = -1;
+  // Busy stretches: runs of consecutive non-idle samples, i.e. the event loop never yielded —
+  // every client of this node waited at least that long.
+  const stretches = [];
+  let runStart = -1;
+  let runStartT = 0;
   for (let i = 0; i < samples.length; i++) {
     t += deltas[i] ?? 0;
     if (t < lo || t > hi) continue;
+    if (first < 0) first = i;
+    last = i;
     const dt = deltas[i + 1] ?? 0;
     selfUs.set(samples[i], (selfUs.get(samples[i]) ?? 0) + Math.max(0, dt));
+    if (!isIdle(samples[i]) && runStart < 0) {
+      runStart = i;
+      runStartT = t;
+    } else if (isIdle(samples[i]) && runStart >= 0) {
+      stretches.push({ ms: (t - runStartT) / 1000, from: runStart, to: i });
+      runStart = -1;
+    }
   }
+  const keyToEntry = (k, us) => {
+    const [fn, url, line] = k.split('\u0000');
+    return { function: fn, url: shortUrl(url), line: Number(line) + 1, ms: Math.round(us / 100) / 10 };
+  };
+  const GENERIC = /^\((root|program|idle)\)|^(processTicksAndRejections|processImmediate|listOnTimeout|runMicrotask|runInAsyncScope|emit)$/;
+  const topInclusive = (inc, n) =>
+    [...inc.entries()]
+      .map(([k, us]) => keyToEntry(k, us))
+      .filter((e) => !GENERIC.test(e.function))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, n);
+  const inclusiveTop = first >= 0 ? topInclusive(inclusive(first, last + 1), top * 3) : [];
+  const longestStretches = stretches
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 3)
+    .map((s) => ({ ms: Math.round(s.ms), top: topInclusive(inclusive(s.from, s.to), 6) }));
   const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
   const fnAgg = new Map();
   const areaAgg = new Map();
@@ -95,6 +152,8 @@ export function summariseCpuProfile(file, top = 25, window = null) {
     busyMs: round(busyMs),
     samples: samples.length,
     functions,
+    inclusive: inclusiveTop,
+    longestBusyStretches: longestStretches,
     areas,
   };
 }

@@ -139,5 +139,16 @@ export async function enableEncryption(cluster, log) {
 /** SIGTERM every node and wait (the CPU profile is written on this clean exit). */
 export async function stopSealkvCluster(cluster) {
   const res = await Promise.all(cluster.nodes.map((n) => stopProcess(n.proc, 30_000)));
-  return Object.fromEntries(cluster.nodes.map((n, i) => [n.id, res[i]]));
+  await sleep(200); // let the log pipes drain
+  return Object.fromEntries(cluster.nodes.map((n, i) => [n.id, { ...res[i], log: logSummary(n.proc.logPath) }]));
+}
+
+/** What a node logged at --log-level warn (its log is deleted with the temp dir). */
+export function logSummary(path) {
+  try {
+    const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    return { lines: lines.length, first: lines.slice(0, 5).map((l) => l.slice(0, 400)) };
+  } catch {
+    return null;
+  }
 }

@@ -39,11 +39,13 @@ export class WriteOverlay {
   table(table: TableName): KvTxn {
     return {
       get: (key) => this.get(table, key),
+      // No copies: the state machine hands over buffers it built for this write or views of the
+      // entry's payload, and neither is mutated afterwards (the proposer copied the payload).
       put: (key, value) => {
-        this.entry.set(mapKey(table, key), { table, key: key.slice(), value: value.slice() });
+        this.entry.set(mapKey(table, key), { table, key, value });
       },
       del: (key) => {
-        this.entry.set(mapKey(table, key), { table, key: key.slice(), value: null });
+        this.entry.set(mapKey(table, key), { table, key, value: null });
       },
     };
   }
@@ -57,6 +59,7 @@ export class WriteOverlay {
 
   /** The current entry applied: its writes join the batch. */
   commitEntry(): void {
+    if (this.entry.size === 0) return;
     for (const [k, w] of this.entry) this.batch.set(k, w);
     this.entry.clear();
   }
