@@ -134,7 +134,8 @@ interface WycheproofGroup {
 }
 
 describe('wasm backend: Wycheproof AES-256, 96-bit IV, 128-bit tag', () => {
-  const file = '/work/shared/vectors/aes_gcm_test.json';
+  // ../shared beside the repository (as on the dev machines and in CI).
+  const file = fileURLToPath(new URL('../../../shared/vectors/aes_gcm_test.json', import.meta.url));
   const load = (): WycheproofTest[] =>
     (JSON.parse(readFileSync(file, 'utf8')) as { testGroups: WycheproofGroup[] }).testGroups
       .filter((g) => g.keySize === 256 && g.ivSize === 96 && g.tagSize === 128)
