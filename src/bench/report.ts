@@ -117,7 +117,8 @@ export function renderSvgBarChart(c: BarChart): string {
   const groupW = nSeries * barW + gap;
   const plotW = Math.max(300, c.groups.length * groupW);
   const legendH = 18 * Math.ceil(nSeries / 4);
-  const width = left + plotW + 20;
+  // Wide enough for the plot, the legend rows (4 entries of 190 px) and the title.
+  const width = Math.ceil(Math.max(left + plotW + 20, left + 4 * 190, c.title.length * 8 + 40));
   const height = top + plotH + 110 + legendH;
   const values = c.groups.flatMap((g) => Object.values(g.values).filter((v): v is number => v !== undefined && v > 0));
   const max = values.length ? Math.max(...values) : 1;

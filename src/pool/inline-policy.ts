@@ -6,14 +6,17 @@
 // estimate is `items × perItemUs + bytes × perByteUs` with per-backend figures, compared with
 // `inlineThresholdUs` (the main-thread cost of one pool round trip).
 //
-// Measured on the 2-core reference VM (event-loop busy time per batch, sequential batches, see
-// the "Inline threshold" table of bench/results/crypto-<date>.md, `npm run bench:crypto`):
-// - a pool round trip costs the main thread about 30–45 µs for a small batch (packing, posting,
-//   Piscina's bookkeeping, receiving, result views) — hence DEFAULT_INLINE_THRESHOLD_US = 35;
-// - inline, per 256 B item incl. packing: native ≈ 0.6–0.9 µs, wasm ≈ 2.6 µs, node:crypto ≈ 6 µs,
-//   @noble/ciphers ≈ 20–40 µs; per byte they differ by the cipher's throughput.
-// Resulting break-even at 256 B items: native ≈ 48 items, wasm ≈ 12, node ≈ 6, js ≈ 1–2.
-// Near the break-even the batch goes to a worker, which keeps the run loop responsive.
+// Measured on the 2-core reference VM in the full `npm run bench:crypto` run of 2026-11-23
+// (table "Inline threshold" of bench/results/crypto-2026-11-23.md; event-loop busy µs per
+// batch of 256 B items, sequential batches):
+// - a pool round trip costs the main thread 37–73 µs for a batch of 1–16 items (packing,
+//   posting, Piscina's bookkeeping, receiving, result views), 30–45 µs in quieter smoke runs —
+//   hence DEFAULT_INLINE_THRESHOLD_US = 40;
+// - inline, per 256 B item including packing: native ≈ 0.3 µs (74 µs for 256 items),
+//   wasm ≈ 2.5–3.3 µs, node:crypto ≈ 4–6.6 µs, @noble/ciphers ≈ 30–48 µs.
+// Resulting break-even at 256 B items: native ≈ 130 items (≈ 32 KiB), wasm ≈ 15, node ≈ 7,
+// js: one item. Near the break-even the batch goes to a worker, which keeps the run loop
+// responsive; nothing above ~40 µs of crypto ever runs on the main thread.
 
 import type { BackendName } from '../crypto/aead.js';
 
@@ -25,14 +28,14 @@ export interface InlineCost {
 }
 
 export const INLINE_COST: Record<BackendName, InlineCost> = {
-  native: { perItemUs: 0.6, perByteUs: 0.0004 },
+  native: { perItemUs: 0.25, perByteUs: 0.0002 },
   wasm: { perItemUs: 1.3, perByteUs: 0.005 },
-  js: { perItemUs: 10, perByteUs: 0.04 },
+  js: { perItemUs: 15, perByteUs: 0.06 },
   node: { perItemUs: 5.5, perByteUs: 0.001 },
 };
 
 /** Main-thread cost of one pool round trip for a small batch, microseconds (measured). */
-export const DEFAULT_INLINE_THRESHOLD_US = 35;
+export const DEFAULT_INLINE_THRESHOLD_US = 40;
 
 /** Estimated inline cost of a batch, microseconds. */
 export function inlineCostUs(backend: BackendName, items: number, bytes: number): number {
