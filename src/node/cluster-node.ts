@@ -75,6 +75,7 @@ export class ClusterNode {
   private sweeping = false;
   private closed = false;
   private wasLeader = false;
+  private confChain: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly cfg: NodeConfig,
@@ -288,7 +289,25 @@ export class ClusterNode {
     return this.proposeConf({ type: ConfChangeType.PromoteLearner, node: id }, deadline);
   }
 
-  private async proposeConf(cc: ConfChange, deadline: number): Promise<bigint> {
+  /**
+   * One membership change at a time, proposed only once every committed entry has been applied
+   * here. The core's pending-change check counts entries handed to the run loop, while this node
+   * applies them asynchronously: without the wait, a leader could validate a second change
+   * against a configuration that an unapplied first change already replaced (and two
+   * single-server changes in flight can produce disjoint majorities).
+   */
+  private proposeConf(cc: ConfChange, deadline: number): Promise<bigint> {
+    const run = this.confChain.then(() => this.proposeConfNow(cc, deadline));
+    this.confChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async proposeConfNow(cc: ConfChange, deadline: number): Promise<bigint> {
+    if (!this.raft.isLeader()) throw new ProposalError('NOT_LEADER', 'membership changes go to the leader', { leader: this.raft.leader });
+    await this.waiter.waitFor(BigInt(this.raft.log.committed), deadline);
     const r = this.raft.proposeConfChange(cc);
     if (!r.ok) {
       if (r.code === 'NOT_LEADER') throw new ProposalError('NOT_LEADER', 'membership changes go to the leader', { leader: r.leader });
