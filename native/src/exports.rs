@@ -220,6 +220,32 @@ unsafe fn evp_loop_body(env: Env, info: CallbackInfo) -> Result<Value, JsError> 
     napi::double(env, ns)
 }
 
+/// allocOutput(size) → ArrayBuffer of exactly `size` bytes over a recycled, already faulted-in
+/// block (outbuf.rs), or undefined when `size` is outside the pooled sizes.
+unsafe fn alloc_output_body(env: Env, info: CallbackInfo) -> Result<Value, JsError> {
+    let [size] = napi::args::<1>(env, info)?;
+    // Read as a double: napi_get_value_uint32 would wrap a size of 2^32 or more.
+    let size = napi::get_f64(env, size, "size")?;
+    if !(size >= 0.0 && size.fract() == 0.0) {
+        return Err(JsError::backend(format!("allocOutput: size must be a non-negative integer, got {size}")));
+    }
+    // Saturating cast: anything beyond the pooled sizes gets undefined either way.
+    match crate::outbuf::alloc_output(env, size as usize)? {
+        Some(ab) => Ok(ab),
+        None => napi::undefined(env),
+    }
+}
+
+/// outputPoolStats() → { cachedBytes, lentBytes } of the output block pool (process-wide).
+unsafe fn output_pool_stats_body(env: Env, _info: CallbackInfo) -> Result<Value, JsError> {
+    let (cached, lent) = crate::outbuf::stats();
+    let o = napi::object(env)?;
+    // Both are at most the pool cap (64 MiB), exact in an f64.
+    napi::set_named(env, o, c"cachedBytes", napi::double(env, cached as f64)?)?;
+    napi::set_named(env, o, c"lentBytes", napi::double(env, lent as f64)?)?;
+    Ok(o)
+}
+
 export!(hardware_aes_fn, hardware_aes_body);
 export!(params_calls_fn, params_calls_body);
 export!(direct_calls_fn, direct_calls_body);
@@ -231,9 +257,11 @@ export!(open_fn, open_body);
 export!(seal_packed_fn, seal_packed_body);
 export!(open_packed_fn, open_packed_body);
 export!(evp_loop_fn, evp_loop_body);
+export!(alloc_output_fn, alloc_output_body);
+export!(output_pool_stats_fn, output_pool_stats_body);
 
 pub unsafe fn register(env: Env, exports: Value) -> Result<(), JsError> {
-    let table: [(&CStr, napi::Callback); 11] = [
+    let table: [(&CStr, napi::Callback); 13] = [
         (c"hardwareAes", hardware_aes_fn),
         (c"paramsCallsInUse", params_calls_fn),
         (c"directCallsInUse", direct_calls_fn),
@@ -245,6 +273,8 @@ pub unsafe fn register(env: Env, exports: Value) -> Result<(), JsError> {
         (c"sealPacked", seal_packed_fn),
         (c"openPacked", open_packed_fn),
         (c"evpLoop", evp_loop_fn),
+        (c"allocOutput", alloc_output_fn),
+        (c"outputPoolStats", output_pool_stats_fn),
     ];
     for (name, f) in table {
         napi::export_function(env, exports, name, f)?;

@@ -3,7 +3,7 @@
 //!
 //! Modules: `napi` / `evp` (foreign declarations and checked helpers), `context` (one keyed
 //! context pair per DEK), `gcm` (the direct GCM128 + AES-NI path for short messages), `packed`
-//! (batch descriptor checks and loops), `bench` (the reference loops), `cpu` (AES instruction
+//! (batch descriptor checks and loops), `outbuf` (recycled batch output blocks), `bench` (the reference loops), `cpu` (AES instruction
 //! detection), `selftest` (load-time check of the call styles), `exports` (the JS-callable
 //! functions).
 
@@ -15,6 +15,7 @@ mod evp;
 mod exports;
 mod gcm;
 mod napi;
+mod outbuf;
 mod packed;
 mod selftest;
 

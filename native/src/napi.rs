@@ -68,9 +68,18 @@ extern "C" {
     fn napi_type_tag_object(env: Env, value: Value, tag: *const TypeTag) -> Status;
     fn napi_check_object_type_tag(env: Env, value: Value, tag: *const TypeTag, result: *mut bool) -> Status;
     fn napi_adjust_external_memory(env: Env, change: i64, result: *mut i64) -> Status;
+    fn napi_create_external_arraybuffer(
+        env: Env,
+        data: *mut c_void,
+        byte_length: usize,
+        finalize: Option<Finalize>,
+        hint: *mut c_void,
+        result: *mut Value,
+    ) -> Status;
     fn napi_throw_error(env: Env, code: *const c_char, msg: *const c_char) -> Status;
     fn napi_is_exception_pending(env: Env, result: *mut bool) -> Status;
     fn napi_get_undefined(env: Env, result: *mut Value) -> Status;
+    fn napi_create_object(env: Env, result: *mut Value) -> Status;
     fn napi_get_boolean(env: Env, value: bool, result: *mut Value) -> Status;
     fn napi_create_int32(env: Env, value: i32, result: *mut Value) -> Status;
     fn napi_create_double(env: Env, value: f64, result: *mut Value) -> Status;
@@ -185,6 +194,12 @@ pub unsafe fn undefined(env: Env) -> Result<Value, JsError> {
     Ok(out)
 }
 
+pub unsafe fn object(env: Env) -> Result<Value, JsError> {
+    let mut out = core::ptr::null_mut();
+    check(napi_create_object(env, &mut out), "napi_create_object")?;
+    Ok(out)
+}
+
 pub unsafe fn set_named(env: Env, obj: Value, name: &CStr, value: Value) -> Result<(), JsError> {
     check(napi_set_named_property(env, obj, name.as_ptr(), value), "napi_set_named_property")
 }
@@ -239,6 +254,30 @@ pub unsafe fn tagged_external_data(env: Env, value: Value, tag: &TypeTag, what: 
 pub unsafe fn adjust_external_memory(env: Env, change: i64) {
     let mut total = 0i64;
     let _ = napi_adjust_external_memory(env, change, &mut total);
+}
+
+/// Like `adjust_external_memory`, for callers that can report the failure.
+pub unsafe fn adjust_external_memory_checked(env: Env, change: i64) -> Result<(), JsError> {
+    let mut total = 0i64;
+    check(napi_adjust_external_memory(env, change, &mut total), "napi_adjust_external_memory")
+}
+
+/// An ArrayBuffer of `len` bytes over `data`; `finalize(env, data, hint)` runs once V8 collected
+/// it. On failure it is unspecified whether `finalize` will still run, so the caller must treat
+/// `data` as given away either way (never reuse or free it).
+pub unsafe fn external_arraybuffer(
+    env: Env,
+    data: *mut c_void,
+    len: usize,
+    finalize: Finalize,
+    hint: *mut c_void,
+) -> Result<Value, JsError> {
+    let mut out = core::ptr::null_mut();
+    check(
+        napi_create_external_arraybuffer(env, data, len, Some(finalize), hint, &mut out),
+        "napi_create_external_arraybuffer",
+    )?;
+    Ok(out)
 }
 
 /// Throws `err` as a JS Error with `code` set. Never throws over a pending exception.

@@ -8,6 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, getFips, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import {
   type BatchItem,
@@ -626,6 +628,222 @@ describe('native backend: batches', () => {
     expect(b.seal(c, key, rand(12), rand(0), rand(16), out)).toBe(-1);
     expect(out.every((x) => x === 9)).toBe(true);
     expect(b.contextMatches(c, key)).toBe(false);
+  });
+});
+
+describe('native backend: recycled batch output blocks (native/src/outbuf.rs)', () => {
+  /** V8's gc(), exposed at run time (vitest starts its workers without --expose-gc). */
+  function gcOrSkip(ctx: SkipContext): () => void {
+    setFlagsFromString('--expose-gc');
+    const gc: unknown = runInNewContext('gc');
+    if (typeof gc !== 'function') ctx.skip('cannot expose gc() in this process (v8.setFlagsFromString had no effect)');
+    return gc as () => void;
+  }
+  /**
+   * Collects until `done()` (at most ~1 s). V8 frees dead backing stores after gc() returns
+   * (its sweeper may run concurrently) and node then runs the blocks' finalizers from the event
+   * loop, so one gc() and one turn are not always enough.
+   */
+  async function collect(gc: () => void, done: () => boolean = () => true): Promise<boolean> {
+    for (let i = 0; i < 200; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+      if (done()) return true;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return false;
+  }
+  /** 300 × 256 B seals to 81.6 KiB (a pooled 96 KiB block); fresh random contents each call. */
+  const sealItems = (n = 300): BatchItem[] => Array.from({ length: n }, (_, i) => ({ nonce: rand(12), aad: rand(i % 17), data: rand(256) }));
+
+  it('sealBatch outputs over recycled blocks are correct, exactly sized, and held results never change', async (ctx) => {
+    const aead = need(ctx);
+    const b = needBinding(ctx);
+    const gc = gcOrSkip(ctx);
+    const key = rand(32);
+    const held: { out: Uint8Array[]; expected: string[] }[] = [];
+    let reused = 0;
+    for (let round = 0; round < 40; round++) {
+      const its = sealItems();
+      const before = b.outputPoolStats();
+      const out = aead.sealBatch(key, its);
+      const after = b.outputPoolStats();
+      // A recycled block leaves the cache and is lent again: the same bytes move from one count to the other.
+      if (after.cachedBytes < before.cachedBytes) {
+        reused++;
+        expect(after.lentBytes - before.lentBytes).toBe(before.cachedBytes - after.cachedBytes);
+      }
+      // Exactly the packed size: no tail of an earlier batch is reachable through the buffer.
+      expect(out[0]!.buffer.byteLength).toBe(300 * (256 + 16));
+      const expected = its.map((it) => toHex(nodeSeal(key, it.nonce, it.aad, it.data)));
+      out.forEach((o, i) => {
+        expect(toHex(o), `round ${round} item ${i}`).toBe(expected[i]);
+      });
+      if (round % 3 === 0) held.push({ out, expected });
+      // Unheld batches become garbage; collecting returns their blocks to the free list.
+      if (round % 4 === 3) await collect(gc);
+      // Every held batch is still intact, whichever blocks were recycled meanwhile.
+      for (const h of held) {
+        h.out.forEach((o, i) => {
+          expect(toHex(o)).toBe(h.expected[i]);
+        });
+      }
+    }
+    expect(reused, 'no batch ran on a recycled block').toBeGreaterThan(10);
+    // Dropping everything and collecting returns every block this test still held.
+    const lentBefore = b.outputPoolStats().lentBytes;
+    held.length = 0;
+    expect(await collect(gc, () => b.outputPoolStats().lentBytes < lentBefore)).toBe(true);
+  });
+
+  it('openBatch over a block that held plaintext: failed items are zeros, no stale byte anywhere', async (ctx) => {
+    const aead = need(ctx);
+    const b = needBinding(ctx);
+    const gc = gcOrSkip(ctx);
+    const key = rand(32);
+    const n = 300;
+    // Start with every block of earlier tests back on the free list, so the counts below are ours.
+    expect(await collect(gc, () => b.outputPoolStats().lentBytes === 0), 'earlier blocks not returned').toBe(true);
+    // Plaintext of 0xa5 bytes, opened into pooled blocks which are then dropped and recycled.
+    const secret = Array.from({ length: n }, () => {
+      const it = { nonce: rand(12), aad: rand(5), data: new Uint8Array(300).fill(0xa5) };
+      return { ...it, data: nodeSeal(key, it.nonce, it.aad, it.data) };
+    });
+    // A plain function, so no result stays in the suspended async frame.
+    const openAndDrop = (): void => {
+      for (let i = 0; i < 8; i++) expect((aead.openBatch(key, secret)[0] as Uint8Array)[0]).toBe(0xa5);
+    };
+    openAndDrop();
+    expect(await collect(gc, () => b.outputPoolStats().lentBytes === 0), 'blocks not returned after GC').toBe(true);
+    const cached = b.outputPoolStats().cachedBytes;
+    expect(cached).toBeGreaterThan(0);
+    // Same size class, every third item fails (tag bit), a few are shorter than a tag.
+    const plain = Array.from({ length: n }, () => ({ nonce: rand(12), aad: rand(5), data: rand(300) }));
+    const mixed = plain.map((it, i) => {
+      if (i % 50 === 7) return { ...it, data: rand(9) };
+      const sealed = nodeSeal(key, it.nonce, it.aad, it.data);
+      if (i % 3 === 0) sealed[sealed.length - 1]! ^= 0x01;
+      return { ...it, data: sealed };
+    });
+    const out = aead.openBatch(key, mixed);
+    expect(b.outputPoolStats().cachedBytes, 'the batch did not run on a recycled block').toBeLessThan(cached);
+    const views = out.filter((o): o is Uint8Array => o instanceof Uint8Array);
+    const all = new Uint8Array(views[0]!.buffer);
+    const slots = mixed.reduce((s, it) => s + Math.max(0, it.data.length - 16), 0);
+    expect(all.length).toBe(slots);
+    // Rebuild the expected buffer: plaintext in good slots, zeros in failed ones.
+    const want = new Uint8Array(slots);
+    let at = 0;
+    out.forEach((o, i) => {
+      const len = Math.max(0, mixed[i]!.data.length - 16);
+      if (i % 50 === 7 || i % 3 === 0) expect(o, `item ${i}`).toBeInstanceOf(IntegrityError);
+      else want.set(plain[i]!.data, at);
+      at += len;
+    });
+    expect(toHex(all) === toHex(want), 'a byte outside a good slot is not zero (stale plaintext?)').toBe(true);
+  });
+
+  it('in a child with --expose-gc: blocks are reused after GC, held blocks stay intact, worker threads and the cap are safe', (ctx) => {
+    needBinding(ctx);
+    const dir = fileURLToPath(new URL('../../native/', import.meta.url));
+    const file = readdirSync(dir).find((f) => f.startsWith(`sealkv_native.${process.platform}-${process.arch}`) && f.endsWith('.node'));
+    const script = `
+      const m = require(${JSON.stringify(`${dir}${file}`)});
+      const { Worker } = require('node:worker_threads');
+      const { createCipheriv, randomBytes } = require('node:crypto');
+      const turn = () => new Promise((r) => setImmediate(r));
+      // V8 may free dead backing stores after gc() returns; node then runs the finalizers from the
+      // event loop: so collect until done() (at most ~1 s).
+      const collect = async (done = () => true) => {
+        for (let i = 0; i < 200; i++) { global.gc(); await turn(); if (done()) return true; await new Promise((r) => setTimeout(r, 5)); }
+        return false;
+      };
+      const check = (ok, what) => { if (!ok) throw new Error('FAILED: ' + what); };
+      (async () => {
+        const r = {};
+        // Sizes: below 64 KiB and above 16 MiB are not pooled; a pooled buffer has exactly the asked length.
+        r.small = m.allocOutput(65535) === undefined;
+        r.huge = [2 ** 24 + 1, 2 ** 32 + 65536, 2 ** 60].every((n) => m.allocOutput(n) === undefined);
+        r.badSize = [-1, 1.5, NaN, 'x'].every((n) => { try { m.allocOutput(n); return false; } catch (e) { return e.code === 'CRYPTO_BACKEND'; } });
+        r.exact = [65536, 65537, 81920, 81921, 100000, 131071, 131072, 2 ** 20 + 1, 2 ** 24].every((n) => m.allocOutput(n).byteLength === n);
+        await collect();
+        // Held blocks: fill 20, keep the even ones, drop the rest, collect, refill recycled blocks.
+        // (Each phase is a plain function so no block stays in a suspended async frame's registers.)
+        const key = randomBytes(32), ctx = m.createContext(key);
+        const held = [];
+        const fill = () => {
+          for (let i = 0; i < 20; i++) { const ab = m.allocOutput(200000); new Uint8Array(ab).fill(i); if (i % 2 === 0) held.push([i, ab]); }
+        };
+        fill();
+        await collect(() => m.outputPoolStats().cachedBytes >= 10 * 200000);
+        const s0 = m.outputPoolStats();
+        check(s0.cachedBytes >= 10 * 200000, 'dropped blocks were not returned: ' + JSON.stringify(s0));
+        // Seal into recycled blocks with sealPacked: output equals node:crypto.
+        const sealInto = () => {
+          let ok = true;
+          for (let k = 0; k < 10; k++) {
+            const ab = m.allocOutput(200000), out = new Uint8Array(ab);
+            const count = 100, len = 1984, input = randomBytes(count * 12);
+            const desc = new Uint32Array(count * 6), plain = [];
+            for (let j = 0; j < count; j++) {
+              const p = randomBytes(len); plain.push(p);
+              out.set(p, j * (len + 16));
+              desc.set([j * 12, 0, 0, j * (len + 16), len, j * (len + 16)], j * 6);
+            }
+            check(m.sealPacked(ctx, key, input, out, desc, count, out) === 0, 'sealPacked');
+            for (let j = 0; j < count; j++) {
+              const c = createCipheriv('aes-256-gcm', key, input.subarray(j * 12, j * 12 + 12));
+              const ref = Buffer.concat([c.update(plain[j]), c.final(), c.getAuthTag()]);
+              ok = ok && ref.equals(out.subarray(j * (len + 16), (j + 1) * (len + 16)));
+            }
+            held.push([-1, ab, Buffer.from(out)]);
+          }
+          return ok;
+        };
+        r.sealsOk = sealInto();
+        const s1 = m.outputPoolStats();
+        r.reused = s1.cachedBytes < s0.cachedBytes;
+        r.heldIntact = held.every(([i, ab, copy]) => i >= 0 ? new Uint8Array(ab).every((x) => x === i) : Buffer.from(ab).equals(copy));
+        // Another thread: allocates and fills blocks, keeps some alive until it exits, frees others.
+        await new Promise((resolve, reject) => {
+          const w = new Worker(\`
+            const m = require(\${JSON.stringify(${JSON.stringify(`${dir}${file}`)})});
+            const keep = [];
+            for (let i = 0; i < 40; i++) { const ab = m.allocOutput(300000); new Uint8Array(ab).fill(0x77); if (i % 4 === 0) keep.push(ab); }
+            require('node:worker_threads').parentPort.postMessage(keep.length);\`, { eval: true });
+          w.on('error', reject);
+          w.on('exit', (code) => (code === 0 ? resolve() : reject(new Error('worker exit ' + code))));
+        });
+        await collect();
+        r.heldAfterWorker = held.every(([i, ab, copy]) => i >= 0 ? new Uint8Array(ab).every((x) => x === i) : Buffer.from(ab).equals(copy));
+        // The cap: holding blocks, allocation falls back (undefined) at 64 MiB lent + cached.
+        const hog = [];
+        const fillCap = () => {
+          for (;;) { const ab = m.allocOutput(4 << 20); if (ab === undefined) break; hog.push(ab); check(hog.length < 100, 'no cap'); }
+        };
+        fillCap();
+        const s2 = m.outputPoolStats();
+        r.capped = s2.lentBytes + s2.cachedBytes <= 64 * 2 ** 20 && s2.lentBytes >= 56 * 2 ** 20;
+        hog.length = 0;
+        held.length = 0;
+        // Every block comes back: this thread's, and those the worker held when it exited.
+        r.allBack = await collect(() => m.outputPoolStats().lentBytes === 0);
+        console.log(JSON.stringify(r));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 50_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      small: true,
+      huge: true,
+      badSize: true,
+      exact: true,
+      reused: true,
+      sealsOk: true,
+      heldIntact: true,
+      heldAfterWorker: true,
+      capped: true,
+      allBack: true,
+    });
   });
 });
 
