@@ -956,7 +956,7 @@ describe('native backend: benchmark references (src/bench/native-ref.ts)', () =>
 
   it('opensslSpeed parses the throughput of `openssl speed -evp aes-256-gcm`', (ctx) => {
     const r = opensslSpeed(16384, 1);
-    if (!r.available) ctx.skip(`openssl CLI unusable here: ${r.reason}`);
+    if (!r.available) return ctx.skip(`openssl CLI unusable here: ${r.reason}`);
     expect(r.bytes).toBe(16384);
     // Any working AES-GCM does more than 10 MB/s; hardware AES does gigabytes.
     expect(r.bytesPerSec).toBeGreaterThan(10e6);

@@ -3,10 +3,10 @@
 // history (kill included) is linearizable.
 
 import { afterAll, expect, it } from 'vitest';
-import { clusterForTest, destroyAllClusters, endpointsOf, historyFile, newRecorder } from '../integration/harness/fixture.js';
-import { checkRecorded } from '../integration/harness/lincheck.js';
+import { clusterForTest, destroyAllClusters, endpointsOf, newRecorder } from '../integration/harness/fixture.js';
+import { verifyAfterFaults } from '../integration/harness/verify.js';
 import { sleep, waitFor } from '../integration/harness/wait.js';
-import { lostUniqueWrites, recordedReads, Workload } from '../integration/harness/workload.js';
+import { Workload } from '../integration/harness/workload.js';
 
 afterAll(destroyAllClusters);
 
@@ -69,18 +69,7 @@ it('kill -9 of the leader under load, twice: new leader < 3 s, no acknowledged w
   }
   await w.stop();
 
-  await c.waitCaughtUp(c.ids(), 15_000);
-  // No acknowledged write lost, read back through every node (the restarted ones included).
-  for (const id of c.ids()) {
-    const conn = await c.resp(id);
-    try {
-      expect(await lostUniqueWrites(w, conn), `acknowledged writes missing via ${id}`).toEqual([]);
-      await recordedReads(rec, conn, id, KEYS);
-    } finally {
-      conn.close();
-    }
-  }
-  const report = checkRecorded(rec.history(), historyFile(c));
+  const report = await verifyAfterFaults(c, rec, w, KEYS);
   console.info(`[kill-leader] failover ms ${failovers.map((f) => f.toFixed(0)).join(', ')}; ${report.text}; stats ${JSON.stringify(w.stats)}`);
   expect(report.ok, report.text).toBe(true);
   expect(w.ackedUnique.size).toBeGreaterThan(10);
@@ -111,17 +100,7 @@ it('kill -9 of every node at once under load: after a restart no acknowledged wr
   await waitFor('writes to succeed after the restart', () => w.stats.ok > okAtCrash + 50, 15_000);
   await w.stop();
 
-  await c.waitCaughtUp(c.ids(), 15_000);
-  for (const id of c.ids()) {
-    const conn = await c.resp(id);
-    try {
-      expect(await lostUniqueWrites(w, conn), `acknowledged writes missing via ${id}`).toEqual([]);
-      await recordedReads(rec, conn, id, KEYS);
-    } finally {
-      conn.close();
-    }
-  }
-  const report = checkRecorded(rec.history(), historyFile(c));
+  const report = await verifyAfterFaults(c, rec, w, KEYS);
   console.info(`[kill-all] ${report.text}; acknowledged write-once keys ${w.ackedUnique.size}; stats ${JSON.stringify(w.stats)}`);
   expect(report.ok, report.text).toBe(true);
   expect(c.unexpectedExits()).toEqual([]);

@@ -2,10 +2,10 @@
 // catches up and serves, the removed one leaves, and the client history is linearizable.
 
 import { afterAll, expect, it } from 'vitest';
-import { clusterForTest, destroyAllClusters, endpointsOf, historyFile, newRecorder } from '../integration/harness/fixture.js';
-import { checkRecorded } from '../integration/harness/lincheck.js';
+import { clusterForTest, destroyAllClusters, endpointsOf, newRecorder } from '../integration/harness/fixture.js';
+import { verifyAfterFaults } from '../integration/harness/verify.js';
 import { sleep, waitFor } from '../integration/harness/wait.js';
-import { lostUniqueWrites, recordedReads, Workload } from '../integration/harness/workload.js';
+import { Workload } from '../integration/harness/workload.js';
 
 afterAll(destroyAllClusters);
 
@@ -65,17 +65,7 @@ it.each(['follower', 'leader'] as const)('adds a 4th node and removes the %s und
   await w.stop();
   expect(w.stats.ok).toBeGreaterThan(okBeforeRemove);
 
-  await c.waitCaughtUp(active, 15_000);
-  for (const id of active) {
-    const conn = await c.resp(id);
-    try {
-      expect(await lostUniqueWrites(w, conn), `acknowledged writes missing via ${id}`).toEqual([]);
-      await recordedReads(rec, conn, id, KEYS);
-    } finally {
-      conn.close();
-    }
-  }
-  const report = checkRecorded(rec.history(), historyFile(c));
+  const report = await verifyAfterFaults(c, rec, w, KEYS, active);
   console.info(`[membership] removed the ${which} ${victim}; ${report.text}; stats ${JSON.stringify(w.stats)}`);
   expect(report.ok, report.text).toBe(true);
   expect(c.unexpectedExits()).toEqual([]);

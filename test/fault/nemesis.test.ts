@@ -4,10 +4,10 @@
 // Afterwards: every node catches up, no acknowledged write is lost, the history is linearizable.
 
 import { afterAll, expect, it } from 'vitest';
-import { clusterForTest, destroyAllClusters, endpointsOf, historyFile, newRecorder } from '../integration/harness/fixture.js';
-import { checkRecorded } from '../integration/harness/lincheck.js';
+import { clusterForTest, destroyAllClusters, endpointsOf, newRecorder } from '../integration/harness/fixture.js';
+import { verifyAfterFaults } from '../integration/harness/verify.js';
 import { sleep } from '../integration/harness/wait.js';
-import { lostUniqueWrites, recordedReads, Workload } from '../integration/harness/workload.js';
+import { Workload } from '../integration/harness/workload.js';
 
 afterAll(destroyAllClusters);
 
@@ -89,17 +89,7 @@ it('a seeded sequence of mixed faults under load: no acknowledged write lost, li
   await w.stop();
   expect(w.stats.ok, 'the load still made progress after the last fault').toBeGreaterThan(okAtEnd);
 
-  await c.waitCaughtUp(c.ids(), 15_000);
-  for (const id of c.ids()) {
-    const conn = await c.resp(id);
-    try {
-      expect(await lostUniqueWrites(w, conn), `acknowledged writes missing via ${id}`).toEqual([]);
-      await recordedReads(rec, conn, id, KEYS);
-    } finally {
-      conn.close();
-    }
-  }
-  const report = checkRecorded(rec.history(), historyFile(c));
+  const report = await verifyAfterFaults(c, rec, w, KEYS);
   console.info(`[nemesis] seed ${seed}; faults: ${done.join('; ')}\n[nemesis] ${report.text}; stats ${JSON.stringify(w.stats)}`);
   expect(report.ok, report.text).toBe(true);
   expect(c.unexpectedExits()).toEqual([]);

@@ -5,10 +5,10 @@
 
 import { afterAll, expect, it } from 'vitest';
 import type { Cluster } from '../integration/harness/cluster.js';
-import { clusterForTest, destroyAllClusters, endpointsOf, historyFile, newRecorder } from '../integration/harness/fixture.js';
-import { checkRecorded } from '../integration/harness/lincheck.js';
+import { clusterForTest, destroyAllClusters, endpointsOf, newRecorder } from '../integration/harness/fixture.js';
+import { verifyAfterFaults } from '../integration/harness/verify.js';
 import { sleep, waitFor } from '../integration/harness/wait.js';
-import { lostUniqueWrites, type ProbeResult, recordedCall, recordedReads, showReply, Workload } from '../integration/harness/workload.js';
+import { type ProbeResult, recordedCall, showReply, Workload } from '../integration/harness/workload.js';
 import type { HistoryRecorder } from '../lincheck/history.js';
 
 afterAll(destroyAllClusters);
@@ -53,17 +53,7 @@ async function probeMinority(c: Cluster, rec: HistoryRecorder, id: string, round
 
 async function finish(c: Cluster, rec: HistoryRecorder, w: Workload, label: string): Promise<void> {
   await w.stop();
-  await c.waitCaughtUp(c.ids(), 15_000);
-  for (const id of c.ids()) {
-    const conn = await c.resp(id);
-    try {
-      expect(await lostUniqueWrites(w, conn), `acknowledged writes missing via ${id}`).toEqual([]);
-      await recordedReads(rec, conn, id, KEYS);
-    } finally {
-      conn.close();
-    }
-  }
-  const report = checkRecorded(rec.history(), historyFile(c));
+  const report = await verifyAfterFaults(c, rec, w, KEYS);
   console.info(`[${label}] ${report.text}; stats ${JSON.stringify(w.stats)}`);
   expect(report.ok, report.text).toBe(true);
   expect(c.unexpectedExits()).toEqual([]);

@@ -227,7 +227,7 @@ describe('RespParser', () => {
 
 describe('splitInlineArgs', () => {
   it('handles escapes and reports unbalanced quotes as null', () => {
-    expect(splitInlineArgs(Buffer.from('a "b\\tc" \'d\'')).map(String)).toEqual(['a', 'b\tc', 'd']);
+    expect(splitInlineArgs(Buffer.from('a "b\\tc" \'d\''))?.map(String)).toEqual(['a', 'b\tc', 'd']);
     expect(splitInlineArgs(Buffer.from('"x'))).toBeNull();
     expect(splitInlineArgs(Buffer.from("'x"))).toBeNull();
     expect(splitInlineArgs(Buffer.from('   '))).toEqual([]);

@@ -67,7 +67,7 @@ function parseReplies(buf: Buffer): { values: Value[]; rest: Buffer } {
 
 class TestClient {
   readonly socket: net.Socket;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   readonly values: Value[] = [];
   closed = false;
   private waiters: (() => void)[] = [];
