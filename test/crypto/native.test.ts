@@ -5,11 +5,12 @@
 // BACKEND_UNAVAILABLE reason.
 
 import { spawnSync } from 'node:child_process';
-import { createCipheriv, createDecipheriv, getFips, randomBytes } from 'node:crypto';
+import { getFips, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { nodeOpen, nodeSeal, prng, toHex } from './helpers/reference.js';
 import { describe, expect, it } from 'vitest';
 import {
   type BatchItem,
@@ -47,33 +48,7 @@ function needBinding(ctx: SkipContext): NativeBinding {
 }
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
-const toHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 const rand = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
-
-function nodeSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array): Uint8Array {
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(aad);
-  return new Uint8Array(Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]));
-}
-
-function nodeOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
-  const d = createDecipheriv('aes-256-gcm', key, nonce);
-  d.setAAD(aad);
-  d.setAuthTag(sealed.subarray(sealed.length - 16));
-  return new Uint8Array(Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]));
-}
-
-/** Deterministic sizes (contents come from randomBytes). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Packs items the way the worker pool does (aead.ts PackedBatch), independently of the backend. */
 function pack(items: BatchItem[], mode: 'seal' | 'open'): PackedBatch {

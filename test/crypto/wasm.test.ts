@@ -2,41 +2,16 @@
 //
 // Needs wasm/build/aesgcm.wasm (built at install by scripts/build-wasm.mjs; `npm run build:wasm`).
 
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { nodeOpen, nodeSeal, prng, toHex } from './helpers/reference.js';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Aead, DESC_FIELDS, type PackedBatch } from '../../src/crypto/aead.js';
 import { createWasmAead, KEY_SLOTS, WASM_MODULE_URL } from '../../src/crypto/backends/wasm.js';
 import { CryptoError, IntegrityError } from '../../src/errors.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
-const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-function nodeSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array): Uint8Array {
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(aad);
-  return new Uint8Array(Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]));
-}
-
-function nodeOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
-  const d = createDecipheriv('aes-256-gcm', key, nonce);
-  d.setAAD(aad);
-  d.setAuthTag(sealed.subarray(sealed.length - 16));
-  return new Uint8Array(Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]));
-}
-
-/** Small deterministic PRNG for sizes (contents come from randomBytes). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function expectCode(fn: () => unknown, code: string): void {
   let caught: unknown;
