@@ -21,10 +21,6 @@ export class AppliedWaiter {
     this.applied = applied;
   }
 
-  current(): bigint {
-    return this.applied;
-  }
-
   /** Resolves once applied ≥ index; rejects with TIMEOUT after `deadline` (Date.now() ms, see expire). */
   waitFor(index: bigint, deadline = Number.POSITIVE_INFINITY): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);

@@ -379,13 +379,9 @@ export class ClusterNode {
       get: (table, key) => store.get(table, key),
       appliedIndex: () => store.appliedIndex(),
       commitBatch: (writes: BufferedWrite[], applied: bigint) => {
-        const b = store.begin();
-        for (const w of writes) b.addUnchecked(w);
         const conf = this.pendingConf;
         this.pendingConf = null;
-        // The membership an applied conf change produced is stored with its applied index.
-        if (conf) b.setConfState(conf);
-        return b.commit(applied);
+        return store.commitBatch(writes, applied, conf ?? undefined);
       },
     };
   }

@@ -95,10 +95,6 @@ export class Proposer<R> {
     this.wrap = wrap;
   }
 
-  hasWrap(): boolean {
-    return this.wrap !== null;
-  }
-
   setGate(gate: ProposalGate | null): void {
     this.gate = gate;
   }

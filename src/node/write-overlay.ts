@@ -72,8 +72,4 @@ export class WriteOverlay {
   writes(): BufferedWrite[] {
     return [...this.batch.values()];
   }
-
-  size(): number {
-    return this.batch.size;
-  }
 }

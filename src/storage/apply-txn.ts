@@ -138,11 +138,13 @@ export class ApplyStore {
    * so an invalid batch writes nothing. The buffers are not copied: they belong to the store
    * until the promise settles (lmdb-js reads them on its write thread).
    */
-  commitBatch(writes: readonly StoreWrite[], appliedIndex: bigint): Promise<void> {
+  commitBatch(writes: readonly StoreWrite[], appliedIndex: bigint, confState?: ConfState): Promise<void> {
     let batch: ApplyBatch;
     try {
       batch = this.begin();
       for (const w of writes) batch.addUnchecked(w);
+      // A conf change applied in this batch: the membership is stored with its applied index.
+      if (confState) batch.setConfState(confState);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -2,7 +2,7 @@
 // (McGrew–Viega, test cases 13–18) and the Wycheproof AES-GCM groups sealkv supports.
 
 import { createCipheriv } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { loadWycheproof, type WycheproofTest } from './helpers/wycheproof.js';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../../src/crypto/index.js';
 import { IntegrityError } from '../../src/errors.js';
@@ -98,32 +98,7 @@ describe('CK-4 GCM specification vectors are themselves right (node:crypto, any 
   });
 });
 
-interface WycheproofTest {
-  tcId: number;
-  comment: string;
-  flags: string[];
-  key: string;
-  iv: string;
-  aad: string;
-  msg: string;
-  ct: string;
-  tag: string;
-  result: 'valid' | 'invalid' | 'acceptable';
-}
-interface WycheproofGroup {
-  keySize: number;
-  ivSize: number;
-  tagSize: number;
-  tests: WycheproofTest[];
-}
-
-const wycheproof = (
-  JSON.parse(readFileSync(new URL('../../../shared/vectors/aes_gcm_test.json', import.meta.url), 'utf8')) as {
-    testGroups: WycheproofGroup[];
-  }
-).testGroups
-  .filter((g) => g.keySize === 256 && g.ivSize === 96 && g.tagSize === 128)
-  .flatMap((g) => g.tests);
+const wycheproof = loadWycheproof();
 
 describe('CK-4 Wycheproof selection', () => {
   it('CK-4 has 66 AES-256 / 96-bit IV / 128-bit tag cases: 39 valid, 27 invalid', () => {

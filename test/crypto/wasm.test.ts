@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { loadWycheproof, WYCHEPROOF_FILE } from './helpers/wycheproof.js';
 import { nodeOpen, nodeSeal, prng, toHex } from './helpers/reference.js';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Aead, DESC_FIELDS, type PackedBatch } from '../../src/crypto/aead.js';
@@ -91,30 +92,9 @@ describe('wasm backend: GCM specification test cases 13-18', () => {
   }
 });
 
-interface WycheproofTest {
-  tcId: number;
-  key: string;
-  iv: string;
-  aad: string;
-  msg: string;
-  ct: string;
-  tag: string;
-  result: 'valid' | 'invalid' | 'acceptable';
-}
-interface WycheproofGroup {
-  keySize: number;
-  ivSize: number;
-  tagSize: number;
-  tests: WycheproofTest[];
-}
-
 describe('wasm backend: Wycheproof AES-256, 96-bit IV, 128-bit tag', () => {
-  // ../shared beside the repository (as on the dev machines and in CI).
-  const file = fileURLToPath(new URL('../../../shared/vectors/aes_gcm_test.json', import.meta.url));
-  const load = (): WycheproofTest[] =>
-    (JSON.parse(readFileSync(file, 'utf8')) as { testGroups: WycheproofGroup[] }).testGroups
-      .filter((g) => g.keySize === 256 && g.ivSize === 96 && g.tagSize === 128)
-      .flatMap((g) => g.tests);
+  const file = WYCHEPROOF_FILE;
+  const load = loadWycheproof;
 
   it('selects the 66 cases (39 valid, 27 invalid)', (ctx) => {
     if (!existsSync(file)) ctx.skip(`Wycheproof vectors not present at ${file}`);
