@@ -280,14 +280,94 @@ describe('apply pipeline', () => {
     expect(h.store.applied).toBe(4n);
   });
 
-  it('a failed durable commit HALTs with STORAGE_IO and resolves nothing', async () => {
+  it('a failed commit HALTs with STORAGE_IO; the read-visible applied index never moves and nothing after it applies', async () => {
     const h = harness();
     h.store.failNext = true;
     h.p.push([entry(1, 'a=1')]);
     await h.p.idle();
     expect(h.halts[0]?.code).toBe('STORAGE_IO');
-    expect(h.resolved).toEqual([]);
+    expect(h.halts).toHaveLength(1);
+    expect(h.applied).toEqual([]);
     expect(h.store.applied).toBe(0n);
+    // Raft had committed entry 1, so its response may already have been delivered (see
+    // apply-pipeline.ts); what follows the failure is never applied.
+    h.store.failNext = false;
+    h.p.push([entry(2, 'b=1')]);
+    await h.p.idle();
+    expect(h.store.kv.has('b')).toBe(false);
+  });
+
+  it('pipelined commits: proposals resolve when the batch is submitted, reads see the batch only after its commit', async () => {
+    // A store whose commits settle only when the test says so; writes are visible at submit.
+    class GatedStore extends MemStore {
+      gates: Array<() => void> = [];
+      override commitBatch(writes: BufferedWrite[], applied: bigint): Promise<void> {
+        for (const w of writes) this.kv.set(dec.decode(w.key), dec.decode(w.value!));
+        this.applied = applied;
+        return new Promise((r) => this.gates.push(r));
+      }
+    }
+    const store = new GatedStore();
+    const h = harness({ store });
+    h.p.push([entry(1, 'a=1'), entry(2, 'a=2')]);
+    await new Promise((r) => setImmediate(r));
+    expect(h.resolved.map((r) => r.index)).toEqual([1n, 2n]);
+    expect(h.applied).toEqual([]);
+    // The next batch runs on top of the submitted one before it is committed.
+    h.p.push([entry(3, 'a=3')]);
+    await new Promise((r) => setImmediate(r));
+    expect(h.resolved.at(-1)).toEqual({ index: 3n, response: 'was 2' });
+    expect(store.gates).toHaveLength(2);
+    store.gates[0]!();
+    await new Promise((r) => setImmediate(r));
+    expect(h.applied).toEqual([2n]);
+    let idle = false;
+    void h.p.idle().then(() => {
+      idle = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(idle).toBe(false); // idle() waits for the commit still in flight
+    store.gates[1]!();
+    await h.p.idle();
+    expect(h.applied).toEqual([2n, 3n]);
+  });
+
+  it('a HALT is reported only after the earlier batches are committed (EH-3: applied index k−1 is durable)', async () => {
+    class GatedStore extends MemStore {
+      gates: Array<() => void> = [];
+      durable = 0n;
+      override commitBatch(writes: BufferedWrite[], applied: bigint): Promise<void> {
+        for (const w of writes) this.kv.set(dec.decode(w.key), dec.decode(w.value!));
+        this.applied = applied;
+        return new Promise((r) =>
+          this.gates.push(() => {
+            this.durable = applied;
+            r();
+          }),
+        );
+      }
+    }
+    const store = new GatedStore();
+    const durableAtHalt: bigint[] = [];
+    const h = harness({ store });
+    const p = new ApplyPipeline<string>(h.fsm, store, h.cell, {
+      resolve: () => undefined,
+      confChange: () => undefined,
+      applied: () => undefined,
+      halt: () => durableAtHalt.push(store.durable),
+    });
+    p.push([entry(1, 'a=1')]);
+    await new Promise((r) => setImmediate(r));
+    p.push([entry(2, 'b=1'), entry(3, 'HALT')]);
+    await new Promise((r) => setImmediate(r));
+    expect(durableAtHalt).toEqual([]);
+    store.gates[0]!();
+    await new Promise((r) => setImmediate(r));
+    expect(durableAtHalt).toEqual([]);
+    store.gates[1]!();
+    await p.idle();
+    expect(durableAtHalt).toEqual([2n]);
+    expect(p.haltedWith()?.index).toBe(3n);
   });
 
   it('EH-1: full round trip — wrapped entry is unwrapped, applied, and the value lands in the table', async () => {
