@@ -121,6 +121,7 @@ export class ClusterNode {
       },
       cfg.requestTimeoutMs,
     );
+    metrics.setStorageCommitsSource(() => env.writes.groups);
     const fsm = new KvStateMachine();
     this.pipeline = new ApplyPipeline<FsmResponse>(
       { apply: (payload, index, kv) => fsm.apply(payload, index, kv) },

@@ -52,6 +52,30 @@ describe('3-node cluster on loopback', () => {
     } finally {
       for (const conn of conns.values()) conn.close();
     }
+
+    // Prometheus /metrics (issue 4 item 7) on the leader and a follower, after those writes.
+    for (const id of [leader, c.ids().find((x) => x !== leader)!]) {
+      const r = await c.node(id).admin.request('GET', '/metrics');
+      expect(r.status).toBe(200);
+      const text = String(r.body);
+      const value = (name: string): number => {
+        const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+        expect(line, `${name} on ${id}`).toBeDefined();
+        return Number(line!.slice(line!.lastIndexOf(' ') + 1));
+      };
+      expect(value('sealkv_raft_term')).toBe(Number(term));
+      expect(value('sealkv_raft_commit_index')).toBeGreaterThan(1);
+      expect(value('sealkv_raft_applied_index')).toBeGreaterThan(1);
+      expect(value('sealkv_raft_is_leader')).toBe(id === leader ? 1 : 0);
+      expect(value('sealkv_apply_batch_entries_count')).toBeGreaterThan(0);
+      expect(value('sealkv_apply_batch_seconds_count')).toBeGreaterThan(0);
+      expect(value('sealkv_raft_log_persist_seconds_count')).toBeGreaterThan(0);
+      expect(value('sealkv_storage_commits_total')).toBeGreaterThan(0);
+      expect(value('sealkv_crypto_pool_queue_depth')).toBe(0);
+      expect(text).toContain('# TYPE sealkv_crypto_seconds_total counter');
+      expect(text).toContain('# TYPE sealkv_resp_commands_total counter');
+      if (id === leader) expect(value('sealkv_proposals_total')).toBeGreaterThan(0);
+    }
     expect(c.unexpectedExits()).toEqual([]);
   });
 
