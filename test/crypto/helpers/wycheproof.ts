@@ -1,5 +1,5 @@
-// The Wycheproof AES-GCM cases sealkv supports (AES-256, 96-bit IV, 128-bit tag), read from
-// ../shared/vectors beside the repository (as on the dev machines and in CI).
+// The Wycheproof AES-GCM cases sealkv supports (AES-256, 96-bit IV, 128-bit tag), from the copy
+// vendored in test/crypto/vectors (a clean clone has no ../shared beside it).
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,7 @@ interface WycheproofGroup {
   tests: WycheproofTest[];
 }
 
-export const WYCHEPROOF_FILE = fileURLToPath(new URL('../../../../shared/vectors/aes_gcm_test.json', import.meta.url));
+export const WYCHEPROOF_FILE = fileURLToPath(new URL('../vectors/wycheproof-aes-gcm.json', import.meta.url));
 
 export function loadWycheproof(): WycheproofTest[] {
   return (JSON.parse(readFileSync(WYCHEPROOF_FILE, 'utf8')) as { testGroups: WycheproofGroup[] }).testGroups
