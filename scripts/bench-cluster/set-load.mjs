@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// One quick SET load against a fresh 3-node cluster, for A/B work on the write path (not a
+// report): `redis-benchmark -t set -d 256` through the leader, then per-node CPU (user/sys, µs per
+// write) and the apply / log-persist / LMDB-commit counters from /metrics. The full, reported
+// comparison with etcd is scripts/bench-cluster.mjs.
+//
+//   node scripts/bench-cluster/set-load.mjs [-c=64] [-P=1] [-n=100000] [--prof] [--na=<node arg>]...
+//
+// --prof runs every node under --cpu-prof and keeps the profiles (the path is printed).
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readCpu } from './procs.mjs';
+import { redisBenchmark } from './redis-bench.mjs';
+import { startSealkvCluster, stopSealkvCluster } from './sealkv.mjs';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const args = process.argv.slice(2);
+const num = (flag, dflt) => {
+  const a = args.find((x) => x.startsWith(`${flag}=`));
+  const v = a === undefined ? dflt : Number(a.slice(flag.length + 1));
+  if (!(Number.isInteger(v) && v > 0)) {
+    console.error(`set-load: ${flag} needs a positive integer`);
+    process.exit(1);
+  }
+  return v;
+};
+const prof = args.includes('--prof');
+const requests = num('-n', 100_000);
+const pipeline = num('-P', 1);
+const clients = num('-c', 64);
+const nodeArgs = args.filter((a) => a.startsWith('--na=')).map((a) => a.slice(5));
+const dir = mkdtempSync(join(tmpdir(), 'sealkv-set-load-'));
+const log = (m) => console.log(m);
+
+const cl = await startSealkvCluster({ repo: REPO, dir, clusterId: 'set-load', cpuProfDir: prof ? join(dir, 'prof') : null, encryption: false, nodeArgs, log });
+try {
+  const before = cl.nodes.map((x) => readCpu(x.proc.child.pid));
+  const r = await redisBenchmark({ endpoint: cl.leader.resp, tests: 'set', dataSize: 256, clients, requests, pipeline, log });
+  const after = cl.nodes.map((x) => readCpu(x.proc.child.pid));
+  if (!r.ok) console.log(`redis-benchmark failed: ${JSON.stringify(r.errorLines)}`);
+  console.log(`redis-benchmark CPU ${r.clientCpuS} s (${((r.clientCpuS * 1e6) / requests).toFixed(0)} µs/req)`);
+  cl.nodes.forEach((x, i) => {
+    const user = after[i].userS - before[i].userS;
+    const sys = after[i].sysS - before[i].sysS;
+    console.log(`${x.id} ${x === cl.leader ? 'leader  ' : 'follower'} user ${user.toFixed(2)} s, sys ${sys.toFixed(2)} s, ${(((user + sys) * 1e6) / requests).toFixed(0)} µs/write`);
+  });
+  const wanted = /^sealkv_(apply_batch_entries_count|apply_batch_seconds_sum|raft_log_persist_seconds_count|raft_log_persist_seconds_sum|storage_commits_total) /;
+  for (const x of cl.nodes) {
+    const text = await (await fetch(`http://${x.admin}/metrics`)).text();
+    console.log(`${x.id} ${text.split('\n').filter((l) => wanted.test(l)).join(', ')}`);
+  }
+} finally {
+  await stopSealkvCluster(cl);
+  if (prof) console.log(`CPU profiles in ${join(dir, 'prof')} (leader ${cl.leader.id})`);
+  else rmSync(dir, { recursive: true, force: true });
+}
