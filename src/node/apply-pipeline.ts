@@ -54,7 +54,7 @@ export interface RaftUnwrapper {
 }
 
 export interface ApplyStore extends CommittedReader {
-  /** The state machine's durable applied index. */
+  /** The state machine's applied index, including batches handed to `commitBatch` but not yet committed. */
   appliedIndex(): bigint;
   /**
    * Writes `writes` and `appliedIndex` in ONE LMDB transaction. The writes must be visible to

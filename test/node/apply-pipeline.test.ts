@@ -297,7 +297,7 @@ describe('apply pipeline', () => {
     expect(h.store.kv.has('b')).toBe(false);
   });
 
-  it('pipelined commits: proposals resolve when the batch is submitted, reads see the batch only after its commit', async () => {
+  it('PE-4 pipelined commits: proposals resolve (after setApplied) when the batch is submitted; reads see it only after its commit', async () => {
     // A store whose commits settle only when the test says so; writes are visible at submit.
     class GatedStore extends MemStore {
       gates: Array<() => void> = [];
