@@ -24,6 +24,7 @@ import { AddressBook } from './address-book.js';
 import { ApplyPipeline, type ApplyStore as PipelineStore } from './apply-pipeline.js';
 import { AppliedWaiter } from './applied-waiter.js';
 import { CutoverCell } from './cutover-cell.js';
+import { forwardToLeader } from './forward.js';
 import { encodeCommand } from './fsm/command-codec.js';
 import type { FsmResponse } from './fsm/fsm-types.js';
 import type { KvEntry, KvReadView } from './fsm/kv-store.js';
@@ -256,7 +257,7 @@ export class ClusterNode {
     const leader = this.raft.leader;
     if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });
     const req: ForwardRequest = { t: 'fwd', payload, deadline };
-    return (await this.transport.request(leader, req, Math.max(1, deadline - Date.now()))) as FsmResponse;
+    return (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - Date.now()))) as FsmResponse;
   }
 
   /** Waits until a read started now may be served locally (ReadIndex). */
