@@ -26,6 +26,7 @@ import { AppliedWaiter } from './applied-waiter.js';
 import { CutoverCell } from './cutover-cell.js';
 import { forwardToLeader } from './forward.js';
 import { encodeCommand } from './fsm/command-codec.js';
+import { LearnerPromoter } from './learner-promoter.js';
 import type { FsmResponse } from './fsm/fsm-types.js';
 import type { KvEntry, KvReadView } from './fsm/kv-store.js';
 import { collectExpiredKeys } from './fsm/kv-reads.js';
@@ -66,6 +67,7 @@ export class ClusterNode {
   private readonly loop: RunLoop;
   private readonly pipeline: ApplyPipeline<FsmResponse>;
   private readonly reads: ReadIndexBatcher;
+  private readonly promoter: LearnerPromoter;
   private readonly sender: SnapshotSender;
   private readonly receiver: SnapshotReceiver;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -122,6 +124,13 @@ export class ClusterNode {
       },
       cfg.requestTimeoutMs,
     );
+    this.promoter = new LearnerPromoter({
+      isLeader: () => raft.isLeader(),
+      status: () => raft.status(),
+      promote: (id) => this.promoteMember(id, Date.now() + cfg.requestTimeoutMs),
+      onPromoted: (id, match, commit) => log.info({ node: id, match, commit }, 'learner caught up; promoted to voter'),
+      onError: (id, e) => log.debug({ node: id, err: (e as Error)?.message }, 'learner promotion not done; will retry'),
+    });
     metrics.setStorageCommitsSource(() => env.writes.groups);
     const fsm = new KvStateMachine();
     this.pipeline = new ApplyPipeline<FsmResponse>(
@@ -243,6 +252,7 @@ export class ClusterNode {
         this.reads.expire(now);
         this.waiter.expire(now);
         this.updateGauges();
+        this.promoter.tick();
       }, this.cfg.tickMs),
       setInterval(() => void this.sweepExpired(), SWEEP_INTERVAL_MS),
     );
