@@ -1,7 +1,8 @@
 // A follower's write forwarded to the leader (PE-6), with honest outcomes (issue 9, defect 8):
 // the leader's own answer is relayed as is (UNKNOWN_OUTCOME when its proposal reached its log and
 // it stepped down, NOT_LEADER when it never appended it); a connection lost after the request
-// was written means the leader may have appended it, so that, too, is UNKNOWN_OUTCOME.
+// was written means the leader may have appended it, so that, too, is UNKNOWN_OUTCOME; a leader
+// that is no known peer received nothing (NOT_LEADER).
 
 import { ProposalError, SealkvError } from '../errors.js';
 
@@ -25,6 +26,10 @@ export function forwardFailure(e: unknown, leader: string): unknown {
       leader,
       cause: e,
     });
+  }
+  if (e instanceof SealkvError && e.code === 'PEER_UNKNOWN') {
+    // Nothing was sent (e.g. the leader this node knows was just removed): a safe retry.
+    return new ProposalError('NOT_LEADER', `the leader ${leader} is not a known peer; the write was not forwarded`, { leader: null, cause: e });
   }
   return e;
 }

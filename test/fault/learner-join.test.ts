@@ -53,6 +53,12 @@ it('defect 9.9 (learner join): a new node joins as a learner, is not counted in 
   // n4 now counts: 3 voters of 4 answer, writes go on.
   expect(await setVia(c, leader2, 'after', 'promotion')).toBe('OK');
 
+  // The explicit promote endpoint refuses a voter and a non-member.
+  const again = await c.adminOnLeader('POST', '/v1/members/n4/promote', {});
+  expect(again.status, JSON.stringify(again.body)).toBe(400);
+  const none = await c.adminOnLeader('POST', '/v1/members/n9/promote', {});
+  expect(none.status, JSON.stringify(none.body)).toBe(404);
+
   // The explicit path: role voter makes n5 a voter at once.
   const add5 = await c.addNode('n5', 'voter');
   expect(add5.status, JSON.stringify(add5.body)).toBeLessThan(300);

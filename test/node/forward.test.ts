@@ -50,6 +50,9 @@ describe('forwarded writes', () => {
     expect(unknown).toMatchObject({ code: 'UNKNOWN_OUTCOME', leader: 'n3' });
     const never = await forwardToLeader(follower, 'n2', { op: 'refused' }, 2000).catch((e: unknown) => e);
     expect(never).toMatchObject({ code: 'NOT_LEADER', leader: 'n3' });
+    // A leader this node cannot address (removed meanwhile): nothing was sent.
+    const unsent = await forwardToLeader(follower, 'n9', { op: 'appended' }, 2000).catch((e: unknown) => e);
+    expect(unsent).toMatchObject({ code: 'NOT_LEADER' });
   });
 
   it('defect 9.8 (UNKNOWN_OUTCOME): a forward connection lost after the request was written is UNKNOWN_OUTCOME', async () => {
