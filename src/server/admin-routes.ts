@@ -42,11 +42,13 @@ export function registerAdminRoutes(http: AdminHttpServer, node: ClusterNode, me
     }
     // A new member joins as a learner and the leader promotes it once it has caught up
     // (issue 9, defect 9); a voter straight away only when asked for explicitly.
-    const role = str(req.body, 'role', false) ?? 'learner';
+    const asked = str(req.body, 'role', false);
+    const role = asked ?? 'learner';
     if (role !== 'voter' && role !== 'learner') throw new AdminError(400, 'INVALID_ARGUMENT', "'role' must be 'voter' or 'learner'");
     requireLeader(node);
     const current = node.members().find((m) => m.id === id);
-    if (current?.role === role) return { body: { applied_index: '0', was_already_member: true } };
+    // A retried default add of a learner that was promoted meanwhile is not a demotion request.
+    if (current && (current.role === role || asked === undefined)) return { body: { applied_index: '0', was_already_member: true } };
     const index =
       current?.role === 'learner' && role === 'voter'
         ? await node.promoteMember(id, req.deadline)

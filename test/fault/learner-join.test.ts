@@ -53,6 +53,11 @@ it('defect 9.9 (learner join): a new node joins as a learner, is not counted in 
   // n4 now counts: 3 voters of 4 answer, writes go on.
   expect(await setVia(c, leader2, 'after', 'promotion')).toBe('OK');
 
+  // Re-sending the default add for the promoted n4 is an idempotent no-op, not a demotion.
+  const readd = await c.addMember('n4');
+  expect(readd.body).toMatchObject({ was_already_member: true });
+  expect(await roleOf(c, 'n4')).toBe('voter');
+
   // The explicit promote endpoint refuses a voter and a non-member.
   const again = await c.adminOnLeader('POST', '/v1/members/n4/promote', {});
   expect(again.status, JSON.stringify(again.body)).toBe(400);
