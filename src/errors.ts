@@ -113,7 +113,10 @@ export type ProposalCode =
   | 'CLOSED'
   | 'LEADERSHIP_TRANSFER_IN_PROGRESS'
   | 'PROPOSAL_DROPPED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  /** The proposal reached a leader's log but that leader lost leadership (or the forward link
+   *  dropped) before it applied: it may or may not commit. Never a safe-to-retry refusal. */
+  | 'UNKNOWN_OUTCOME';
 
 /** A proposal, read or membership operation that did not complete (PE-3, PE-6). */
 export class ProposalError extends SealkvError {

@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 
 const FLAGS = new Set(['admin', 'token-file', 'id', 'address', 'role', 'timeout-ms']);
+/** Flags without a value. `--voter`: add-node adds a voter directly instead of a learner. */
+const BOOL_FLAGS = new Set(['voter']);
 
 export async function runAdmin(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -11,6 +13,10 @@ export async function runAdmin(argv: string[]): Promise<number> {
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     const name = a.replace(/^--/, '');
+    if (a.startsWith('--') && BOOL_FLAGS.has(name)) {
+      f[name] = 'true';
+      continue;
+    }
     if (!a.startsWith('--') || !FLAGS.has(name) || rest[i + 1] === undefined) {
       process.stderr.write(`error: USAGE: bad option '${a}'\n`);
       return 1;
@@ -34,7 +40,18 @@ export async function runAdmin(argv: string[]): Promise<number> {
     case 'add-node':
       method = 'POST';
       path = '/v1/members';
-      body = { id: f.id, address: f.address, role: f.role ?? 'voter', ...timeout };
+      // Without --voter (or --role voter) the node joins as a learner and is promoted by the
+      // leader once it has caught up.
+      if (f.voter && f.role && f.role !== 'voter') {
+        process.stderr.write('error: USAGE: --voter contradicts --role\n');
+        return 1;
+      }
+      body = { id: f.id, address: f.address, ...(f.voter ? { role: 'voter' } : f.role ? { role: f.role } : {}), ...timeout };
+      break;
+    case 'promote-node':
+      method = 'POST';
+      path = `/v1/members/${encodeURIComponent(f.id ?? '')}/promote`;
+      body = timeout;
       break;
     case 'remove-node':
       method = 'DELETE';

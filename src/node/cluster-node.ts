@@ -24,7 +24,9 @@ import { AddressBook } from './address-book.js';
 import { ApplyPipeline, type ApplyStore as PipelineStore } from './apply-pipeline.js';
 import { AppliedWaiter } from './applied-waiter.js';
 import { CutoverCell } from './cutover-cell.js';
+import { forwardToLeader } from './forward.js';
 import { encodeCommand } from './fsm/command-codec.js';
+import { LearnerPromoter } from './learner-promoter.js';
 import type { FsmResponse } from './fsm/fsm-types.js';
 import type { KvEntry, KvReadView } from './fsm/kv-store.js';
 import { collectExpiredKeys } from './fsm/kv-reads.js';
@@ -65,6 +67,7 @@ export class ClusterNode {
   private readonly loop: RunLoop;
   private readonly pipeline: ApplyPipeline<FsmResponse>;
   private readonly reads: ReadIndexBatcher;
+  private readonly promoter: LearnerPromoter;
   private readonly sender: SnapshotSender;
   private readonly receiver: SnapshotReceiver;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -121,6 +124,13 @@ export class ClusterNode {
       },
       cfg.requestTimeoutMs,
     );
+    this.promoter = new LearnerPromoter({
+      isLeader: () => raft.isLeader(),
+      status: () => raft.status(),
+      promote: (id) => this.promoteMember(id, Date.now() + cfg.requestTimeoutMs),
+      onPromoted: (id, match, commit) => log.info({ node: id, match, commit }, 'learner caught up; promoted to voter'),
+      onError: (id, e) => log.debug({ node: id, err: (e as Error)?.message }, 'learner promotion not done; will retry'),
+    });
     metrics.setStorageCommitsSource(() => env.writes.groups);
     const fsm = new KvStateMachine();
     this.pipeline = new ApplyPipeline<FsmResponse>(
@@ -242,6 +252,7 @@ export class ClusterNode {
         this.reads.expire(now);
         this.waiter.expire(now);
         this.updateGauges();
+        this.promoter.tick();
       }, this.cfg.tickMs),
       setInterval(() => void this.sweepExpired(), SWEEP_INTERVAL_MS),
     );
@@ -256,7 +267,7 @@ export class ClusterNode {
     const leader = this.raft.leader;
     if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });
     const req: ForwardRequest = { t: 'fwd', payload, deadline };
-    return (await this.transport.request(leader, req, Math.max(1, deadline - Date.now()))) as FsmResponse;
+    return (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - Date.now()))) as FsmResponse;
   }
 
   /** Waits until a read started now may be served locally (ReadIndex). */

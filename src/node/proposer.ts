@@ -7,6 +7,9 @@
 // - the wrap hook (null = pass-through) turns payloads into raft envelopes before Raft sees them;
 //   the encryption issue installs it (WI-1, RO-11). Only the payload is wrapped: the 9-byte
 //   proposal header stays cleartext so responses can be routed (PE-5);
+// - a proposal failed before it was handed to Raft certainly never reached a log (NOT_LEADER,
+//   CLOSED: safe to retry); one failed after (step-down, close) may still commit under the next
+//   leader, so it fails with UNKNOWN_OUTCOME and the client must not blindly retry (issue 9, 8);
 // - deadlines are enforced by one sweep timer, not a timer per proposal (cost stays linear).
 
 import { decodeProposal, encodeProposal } from '../crypto/envelope/proposal.js';
@@ -54,6 +57,8 @@ interface Pending<R> {
   resolve(r: ProposalResult<R>): void;
   reject(e: unknown): void;
   detach?: () => void;
+  /** Handed to Raft (in this leader's log): its outcome is no longer ours to decide. */
+  inLog: boolean;
 }
 
 interface Queued {
@@ -116,7 +121,7 @@ export class Proposer<R> {
     const copy = payload.slice();
     const id = this.nextId++;
     return new Promise<ProposalResult<R>>((resolve, reject) => {
-      const rec: Pending<R> = { id, term: this.raft.term(), deadline, resolve, reject };
+      const rec: Pending<R> = { id, term: this.raft.term(), deadline, resolve, reject, inLog: false };
       if (opts.signal) {
         const signal = opts.signal;
         const onAbort = () => this.fail(id, new ProposalError('ABORTED', `proposal ${id} aborted by the caller`));
@@ -184,7 +189,13 @@ export class Proposer<R> {
     try {
       this.raft.proposeEntries(data);
     } catch (e) {
+      // Raft refused the whole batch: nothing was appended.
       for (const q of live) this.fail(q.id, e);
+      return;
+    }
+    for (const q of live) {
+      const rec = this.pending.get(q.id);
+      if (rec) rec.inLog = true;
     }
   }
 
@@ -224,10 +235,25 @@ export class Proposer<R> {
     rec.resolve({ commitIndex: index, response });
   }
 
-  /** Step-down: every pending proposal fails with NOT_LEADER (PE-6). */
+  /**
+   * Step-down or close (PE-6): proposals not yet handed to Raft fail with `code` (they never
+   * reached a log); proposals already in this leader's log fail with UNKNOWN_OUTCOME, because the
+   * next leader may still commit them (or drop them): a retry could apply the command twice.
+   */
   failAll(code: 'NOT_LEADER' | 'CLOSED', leader: string | null = null): void {
-    const msg = code === 'CLOSED' ? 'the node is shutting down' : 'this node stopped being the leader';
-    for (const id of [...this.pending.keys()]) this.fail(id, new ProposalError(code, msg, { leader }));
+    const why = code === 'CLOSED' ? 'the node is shutting down' : 'this node stopped being the leader';
+    const never =
+      code === 'CLOSED'
+        ? new ProposalError('CLOSED', why, { leader })
+        : new ProposalError('NOT_LEADER', 'leadership changed before the proposal was appended', { leader });
+    for (const [id, rec] of [...this.pending]) {
+      this.fail(
+        id,
+        rec.inLog
+          ? new ProposalError('UNKNOWN_OUTCOME', `${why} after the proposal was appended; it may or may not commit`, { leader })
+          : never,
+      );
+    }
     this.queue = [];
   }
 

@@ -197,6 +197,7 @@ describe('workload → recorder → checker', () => {
     expect(classify(w, { type: 'error', message: 'TRYAGAIN ENVELOPE_CUTOVER_IN_PROGRESS raft cutover in progress' }).kind).toBe('fail');
     expect(classify(w, { type: 'error', message: 'ERR NOT_LEADER this node is not the leader' }).kind).toBe('fail');
     expect(classify(w, { type: 'error', message: 'ERR NOT_LEADER this node stopped being the leader' }).kind).toBe('info');
+    expect(classify(w, { type: 'error', message: 'ERR UNKNOWN_OUTCOME this node stopped being the leader after the proposal was appended' }).kind).toBe('info');
     expect(classify(w, { type: 'error', message: 'ERR TIMEOUT proposal 7 deadline passed' }).kind).toBe('info');
     expect(classify(w, { type: 'error', message: 'ERR UNAVAILABLE no quorum' }).kind).toBe('info');
     const inc = { kind: 'incr', delta: 1n } as const;

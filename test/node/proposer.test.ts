@@ -101,13 +101,39 @@ describe('proposer', () => {
     expect(p.inFlight()).toBe(0);
   });
 
-  it('PE-6: a step-down fails every outstanding proposal with NOT_LEADER', async () => {
-    const { p } = make();
-    const all = [p.propose(enc.encode('a')), p.propose(enc.encode('b'))];
+  it('defect 9.8 (UNKNOWN_OUTCOME): a step-down fails proposals already handed to Raft with UNKNOWN_OUTCOME, queued ones with NOT_LEADER', async () => {
+    const { raft, p } = make();
+    const inLog = [p.propose(enc.encode('a')), p.propose(enc.encode('b'))];
+    await tick();
+    expect(raft.appended).toHaveLength(1);
+    // Admitted in this turn, not yet flushed to Raft: certainly not in any log.
+    const queued = p.propose(enc.encode('c'));
+    p.failAll('NOT_LEADER', 'n2');
+    for (const x of inLog) await expect(x).rejects.toBeInstanceOf(ProposalError);
+    for (const x of inLog) await expect(x).rejects.toMatchObject({ code: 'UNKNOWN_OUTCOME', leader: 'n2' });
+    await expect(queued).rejects.toMatchObject({ code: 'NOT_LEADER', leader: 'n2' });
+    await tick();
+    expect(raft.appended).toHaveLength(1);
+    expect(p.inFlight()).toBe(0);
+  });
+
+  it('defect 9.8 (UNKNOWN_OUTCOME): a step-down while the batch is being wrapped answers NOT_LEADER (nothing reached Raft)', async () => {
+    const { raft, p } = make();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    p.setWrap(async (payloads) => {
+      await gate;
+      return payloads;
+    });
+    const x = p.propose(enc.encode('a'));
     await tick();
     p.failAll('NOT_LEADER', 'n2');
-    for (const x of all) await expect(x).rejects.toBeInstanceOf(ProposalError);
-    for (const x of all) await expect(x).rejects.toMatchObject({ code: 'NOT_LEADER', leader: 'n2' });
+    release();
+    await expect(x).rejects.toMatchObject({ code: 'NOT_LEADER' });
+    await tick();
+    expect(raft.appended).toHaveLength(0);
   });
 
   it('PE-6: an abort after admission removes the pending record; the deadline sweep fails with TIMEOUT', async () => {
@@ -122,12 +148,14 @@ describe('proposer', () => {
     expect(p.inFlight()).toBe(0);
   });
 
-  it('PE-6: close fails pending proposals with CLOSED', async () => {
+  it('PE-6: close fails queued proposals with CLOSED, proposals handed to Raft with UNKNOWN_OUTCOME (defect 9.8)', async () => {
     const { p } = make();
     const a = p.propose(enc.encode('a'));
     await tick();
+    const q = p.propose(enc.encode('q'));
     p.close();
-    await expect(a).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(a).rejects.toMatchObject({ code: 'UNKNOWN_OUTCOME' });
+    await expect(q).rejects.toMatchObject({ code: 'CLOSED' });
   });
 
   it('PE-5/RO-12: with a wrap installed, only the payload is wrapped; the proposal header stays cleartext', async () => {

@@ -24,6 +24,9 @@ async function serve(token: string | null): Promise<{ url: string; server: Admin
   server.route('POST', '/v1/busy', async () => {
     throw new ProposalError('ENVELOPE_CUTOVER_IN_PROGRESS', 'raft cutover in progress');
   });
+  server.route('POST', '/v1/unknown', async () => {
+    throw new ProposalError('UNKNOWN_OUTCOME', 'it may or may not commit');
+  });
   server.route('POST', '/v1/conflict', async () => {
     throw new AdminError(409, 'ENCRYPTION_NOT_BOOTSTRAPPED', 'not bootstrapped');
   });
@@ -72,6 +75,10 @@ describe('admin HTTP API', () => {
     r = await post(`${url}/v1/busy`, '{}');
     expect(r.status).toBe(503);
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe('ENVELOPE_CUTOVER_IN_PROGRESS');
+    // Issue 9 defect 8: an unknown outcome is 503 UNAVAILABLE with the code as reason (C-7).
+    r = await post(`${url}/v1/unknown`, '{}');
+    expect(r.status).toBe(503);
+    expect(await r.json()).toEqual({ error: { code: 'UNAVAILABLE', message: 'it may or may not commit', reason: 'UNKNOWN_OUTCOME' } });
     r = await post(`${url}/v1/conflict`, '{}');
     expect(r.status).toBe(409);
     r = await post(`${url}/v1/boom`, '{}');

@@ -261,6 +261,9 @@ describe('reply encoding', () => {
       error('TRYAGAIN ENVELOPE_CUTOVER_IN_PROGRESS raft cutover in progress'),
     );
     expect(errorReply(new ProposalError('WRITER_NOT_REGISTERED', 'w'))).toEqual(error('TRYAGAIN WRITER_NOT_REGISTERED w'));
+    // Issue 9 defect 8: an unknown outcome is never a retryable -TRYAGAIN; NOT_LEADER stays -ERR.
+    expect(errorReply(new ProposalError('UNKNOWN_OUTCOME', 'may or may not commit'))).toEqual(error('ERR UNKNOWN_OUTCOME may or may not commit'));
+    expect(errorReply(new ProposalError('NOT_LEADER', 'this node is not the leader'))).toEqual(error('ERR NOT_LEADER this node is not the leader'));
     expect(errorReply(new SealkvError('ENCRYPTED_READ_INTEGRITY', 'value failed authentication'))).toEqual(
       error('ERR ENCRYPTED_READ_INTEGRITY value failed authentication'),
     );

@@ -10,6 +10,8 @@ export interface NodeStatus {
   term: string;
   commitIndex: string;
   appliedIndex: string;
+  /** Last index of the node's log (appended, not necessarily committed). */
+  lastIndex?: string;
   /** Optional: not in the contract yet (asked for in the report). */
   snapshotIndex?: string;
   encryption?: unknown;

@@ -353,9 +353,11 @@ export class Cluster {
 
   /**
    * A new node: allocates ports and a proxy, starts it with --join, then asks the leader to add
-   * it. Returns the admin reply of the add.
+   * it. Returns the admin reply of the add. `role` undefined = the server's default (a learner
+   * that the leader promotes once it has caught up); `isolated` severs every link to the new
+   * node before it is added (until `heal()`).
    */
-  async addNode(id: string, role: 'voter' | 'learner' = 'voter'): Promise<AdminReply> {
+  async addNode(id: string, role?: 'voter' | 'learner', opts: { isolated?: boolean } = {}): Promise<AdminReply> {
     if (!this.nodes.has(id)) {
       const n = await this.allocate(id);
       const inbound = await this.proxy(`*>${id}`, n.raftPort);
@@ -363,16 +365,19 @@ export class Cluster {
       const others = this.ids().filter((x) => x !== id);
       n.peersArg = [`${id}=127.0.0.1:${n.raftPort}`, ...others.map((o) => `${o}=${this.node(o).memberAddress}`)].join(',');
     }
+    // A later-added node dials nobody (larger ids never dial smaller ones): its inbound proxy
+    // carries all of its links.
+    if (opts.isolated) this.proxies.get(`*>${id}`)?.sever();
     this.spawnNode(id, true);
     return this.addMember(id, role);
   }
 
   /** Re-adds an existing (e.g. wiped and restarted with --join) node through the shared proxy. */
-  async addMember(id: string, role: 'voter' | 'learner' = 'voter'): Promise<AdminReply> {
+  async addMember(id: string, role?: 'voter' | 'learner'): Promise<AdminReply> {
     const n = this.node(id);
     if (!this.proxies.has(`*>${id}`)) await this.proxy(`*>${id}`, n.raftPort);
     n.memberAddress = this.proxies.get(`*>${id}`)!.address;
-    return this.adminOnLeader('POST', '/v1/members', { id, address: n.memberAddress, role });
+    return this.adminOnLeader('POST', '/v1/members', role === undefined ? { id, address: n.memberAddress } : { id, address: n.memberAddress, role });
   }
 
   async removeMember(id: string): Promise<AdminReply> {

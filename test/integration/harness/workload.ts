@@ -4,8 +4,9 @@
 //
 // Outcome rules (issue 4): a reply is `ok`; a refusal that certainly proposed nothing (`-TRYAGAIN`,
 // or the proposer's pre-propose NOT_LEADER messages) is `fail`; everything else — a timeout, a lost
-// connection, `-ERR TIMEOUT`, `-ERR UNAVAILABLE`, NOT_LEADER after a step-down, any other error on
-// a write — is indeterminate (`info`): when unsure, the op may or may not have taken effect.
+// connection, `-ERR TIMEOUT`, `-ERR UNAVAILABLE`, `-ERR UNKNOWN_OUTCOME` (in the log of a leader that
+// stepped down, issue 9), any other error on a write — is indeterminate (`info`): when unsure, the
+// op may or may not have taken effect.
 
 import type { HistoryRecorder, OpCall, OpResult } from '../../lincheck/history.js';
 import { RespClient, RespConnectionError, type RespReply, RespTimeoutError } from './resp-client.js';
