@@ -7,7 +7,9 @@
 // - the wrap hook (null = pass-through) turns payloads into raft envelopes before Raft sees them;
 //   the encryption issue installs it (WI-1, RO-11). Only the payload is wrapped: the 9-byte
 //   proposal header stays cleartext so responses can be routed (PE-5);
-// - deadlines are enforced by one sweep timer, not a timer per proposal (cost stays linear).
+// - deadlines are enforced by one sweep timer, not a timer per proposal (cost stays linear);
+// - admission stamping (issue 9 defect 7): a user payload is stamped with the leader's time when
+//   it is admitted here, forwarded ones included, before anything else sees it.
 
 import { decodeProposal, encodeProposal } from '../crypto/envelope/proposal.js';
 import { ProposalError, SealkvError } from '../errors.js';
@@ -16,7 +18,12 @@ export interface ProposeOptions {
   /** Absolute deadline in `Date.now()` ms. */
   deadline?: number;
   signal?: AbortSignal;
+  /** The payload's expiry was made absolute from its `now` (EX/PX): the stamp moves it too. */
+  relativeTtl?: boolean;
 }
+
+/** Stamps a user payload in place with the admitting leader's time (see `setStamp`). */
+export type StampFn = (payload: Uint8Array, relativeTtl: boolean) => void;
 
 export interface ProposalResult<R> {
   commitIndex: bigint;
@@ -69,6 +76,7 @@ export class Proposer<R> {
   private flushScheduled = false;
   private wrap: WrapFn | null = null;
   private gate: ProposalGate | null = null;
+  private stamp: StampFn | null = null;
   private closed = false;
   private readonly sweepTimer: NodeJS.Timeout;
 
@@ -95,6 +103,11 @@ export class Proposer<R> {
     this.wrap = wrap;
   }
 
+  /** Installs the admission stamp applied to every user payload (null: payloads go as given). */
+  setStamp(stamp: StampFn | null): void {
+    this.stamp = stamp;
+  }
+
   setGate(gate: ProposalGate | null): void {
     this.gate = gate;
   }
@@ -114,6 +127,8 @@ export class Proposer<R> {
     }
     // Copy: the caller may reuse its buffer before the batch is flushed (PE-3).
     const copy = payload.slice();
+    // Stamped at admission, in submission order, so stamps follow the log order of one leader.
+    if (path === 'user') this.stamp?.(copy, opts.relativeTtl === true);
     const id = this.nextId++;
     return new Promise<ProposalResult<R>>((resolve, reject) => {
       const rec: Pending<R> = { id, term: this.raft.term(), deadline, resolve, reject };
