@@ -122,6 +122,11 @@ export class ClusterNode {
   ) {
     this.waiter = new AppliedWaiter(store.appliedIndex());
     this.time = new WriteClock(clock);
+    // After a restart the newest stamps are in the log's tail (the latest entries carry them):
+    // a node elected leader must not stamp below them with a slower clock.
+    const last = logStore.lastIndex();
+    const from = Math.max(logStore.firstIndex(), last - 63);
+    if (from <= last) this.observeEntries(logStore.entries(from, last + 1, 4 * 1024 * 1024));
     this.lastSnapshotIndex = logStore.snapshotMeta().index;
     this.proposer = new Proposer<FsmResponse>(
       {
@@ -484,13 +489,17 @@ export class ClusterNode {
   /** Stamps found in entries a leader sends, and a leader's read time, keep this node's times monotonic. */
   private observeTimes(m: TimedMessage): void {
     if (m.type === MessageType.App && m.entries) {
-      for (const e of m.entries) {
-        if (!e.data || !isProposal(e.data)) continue;
-        const t = commandTime(e.data.subarray(PROPOSAL_HEADER_SIZE));
-        if (t !== null) this.time.observe(t);
-      }
+      this.observeEntries(m.entries);
     } else if (m.type === MessageType.ReadIndexResp && m.context && (typeof m.readTime === 'bigint' || Number.isSafeInteger(m.readTime))) {
       this.reads.noteReadTime(m.context, BigInt(m.readTime!));
+    }
+  }
+
+  private observeEntries(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (!e.data || !isProposal(e.data)) continue;
+      const t = commandTime(e.data.subarray(PROPOSAL_HEADER_SIZE));
+      if (t !== null) this.time.observe(t);
     }
   }
 

@@ -398,7 +398,7 @@ export function classifyCommand(args: readonly Uint8Array[], ctx: CommandContext
 }
 
 /**
- * Runs a read query on a read view (after ReadIndex) with the reader's clock `now`. Typed read
+ * Runs a read query on a read view (after ReadIndex) at the read time `now`. Typed read
  * errors (NO_CIPHER, ENCRYPTED_READ_INTEGRITY, ...) become error replies carrying the code
  * (C-6: never nil); untyped errors are rethrown.
  */
