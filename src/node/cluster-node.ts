@@ -118,7 +118,7 @@ export class ClusterNode {
     readonly log: Logger,
     readonly metrics: NodeMetrics,
     private readonly hooks: NodeHooks,
-    private readonly clock: () => number,
+    clock: () => number,
   ) {
     this.waiter = new AppliedWaiter(store.appliedIndex());
     this.time = new WriteClock(clock);
