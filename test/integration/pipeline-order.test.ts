@@ -50,8 +50,7 @@ async function withIoredis(port: number, tag: string): Promise<Stale> {
 
 async function withNodeRedis(port: number, tag: string): Promise<Stale> {
   // Default options: node-redis 5.12 sends no HELLO (only CLIENT SETINFO) and speaks RESP2; with
-  // `RESP: 3` it would send HELLO 3,
-  // which sealkv answers -NOPROTO until RESP3 lands with issue 12).
+  // `RESP: 3` it would send HELLO 3, which sealkv answers -NOPROTO until RESP3 lands (issue 12).
   const r = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
   r.on('error', () => undefined);
   await r.connect();
