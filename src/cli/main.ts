@@ -23,7 +23,6 @@ const USAGE = `usage:
   sealkv dev [--dir .sealkv-dev] [--base-port 6379]
   sealkv admin <status|members|add-node|remove-node|transfer-leader> --admin HOST:PORT [--token-file F] [--id ID] [--address HOST:PORT] [--role voter|learner]`;
 
-/** One line on stderr naming the code, then the exit status (C-6, OP-3). */
 /**
  * Test-only: SEALKV_TEST_CLOCK_OFFSET_MS skews this node's data clock (expiry) by that many ms.
  * Honoured only under NODE_ENV=test (the integration harness), never in a production start.
@@ -36,6 +35,7 @@ function testClock(): (() => number) | undefined {
   return () => Date.now() + offset;
 }
 
+/** One line on stderr naming the code, then the exit status (C-6, OP-3). */
 function die(status: number, code: string, message: string): never {
   process.stderr.write(`error: ${code}: ${message}\n`);
   process.exit(status);
