@@ -23,6 +23,18 @@ const USAGE = `usage:
   sealkv dev [--dir .sealkv-dev] [--base-port 6379]
   sealkv admin <status|members|add-node|remove-node|transfer-leader> --admin HOST:PORT [--token-file F] [--id ID] [--address HOST:PORT] [--role voter|learner]`;
 
+/**
+ * Test-only: SEALKV_TEST_CLOCK_OFFSET_MS skews this node's data clock (expiry) by that many ms.
+ * Honoured only under NODE_ENV=test (the integration harness), never in a production start.
+ */
+function testClock(): (() => number) | undefined {
+  const raw = process.env.SEALKV_TEST_CLOCK_OFFSET_MS;
+  if (raw === undefined || process.env.NODE_ENV !== 'test') return undefined;
+  const offset = Number(raw);
+  if (!Number.isSafeInteger(offset)) die(2, 'CONFIG_INVALID', `SEALKV_TEST_CLOCK_OFFSET_MS must be an integer, got '${raw}'`);
+  return () => Date.now() + offset;
+}
+
 /** One line on stderr naming the code, then the exit status (C-6, OP-3). */
 function die(status: number, code: string, message: string): never {
   process.stderr.write(`error: ${code}: ${message}\n`);
@@ -62,7 +74,7 @@ async function start(argv: string[]): Promise<void> {
         log.flush();
         setTimeout(() => process.exit(1), 50);
       },
-    });
+    }, { clock: testClock() });
   } catch (e) {
     if (e instanceof SealkvError) die(2, e.code, e.message);
     die(2, 'STARTUP_FAILED', (e as Error)?.message ?? String(e));

@@ -13,6 +13,7 @@ import {
   decodeConfChange,
   type Entry,
   type Message,
+  MessageType,
   RaftNode,
   Role,
 } from '../raft/index.js';
@@ -24,8 +25,9 @@ import { AddressBook } from './address-book.js';
 import { ApplyPipeline, type ApplyStore as PipelineStore } from './apply-pipeline.js';
 import { AppliedWaiter } from './applied-waiter.js';
 import { CutoverCell } from './cutover-cell.js';
+import { isProposal, PROPOSAL_HEADER_SIZE } from '../crypto/envelope/proposal.js';
 import { forwardToLeader } from './forward.js';
-import { encodeCommand } from './fsm/command-codec.js';
+import { commandTime, encodeCommand, stampCommand } from './fsm/command-codec.js';
 import { LearnerPromoter } from './learner-promoter.js';
 import type { FsmResponse } from './fsm/fsm-types.js';
 import type { KvEntry, KvReadView } from './fsm/kv-store.js';
@@ -34,6 +36,7 @@ import { KvStateMachine } from './fsm/kv-state-machine.js';
 import type { Logger } from './logger.js';
 import { Proposer } from './proposer.js';
 import { ReadIndexBatcher } from './read-index.js';
+import { WriteClock } from './write-clock.js';
 import { RunLoop } from './run-loop.js';
 import { type SnapChunk, SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
 import type { NodeMetrics } from '../server/metrics.js';
@@ -45,11 +48,36 @@ export interface NodeHooks {
   onFatal(e: unknown): void;
 }
 
+export interface ClusterNodeOptions {
+  /**
+   * Wall clock in ms (default Date.now). Only the time of data (expiry) comes from it; local
+   * deadlines and timeouts keep the real clock. Injectable so tests can skew one node's clock.
+   */
+  clock?: () => number;
+}
+
 interface ForwardRequest {
   t: 'fwd';
   payload: Uint8Array;
   deadline: number;
+  /** The payload's expiry is relative to its `now` (the leader's stamp moves it). */
+  rel?: boolean;
 }
+
+/** A write's outcome: the state machine's response and the log index it applied at. */
+export interface WriteResult {
+  index: bigint;
+  response: FsmResponse;
+}
+
+export interface WriteOptions {
+  deadline?: number;
+  /** The payload's expiry was made absolute from its provisional `now` (EX/PX, EXPIRE/PEXPIRE). */
+  relativeTtl?: boolean;
+}
+
+/** The leader's ReadIndex answer carries its read time (issue 9 defect 7); the core ignores the field. */
+type TimedMessage = Message & { readTime?: bigint };
 
 const SWEEP_INTERVAL_MS = 1000;
 const ROLE_NAMES: Record<Role, string> = {
@@ -64,6 +92,8 @@ export class ClusterNode {
   readonly cutover = new CutoverCell();
   readonly proposer: Proposer<FsmResponse>;
   readonly waiter: AppliedWaiter;
+  /** The time of data: stamps on admission, read times, everything seen in the log. */
+  readonly time: WriteClock;
   private readonly loop: RunLoop;
   private readonly pipeline: ApplyPipeline<FsmResponse>;
   private readonly reads: ReadIndexBatcher;
@@ -91,8 +121,15 @@ export class ClusterNode {
     readonly log: Logger,
     readonly metrics: NodeMetrics,
     private readonly hooks: NodeHooks,
+    clock: () => number,
   ) {
     this.waiter = new AppliedWaiter(store.appliedIndex());
+    this.time = new WriteClock(clock);
+    // After a restart the newest stamps are in the log's tail (the latest entries carry them):
+    // a node elected leader must not stamp below them with a slower clock.
+    const last = logStore.lastIndex();
+    const from = Math.max(logStore.firstIndex(), last - 63);
+    if (from <= last) this.observeEntries(logStore.entries(from, last + 1, 4 * 1024 * 1024));
     this.lastSnapshotIndex = logStore.snapshotMeta().index;
     this.proposer = new Proposer<FsmResponse>(
       {
@@ -112,6 +149,8 @@ export class ClusterNode {
       },
       cfg.requestTimeoutMs,
     );
+    // Every user write (forwarded ones included) gets the leader's time when it is admitted.
+    this.proposer.setStamp((payload, relativeTtl) => stampCommand(payload, this.time.stamp(), relativeTtl));
     this.reads = new ReadIndexBatcher(
       cfg.id,
       {
@@ -123,6 +162,7 @@ export class ClusterNode {
         },
       },
       cfg.requestTimeoutMs,
+      () => this.time.readTime(),
     );
     this.promoter = new LearnerPromoter({
       isLeader: () => raft.isLeader(),
@@ -134,7 +174,13 @@ export class ClusterNode {
     metrics.setStorageCommitsSource(() => env.writes.groups);
     const fsm = new KvStateMachine();
     this.pipeline = new ApplyPipeline<FsmResponse>(
-      { apply: (payload, index, kv) => fsm.apply(payload, index, kv) },
+      {
+        apply: (payload, index, kv) => {
+          const t = commandTime(payload);
+          if (t !== null) this.time.observeApplied(t);
+          return fsm.apply(payload, index, kv);
+        },
+      },
       this.pipelineStore(),
       this.cutover,
       {
@@ -159,7 +205,10 @@ export class ClusterNode {
       logStore,
       {
         send: (m) => {
-          transport.send(m.to, m);
+          // A read time never earlier than any write this leader stamped or saw: the follower
+          // judges expiry with it, as this leader would.
+          if (m.type === MessageType.ReadIndexResp) transport.send(m.to, { ...m, readTime: this.time.readTime() } satisfies TimedMessage);
+          else transport.send(m.to, m);
         },
         sendSnapshot: (m) => this.sender.send(m),
         installSnapshot: async (meta) => {
@@ -180,7 +229,13 @@ export class ClusterNode {
   }
 
   /** Opens storage, bootstraps a fresh data dir from `--peers` (unless joining) and starts Raft. */
-  static async start(cfg: NodeConfig, log: Logger, metrics: NodeMetrics, hooks: NodeHooks): Promise<ClusterNode> {
+  static async start(
+    cfg: NodeConfig,
+    log: Logger,
+    metrics: NodeMetrics,
+    hooks: NodeHooks,
+    opts: ClusterNodeOptions = {},
+  ): Promise<ClusterNode> {
     mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
     checkClusterIdentity(cfg);
     const env = await openStorageEnv(cfg.dataDir);
@@ -218,7 +273,7 @@ export class ClusterNode {
         },
         logStore,
       );
-      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks);
+      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks, opts.clock ?? Date.now);
       node.wire();
       return node;
     } catch (e) {
@@ -233,14 +288,18 @@ export class ClusterNode {
       // The transport authenticated the peer id in its handshake; a frame claiming another
       // sender, or not shaped like a Raft message, is dropped.
       if (typeof m !== 'object' || m === null || m.from !== from || m.to !== this.cfg.id || typeof m.type !== 'number') return;
+      this.observeTimes(m as TimedMessage);
       this.loop.step(m);
     });
     this.transport.onRequest(async (from, payload) => {
       const p = payload as { t?: string };
       if (p?.t === 'fwd') {
         const f = payload as ForwardRequest;
-        const r = await this.proposer.propose(f.payload, { deadline: Math.min(f.deadline, Date.now() + this.cfg.requestTimeoutMs) });
-        return r.response;
+        const r = await this.proposer.propose(f.payload, {
+          deadline: Math.min(f.deadline, Date.now() + this.cfg.requestTimeoutMs),
+          relativeTtl: f.rel === true,
+        });
+        return { index: r.commitIndex, response: r.response } satisfies WriteResult;
       }
       if (p?.t === 'snap-chunk') return this.receiver.onChunk(from, payload as SnapChunk);
       throw new SealkvError('BAD_REQUEST', `unknown peer request type '${String(p?.t)}'`);
@@ -261,19 +320,47 @@ export class ClusterNode {
 
   // ------------------------------------------------------------------ client operations
 
-  /** A write: proposed here when leader, otherwise forwarded to the leader (PE-6). */
-  async write(payload: Uint8Array, deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<FsmResponse> {
-    if (this.raft.isLeader()) return (await this.proposer.propose(payload, { deadline })).response;
+  /**
+   * A write: proposed here when leader, otherwise forwarded to the leader (PE-6); the leader
+   * stamps it with its time on admission. Resolves with the response and the index it applied at.
+   */
+  async write(payload: Uint8Array, opts: WriteOptions = {}): Promise<WriteResult> {
+    const deadline = opts.deadline ?? Date.now() + this.cfg.requestTimeoutMs;
+    const relativeTtl = opts.relativeTtl === true;
+    if (this.raft.isLeader()) {
+      const r = await this.proposer.propose(payload, { deadline, relativeTtl });
+      return { index: r.commitIndex, response: r.response };
+    }
     const leader = this.raft.leader;
     if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });
-    const req: ForwardRequest = { t: 'fwd', payload, deadline };
-    return (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - Date.now()))) as FsmResponse;
+    const req: ForwardRequest = { t: 'fwd', payload, deadline, rel: relativeTtl };
+    const r = (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - Date.now()))) as Partial<WriteResult> | null;
+    if (typeof r?.index !== 'bigint' || r.response === undefined) {
+      throw new ProposalError('UNAVAILABLE', 'the leader answered a forwarded write without its log index');
+    }
+    return { index: r.index, response: r.response };
   }
 
-  /** Waits until a read started now may be served locally (ReadIndex). */
-  async linearizableBarrier(deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<void> {
-    const index = await this.reads.request();
-    await this.waiter.waitFor(index, deadline);
+  /**
+   * Waits until a read started now may be served locally (ReadIndex) and resolves with the time
+   * its expiry is judged at: the leader's read time, raised to any write applied here (the read
+   * may observe writes stamped after the leader answered).
+   */
+  async linearizableRead(deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<bigint> {
+    const p = await this.reads.request();
+    this.time.observe(p.readTime);
+    await this.waiter.waitFor(p.index, deadline);
+    return this.time.judge(p.readTime);
+  }
+
+  /** Waits until this node has applied `index` (a connection's earlier writes, before its read). */
+  waitApplied(index: bigint, deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<void> {
+    return this.waiter.waitFor(index, deadline);
+  }
+
+  /** This node's own clock (ms): a provisional `now` for commands, re-stamped by the leader. */
+  now(): bigint {
+    return this.time.local();
   }
 
   /** The committed state machine, for reads after the barrier. */
@@ -410,6 +497,23 @@ export class ClusterNode {
     this.loop.kick();
   }
 
+  /** Stamps found in entries a leader sends, and a leader's read time, keep this node's times monotonic. */
+  private observeTimes(m: TimedMessage): void {
+    if (m.type === MessageType.App && m.entries) {
+      this.observeEntries(m.entries);
+    } else if (m.type === MessageType.ReadIndexResp && m.context && (typeof m.readTime === 'bigint' || Number.isSafeInteger(m.readTime))) {
+      this.reads.noteReadTime(m.context, BigInt(m.readTime!));
+    }
+  }
+
+  private observeEntries(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (!e.data || !isProposal(e.data)) continue;
+      const t = commandTime(e.data.subarray(PROPOSAL_HEADER_SIZE));
+      if (t !== null) this.time.observe(t);
+    }
+  }
+
   private onApplied(i: bigint): void {
     this.waiter.notify(i);
     this.metrics.appliedIndex.set(Number(i));
@@ -466,7 +570,7 @@ export class ClusterNode {
     if (this.sweeping || !this.raft.isLeader()) return;
     this.sweeping = true;
     try {
-      const now = BigInt(Date.now());
+      const now = this.time.readTime();
       const { keys, next } = collectExpiredKeys(this.readView(), now, this.sweepCursor, 256, 4096);
       this.sweepCursor = next;
       if (keys.length > 0) await this.proposer.propose(encodeCommand({ op: 'sweepExpired', now, keys }));

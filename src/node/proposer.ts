@@ -10,7 +10,9 @@
 // - a proposal failed before it was handed to Raft certainly never reached a log (NOT_LEADER,
 //   CLOSED: safe to retry); one failed after (step-down, close) may still commit under the next
 //   leader, so it fails with UNKNOWN_OUTCOME and the client must not blindly retry (issue 9, 8);
-// - deadlines are enforced by one sweep timer, not a timer per proposal (cost stays linear).
+// - deadlines are enforced by one sweep timer, not a timer per proposal (cost stays linear);
+// - admission stamping (issue 9 defect 7): a user payload is stamped with the leader's time when
+//   it is admitted here, forwarded ones included, before anything else sees it.
 
 import { decodeProposal, encodeProposal } from '../crypto/envelope/proposal.js';
 import { ProposalError, SealkvError } from '../errors.js';
@@ -19,7 +21,12 @@ export interface ProposeOptions {
   /** Absolute deadline in `Date.now()` ms. */
   deadline?: number;
   signal?: AbortSignal;
+  /** The payload's expiry was made absolute from its `now` (EX/PX): the stamp moves it too. */
+  relativeTtl?: boolean;
 }
+
+/** Stamps a user payload in place with the admitting leader's time (see `setStamp`). */
+export type StampFn = (payload: Uint8Array, relativeTtl: boolean) => void;
 
 export interface ProposalResult<R> {
   commitIndex: bigint;
@@ -74,6 +81,7 @@ export class Proposer<R> {
   private flushScheduled = false;
   private wrap: WrapFn | null = null;
   private gate: ProposalGate | null = null;
+  private stamp: StampFn | null = null;
   private closed = false;
   private readonly sweepTimer: NodeJS.Timeout;
 
@@ -100,6 +108,11 @@ export class Proposer<R> {
     this.wrap = wrap;
   }
 
+  /** Installs the admission stamp applied to every user payload (null: payloads go as given). */
+  setStamp(stamp: StampFn | null): void {
+    this.stamp = stamp;
+  }
+
   setGate(gate: ProposalGate | null): void {
     this.gate = gate;
   }
@@ -119,6 +132,8 @@ export class Proposer<R> {
     }
     // Copy: the caller may reuse its buffer before the batch is flushed (PE-3).
     const copy = payload.slice();
+    // Stamped at admission, in submission order, so stamps follow the log order of one leader.
+    if (path === 'user') this.stamp?.(copy, opts.relativeTtl === true);
     const id = this.nextId++;
     return new Promise<ProposalResult<R>>((resolve, reject) => {
       const rec: Pending<R> = { id, term: this.raft.term(), deadline, resolve, reject, inLog: false };

@@ -27,7 +27,10 @@ export interface SessionState {
 }
 
 export interface CommandContext {
-  /** This node's wall clock in ms: EX/PX become absolute with it, and it is each write's `now`. */
+  /**
+   * This node's wall clock in ms: EX/PX become absolute with it, and it is each write's `now`
+   * until the admitting leader re-stamps both with its own clock (`stampCommand`).
+   */
   now: bigint;
   session: SessionState;
   /** INFO body provider (sections `# Name` + `key:value` lines); a minimal default otherwise. */
@@ -141,7 +144,7 @@ function setCommand(args: readonly Uint8Array[], ctx: CommandContext): Classifie
     let at = seconds ? n * MS_PER_S : n;
     if (expire.unit === 'ex' || expire.unit === 'px') at += ctx.now;
     if (at > I64_MAX) return fail(invalidExpire('set'));
-    ttl = { mode: 'at', expireAt: at };
+    ttl = { mode: 'at', expireAt: at, relative: expire.unit === 'ex' || expire.unit === 'px' };
   }
   return { kind: 'write', command: { op: 'set', now: ctx.now, key: args[1]!, value: args[2]!, condition, get, ttl } };
 }
@@ -164,7 +167,7 @@ function expireCommand(name: string, seconds: boolean, absolute: boolean): Handl
     // Any time ≤ now deletes the key at apply; 1 keeps that meaning while staying a valid u64
     // and distinct from 0 (= PERSIST on the wire).
     const expireAt = when < 1n ? 1n : when;
-    return { kind: 'write', command: { op: 'expire', now: ctx.now, key: args[1]!, expireAt } };
+    return { kind: 'write', command: { op: 'expire', now: ctx.now, key: args[1]!, expireAt, relative: !absolute } };
   };
 }
 
@@ -395,7 +398,7 @@ export function classifyCommand(args: readonly Uint8Array[], ctx: CommandContext
 }
 
 /**
- * Runs a read query on a read view (after ReadIndex) with the reader's clock `now`. Typed read
+ * Runs a read query on a read view (after ReadIndex) at the read time `now`. Typed read
  * errors (NO_CIPHER, ENCRYPTED_READ_INTEGRITY, ...) become error replies carrying the code
  * (C-6: never nil); untyped errors are rethrown.
  */

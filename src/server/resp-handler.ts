@@ -1,14 +1,28 @@
 // Executes RESP commands against a node: classification (commands.ts), writes through Raft
 // (forwarded to the leader by followers), linearizable reads (ReadIndex, then a local read).
+// One connection's commands take effect in order (connection-order.ts): a read waits for the
+// connection's earlier writes to be applied on this node before its ReadIndex round, and a write
+// waits for the connection's earlier reads.
 
 import { isStorableKey, MAX_KEY_BYTES } from '../storage/index.js';
 import type { ClusterNode } from '../node/cluster-node.js';
-import { encodeCommand, type KvCommand } from '../node/fsm/command-codec.js';
+import { encodeCommand, hasRelativeTtl, type KvCommand } from '../node/fsm/command-codec.js';
 import { KvReader } from '../node/fsm/kv-reads.js';
 import { classifyCommand, executeRead, fsmResponseToReply, type SessionState } from './commands.js';
 import type { NodeMetrics } from './metrics.js';
 import { error, type Reply } from './resp-codec.js';
+import { ConnectionOrder } from './connection-order.js';
 import type { ClientContext, CommandHandler } from './resp-server.js';
+
+/** What the handler needs of a node (a ClusterNode; a fake in unit tests). */
+export type RespNode = Pick<ClusterNode, 'now' | 'write' | 'waitApplied' | 'linearizableRead' | 'readView' | 'status'>;
+
+interface Connection {
+  session: SessionState;
+  order: ConnectionOrder;
+  /** Highest log index one of this connection's writes applied at. */
+  writeIndex: bigint;
+}
 
 /** Keys a write command touches (to refuse keys LMDB cannot store before anything is proposed). */
 function commandKeys(c: KvCommand): Uint8Array[] {
@@ -24,21 +38,23 @@ function commandKeys(c: KvCommand): Uint8Array[] {
 }
 
 export class RespHandler implements CommandHandler {
-  private readonly sessions = new WeakMap<ClientContext, SessionState>();
+  private readonly conns = new WeakMap<ClientContext, Connection>();
   private readonly reader = new KvReader();
 
   constructor(
-    private readonly node: ClusterNode,
+    private readonly node: RespNode,
     private readonly metrics: NodeMetrics,
   ) {}
 
   execute(args: Buffer[], client: ClientContext): Reply | Promise<Reply> {
-    let session = this.sessions.get(client);
-    if (!session) {
-      session = { name: null, id: client.id };
-      this.sessions.set(client, session);
+    let conn = this.conns.get(client);
+    if (!conn) {
+      conn = { session: { name: null, id: client.id }, order: new ConnectionOrder(), writeIndex: 0n };
+      this.conns.set(client, conn);
     }
-    const now = BigInt(Date.now());
+    const session = conn.session;
+    // Provisional: the leader re-stamps the write (and moves an EX/PX expiry) when it admits it.
+    const now = this.node.now();
     const c = classifyCommand(args, { now, session, info: (section) => this.info(section) });
     switch (c.kind) {
       case 'local':
@@ -51,11 +67,25 @@ export class RespHandler implements CommandHandler {
         for (const k of commandKeys(c.command)) {
           if (!isStorableKey(k)) return error(`ERR key must be 1 to ${MAX_KEY_BYTES} bytes`);
         }
-        return this.node.write(encodeCommand(c.command)).then(fsmResponseToReply);
+        const payload = encodeCommand(c.command);
+        const relativeTtl = hasRelativeTtl(c.command);
+        const cn = conn;
+        return cn.order.run('write', async () => {
+          const r = await this.node.write(payload, { relativeTtl });
+          if (r.index > cn.writeIndex) cn.writeIndex = r.index;
+          return fsmResponseToReply(r.response);
+        });
       }
-      case 'read':
+      case 'read': {
         this.metrics.respCommands.inc({ kind: 'read' });
-        return this.node.linearizableBarrier().then(() => executeRead(c.query, this.node.readView(), this.reader, BigInt(Date.now())));
+        const cn = conn;
+        return cn.order.run('read', async () => {
+          // The connection's earlier writes are applied here before the read's ReadIndex round.
+          if (cn.writeIndex > 0n) await this.node.waitApplied(cn.writeIndex);
+          const readTime = await this.node.linearizableRead();
+          return executeRead(c.query, this.node.readView(), this.reader, readTime);
+        });
+      }
     }
   }
 

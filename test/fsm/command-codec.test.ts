@@ -1,7 +1,14 @@
 // KV command codec: round trips, big-endian layout (C-1), FW-1 opcode range, typed decode errors.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeCommand, encodeCommand, type KvCommand } from '../../src/node/fsm/command-codec.js';
+import {
+  commandTime,
+  decodeCommand,
+  encodeCommand,
+  hasRelativeTtl,
+  type KvCommand,
+  stampCommand,
+} from '../../src/node/fsm/command-codec.js';
 import { SealkvError } from '../../src/errors.js';
 
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -136,5 +143,54 @@ describe('command codec', () => {
     p.fill(0);
     expect([...c.key]).toEqual([1, 2]);
     expect([...c.value]).toEqual([3]);
+  });
+});
+
+describe('issue 9 defect 7: admission stamping (stampCommand)', () => {
+  const key = new Uint8Array([1, 2]);
+  const value = new Uint8Array([3]);
+  const stamped = (cmd: KvCommand, now: bigint): KvCommand => {
+    const p = encodeCommand(cmd);
+    stampCommand(p, now, hasRelativeTtl(cmd));
+    return decodeCommand(p);
+  };
+
+  it('sets now to the leader time and moves a relative expiry (EX/PX, EXPIRE) with it', () => {
+    // Received by a node whose clock is 2 minutes slow: EX 60 must still mean 60 s of the leader's clock.
+    const set: KvCommand = { op: 'set', now: 1000n, key, value, condition: 'always', get: false, ttl: { mode: 'at', expireAt: 61_000n, relative: true } };
+    expect(stamped(set, 121_000n)).toMatchObject({ now: 121_000n, ttl: { mode: 'at', expireAt: 181_000n } });
+    const exp: KvCommand = { op: 'expire', now: 200_000n, key, expireAt: 260_000n, relative: true };
+    expect(stamped(exp, 80_000n)).toMatchObject({ now: 80_000n, expireAt: 140_000n });
+  });
+
+  it('keeps an absolute expiry (EXAT/PXAT/EXPIREAT), PERSIST and KEEPTTL; stamps every opcode', () => {
+    const set: KvCommand = { op: 'set', now: 1000n, key, value, condition: 'nx', get: true, ttl: { mode: 'at', expireAt: 61_000n, relative: false } };
+    expect(stamped(set, 5000n)).toMatchObject({ now: 5000n, condition: 'nx', get: true, ttl: { mode: 'at', expireAt: 61_000n } });
+    expect(stamped({ op: 'expire', now: 1n, key, expireAt: null, relative: true }, 9n)).toMatchObject({ now: 9n, expireAt: null });
+    expect(stamped({ op: 'set', now: 1n, key, value, condition: 'always', get: false, ttl: { mode: 'keep' } }, 9n)).toMatchObject({
+      now: 9n,
+      ttl: { mode: 'keep' },
+    });
+    for (const cmd of [
+      { op: 'del', now: 1n, keys: [key] },
+      { op: 'mset', now: 1n, pairs: [{ key, value }] },
+      { op: 'incrby', now: 1n, key, delta: -3n },
+      { op: 'append', now: 1n, key, value },
+      { op: 'setnx', now: 1n, key, value },
+      { op: 'getset', now: 1n, key, value },
+      { op: 'sweepExpired', now: 1n, keys: [key] },
+    ] as KvCommand[]) {
+      expect(stamped(cmd, 77n)).toEqual({ ...cmd, now: 77n });
+    }
+  });
+
+  it('clamps a moved expiry to a valid one and leaves non-KV payloads alone', () => {
+    const exp: KvCommand = { op: 'expire', now: 10_000n, key, expireAt: 5000n, relative: true }; // EXPIRE k -5
+    expect(stamped(exp, 1000n)).toMatchObject({ now: 1000n, expireAt: 1n });
+    const other = new Uint8Array([0x03, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    stampCommand(other, 5n, true);
+    expect([...other]).toEqual([0x03, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(commandTime(other)).toBeNull();
+    expect(commandTime(encodeCommand({ op: 'del', now: 42n, keys: [key] }))).toBe(42n);
   });
 });

@@ -71,7 +71,10 @@ describe('GET / SET', () => {
     expect(run(n, 'TTL', 'c')).toBe(20);
     expect(run(n, 'PTTL', 'd')).toBe(30_000);
     const c = n.classify('SET', 'a', 'v', 'EX', '10');
-    expect(c.kind === 'write' && c.command.op === 'set' && c.command.ttl).toEqual({ mode: 'at', expireAt: T0 + 10_000n });
+    expect(c.kind === 'write' && c.command.op === 'set' && c.command.ttl).toEqual({ mode: 'at', expireAt: T0 + 10_000n, relative: true });
+    // EX/PX are durations from `now` (the leader's stamp moves them, issue 9 defect 7); EXAT/PXAT are not.
+    const at = n.classify('SET', 'a', 'v', 'PXAT', String(T0 + 30_000n));
+    expect(at.kind === 'write' && at.command.op === 'set' && at.command.ttl).toEqual({ mode: 'at', expireAt: T0 + 30_000n, relative: false });
   });
 
   it('a key is visible until its expireAt and gone after it', () => {

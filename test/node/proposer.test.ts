@@ -49,6 +49,24 @@ function make(raft = new FakeRaft()) {
 }
 
 describe('proposer', () => {
+  it('issue 9 defect 7: user payloads are stamped on admission, in submission order; admin payloads are not', async () => {
+    const { raft, p } = make();
+    let t = 100;
+    const seen: string[] = [];
+    p.setStamp((payload, relativeTtl) => {
+      seen.push(`${new TextDecoder().decode(payload)}:${relativeTtl}`);
+      payload[0] = t++; // the stamp writes into the proposer's own copy
+    });
+    const caller = enc.encode('A');
+    void p.propose(caller, { relativeTtl: true });
+    void p.propose(enc.encode('B'));
+    void p.proposeAdmin(enc.encode('C'));
+    await tick();
+    expect(seen).toEqual(['A:true', 'B:false']);
+    expect(raft.appended[0]!.map((e) => decodeProposal(e).payload[0])).toEqual([100, 101, 'C'.charCodeAt(0)]);
+    expect(caller[0]).toBe('A'.charCodeAt(0)); // the caller's buffer is untouched
+  });
+
   it('PE-1/PE-3: concurrent proposals get distinct ids, are pending before Raft sees them, and go as one batch', async () => {
     const { raft, p } = make();
     const a = p.propose(enc.encode('A'));

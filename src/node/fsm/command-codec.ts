@@ -2,8 +2,9 @@
 //
 // Layout (all integers big-endian, C-1):
 //   [opcode u8][now u64][body...]
-// `now` is the proposer's wall clock in ms: every replica evaluates expiry against it, so the
-// apply never reads a local clock and stays deterministic. Keys and values are `len u32 ‖ bytes`.
+// `now` is the admitting leader's wall clock in ms (`stampCommand`, issue 9 defect 7): every
+// replica evaluates expiry against it, so the apply never reads a local clock and stays
+// deterministic. Keys and values are `len u32 ‖ bytes`.
 //
 // Opcodes live in 0x10..0x18, outside 0x03..0x07 (the encryption entries, FW-1). Rule for
 // evolution: new semantics get a NEW opcode, never a reused flag bit, because a replica that does
@@ -42,7 +43,9 @@ const I64_MAX = (1n << 63n) - 1n;
 export type SetTtl =
   | { mode: 'clear' } // plain SET: any existing TTL is discarded
   | { mode: 'keep' } // KEEPTTL
-  | { mode: 'at'; expireAt: bigint }; // EX/PX/EXAT/PXAT, already absolute (ms); > 0
+  // EX/PX/EXAT/PXAT, already absolute (ms); > 0. `relative`: made absolute from `now` (EX/PX), so
+  // re-stamping moves it with `now`; not on the wire (the log holds only absolute times).
+  | { mode: 'at'; expireAt: bigint; relative?: boolean };
 
 export interface SetCommand {
   op: 'set';
@@ -99,6 +102,8 @@ export interface ExpireCommand {
   now: bigint;
   key: Uint8Array;
   expireAt: bigint | null;
+  /** EXPIRE/PEXPIRE: `expireAt` was `now` + a duration (see SetTtl); not on the wire. */
+  relative?: boolean;
 }
 /**
  * Replicated expiry sweep: deletes those of `keys` that are expired at `now`. The proposer picks
@@ -391,4 +396,51 @@ export function decodeCommand(payload: Uint8Array): KvCommand {
   }
   r.end();
   return cmd;
+}
+
+// ---- admission stamping (issue 9 defect 7) ----
+
+/** Byte offset of a payload's `now` (after the opcode): the same for every KV opcode. */
+const NOW_OFFSET = 1;
+
+/**
+ * True when the command's expiry was computed as `now` + a duration (EX/PX, EXPIRE/PEXPIRE): the
+ * admitting leader's re-stamp must move it by the same amount.
+ */
+export function hasRelativeTtl(cmd: KvCommand): boolean {
+  if (cmd.op === 'set') return cmd.ttl.mode === 'at' && cmd.ttl.relative === true;
+  if (cmd.op === 'expire') return cmd.expireAt !== null && cmd.relative === true;
+  return false;
+}
+
+/** The `now` a KV payload was stamped with; null for a payload that is not a KV command. */
+export function commandTime(payload: Uint8Array): bigint | null {
+  if (payload.length < HEAD || !isKvOpcode(payload[0]!)) return null;
+  return new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getBigUint64(NOW_OFFSET, false);
+}
+
+/**
+ * The leader's admission stamp, in place: sets the payload's `now` to the leader's time and,
+ * when `relativeTtl`, moves the absolute expiry by (leader time − the receiving node's `now`), so
+ * `SET k v EX 60` means 60 s of the leader's clock whichever node received it. A payload that is
+ * not a KV command is left alone. Layout-aware on purpose (no decode/re-encode of the values):
+ * `now` sits right after the opcode, SET's expireAt after its flags byte, EXPIRE's right after `now`.
+ */
+export function stampCommand(payload: Uint8Array, now: bigint, relativeTtl: boolean): void {
+  const old = commandTime(payload);
+  if (old === null) return;
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  view.setBigUint64(NOW_OFFSET, now, false);
+  if (!relativeTtl) return;
+  let at: number;
+  if (payload[0] === OP_SET && payload.length >= HEAD + 1 + 8 && (payload[HEAD]! & F_EXPIRE_AT) !== 0) at = HEAD + 1;
+  else if (payload[0] === OP_EXPIRE && payload.length >= HEAD + 8) at = HEAD;
+  else return;
+  const expireAt = view.getBigUint64(at, false);
+  if (expireAt === 0n) return; // PERSIST
+  let moved = expireAt + (now - old);
+  // Keep it a valid expiry: ≥ 1 (0 means none) and within the command table's i64 range.
+  if (moved < 1n) moved = 1n;
+  if (moved > I64_MAX) moved = I64_MAX;
+  view.setBigUint64(at, moved, false);
 }

@@ -1,7 +1,8 @@
 // Read-side KV operations over a read view, served locally after ReadIndex (DESIGN.md §2).
 //
-// Expiry is checked against the reader's clock `now`: it only hides keys, it never writes, so
-// replica determinism rests on apply alone. Every record whose visibility is decided is first
+// Expiry is checked against the read time `now` the caller passes (the leader's read time from
+// the ReadIndex answer, issue 9 defect 7): it only hides keys, it never writes, so replica
+// determinism rests on apply alone. Every record whose visibility is decided is first
 // decoded by the codec, which authenticates sealed records (SE-8): decode, then look at the
 // tombstone and expireAt. Decode failures propagate as typed errors (never nil, C-6).
 

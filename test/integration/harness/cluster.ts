@@ -38,6 +38,8 @@ export interface ClusterOptions {
   cryptoWorkers?: number;
   logLevel?: string;
   extraArgs?: string[];
+  /** Extra environment per node id (e.g. SEALKV_TEST_CLOCK_OFFSET_MS for a skewed clock). */
+  env?: Record<string, Record<string, string>>;
 }
 
 export interface NodeExit {
@@ -90,6 +92,7 @@ export class Cluster {
       cryptoWorkers: 1,
       logLevel: 'info',
       extraArgs: [],
+      env: {},
       ...opts,
     };
     this.dir = mkdtempSync(join(tmpdir(), `sealkv-${opts.name}-`));
@@ -191,7 +194,7 @@ export class Cluster {
     const args = this.args(n, join);
     appendFileSync(n.logFile, `\n=== ${new Date().toISOString()} start: node ${args.join(' ')}\n`);
     const fd = openSync(n.logFile, 'a');
-    const p = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'test' } });
+    const p = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'test', ...this.opts.env[id] } });
     closeSync(fd);
     track(p);
     n.proc = p;
