@@ -91,6 +91,9 @@ describe('bench open-loop load generator', () => {
     const before = r.phases.find((p) => p.name === 'before')!;
     expect(stall.latency.maxUs).toBeGreaterThanOrEqual((stallMs - 5) * 1000);
     expect(before.latency.p50Us).toBeLessThan(stall.latency.p99Us);
+    // The write pause: no reply arrived for the length of the stall, inside the stall phase.
+    expect(r.longestReplyGapMs).toBeGreaterThanOrEqual(stallMs - 5);
+    expect(stall.longestReplyGapMs).toBeGreaterThanOrEqual(Math.min(stallMs, 600 - stalledAt) - 5);
     // And in the time series at the interval the stalled requests were due.
     const worst = r.series.reduce((a, p) => (p.latency.maxUs > a.latency.maxUs ? p : a));
     expect(worst.tMs).toBeGreaterThanOrEqual(Math.floor(stalledAt / 100) * 100 - 100);
@@ -119,6 +122,8 @@ describe('bench open-loop load generator', () => {
     expect(r.scheduled).toBe(60);
     expect(r.completed).toBe(0);
     expect(r.unanswered).toBe(60);
+    // A server that never answers is one long pause from the start.
+    expect(r.longestReplyGapMs).toBeGreaterThanOrEqual(450);
     // Unanswered requests are in the histogram at their age when the run ended (a lower bound).
     expect(r.latency.count).toBe(60);
     expect(r.latency.maxUs).toBeGreaterThanOrEqual(200_000);

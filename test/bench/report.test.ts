@@ -117,6 +117,7 @@ describe('bench suite report writer', () => {
     expect(ol.loadRuns.map((r) => r.backend)).toEqual(['native', 'js']);
     expect(ol.loadRuns[0]!.completed).toBe(180);
     expect(ol.figures.some((f) => f.id === 'native.cleartext.p99Us')).toBe(true);
+    expect(ol.figures.some((f) => f.id === 'js.after-cutover-.longestReplyGapMs')).toBe(true);
     // The written schema is the one the validator uses.
     expect(JSON.parse(readFileSync(join(run.dir, 'results.schema.json'), 'utf8')).$id).toBe('sealkv-bench-results/v1');
   });
@@ -124,7 +125,7 @@ describe('bench suite report writer', () => {
   it('every chart file is well-formed XML and is listed in results.json', () => {
     const doc = JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8')) as Results;
     const files = readdirSync(join(run.dir, 'charts')).sort();
-    expect(files.length).toBe(4);
+    expect(files.length).toBe(5);
     expect(doc.charts.map((c) => c.file.slice('charts/'.length)).sort()).toEqual(files);
     for (const f of files) expect(xmlProblems(readFileSync(join(run.dir, 'charts', f), 'utf8')), f).toEqual([]);
   });
@@ -137,7 +138,7 @@ describe('bench suite report writer', () => {
 
   it('report.html is self-contained: every SVG inline, tables, no external resources', () => {
     const html = readFileSync(join(run.dir, 'report.html'), 'utf8');
-    expect(html.match(/<svg /g)?.length).toBe(4);
+    expect(html.match(/<svg /g)?.length).toBe(5);
     expect(html).toContain('Client latency and throughput per backend and phase');
     expect(html).toContain('Still to come');
     expect(html).toContain('a note with &lt;markup&gt; &amp; ampersands');

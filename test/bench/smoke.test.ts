@@ -46,5 +46,9 @@ describe('npm run bench -- --smoke', () => {
     const html = readFileSync(join(runDir, 'report.html'), 'utf8');
     expect(html.match(/<svg /g)?.length).toBe(charts.length);
     expect(readFileSync(join(runDir, 'REPORT.md'), 'utf8')).toContain('## 3-node cluster under open-loop SET load (cleartext)');
+    // npm run bench:compare on the run against itself: every figure matches with ratio 1.
+    const cmp = spawnSync(process.execPath, [join(process.cwd(), 'dist', 'bench', 'suite', 'compare-cli.js'), runDir, join(runDir, 'results.json')], { encoding: 'utf8' });
+    expect(cmp.status, cmp.stderr).toBe(0);
+    expect(cmp.stdout).toMatch(/ 0 better, 0 worse, /);
   });
 });

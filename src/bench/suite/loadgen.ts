@@ -60,6 +60,8 @@ export interface PhaseResult {
   /** Replies received inside the phase window, per second of the window. */
   throughputPerS: number;
   errorReplies: Record<string, number>;
+  /** Longest time inside the window without any reply arriving (a write pause, e.g. a barrier). */
+  longestReplyGapMs: number;
 }
 
 export interface OpenLoopResult {
@@ -80,6 +82,8 @@ export interface OpenLoopResult {
   achievedPerS: number;
   /** Worst lateness of a send against its schedule (this process's own stalls). */
   maxSendLagMs: number;
+  /** Longest time without any reply arriving while requests were due (a write pause). */
+  longestReplyGapMs: number;
   latency: LatencySummary;
   phases: PhaseResult[];
   series: IntervalPoint[];
@@ -105,6 +109,7 @@ interface PhaseAcc {
   hist: LatencyHistogram;
   completed: number;
   errors: Record<string, number>;
+  longestGapMs: number;
 }
 
 function validate(o: OpenLoopOptions): void {
@@ -169,7 +174,7 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
 
   const overall = new LatencyHistogram();
   const series = new IntervalSeries(intervalMs);
-  const phases: PhaseAcc[] = (o.phases ?? []).map((spec) => ({ spec: { ...spec }, hist: new LatencyHistogram(), completed: 0, errors: {} }));
+  const phases: PhaseAcc[] = (o.phases ?? []).map((spec) => ({ spec: { ...spec }, hist: new LatencyHistogram(), completed: 0, errors: {}, longestGapMs: 0 }));
   let marked: PhaseAcc | null = null;
   const errorReplies: Record<string, number> = {};
   const connectionErrors: string[] = [];
@@ -178,6 +183,17 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
   let errorCount = 0;
   let maxSendLagMs = 0;
   let rr = 0;
+  // Reply-gap tracking: the time of the previous reply (the run start before the first one).
+  let lastReplyMs = 0;
+  let longestGapMs = 0;
+  /** Accounts the reply-less stretch [from, to] to the run and to the phases it overlaps. */
+  const noteGap = (from: number, to: number): void => {
+    longestGapMs = Math.max(longestGapMs, to - from);
+    for (const p of phases) {
+      const g = Math.min(to, p.spec.stopMs) - Math.max(from, p.spec.startMs);
+      if (g > p.longestGapMs) p.longestGapMs = g;
+    }
+  };
 
   const t0 = performance.now();
   const now = (): number => performance.now() - t0;
@@ -212,6 +228,8 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
   for (const c of conns) {
     c.socket.on('data', (chunk: Buffer) => {
       const t = now();
+      noteGap(lastReplyMs, t);
+      lastReplyMs = t;
       let events: { error: string | null }[];
       try {
         events = c.splitter.feed(chunk);
@@ -287,6 +305,7 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
     // Unanswered requests enter the histograms at their age now: a lower bound, so the
     // percentiles never look better than the truth.
     let unanswered = 0;
+    if (outstanding() > 0) noteGap(lastReplyMs, endMs);
     for (const c of conns) {
       for (let i = c.head; i < c.queue.length; i++) {
         const s = c.queue[i]!;
@@ -314,6 +333,7 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
       connectionErrors: connectionErrors.slice(0, 20),
       achievedPerS: Math.round((completed / (sendWindowMs / 1000)) * 10) / 10,
       maxSendLagMs: Math.round(maxSendLagMs * 10) / 10,
+      longestReplyGapMs: Math.round(longestGapMs * 10) / 10,
       latency: overall.summary(),
       phases: phases.map((p) => {
         const stopMs = Math.min(p.spec.stopMs, endMs);
@@ -325,6 +345,7 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
           latency: p.hist.summary(),
           throughputPerS: Math.round((p.completed / widthS) * 10) / 10,
           errorReplies: p.errors,
+          longestReplyGapMs: Math.round(p.longestGapMs * 10) / 10,
         };
       }),
       series: series.points(Math.min(endMs, o.durationMs)),
@@ -336,7 +357,7 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
     mark(name: string): void {
       const t = now();
       if (marked) marked.spec.stopMs = t;
-      marked = { spec: { name, startMs: t, stopMs: Number.POSITIVE_INFINITY }, hist: new LatencyHistogram(), completed: 0, errors: {} };
+      marked = { spec: { name, startMs: t, stopMs: Number.POSITIVE_INFINITY }, hist: new LatencyHistogram(), completed: 0, errors: {}, longestGapMs: 0 };
       phases.push(marked);
     },
     done,

@@ -13,8 +13,8 @@ export function loadRunFigures(runs: LoadRun[]): Figure[] {
   const out: Figure[] = [];
   for (const r of runs) {
     const b = idPart(r.backend);
-    const scopes = [{ key: 'all', name: 'whole run', latency: r.latency, tput: r.achievedPerS, errors: r.errorReplies }].concat(
-      r.phases.map((p) => ({ key: idPart(p.name), name: p.name, latency: p.latency, tput: p.throughputPerS, errors: p.errorReplies })),
+    const scopes = [{ key: 'all', name: 'whole run', latency: r.latency, tput: r.achievedPerS, errors: r.errorReplies, gap: r.longestReplyGapMs }].concat(
+      r.phases.map((p) => ({ key: idPart(p.name), name: p.name, latency: p.latency, tput: p.throughputPerS, errors: p.errorReplies, gap: p.longestReplyGapMs })),
     );
     for (const s of scopes) {
       const pre = `${b}.${s.key}`;
@@ -25,6 +25,7 @@ export function loadRunFigures(runs: LoadRun[]): Figure[] {
         { id: `${pre}.p999Us`, label: `${label}: client latency p99.9`, value: s.latency.p999Us, unit: 'µs', better: 'lower' },
         { id: `${pre}.maxUs`, label: `${label}: client latency max`, value: s.latency.maxUs, unit: 'µs', better: 'lower' },
         { id: `${pre}.throughputPerS`, label: `${label}: replies per second`, value: s.tput, unit: '1/s', better: 'higher' },
+        { id: `${pre}.longestReplyGapMs`, label: `${label}: longest time without a reply (write pause)`, value: s.gap, unit: 'ms', better: 'lower' },
       );
       for (const [prefix, n] of Object.entries(s.errors)) {
         out.push({ id: `${pre}.errors.${idPart(prefix)}`, label: `${label}: -${prefix} replies`, value: n, unit: 'count', better: 'lower' });
@@ -43,16 +44,16 @@ export function loadRunTable(runs: LoadRun[]): Table {
   for (const r of runs) {
     for (const p of r.phases) {
       const errs = Object.entries(p.errorReplies).map(([k, v]) => `-${k} ${v}`).join(', ') || '0';
-      rows.push([r.backend, p.name, `${(p.startMs / 1000).toFixed(1)}–${(p.stopMs / 1000).toFixed(1)}`, p.latency.count, ms(p.latency.p50Us), ms(p.latency.p99Us), ms(p.latency.p999Us), ms(p.latency.maxUs), p.throughputPerS, errs]);
+      rows.push([r.backend, p.name, `${(p.startMs / 1000).toFixed(1)}–${(p.stopMs / 1000).toFixed(1)}`, p.latency.count, ms(p.latency.p50Us), ms(p.latency.p99Us), ms(p.latency.p999Us), ms(p.latency.maxUs), p.throughputPerS, p.longestReplyGapMs, errs]);
     }
     const errs = Object.entries(r.errorReplies).map(([k, v]) => `-${k} ${v}`).join(', ') || '0';
-    rows.push([r.backend, 'whole run', `0.0–${(r.durationMs / 1000).toFixed(1)}`, r.latency.count, ms(r.latency.p50Us), ms(r.latency.p99Us), ms(r.latency.p999Us), ms(r.latency.maxUs), r.achievedPerS, errs]);
+    rows.push([r.backend, 'whole run', `0.0–${(r.durationMs / 1000).toFixed(1)}`, r.latency.count, ms(r.latency.p50Us), ms(r.latency.p99Us), ms(r.latency.p999Us), ms(r.latency.maxUs), r.achievedPerS, r.longestReplyGapMs, errs]);
   }
   return {
     title: 'Client latency and throughput per backend and phase (open loop)',
-    columns: ['backend', 'phase', 'window (s)', 'requests', 'p50 (ms)', 'p99 (ms)', 'p99.9 (ms)', 'max (ms)', 'replies/s', 'error replies'],
+    columns: ['backend', 'phase', 'window (s)', 'requests', 'p50 (ms)', 'p99 (ms)', 'p99.9 (ms)', 'max (ms)', 'replies/s', 'longest reply gap (ms)', 'error replies'],
     rows,
-    note: 'Latency runs from each request\'s scheduled send time to its reply; requests belong to the phase they were scheduled in.',
+    note: "Latency runs from each request's scheduled send time to its reply; requests belong to the phase they were scheduled in. The longest reply gap is the longest stretch inside the window in which no reply arrived (a write pause).",
   };
 }
 
@@ -76,6 +77,21 @@ export function loadRunCharts(sectionId: string, titleSuffix: string, runs: Load
     xLabel: `time since load start (s), ${runs[0]?.intervalMs ?? 1000} ms intervals by scheduled send time`,
     yLabel: 'latency (ms)',
     series,
+    markers,
+    xMax: Math.max(...runs.map((r) => r.durationMs / 1000)),
+  });
+  charts.push({
+    kind: 'line',
+    id: `${sectionId}-throughput-over-time`,
+    title: `Throughput over time${titleSuffix}`,
+    xLabel: `time since load start (s), ${runs[0]?.intervalMs ?? 1000} ms intervals by reply time`,
+    yLabel: 'replies per second (1/s)',
+    series: runs.flatMap((r, i) => {
+      const color = PALETTE[i % PALETTE.length]!;
+      const x = (p: LoadRun['series'][number]) => (p.tMs + r.intervalMs / 2) / 1000;
+      const errs = r.series.some((p) => p.errorsPerS > 0) ? [{ name: `${r.backend} error replies`, color, dashed: true, points: r.series.map((p) => ({ x: x(p), y: p.errorsPerS })) }] : [];
+      return [{ name: `${r.backend} replies`, color, points: r.series.map((p) => ({ x: x(p), y: p.throughputPerS })) }, ...errs];
+    }),
     markers,
     xMax: Math.max(...runs.map((r) => r.durationMs / 1000)),
   });

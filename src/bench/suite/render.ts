@@ -73,7 +73,7 @@ th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f0f3f7}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .status{display:inline-block;padding:1px 8px;border-radius:3px;color:#fff;font-size:12px}
 .ok{background:#59a14f}.skipped{background:#9c755f}.failed{background:#e15759}
-figure{margin:12px 0;overflow-x:auto}figcaption{font-size:12px;color:#555}
+figure{margin:12px 0;overflow-x:auto;max-width:100%}.charts{display:flex;flex-wrap:wrap;gap:8px 32px;align-items:flex-start}figcaption{font-size:12px;color:#555}
 .pending{background:#fff8e6;border:1px solid #edc948;padding:8px 16px}
 details{margin:8px 0}summary{cursor:pointer;color:#4e79a7}
 .meta{color:#555;font-size:13px}
@@ -99,10 +99,13 @@ export function renderHtml(r: Results, svgs: Map<string, string>): string {
   for (const s of r.sections) {
     h.push(`<h2 id="${escapeXml(s.id)}">${escapeXml(s.title)}</h2>`);
     h.push(`<p><span class="status ${s.status}">${s.status}</span> ${s.reason ? escapeXml(s.reason) : ''} <span class="meta">(${s.durationS.toFixed(1)} s)</span></p>`);
+    // Charts flow side by side where the page is wide enough (the bar charts are narrow).
+    h.push('<div class="charts">');
     for (const c of r.charts.filter((c) => c.section === s.id)) {
       const svg = svgs.get(c.file);
       if (svg) h.push(`<figure>${svg.replace(/^<\?xml[^>]*>\s*/, '')}<figcaption>${escapeXml(c.title)} (${escapeXml(c.file)})</figcaption></figure>`);
     }
+    h.push('</div>');
     for (const t of s.tables) {
       h.push(`<h3>${escapeXml(t.title)}</h3>`, htmlTable(t));
       if (t.note) h.push(`<p class="meta">${escapeXml(t.note)}</p>`);

@@ -105,9 +105,9 @@ export const RESULTS_SCHEMA: JsonSchema = {
     },
     phase: {
       type: 'object',
-      required: ['name', 'startMs', 'stopMs', 'latency', 'throughputPerS', 'errorReplies'],
+      required: ['name', 'startMs', 'stopMs', 'latency', 'throughputPerS', 'errorReplies', 'longestReplyGapMs'],
       additionalProperties: false,
-      properties: { name: str, startMs: num, stopMs: num, latency, throughputPerS: num, errorReplies: counts },
+      properties: { name: str, startMs: num, stopMs: num, latency, throughputPerS: num, errorReplies: counts, longestReplyGapMs: num },
     },
     point: {
       type: 'object',
@@ -119,7 +119,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
       type: 'object',
       required: [
         'backend', 'target', 'connections', 'ratePerS', 'durationMs', 'intervalMs', 'scheduled', 'completed', 'unanswered',
-        'errorReplies', 'connectionErrors', 'achievedPerS', 'maxSendLagMs', 'latency', 'phases', 'series',
+        'errorReplies', 'connectionErrors', 'achievedPerS', 'maxSendLagMs', 'longestReplyGapMs', 'latency', 'phases', 'series',
       ],
       additionalProperties: false,
       properties: {
@@ -136,6 +136,7 @@ export const RESULTS_SCHEMA: JsonSchema = {
         connectionErrors: { type: 'array', items: { type: 'string' } },
         achievedPerS: num,
         maxSendLagMs: num,
+        longestReplyGapMs: num,
         latency,
         phases: { type: 'array', items: { $ref: '#/$defs/phase' } },
         series: { type: 'array', items: { $ref: '#/$defs/point' } },

@@ -167,7 +167,8 @@ export function barChart(c: BarChartSpec): string {
   const labelH = slant ? Math.ceil(longest * 0.5) + 14 : 18;
   const top = 44;
   const plotH = 280;
-  const width = left + plotW + legendW + 30;
+  // Wide enough for the plot and legend, and for the title (bold 15 px).
+  const width = Math.ceil(Math.max(left + plotW + legendW + 30, textW(c.title, 15) + 30));
   const height = top + plotH + labelH + 40;
   const vals = c.values.flat().filter((v): v is number => v !== null && Number.isFinite(v) && v > 0);
   const maxV = vals.length ? Math.max(...vals) : 1;
