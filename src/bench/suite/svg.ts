@@ -79,7 +79,8 @@ export interface LineChartSpec {
 }
 
 export function lineChart(c: LineChartSpec): string {
-  const legendW = Math.max(120, ...c.series.map((s) => textW(s.name) + 40));
+  // A fixed minimum legend width keeps the plot areas of stacked line charts aligned.
+  const legendW = Math.max(190, ...c.series.map((s) => textW(s.name) + 40));
   const width = c.width ?? 960;
   const height = c.height ?? 400;
   const left = 72;

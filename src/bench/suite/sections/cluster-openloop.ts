@@ -52,6 +52,9 @@ export const clusterOpenLoopSection: Section = {
     process.once('exit', procs.killAllNow);
     const plan = loadPlan(ctx.mode);
     const dir = mkdtempSync(join(tmpdir(), 'sealkv-bench-suite-'));
+    // On Ctrl-C the driver exits; the nodes are killed (above) and their data goes too.
+    const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+    process.once('exit', removeDir);
     let cluster: Cluster | null = null;
     try {
       cluster = await launcher.startSealkvCluster({ repo: ctx.repo, dir, clusterId: 'bench-suite', cpuProfDir: null, encryption: false, nodeArgs: [], log: ctx.log });
@@ -100,7 +103,8 @@ export const clusterOpenLoopSection: Section = {
       return out;
     } finally {
       if (cluster) await launcher.stopSealkvCluster(cluster);
-      rmSync(dir, { recursive: true, force: true });
+      process.removeListener('exit', removeDir);
+      removeDir();
     }
   },
 };
