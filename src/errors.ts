@@ -191,6 +191,7 @@ export type KeyCode =
   | 'FSM_WIRE_MALFORMED'
   | 'FSM_WIRE_SUBTAG'
   | 'RESERVED_OPCODE'
+  | 'INVALID_ARGUMENT'
   | 'STORAGE_IO';
 
 /**
