@@ -79,6 +79,17 @@ export function planEpochBump(s: Sidecar | undefined, nodeId16: number): EpochBu
 }
 
 const bumped = new WeakSet<SidecarStore>();
+/** Records returned by bumpAndPinEpochs, i.e. whose epoch is on disk (or needs none: no active DEK). */
+const persisted = new WeakSet<PinnedEpoch>();
+
+/**
+ * True only for a record returned by `bumpAndPinEpochs` in this process. The nonce-factory
+ * constructor of the node wiring checks it, so a factory can only be seeded from a persisted
+ * epoch (KM-8, KM-14) — never from `planEpochBump` or a hand-made object.
+ */
+export function isPersistedEpoch(rec: PinnedEpoch): boolean {
+  return persisted.has(rec);
+}
 
 /**
  * KM-8: bump every active purpose's local_epoch by one, persist the sidecar once (KM-7) and only
@@ -93,5 +104,7 @@ export async function bumpAndPinEpochs(store: SidecarStore, current: Sidecar | u
   if (plan.sidecar !== undefined && plan.sidecar !== current && (current!.active.storage !== 0 || current!.active.raft !== 0)) {
     await store.write(plan.sidecar);
   }
+  persisted.add(plan.pinned.storage);
+  persisted.add(plan.pinned.raft);
   return plan;
 }

@@ -8,7 +8,7 @@
 // and opens LMDB for the group B guards (startup-guards.ts).
 
 import { SealkvError, StartupRefusedError } from '../errors.js';
-import { bumpAndPinEpochs, checkEpochExhaustion, type PinnedEpochs, planEpochBump } from './epochs.js';
+import { bumpAndPinEpochs, checkEpochExhaustion, type PinnedEpochs } from './epochs.js';
 import { unwrapSidecarKeys } from './hydrate.js';
 import { type KekOptions, type KekSource, type LoadedKek, loadKek, selectKekSource } from './kek-source.js';
 import type { Kek } from './kek-provider.js';
@@ -90,7 +90,9 @@ export async function runStartupPreflight(input: PreflightInput): Promise<Prefli
     refusal(new StartupRefusedError('KEK_REQUIRED_WITH_FLAG', `--encryption needs a KEK source: ${HINTS.KEK_REQUIRED_WITH_FLAG}`));
   }
   if (!input.encryption || loaded === null) {
-    return { identity, encryption: false, kek: null, sidecar: undefined, deks: new Map(), pinned: planEpochBump(undefined, identity.nodeId16).pinned, warnings };
+    // No sidecar and no DEK: epochs 0, nothing to persist (KM-8); still the one source of records.
+    const none = await step(() => bumpAndPinEpochs(store, undefined, identity.nodeId16));
+    return { identity, encryption: false, kek: null, sidecar: undefined, deks: new Map(), pinned: none.pinned, warnings };
   }
   const kek = loaded.kek;
   // Group A, 4–7: validation, KEK check, exhaustion, directory and durability probe.

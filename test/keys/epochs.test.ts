@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NonceFactory, parseNonce } from '../../src/crypto/envelope/nonce.js';
-import { bumpAndPinEpochs, checkEpochExhaustion, planEpochBump } from '../../src/keys/epochs.js';
+import { bumpAndPinEpochs, checkEpochExhaustion, isPersistedEpoch, planEpochBump } from '../../src/keys/epochs.js';
 import { emptySidecar, type Sidecar } from '../../src/keys/sidecar-schema.js';
 import { SidecarStore } from '../../src/keys/sidecar-store.js';
 import { bootstrappedSidecar, codeOf, codeOfSync, testKek, tmp } from './helpers.js';
@@ -75,6 +75,21 @@ describe('KM-8 local_epoch bump', () => {
     expect(events.indexOf('fsync-file')).toBeLessThan(events.indexOf('fsync-dir'));
     expect(events.indexOf('fsync-dir')).toBeLessThan(events.indexOf('pinned'));
     expect(events.slice(-2)).toEqual(['pinned', 'first-nonce']);
+  });
+
+  it('KM-8/KM-14: only records returned by bumpAndPinEpochs count as persisted (the single source of nonce-factory seeds)', async () => {
+    const d = tmp();
+    const path = join(d, 'keys.json');
+    const s = bootstrappedSidecar(kek, { epoch: 1 });
+    await new SidecarStore(path).write(s);
+    const planned = planEpochBump(s, 9);
+    expect(isPersistedEpoch(planned.pinned.storage)).toBe(false);
+    expect(isPersistedEpoch({ purpose: 'raft', nodeId16: 9, localEpoch: 2, keyId: s.active.raft })).toBe(false);
+    const store = new SidecarStore(path);
+    const r = await bumpAndPinEpochs(store, await store.read(), 9);
+    expect(isPersistedEpoch(r.pinned.storage)).toBe(true);
+    expect(isPersistedEpoch(r.pinned.raft)).toBe(true);
+    expect(Object.isFrozen(r.pinned.raft)).toBe(true);
   });
 
   it('KM-8: a failed persist pins nothing (the promise rejects with the sidecar code)', async () => {

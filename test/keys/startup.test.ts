@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StartupRefusedError } from '../../src/errors.js';
+import { isPersistedEpoch } from '../../src/keys/epochs.js';
 import { createKdfParams, KDF_MIN_MEMORY_KIB } from '../../src/keys/kek-kdf.js';
 import { Kek } from '../../src/keys/kek-provider.js';
 import type { KekOptions } from '../../src/keys/kek-source.js';
@@ -166,6 +167,7 @@ describe('KM-14 successful preflight', () => {
     expect(r.pinned.storage).toEqual({ purpose: 'storage', nodeId16: r.identity.nodeId16, localEpoch: 5, keyId: 2882400001 });
     expect((await store.read())!.keys.get(19088743)!.localEpoch).toBe(5);
     expect(r.kek?.name()).toBe('file');
+    expect(isPersistedEpoch(r.pinned.storage) && isPersistedEpoch(r.pinned.raft)).toBe(true);
   });
 
   it('KM-2/KM-14: --kek-env warns, is deleted from the environment, and a fresh node (no sidecar) pins epoch 0 without creating one', async () => {
