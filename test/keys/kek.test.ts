@@ -7,7 +7,7 @@ import { ConfigError } from '../../src/errors.js';
 import { wrapDek } from '../../src/keys/dek-wrap.js';
 import { loadKekEnv } from '../../src/keys/kek-env.js';
 import { loadKekFile } from '../../src/keys/kek-file.js';
-import { createKdfParams, KDF_MIN_ITERATIONS, KDF_MIN_MEMORY_KIB, type KdfParams } from '../../src/keys/kek-kdf.js';
+import { createKdfParams, deriveKek, KDF_MIN_ITERATIONS, KDF_MIN_MEMORY_KIB, type KdfParams } from '../../src/keys/kek-kdf.js';
 import { loadKekPassphrase } from '../../src/keys/kek-passphrase.js';
 import { Kek } from '../../src/keys/kek-provider.js';
 import { loadKek, selectKekSource } from '../../src/keys/kek-source.js';
@@ -120,6 +120,22 @@ describe('KM-2 passphrase source (Argon2id, hash-wasm)', () => {
     );
     expect(code).toBe('INSECURE_KEK_FILE');
     expect(read).toBe(false);
+  });
+
+  it('KM-2: every kek_kdf parameter (salt, iterations, memory_kib, parallelism) and the passphrase change the derived KEK', async () => {
+    const pass = new TextEncoder().encode('correct horse battery staple');
+    const hex = async (p: Uint8Array, k: KdfParams) => Buffer.from(await deriveKek(p, k)).toString('hex');
+    const base = await hex(pass, kdf);
+    expect(base).toHaveLength(64);
+    expect(await hex(pass, kdf)).toBe(base); // deterministic
+    const variants = await Promise.all([
+      hex(pass, { ...kdf, salt: createKdfParams(FAST, seqRandom(12)).salt }),
+      hex(pass, { ...kdf, iterations: kdf.iterations + 1 }),
+      hex(pass, { ...kdf, memoryKib: kdf.memoryKib + 1024 }),
+      hex(pass, { ...kdf, parallelism: 2 }),
+      hex(new TextEncoder().encode('correct horse battery staplf'), kdf),
+    ]);
+    expect(new Set([base, ...variants]).size).toBe(6);
   });
 
   it('KM-5: kek-params defaults are iterations 3, memory_kib 65536, parallelism 4 with a 16-byte salt; below the floor is refused', () => {
