@@ -192,6 +192,7 @@ export type KeyCode =
   | 'FSM_WIRE_SUBTAG'
   | 'RESERVED_OPCODE'
   | 'INVALID_ARGUMENT'
+  | 'CAPABILITY_CHECK_FAILED'
   | 'STORAGE_IO';
 
 /**

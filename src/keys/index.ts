@@ -23,3 +23,4 @@ export * from './sidecar-schema.js';
 export * from './sidecar-store.js';
 export * from './startup.js';
 export * from './startup-guards.js';
+export * from './writer-batch.js';
