@@ -158,3 +158,54 @@ export class ConfigError extends SealkvError {}
 export function hasCode(e: unknown, code: string): boolean {
   return e instanceof SealkvError && e.code === code;
 }
+
+export type KeyCode =
+  | 'KEK_REQUIRED_WITH_FLAG'
+  | 'KEK_SOURCE_CONFLICT'
+  | 'INSECURE_KEK_FILE'
+  | 'KEK_INVALID'
+  | 'KEK_KDF_PARAMS_MISSING'
+  | 'KEK_UNWRAP_FAILED'
+  | 'KEK_MISMATCH'
+  | 'KEK_NOT_CONFIGURED'
+  | 'SIDECAR_IO'
+  | 'SIDECAR_VERSION'
+  | 'SIDECAR_MALFORMED'
+  | 'SIDECAR_KEY_ID_FORMAT'
+  | 'SIDECAR_RESERVED_KEY_ID'
+  | 'SIDECAR_PURPOSE'
+  | 'SIDECAR_ACTIVE_KEY_MISSING'
+  | 'SIDECAR_ACTIVE_PURPOSE_MISMATCH'
+  | 'SIDECAR_PRESENT_WITHOUT_FLAG'
+  | 'SIDECAR_DIR_MISSING'
+  | 'SIDECAR_BEHIND_RAFT_LOG'
+  | 'LOG_COMPACTED_PAST_SIDECAR'
+  | 'UNSUPPORTED_FILESYSTEM'
+  | 'LOCAL_EPOCH_EXHAUSTED'
+  | 'LOCAL_EPOCH_ROLLBACK'
+  | 'LOCAL_EPOCH_OUT_OF_RANGE'
+  | 'NODE_ID_COLLISION'
+  | 'NODE_ID_INVALID'
+  | 'RESERVED_KEY_ID'
+  | 'KEY_CONFLICT'
+  | 'DUPLICATE_DEK_ID'
+  | 'FOREIGN_BATCH_DEK'
+  | 'FSM_WIRE_VERSION'
+  | 'FSM_WIRE_MALFORMED'
+  | 'FSM_WIRE_SUBTAG'
+  | 'RESERVED_OPCODE'
+  | 'INVALID_ARGUMENT'
+  | 'CAPABILITY_CHECK_FAILED'
+  | 'STORAGE_IO';
+
+/**
+ * Key management, sidecar, epoch and writer-registry errors (SPEC KM, WR, FW-2). The same code
+ * ends differently by context (C-3): REFUSE-START at start-up (wrapped in StartupRefusedError),
+ * HALT reason inside apply (HaltError ENCRYPTION_APPLY with `reason` = this code).
+ */
+export class KeyError extends SealkvError {
+  declare readonly code: KeyCode;
+  constructor(code: KeyCode, message: string, details: ErrorDetails = {}) {
+    super(code, message, details);
+  }
+}

@@ -74,8 +74,13 @@ const VALUE_FLAGS = new Set([
   'max-bulk-bytes',
   'request-timeout-ms',
   'config',
+  // Encryption (SPEC OP-1); parsed by encryption-config.ts.
+  'kek-file',
+  'kek-env',
+  'kek-passphrase-file',
+  'sidecar',
 ]);
-const BOOL_FLAGS = new Set(['join']);
+const BOOL_FLAGS = new Set(['join', 'encryption', 'rotate-on-startup']);
 
 /** Parses `--flag value` / `--flag=value` pairs into a plain record (usage errors → code USAGE). */
 export function parseFlags(argv: readonly string[]): Record<string, string | boolean> {

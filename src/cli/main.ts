@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ConfigError, type HaltError, SealkvError, StartupRefusedError } from '../errors.js';
+import { SidecarStore } from '../keys/sidecar-store.js';
+import { type PreflightResult, runStartupPreflight } from '../keys/startup.js';
 import { ClusterNode } from '../node/cluster-node.js';
 import { createLogger } from '../node/logger.js';
 import { AdminHttpServer } from '../server/admin-http.js';
@@ -14,12 +16,14 @@ import { RespServer } from '../server/resp-server.js';
 import { runAdmin } from './admin.js';
 import { buildConfig, parseFlags } from './config.js';
 import { runDev } from './dev.js';
+import { buildEncryptionConfig, type EncryptionConfig } from './encryption-config.js';
 
 const USAGE = `usage:
   sealkv start --id ID --data-dir DIR --raft HOST:PORT --peers ID=HOST:PORT,... [--resp HOST:PORT] [--admin HOST:PORT]
                [--cluster-id NAME] [--join] [--cipher native|wasm|js|node] [--crypto-workers N] [--admin-token-file F]
                [--log-level info] [--tick-ms 100] [--election-ticks 10] [--heartbeat-ticks 1]
                [--snapshot-threshold N] [--compaction-margin N] [--max-bulk-bytes N] [--request-timeout-ms N] [--config file.json]
+               [--encryption (--kek-file F | --kek-env VAR | --kek-passphrase-file F) [--sidecar PATH] [--rotate-on-startup]]
   sealkv dev [--dir .sealkv-dev] [--base-port 6379]
   sealkv admin <status|members|add-node|remove-node|transfer-leader> --admin HOST:PORT [--token-file F] [--id ID] [--address HOST:PORT] [--role voter|learner]`;
 
@@ -43,8 +47,11 @@ function die(status: number, code: string, message: string): never {
 
 async function start(argv: string[]): Promise<void> {
   let cfg: ReturnType<typeof buildConfig>;
+  let encCfg: EncryptionConfig;
   try {
-    cfg = buildConfig(parseFlags(argv), availableParallelism());
+    const flags = parseFlags(argv);
+    cfg = buildConfig(flags, availableParallelism());
+    encCfg = buildEncryptionConfig(flags);
   } catch (e) {
     if (e instanceof ConfigError && e.code === 'USAGE') die(1, e.code, `${e.message}\n${USAGE}`);
     if (e instanceof SealkvError) die(2, e.code, e.message);
@@ -60,6 +67,24 @@ async function start(argv: string[]): Promise<void> {
     if (!token) die(2, 'CONFIG_INVALID', '--admin-token-file is empty');
   }
   const log = createLogger(cfg.logLevel, { node: cfg.id });
+  // KM-14 steps 1–3 and 6 (node id, KEK, group A guards, epoch bump) run before LMDB opens; every
+  // refusal is one line and exit 2 (OP-4). The node wiring of issue 10 hands `enc` (keys, pinned
+  // epochs) to the node; until then the checks and the bump run, and no nonce is issued.
+  let enc: PreflightResult;
+  try {
+    enc = await runStartupPreflight({
+      raftId: cfg.id,
+      encryption: encCfg.encryption,
+      kekOptions: encCfg.kek,
+      sidecar: SidecarStore.open(cfg.dataDir, encCfg.sidecarPath),
+    });
+  } catch (e) {
+    if (e instanceof ConfigError && e.code === 'USAGE') die(1, e.code, `${e.message}\n${USAGE}`);
+    if (e instanceof SealkvError) die(2, e.code, e.message);
+    throw e;
+  }
+  for (const w of enc.warnings) log.warn(w);
+  for (const dek of enc.deks.values()) dek.fill(0);
   const metrics = new NodeMetrics();
   let node: ClusterNode;
   try {
