@@ -124,7 +124,7 @@ export class ClusterNode {
     metrics.setStorageCommitsSource(() => env.writes.groups);
     const fsm = new KvStateMachine();
     this.pipeline = new ApplyPipeline<FsmResponse>(
-      { apply: (payload, index, kv) => fsm.apply(payload, index, kv) },
+      { apply: (payload, index, kv, _registry, _extra, kvmod) => fsm.apply(payload, index, kv, kvmod) },
       this.pipelineStore(),
       this.cutover,
       {
@@ -260,9 +260,10 @@ export class ClusterNode {
   }
 
   /** Waits until a read started now may be served locally (ReadIndex). */
-  async linearizableBarrier(deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<void> {
+  async linearizableBarrier(deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<bigint> {
     const index = await this.reads.request();
     await this.waiter.waitFor(index, deadline);
+    return index; // WATCH records it: every write at or below it is visible to later reads
   }
 
   /** The committed state machine, for reads after the barrier. */

@@ -1,56 +1,105 @@
 // Executes RESP commands against a node: classification (commands.ts), writes through Raft
-// (forwarded to the leader by followers), linearizable reads (ReadIndex, then a local read).
+// (forwarded to the leader by followers), linearizable reads (ReadIndex, then a local read), and
+// per-connection MULTI/EXEC/WATCH state (transaction.ts): a transaction is ONE Raft entry.
 
 import { isStorableKey, MAX_KEY_BYTES } from '../storage/index.js';
 import type { ClusterNode } from '../node/cluster-node.js';
 import { encodeCommand, type KvCommand } from '../node/fsm/command-codec.js';
 import { KvReader } from '../node/fsm/kv-reads.js';
-import { classifyCommand, executeRead, fsmResponseToReply, type SessionState } from './commands.js';
+import {
+  type Classified,
+  classifyCommand,
+  executeRead,
+  fsmResponseToReply,
+  precheckCommand,
+  type SessionState,
+  type TxControl,
+} from './commands.js';
 import type { NodeMetrics } from './metrics.js';
-import { error, type Reply } from './resp-codec.js';
+import { error, OK, type Reply, simple } from './resp-codec.js';
 import type { ClientContext, CommandHandler } from './resp-server.js';
+import {
+  buildExec,
+  commandKeys,
+  ERR_DISCARD_WITHOUT_MULTI,
+  ERR_EXEC_WITHOUT_MULTI,
+  ERR_EXECABORT,
+  ERR_MULTI_NESTED,
+  ERR_WATCH_IN_MULTI,
+  execReply,
+  toQueued,
+  TransactionState,
+} from './transaction.js';
 
-/** Keys a write command touches (to refuse keys LMDB cannot store before anything is proposed). */
-function commandKeys(c: KvCommand): Uint8Array[] {
-  switch (c.op) {
-    case 'del':
-    case 'sweepExpired':
-      return c.keys;
-    case 'mset':
-      return c.pairs.map((p) => p.key);
-    default:
-      return [c.key];
+const QUEUED = simple('QUEUED');
+
+function keyError(c: KvCommand): Reply | null {
+  for (const k of commandKeys(c)) {
+    if (!isStorableKey(k)) return error(`ERR key must be 1 to ${MAX_KEY_BYTES} bytes`);
   }
+  return null;
+}
+
+/** What the handler needs of a node (ClusterNode; a fake in unit tests). */
+export type HandlerNode = Pick<ClusterNode, 'write' | 'linearizableBarrier' | 'readView' | 'status'>;
+/** The metrics the handler counts (NodeMetrics). */
+export type HandlerMetrics = Pick<NodeMetrics, 'respCommands'>;
+
+interface Connection {
+  session: SessionState;
+  tx: TransactionState;
 }
 
 export class RespHandler implements CommandHandler {
-  private readonly sessions = new WeakMap<ClientContext, SessionState>();
+  private readonly conns = new WeakMap<ClientContext, Connection>();
   private readonly reader = new KvReader();
 
   constructor(
-    private readonly node: ClusterNode,
-    private readonly metrics: NodeMetrics,
+    private readonly node: HandlerNode,
+    private readonly metrics: HandlerMetrics,
   ) {}
 
-  execute(args: Buffer[], client: ClientContext): Reply | Promise<Reply> {
-    let session = this.sessions.get(client);
-    if (!session) {
-      session = { name: null, id: client.id };
-      this.sessions.set(client, session);
+  private connection(client: ClientContext): Connection {
+    let c = this.conns.get(client);
+    if (!c) {
+      c = {
+        session: { name: null, id: client.id, protocol: 2, addr: client.remoteAddress, createdAtMs: Date.now(), multi: -1 },
+        tx: new TransactionState(),
+      };
+      this.conns.set(client, c);
     }
+    return c;
+  }
+
+  execute(args: Buffer[], client: ClientContext): Reply | Promise<Reply> {
+    const conn = this.connection(client);
     const now = BigInt(Date.now());
-    const c = classifyCommand(args, { now, session, info: (section) => this.info(section) });
+    if (conn.tx.inMulti) {
+      // Redis's pre-queue checks: a failure aborts the transaction at EXEC.
+      const pre = precheckCommand(args);
+      if (pre !== null) {
+        conn.tx.dirty = true;
+        return error(pre);
+      }
+    }
+    const c = classifyCommand(args, { now, session: conn.session, info: (section) => this.info(section) });
+    if (c.kind === 'tx') return this.control(c.control, conn, now);
+    if (conn.tx.inMulti && !(c.kind === 'local' && c.close)) return this.enqueue(c, args, conn, client, now);
+    return this.run(c, conn, client);
+  }
+
+  private run(c: Exclude<Classified, { kind: 'tx' }>, conn: Connection, client: ClientContext): Reply | Promise<Reply> {
     switch (c.kind) {
       case 'local':
         this.metrics.respCommands.inc({ kind: 'local' });
         if (c.close) client.closeAfterReply = true;
-        client.name = session.name ? Buffer.from(session.name).toString('utf8') : null;
+        client.name = conn.session.name ? Buffer.from(conn.session.name).toString('utf8') : null;
+        client.protocol = conn.session.protocol;
         return c.reply;
       case 'write': {
         this.metrics.respCommands.inc({ kind: 'write' });
-        for (const k of commandKeys(c.command)) {
-          if (!isStorableKey(k)) return error(`ERR key must be 1 to ${MAX_KEY_BYTES} bytes`);
-        }
+        const bad = keyError(c.command);
+        if (bad) return bad;
         return this.node.write(encodeCommand(c.command)).then(fsmResponseToReply);
       }
       case 'read':
@@ -59,6 +108,72 @@ export class RespHandler implements CommandHandler {
     }
   }
 
+  private enqueue(c: Exclude<Classified, { kind: 'tx' }>, args: Buffer[], conn: Connection, client: ClientContext, now: bigint): Reply {
+    const q = toQueued(c, args[0]!.toString('latin1').toLowerCase(), now);
+    if (q.kind === 'entry') {
+      const bad = keyError(q.command);
+      conn.tx.queue.push(bad ? { kind: 'reply', reply: bad } : q);
+    } else {
+      conn.tx.queue.push(q);
+    }
+    conn.session.multi = conn.tx.queue.length;
+    client.name = conn.session.name ? Buffer.from(conn.session.name).toString('utf8') : null;
+    return QUEUED;
+  }
+
+  private control(t: TxControl, conn: Connection, now: bigint): Reply | Promise<Reply> {
+    const tx = conn.tx;
+    this.metrics.respCommands.inc({ kind: 'local' });
+    switch (t.op) {
+      case 'multi':
+        if (tx.inMulti) return error(ERR_MULTI_NESTED);
+        tx.begin();
+        conn.session.multi = 0;
+        return OK;
+      case 'discard':
+        if (!tx.inMulti) return error(ERR_DISCARD_WITHOUT_MULTI);
+        tx.reset();
+        conn.session.multi = -1;
+        return OK;
+      case 'unwatch':
+        if (tx.inMulti) {
+          tx.queue.push({ kind: 'reply', reply: OK });
+          return QUEUED;
+        }
+        tx.unwatch();
+        return OK;
+      case 'watch': {
+        if (tx.inMulti) return error(ERR_WATCH_IN_MULTI);
+        for (const k of t.keys) if (!isStorableKey(k)) return error(`ERR key must be 1 to ${MAX_KEY_BYTES} bytes`);
+        // The index after a ReadIndex round: every write at or below it is visible to this
+        // connection's later reads, and any write of the key above it makes EXEC fail. A failed
+        // round leaves index 0 (any recorded write since then aborts EXEC): never unsafe.
+        const round = this.node.linearizableBarrier();
+        const index = round.catch(() => 0n);
+        for (const k of t.keys) tx.watch(k, now, index);
+        return round.then(() => OK);
+      }
+      case 'exec':
+        return this.exec(conn, now);
+    }
+  }
+
+  private async exec(conn: Connection, now: bigint): Promise<Reply> {
+    const tx = conn.tx;
+    if (!tx.inMulti) return error(ERR_EXEC_WITHOUT_MULTI);
+    const queue = tx.queue;
+    const dirty = tx.dirty;
+    const watchesP = tx.watches();
+    tx.reset();
+    conn.session.multi = -1;
+    if (dirty) return error(ERR_EXECABORT);
+    const entry = buildExec(queue, await watchesP, now);
+    if (entry === null) return execReply(queue, null);
+    this.metrics.respCommands.inc({ kind: 'write' });
+    return execReply(queue, await this.node.write(encodeCommand(entry)));
+  }
+
+  /** INFO's body; RESP3 connections get it as a verbatim string (Redis 7). */
   private info(section: string | null): string {
     const s = this.node.status();
     const lines = [
