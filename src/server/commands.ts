@@ -265,7 +265,10 @@ function helloCommand(args: readonly Uint8Array[], ctx: CommandContext): Classif
   for (; i < args.length; i++) {
     const opt = lower(args[i]!);
     if (opt === 'auth' && i + 2 < args.length) {
-      i += 2; // no ACLs: the default user accepts any password (Redis without requirepass)
+      // No ACLs: only the default user exists and it is `nopass` (Redis without requirepass),
+      // so any password is accepted for it and any other user name is refused.
+      if (latin1(args[i + 1]!) !== 'default') return fail(ERR_WRONGPASS);
+      i += 2;
     } else if (opt === 'setname' && i + 1 < args.length) {
       const n = args[++i]!;
       if (!validClientName(n)) return fail(ERR_CLIENT_NAME);
@@ -302,6 +305,7 @@ function clientInfoLine(ctx: CommandContext): string {
   );
 }
 
+const ERR_WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
 const ERR_CLIENT_NAME = 'ERR Client names cannot contain spaces, newlines or special characters.';
 const REDIS_VERSION = '7.0.0';
 

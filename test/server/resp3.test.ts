@@ -54,6 +54,7 @@ describe('HELLO (issue 12 item 1)', () => {
     expect(await a.wire('HELLO', '3', 'AUTH', 'default', 'pw', 'SETNAME', 'me')).toMatch(/^%7/);
     expect(a.client.name).toBe('me');
     expect(await a.wire('HELLO', '3', 'BOGUS')).toBe("-ERR Syntax error in HELLO option 'BOGUS'\r\n");
+    expect(await a.wire('HELLO', '3', 'AUTH', 'alice', 'pw')).toBe('-WRONGPASS invalid username-password pair or user is disabled.\r\n');
   });
 
   it('RESP3 reply forms: CONFIG GET map, INFO and CLIENT INFO verbatim, nil EXEC is _', async () => {
