@@ -222,6 +222,7 @@ export class ApplyBatch {
     }
     if (w.table === 'kvmod') {
       if (!isStorableKey(w.key)) throw new StorageError('KV_KEY_INVALID', `kvmod key of ${w.key.length} bytes cannot be stored`);
+      if (w.value !== null && w.value.length !== 8) throw new StorageError('KVMOD_VALUE_MALFORMED', `kvmod value of ${w.value.length} bytes (a u64 index)`);
       this.record(MOD, { db: this.env.kvmod, key: w.key, value: w.value });
       return;
     }

@@ -280,6 +280,7 @@ export async function installSnapshot(
       if (valueLen > MAX_RECORD_VALUE_BYTES) throw corrupt(`record value of ${valueLen} bytes`);
       const value = await r.read(valueLen);
       if (value.length < valueLen) throw corrupt('truncated record');
+      if (tag[0] === TAG_KVMOD && valueLen !== 8) throw corrupt(`kvmod record value of ${valueLen} bytes (a u64 index)`);
       if (tag[0] === TAG_REGISTRY) {
         decodeRegistryKey(key); // WR-2: malformed rows are refused, never installed
         decodeRegistryValue(value, 'snapshot registry row');

@@ -50,6 +50,14 @@ describe('kvmod table (issue 12, WATCH)', () => {
     expect(reopened.get('kvmod', bytes('never'))).toBeUndefined();
   });
 
+  it('a kvmod value that is not 8 bytes is refused before anything is written', async () => {
+    const store = new ApplyStore(await env());
+    await expect(store.commitBatch([{ table: 'kvmod', key: bytes('k'), value: new Uint8Array(7) }], 1n)).rejects.toMatchObject({
+      code: 'KVMOD_VALUE_MALFORMED',
+    });
+    expect(store.get('kvmod', bytes('k'))).toBeUndefined();
+  });
+
   it('is carried by a snapshot and replaces the target table on install', async () => {
     const src = await env();
     await LmdbLogStorage.open(src).persist({ entries: range(1, 12, 3) });
