@@ -34,7 +34,7 @@ export interface StateMachine<R> {
    * Applies one cleartext payload at `index` (FW-6). `extra` carries what a reseal round trip
    * prepared for this entry (null when none; the FSM then seals inline).
    */
-  apply(payload: Uint8Array, index: bigint, kv: KvTxn, registry: KvTxn, extra: unknown): ApplyResult<R>;
+  apply(payload: Uint8Array, index: bigint, kv: KvTxn, registry: KvTxn, extra: unknown, kvmod: KvTxn): ApplyResult<R>;
 }
 
 /** One speculative unwrap (and optional storage reseal) result. */
@@ -150,6 +150,7 @@ export class ApplyPipeline<R> {
     const overlay = new WriteOverlay(this.store);
     const kv = overlay.table('kv');
     const registry = overlay.table('registry');
+    const kvmod = overlay.table('kvmod');
     const done: { index: bigint; term: number; data: Uint8Array; response: R }[] = [];
     let last = startApplied;
     let halt: HaltError | null = null;
@@ -189,7 +190,7 @@ export class ApplyPipeline<R> {
         payload = opened.payload;
         extra = opened.extra;
       }
-      const r = this.fsm.apply(payload, index, kv, registry, extra);
+      const r = this.fsm.apply(payload, index, kv, registry, extra, kvmod);
       if ('halt' in r) {
         overlay.discardEntry();
         halt = r.halt.index === undefined ? new HaltError(r.halt.code, r.halt.message, { index, reason: r.halt.reason, cause: r.halt.cause }) : r.halt;

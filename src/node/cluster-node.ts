@@ -27,7 +27,7 @@ import { AppliedWaiter } from './applied-waiter.js';
 import { CutoverCell } from './cutover-cell.js';
 import { isProposal, PROPOSAL_HEADER_SIZE } from '../crypto/envelope/proposal.js';
 import { forwardToLeader } from './forward.js';
-import { commandTime, encodeCommand, stampCommand } from './fsm/command-codec.js';
+import { commandTime, encodeCommand, type RelativeTtl, stampCommand } from './fsm/command-codec.js';
 import { LearnerPromoter } from './learner-promoter.js';
 import type { FsmResponse } from './fsm/fsm-types.js';
 import type { KvEntry, KvReadView } from './fsm/kv-store.js';
@@ -60,8 +60,8 @@ interface ForwardRequest {
   t: 'fwd';
   payload: Uint8Array;
   deadline: number;
-  /** The payload's expiry is relative to its `now` (the leader's stamp moves it). */
-  rel?: boolean;
+  /** Which expiries are relative to the payload's `now` (the leader's stamp moves them). */
+  rel?: boolean | boolean[];
 }
 
 /** A write's outcome: the state machine's response and the log index it applied at. */
@@ -72,8 +72,8 @@ export interface WriteResult {
 
 export interface WriteOptions {
   deadline?: number;
-  /** The payload's expiry was made absolute from its provisional `now` (EX/PX, EXPIRE/PEXPIRE). */
-  relativeTtl?: boolean;
+  /** Which expiries were made absolute from the provisional `now` (EX/PX, EXPIRE/PEXPIRE; per command in EXEC). */
+  relativeTtl?: RelativeTtl;
 }
 
 /** The leader's ReadIndex answer carries its read time (issue 9 defect 7); the core ignores the field. */
@@ -175,10 +175,10 @@ export class ClusterNode {
     const fsm = new KvStateMachine();
     this.pipeline = new ApplyPipeline<FsmResponse>(
       {
-        apply: (payload, index, kv) => {
+        apply: (payload, index, kv, _registry, _extra, kvmod) => {
           const t = commandTime(payload);
           if (t !== null) this.time.observeApplied(t);
-          return fsm.apply(payload, index, kv);
+          return fsm.apply(payload, index, kv, kvmod);
         },
       },
       this.pipelineStore(),
@@ -297,7 +297,7 @@ export class ClusterNode {
         const f = payload as ForwardRequest;
         const r = await this.proposer.propose(f.payload, {
           deadline: Math.min(f.deadline, Date.now() + this.cfg.requestTimeoutMs),
-          relativeTtl: f.rel === true,
+          relativeTtl: Array.isArray(f.rel) ? f.rel.map((r) => r === true) : f.rel === true,
         });
         return { index: r.commitIndex, response: r.response } satisfies WriteResult;
       }
@@ -326,14 +326,14 @@ export class ClusterNode {
    */
   async write(payload: Uint8Array, opts: WriteOptions = {}): Promise<WriteResult> {
     const deadline = opts.deadline ?? Date.now() + this.cfg.requestTimeoutMs;
-    const relativeTtl = opts.relativeTtl === true;
+    const relativeTtl = opts.relativeTtl ?? false;
     if (this.raft.isLeader()) {
       const r = await this.proposer.propose(payload, { deadline, relativeTtl });
       return { index: r.commitIndex, response: r.response };
     }
     const leader = this.raft.leader;
     if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });
-    const req: ForwardRequest = { t: 'fwd', payload, deadline, rel: relativeTtl };
+    const req: ForwardRequest = { t: 'fwd', payload, deadline, rel: typeof relativeTtl === 'boolean' ? relativeTtl : [...relativeTtl] };
     const r = (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - Date.now()))) as Partial<WriteResult> | null;
     if (typeof r?.index !== 'bigint' || r.response === undefined) {
       throw new ProposalError('UNAVAILABLE', 'the leader answered a forwarded write without its log index');
@@ -347,10 +347,18 @@ export class ClusterNode {
    * may observe writes stamped after the leader answered).
    */
   async linearizableRead(deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<bigint> {
+    return (await this.linearizableReadAt(deadline)).readTime;
+  }
+
+  /**
+   * A ReadIndex round, as `linearizableRead`, resolving with its read index too: WATCH records it
+   * (every write at or below it is visible to the connection's later reads).
+   */
+  async linearizableReadAt(deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<{ index: bigint; readTime: bigint }> {
     const p = await this.reads.request();
     this.time.observe(p.readTime);
     await this.waiter.waitFor(p.index, deadline);
-    return this.time.judge(p.readTime);
+    return { index: p.index, readTime: this.time.judge(p.readTime) };
   }
 
   /** Waits until this node has applied `index` (a connection's earlier writes, before its read). */

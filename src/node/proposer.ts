@@ -14,6 +14,7 @@
 // - admission stamping (issue 9 defect 7): a user payload is stamped with the leader's time when
 //   it is admitted here, forwarded ones included, before anything else sees it.
 
+import type { RelativeTtl } from './fsm/command-codec.js';
 import { decodeProposal, encodeProposal } from '../crypto/envelope/proposal.js';
 import { ProposalError, SealkvError } from '../errors.js';
 
@@ -21,12 +22,12 @@ export interface ProposeOptions {
   /** Absolute deadline in `Date.now()` ms. */
   deadline?: number;
   signal?: AbortSignal;
-  /** The payload's expiry was made absolute from its `now` (EX/PX): the stamp moves it too. */
-  relativeTtl?: boolean;
+  /** Which expiries were made absolute from the payload's `now` (EX/PX): the stamp moves them too. */
+  relativeTtl?: RelativeTtl;
 }
 
 /** Stamps a user payload in place with the admitting leader's time (see `setStamp`). */
-export type StampFn = (payload: Uint8Array, relativeTtl: boolean) => void;
+export type StampFn = (payload: Uint8Array, relativeTtl: RelativeTtl) => void;
 
 export interface ProposalResult<R> {
   commitIndex: bigint;
@@ -133,7 +134,7 @@ export class Proposer<R> {
     // Copy: the caller may reuse its buffer before the batch is flushed (PE-3).
     const copy = payload.slice();
     // Stamped at admission, in submission order, so stamps follow the log order of one leader.
-    if (path === 'user') this.stamp?.(copy, opts.relativeTtl === true);
+    if (path === 'user') this.stamp?.(copy, opts.relativeTtl ?? false);
     const id = this.nextId++;
     return new Promise<ProposalResult<R>>((resolve, reject) => {
       const rec: Pending<R> = { id, term: this.raft.term(), deadline, resolve, reject, inLog: false };

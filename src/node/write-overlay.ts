@@ -10,7 +10,7 @@ export interface KvTxn {
   del(key: Uint8Array): void;
 }
 
-export type TableName = 'kv' | 'registry';
+export type TableName = 'kv' | 'registry' | 'kvmod';
 
 /** One buffered write: `value === null` deletes. */
 export interface BufferedWrite {

@@ -5,6 +5,7 @@
 // local replies at once.
 
 import type {
+  GetExCommand,
   KvCommand,
   SetTtl,
 } from '../node/fsm/command-codec.js';
@@ -14,7 +15,7 @@ import type { KvReader, ScanOptions } from '../node/fsm/kv-reads.js';
 import type { KvReadView } from '../node/fsm/kv-store.js';
 import { decodeScanCursor, encodeScanCursor } from '../node/fsm/scan-cursor.js';
 import { SealkvError } from '../errors.js';
-import { array, bulk, error, errorReply, int, NIL, OK, type Reply, simple } from './resp-codec.js';
+import { array, bulk, error, errorReply, int, map, NIL, OK, type Reply, type RespVersion, simple, verbatim } from './resp-codec.js';
 
 // ---- public types ----
 
@@ -24,6 +25,16 @@ export interface SessionState {
   name: Uint8Array | null;
   /** Connection id reported by HELLO and CLIENT ID. */
   id: number;
+  /** HELLO 2 / HELLO 3. */
+  protocol: RespVersion;
+  /** CLIENT INFO fields. */
+  addr?: string;
+  createdAtMs?: number;
+  /** CLIENT SETINFO LIB-NAME / LIB-VER. */
+  libName?: string;
+  libVer?: string;
+  /** CLIENT INFO `multi=`: queued commands, -1 outside MULTI (the handler keeps it current). */
+  multi?: number;
 }
 
 export interface CommandContext {
@@ -45,7 +56,17 @@ export type ReadQuery =
   | { op: 'strlen'; key: Uint8Array }
   | { op: 'ttl'; key: Uint8Array; unit: 's' | 'ms' }
   | { op: 'scan'; after: Uint8Array | null; options: ScanOptions }
+  | { op: 'keys'; pattern: Uint8Array }
+  | { op: 'type'; key: Uint8Array }
   | { op: 'dbsize' };
+
+/** Connection-state commands (the handler keeps MULTI/WATCH state per connection). */
+export type TxControl =
+  | { op: 'multi' }
+  | { op: 'exec' }
+  | { op: 'discard' }
+  | { op: 'watch'; keys: Uint8Array[] }
+  | { op: 'unwatch' };
 
 export type Classified =
   /** Propose `command`; answer with the state machine's response (`fsmResponseToReply`). */
@@ -53,7 +74,9 @@ export type Classified =
   /** ReadIndex, then `executeRead(query, ...)`. */
   | { kind: 'read'; query: ReadQuery }
   /** Answer `reply` now; `close`: close the connection after it is written (QUIT). */
-  | { kind: 'local'; reply: Reply; close?: boolean };
+  | { kind: 'local'; reply: Reply; close?: boolean }
+  /** MULTI, EXEC, DISCARD, WATCH, UNWATCH (arity already checked). */
+  | { kind: 'tx'; control: TxControl };
 
 // ---- error texts (Redis 7 wording) ----
 
@@ -182,6 +205,31 @@ function incrBy(args: readonly Uint8Array[], ctx: CommandContext, sign: 1n | -1n
   return { kind: 'write', command: { op: 'incrby', now: ctx.now, key: args[1]!, delta: sign * delta } };
 }
 
+/** GETEX key [EX s | PX ms | EXAT ts | PXAT ms-ts | PERSIST]: at most one option. */
+function getexCommand(args: readonly Uint8Array[], ctx: CommandContext): Classified {
+  let ttl: GetExCommand['ttl'] = { mode: 'keep' };
+  let seen = false;
+  for (let i = 2; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    if (seen) return fail(ERR_SYNTAX);
+    seen = true;
+    if (opt === 'persist') {
+      ttl = { mode: 'persist' };
+      continue;
+    }
+    if ((opt !== 'ex' && opt !== 'px' && opt !== 'exat' && opt !== 'pxat') || i + 1 >= args.length) return fail(ERR_SYNTAX);
+    const n = parseI64(args[++i]!);
+    if (n === null) return fail(ERR_NOT_INTEGER);
+    const seconds = opt === 'ex' || opt === 'exat';
+    if (n <= 0n || (seconds && n > I64_MAX / MS_PER_S)) return fail(invalidExpire('getex'));
+    let at = seconds ? n * MS_PER_S : n;
+    if (opt === 'ex' || opt === 'px') at += ctx.now;
+    if (at > I64_MAX) return fail(invalidExpire('getex'));
+    ttl = { mode: 'at', expireAt: at, relative: opt === 'ex' || opt === 'px' };
+  }
+  return { kind: 'write', command: { op: 'getex', now: ctx.now, key: args[1]!, ttl } };
+}
+
 function scanCommand(args: readonly Uint8Array[]): Classified {
   const after = decodeScanCursor(args[1]!);
   if (after === undefined) return fail(ERR_INVALID_CURSOR);
@@ -207,18 +255,23 @@ function scanCommand(args: readonly Uint8Array[]): Classified {
 
 function helloCommand(args: readonly Uint8Array[], ctx: CommandContext): Classified {
   let i = 1;
+  // Without a version HELLO reports the current protocol and switches nothing (Redis).
+  let protocol = ctx.session.protocol;
   if (args.length > 1) {
     const ver = parseI64(args[1]!);
     if (ver === null) return fail('ERR Protocol version is not an integer or out of range');
-    // Only RESP2 is spoken; HELLO 3 is refused the way a RESP2-only Redis would.
-    if (ver !== 2n) return fail('NOPROTO unsupported protocol version');
+    if (ver !== 2n && ver !== 3n) return fail('NOPROTO unsupported protocol version');
+    protocol = ver === 3n ? 3 : 2;
     i = 2;
   }
   let name: Uint8Array | undefined;
   for (; i < args.length; i++) {
     const opt = lower(args[i]!);
     if (opt === 'auth' && i + 2 < args.length) {
-      i += 2; // no ACLs: the default user accepts any password (Redis without requirepass)
+      // No ACLs: only the default user exists and it is `nopass` (Redis without requirepass),
+      // so any password is accepted for it and any other user name is refused.
+      if (latin1(args[i + 1]!) !== 'default') return fail(ERR_WRONGPASS);
+      i += 2;
     } else if (opt === 'setname' && i + 1 < args.length) {
       const n = args[++i]!;
       if (!validClientName(n)) return fail(ERR_CLIENT_NAME);
@@ -228,26 +281,34 @@ function helloCommand(args: readonly Uint8Array[], ctx: CommandContext): Classif
     }
   }
   if (name !== undefined) ctx.session.name = name.length === 0 ? null : name.slice();
+  // The switch applies to this reply already: a map in RESP3, a flat array in RESP2.
+  ctx.session.protocol = protocol;
   return local(
-    array([
-      bulk('server'),
-      bulk('redis'),
-      bulk('version'),
-      bulk(REDIS_VERSION),
-      bulk('proto'),
-      int(2),
-      bulk('id'),
-      int(ctx.session.id),
-      bulk('mode'),
-      bulk('standalone'),
-      bulk('role'),
-      bulk('master'),
-      bulk('modules'),
-      array([]),
+    map([
+      [bulk('server'), bulk('redis')],
+      [bulk('version'), bulk(REDIS_VERSION)],
+      [bulk('proto'), int(protocol)],
+      [bulk('id'), int(ctx.session.id)],
+      [bulk('mode'), bulk('standalone')],
+      [bulk('role'), bulk('master')],
+      [bulk('modules'), array([])],
     ]),
   );
 }
 
+/** CLIENT INFO's one line (Redis field names; fields sealkv has no notion of are constants). */
+function clientInfoLine(ctx: CommandContext): string {
+  const s = ctx.session;
+  const age = s.createdAtMs === undefined ? 0 : Math.max(0, Math.floor((Number(ctx.now) - s.createdAtMs) / 1000));
+  const name = s.name === null ? '' : latin1(s.name);
+  return (
+    `id=${s.id} addr=${s.addr ?? ''} laddr= fd=-1 name=${name} age=${age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 ` +
+    `multi=${s.multi ?? -1} watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 ` +
+    `events=r cmd=client|info user=default redir=-1 resp=${s.protocol} lib-name=${s.libName ?? ''} lib-ver=${s.libVer ?? ''}\n`
+  );
+}
+
+const ERR_WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
 const ERR_CLIENT_NAME = 'ERR Client names cannot contain spaces, newlines or special characters.';
 const REDIS_VERSION = '7.0.0';
 
@@ -272,10 +333,20 @@ function clientCommand(args: readonly Uint8Array[], ctx: CommandContext): Classi
     case 'id':
       if (args.length !== 2) return fail(wrongArity('client|id'));
       return local(int(ctx.session.id));
-    case 'setinfo':
-      // Sent by client libraries on connect (LIB-NAME / LIB-VER); accepted and ignored.
+    case 'setinfo': {
+      // Sent by client libraries on connect; shown by CLIENT INFO.
       if (args.length !== 4) return fail(wrongArity('client|setinfo'));
+      const attr = lower(args[2]!);
+      if (attr !== 'lib-name' && attr !== 'lib-ver') return fail(`ERR Unrecognized option '${latin1(args[2]!)}'`);
+      if (!validClientName(args[3]!) && args[3]!.length > 0) return fail(`ERR ${attr} cannot contain spaces, newlines or special characters.`);
+      const v = latin1(args[3]!);
+      if (attr === 'lib-name') ctx.session.libName = v;
+      else ctx.session.libVer = v;
       return local(OK);
+    }
+    case 'info':
+      if (args.length !== 2) return fail(wrongArity('client|info'));
+      return local(verbatim(clientInfoLine(ctx)));
     default:
       return fail(unknownSubcommand(args[1]!, 'CLIENT'));
   }
@@ -289,7 +360,7 @@ function commandCommand(args: readonly Uint8Array[]): Classified {
       if (args.length !== 2) return fail(wrongArity('command|count'));
       return local(int(COMMANDS.size));
     case 'docs':
-      return local(array([])); // redis-cli asks at start-up; no docs is a valid answer
+      return local(map([])); // redis-cli asks at start-up; no docs is a valid answer
     case 'info':
       return local(array(args.slice(2).map(() => NIL)));
     case 'list':
@@ -303,7 +374,7 @@ function configCommand(args: readonly Uint8Array[]): Classified {
   const sub = lower(args[1]!);
   if (sub === 'get') {
     if (args.length < 3) return fail(wrongArity('config|get'));
-    return local(array([])); // sealkv has no Redis config parameters
+    return local(map([])); // sealkv has no Redis config parameters
   }
   return fail(unknownSubcommand(args[1]!, 'CONFIG'));
 }
@@ -315,6 +386,7 @@ function defaultInfo(): string {
 // ---- the table ----
 
 const read = (query: ReadQuery): Classified => ({ kind: 'read', query });
+const tx = (control: TxControl): Classified => ({ kind: 'tx', control });
 
 const COMMANDS = new Map<string, Spec>([
   ['ping', { arity: -1, handler: (a) => (a.length > 2 ? fail(wrongArity('ping')) : local(a.length === 2 ? bulk(a[1]!) : simple('PONG'))) }],
@@ -369,18 +441,42 @@ const COMMANDS = new Map<string, Spec>([
     'info',
     {
       arity: -1,
-      handler: (a, c) => local(bulk((c.info ?? defaultInfo)(a.length > 1 ? lower(a[1]!) : null))),
+      handler: (a, c) => local(verbatim((c.info ?? defaultInfo)(a.length > 1 ? lower(a[1]!) : null))),
     },
   ],
   ['command', { arity: -1, handler: commandCommand }],
   ['config', { arity: -2, handler: configCommand }],
   ['client', { arity: -2, handler: clientCommand }],
   ['quit', { arity: -1, handler: () => local(OK, true) }],
+  ['keys', { arity: 2, handler: (a) => read({ op: 'keys', pattern: a[1]! }) }],
+  ['type', { arity: 2, handler: (a) => read({ op: 'type', key: a[1]! }) }],
+  ['rename', { arity: 3, handler: (a, c) => ({ kind: 'write', command: { op: 'rename', now: c.now, key: a[1]!, newKey: a[2]! } }) }],
+  ['unlink', { arity: -2, handler: (a, c) => ({ kind: 'write', command: { op: 'del', now: c.now, keys: a.slice(1) } }) }],
+  ['getdel', { arity: 2, handler: (a, c) => ({ kind: 'write', command: { op: 'getdel', now: c.now, key: a[1]! } }) }],
+  ['getex', { arity: -2, handler: getexCommand }],
+  ['multi', { arity: 1, handler: () => tx({ op: 'multi' }) }],
+  ['exec', { arity: 1, handler: () => tx({ op: 'exec' }) }],
+  ['discard', { arity: 1, handler: () => tx({ op: 'discard' }) }],
+  ['watch', { arity: -2, handler: (a) => tx({ op: 'watch', keys: a.slice(1) }) }],
+  ['unwatch', { arity: 1, handler: () => tx({ op: 'unwatch' }) }],
 ]);
 
 /** Names of every command in the table (lowercase). */
 export function commandNames(): string[] {
   return [...COMMANDS.keys()];
+}
+
+/**
+ * The checks Redis makes before queueing a command inside MULTI: the command exists and its
+ * argument count fits. Returns the error text, or null. Failing them aborts the transaction.
+ */
+export function precheckCommand(args: readonly Uint8Array[]): string | null {
+  if (args.length === 0) return ERR_SYNTAX;
+  const name = lower(args[0]!);
+  const spec = COMMANDS.get(name);
+  if (spec === undefined) return unknownCommand(args);
+  if (!arityOk(spec.arity, args.length)) return wrongArity(name);
+  return null;
 }
 
 /**
@@ -421,6 +517,13 @@ export function executeRead(query: ReadQuery, view: KvReadView, reader: KvReader
       }
       case 'dbsize':
         return int(reader.dbsize(view, now));
+      case 'keys': {
+        // O(N) over the whole table, like Redis's KEYS.
+        const r = reader.scan(view, null, { count: Number.MAX_SAFE_INTEGER, match: query.pattern }, now);
+        return array(r.keys.map((k) => bulk(k)));
+      }
+      case 'type':
+        return simple(reader.get(view, query.key, now) === null ? 'none' : 'string');
     }
   } catch (e) {
     if (e instanceof SealkvError) return errorReply(e);

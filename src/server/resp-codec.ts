@@ -1,4 +1,6 @@
-// RESP2: incremental request parser (multibulk and inline) and reply serializer.
+// RESP2: incremental request parser (multibulk and inline); reply serializer for RESP2 and
+// RESP3 (HELLO 3): maps, verbatim strings and the `_` null exist only in RESP3 and fall back to
+// their RESP2 forms (flat array, bulk string, $-1 / *-1) on a RESP2 connection.
 //
 // The parser is fed raw socket chunks and hands out one command (Buffer[] args) at a time, so
 // the server can stop pulling commands when a client has too many unanswered ones. Every limit
@@ -301,8 +303,15 @@ export class RespParser {
 
 // ---- replies ----
 
-/** What a command handler answers; serialized as RESP2. */
+/** The protocol a connection speaks (HELLO 2 / HELLO 3). */
+export type RespVersion = 2 | 3;
+
+/** What a command handler answers; serialized as RESP2 or RESP3. */
 export type Reply =
+  /** RESP3 map `%`; RESP2: a flat array key, value, key, value, ... */
+  | { readonly t: 'map'; readonly v: readonly (readonly [Reply, Reply])[] }
+  /** RESP3 verbatim string `=` with the 3-letter format (`txt`); RESP2: a bulk string. */
+  | { readonly t: 'verbatim'; readonly format: string; readonly v: string }
   | { readonly t: 'simple'; readonly v: string }
   /** Full error text after '-', starting with the Redis prefix: "ERR ...", "WRONGTYPE ...", "TRYAGAIN ...". */
   | { readonly t: 'error'; readonly v: string }
@@ -318,6 +327,8 @@ export const error = (v: string): Reply => ({ t: 'error', v });
 export const int = (v: number | bigint): Reply => ({ t: 'int', v });
 export const bulk = (v: Uint8Array | string | null): Reply => ({ t: 'bulk', v });
 export const array = (v: readonly Reply[] | null): Reply => ({ t: 'array', v });
+export const map = (v: readonly (readonly [Reply, Reply])[]): Reply => ({ t: 'map', v });
+export const verbatim = (v: string, format = 'txt'): Reply => ({ t: 'verbatim', format, v });
 
 // SPEC C-6: retryable proposal refusals use -TRYAGAIN.
 const TRYAGAIN_CODES = new Set(['ENVELOPE_CUTOVER_IN_PROGRESS', 'WRITER_NOT_REGISTERED']);
@@ -341,12 +352,22 @@ function oneLine(s: string): string {
 }
 
 /** Encoded size of a reply in bytes. */
-export function replySize(r: Reply): number {
-  return sizeOf(r);
+export function replySize(r: Reply, proto: RespVersion = 2): number {
+  return sizeOf(r, proto);
 }
 
-function sizeOf(r: Reply): number {
+function sizeOf(r: Reply, proto: RespVersion): number {
+  if (proto === 3 && (r.t === 'bulk' || r.t === 'array') && r.v === null) return 3; // _\r\n
   switch (r.t) {
+    case 'map': {
+      let s = 3 + String(proto === 3 ? r.v.length : r.v.length * 2).length;
+      for (const [k, v] of r.v) s += sizeOf(k, proto) + sizeOf(v, proto);
+      return s;
+    }
+    case 'verbatim': {
+      const n = Buffer.byteLength(r.v) + (proto === 3 ? 4 : 0);
+      return 5 + String(n).length + n;
+    }
     case 'simple':
     case 'error':
       return 3 + Buffer.byteLength(oneLine(r.v));
@@ -360,14 +381,39 @@ function sizeOf(r: Reply): number {
     case 'array': {
       if (r.v === null) return 5;
       let s = 3 + String(r.v.length).length;
-      for (const x of r.v) s += sizeOf(x);
+      for (const x of r.v) s += sizeOf(x, proto);
       return s;
     }
   }
 }
 
-function writeReply(out: Buffer, off: number, r: Reply): number {
+function writeReply(out: Buffer, off: number, r: Reply, proto: RespVersion): number {
+  if (proto === 3 && (r.t === 'bulk' || r.t === 'array') && r.v === null) {
+    out[off++] = 95; // '_'
+    out[off++] = CR;
+    out[off++] = LF;
+    return off;
+  }
   switch (r.t) {
+    case 'map':
+      out[off++] = proto === 3 ? 37 : 42; // '%' or '*'
+      off += out.write(String(proto === 3 ? r.v.length : r.v.length * 2), off, 'latin1');
+      out[off++] = CR;
+      out[off++] = LF;
+      for (const [k, v] of r.v) {
+        off = writeReply(out, off, k, proto);
+        off = writeReply(out, off, v, proto);
+      }
+      return off;
+    case 'verbatim': {
+      const body = proto === 3 ? `${r.format}:${r.v}` : r.v;
+      out[off++] = proto === 3 ? 61 : 36; // '=' or '$'
+      off += out.write(String(Buffer.byteLength(body)), off, 'latin1');
+      out[off++] = CR;
+      out[off++] = LF;
+      off += out.write(body, off);
+      break;
+    }
     case 'simple':
     case 'error':
       out[off++] = r.t === 'simple' ? 43 : 45;
@@ -403,7 +449,7 @@ function writeReply(out: Buffer, off: number, r: Reply): number {
         off += out.write(String(r.v.length), off, 'latin1');
         out[off++] = CR;
         out[off++] = LF;
-        for (const x of r.v) off = writeReply(out, off, x);
+        for (const x of r.v) off = writeReply(out, off, x, proto);
         return off;
       }
       break;
@@ -413,16 +459,20 @@ function writeReply(out: Buffer, off: number, r: Reply): number {
   return off;
 }
 
-/** Serializes replies (e.g. one pipelined batch) into a single buffer. */
-export function encodeReplies(replies: readonly Reply[]): Buffer {
+/**
+ * Serializes replies (e.g. one pipelined batch) into a single buffer. `proto`: one version for
+ * all, or one per reply (a HELLO in the batch switches the protocol from its own reply on).
+ */
+export function encodeReplies(replies: readonly Reply[], proto: RespVersion | readonly RespVersion[] = 2): Buffer {
+  const p = (i: number): RespVersion => (typeof proto === 'number' ? proto : (proto[i] ?? 2));
   let size = 0;
-  for (const r of replies) size += sizeOf(r);
+  for (let i = 0; i < replies.length; i++) size += sizeOf(replies[i]!, p(i));
   const out = Buffer.allocUnsafe(size);
   let off = 0;
-  for (const r of replies) off = writeReply(out, off, r);
+  for (let i = 0; i < replies.length; i++) off = writeReply(out, off, replies[i]!, p(i));
   return out;
 }
 
-export function encodeReply(r: Reply): Buffer {
-  return encodeReplies([r]);
+export function encodeReply(r: Reply, proto: RespVersion = 2): Buffer {
+  return encodeReplies([r], proto);
 }

@@ -1,40 +1,60 @@
 // Executes RESP commands against a node: classification (commands.ts), writes through Raft
-// (forwarded to the leader by followers), linearizable reads (ReadIndex, then a local read).
-// One connection's commands take effect in order (connection-order.ts): a read waits for the
-// connection's earlier writes to be applied on this node before its ReadIndex round, and a write
-// waits for the connection's earlier reads.
+// (forwarded to the leader by followers), linearizable reads (ReadIndex, then a local read), and
+// per-connection MULTI/EXEC/WATCH state (transaction.ts): a transaction is ONE Raft entry.
+// One connection's commands take effect in order (connection-order.ts): a read (and WATCH) waits
+// for the connection's earlier writes to be applied on this node before its ReadIndex round, and a
+// write (and EXEC) waits for the connection's earlier reads.
 
 import { isStorableKey, MAX_KEY_BYTES } from '../storage/index.js';
 import type { ClusterNode } from '../node/cluster-node.js';
-import { encodeCommand, hasRelativeTtl, type KvCommand } from '../node/fsm/command-codec.js';
+import { encodeCommand, type KvCommand, relativeTtlOf } from '../node/fsm/command-codec.js';
 import { KvReader } from '../node/fsm/kv-reads.js';
-import { classifyCommand, executeRead, fsmResponseToReply, type SessionState } from './commands.js';
-import type { NodeMetrics } from './metrics.js';
-import { error, type Reply } from './resp-codec.js';
+import {
+  type Classified,
+  classifyCommand,
+  executeRead,
+  fsmResponseToReply,
+  precheckCommand,
+  type SessionState,
+  type TxControl,
+} from './commands.js';
 import { ConnectionOrder } from './connection-order.js';
+import type { NodeMetrics } from './metrics.js';
+import { error, OK, type Reply, simple } from './resp-codec.js';
 import type { ClientContext, CommandHandler } from './resp-server.js';
+import {
+  buildExec,
+  commandKeys,
+  ERR_DISCARD_WITHOUT_MULTI,
+  ERR_EXEC_WITHOUT_MULTI,
+  ERR_EXECABORT,
+  ERR_MULTI_NESTED,
+  ERR_WATCH_IN_MULTI,
+  execReply,
+  toQueued,
+  TransactionState,
+} from './transaction.js';
 
-/** What the handler needs of a node (a ClusterNode; a fake in unit tests). */
-export type RespNode = Pick<ClusterNode, 'now' | 'write' | 'waitApplied' | 'linearizableRead' | 'readView' | 'status'>;
+const QUEUED = simple('QUEUED');
+
+function keyError(c: KvCommand): Reply | null {
+  for (const k of commandKeys(c)) {
+    if (!isStorableKey(k)) return error(`ERR key must be 1 to ${MAX_KEY_BYTES} bytes`);
+  }
+  return null;
+}
+
+/** What the handler needs of a node (ClusterNode; a fake in unit tests). */
+export type RespNode = Pick<ClusterNode, 'now' | 'write' | 'waitApplied' | 'linearizableRead' | 'linearizableReadAt' | 'readView' | 'status'>;
+/** The metrics the handler counts (NodeMetrics). */
+export type HandlerMetrics = Pick<NodeMetrics, 'respCommands'>;
 
 interface Connection {
   session: SessionState;
+  tx: TransactionState;
   order: ConnectionOrder;
   /** Highest log index one of this connection's writes applied at. */
   writeIndex: bigint;
-}
-
-/** Keys a write command touches (to refuse keys LMDB cannot store before anything is proposed). */
-function commandKeys(c: KvCommand): Uint8Array[] {
-  switch (c.op) {
-    case 'del':
-    case 'sweepExpired':
-      return c.keys;
-    case 'mset':
-      return c.pairs.map((p) => p.key);
-    default:
-      return [c.key];
-  }
 }
 
 export class RespHandler implements CommandHandler {
@@ -43,45 +63,60 @@ export class RespHandler implements CommandHandler {
 
   constructor(
     private readonly node: RespNode,
-    private readonly metrics: NodeMetrics,
+    private readonly metrics: HandlerMetrics,
   ) {}
 
-  execute(args: Buffer[], client: ClientContext): Reply | Promise<Reply> {
-    let conn = this.conns.get(client);
-    if (!conn) {
-      conn = { session: { name: null, id: client.id }, order: new ConnectionOrder(), writeIndex: 0n };
-      this.conns.set(client, conn);
+  private connection(client: ClientContext): Connection {
+    let c = this.conns.get(client);
+    if (!c) {
+      c = {
+        session: { name: null, id: client.id, protocol: 2, addr: client.remoteAddress, createdAtMs: Date.now(), multi: -1 },
+        tx: new TransactionState(),
+        order: new ConnectionOrder(),
+        writeIndex: 0n,
+      };
+      this.conns.set(client, c);
     }
-    const session = conn.session;
-    // Provisional: the leader re-stamps the write (and moves an EX/PX expiry) when it admits it.
+    return c;
+  }
+
+  execute(args: Buffer[], client: ClientContext): Reply | Promise<Reply> {
+    const conn = this.connection(client);
+    // Provisional: the leader re-stamps a write (and moves an EX/PX expiry) when it admits it.
     const now = this.node.now();
-    const c = classifyCommand(args, { now, session, info: (section) => this.info(section) });
+    if (conn.tx.inMulti) {
+      // Redis's pre-queue checks: a failure aborts the transaction at EXEC.
+      const pre = precheckCommand(args);
+      if (pre !== null) {
+        conn.tx.dirty = true;
+        return error(pre);
+      }
+    }
+    const c = classifyCommand(args, { now, session: conn.session, info: (section) => this.info(section) });
+    if (c.kind === 'tx') return this.control(c.control, conn, now);
+    if (conn.tx.inMulti && !(c.kind === 'local' && c.close)) return this.enqueue(c, args, conn, client, now);
+    return this.run(c, conn, client);
+  }
+
+  private run(c: Exclude<Classified, { kind: 'tx' }>, conn: Connection, client: ClientContext): Reply | Promise<Reply> {
     switch (c.kind) {
       case 'local':
         this.metrics.respCommands.inc({ kind: 'local' });
         if (c.close) client.closeAfterReply = true;
-        client.name = session.name ? Buffer.from(session.name).toString('utf8') : null;
+        client.name = conn.session.name ? Buffer.from(conn.session.name).toString('utf8') : null;
+        client.protocol = conn.session.protocol;
         return c.reply;
       case 'write': {
         this.metrics.respCommands.inc({ kind: 'write' });
-        for (const k of commandKeys(c.command)) {
-          if (!isStorableKey(k)) return error(`ERR key must be 1 to ${MAX_KEY_BYTES} bytes`);
-        }
-        const payload = encodeCommand(c.command);
-        const relativeTtl = hasRelativeTtl(c.command);
-        const cn = conn;
-        return cn.order.run('write', async () => {
-          const r = await this.node.write(payload, { relativeTtl });
-          if (r.index > cn.writeIndex) cn.writeIndex = r.index;
-          return fsmResponseToReply(r.response);
-        });
+        const bad = keyError(c.command);
+        if (bad) return bad;
+        return this.write(conn, c.command).then(fsmResponseToReply);
       }
       case 'read': {
         this.metrics.respCommands.inc({ kind: 'read' });
-        const cn = conn;
-        return cn.order.run('read', async () => {
+        return conn.order.run('read', async () => {
           // The connection's earlier writes are applied here before the read's ReadIndex round.
-          if (cn.writeIndex > 0n) await this.node.waitApplied(cn.writeIndex);
+          if (conn.writeIndex > 0n) await this.node.waitApplied(conn.writeIndex);
           const readTime = await this.node.linearizableRead();
           return executeRead(c.query, this.node.readView(), this.reader, readTime);
         });
@@ -89,6 +124,86 @@ export class RespHandler implements CommandHandler {
     }
   }
 
+  /** A write in the connection's order; records the index it applied at for later reads. */
+  private write(conn: Connection, command: KvCommand) {
+    const payload = encodeCommand(command);
+    const relativeTtl = relativeTtlOf(command);
+    return conn.order.run('write', async () => {
+      const r = await this.node.write(payload, { relativeTtl });
+      if (r.index > conn.writeIndex) conn.writeIndex = r.index;
+      return r.response;
+    });
+  }
+
+  private enqueue(c: Exclude<Classified, { kind: 'tx' }>, args: Buffer[], conn: Connection, client: ClientContext, now: bigint): Reply {
+    const q = toQueued(c, args[0]!.toString('latin1').toLowerCase(), now);
+    if (q.kind === 'entry') {
+      const bad = keyError(q.command);
+      conn.tx.queue.push(bad ? { kind: 'reply', reply: bad } : q);
+    } else {
+      conn.tx.queue.push(q);
+    }
+    conn.session.multi = conn.tx.queue.length;
+    client.name = conn.session.name ? Buffer.from(conn.session.name).toString('utf8') : null;
+    return QUEUED;
+  }
+
+  private control(t: TxControl, conn: Connection, now: bigint): Reply | Promise<Reply> {
+    const tx = conn.tx;
+    this.metrics.respCommands.inc({ kind: 'local' });
+    switch (t.op) {
+      case 'multi':
+        if (tx.inMulti) return error(ERR_MULTI_NESTED);
+        tx.begin();
+        conn.session.multi = 0;
+        return OK;
+      case 'discard':
+        if (!tx.inMulti) return error(ERR_DISCARD_WITHOUT_MULTI);
+        tx.reset();
+        conn.session.multi = -1;
+        return OK;
+      case 'unwatch':
+        if (tx.inMulti) {
+          tx.queue.push({ kind: 'reply', reply: OK });
+          return QUEUED;
+        }
+        tx.unwatch();
+        return OK;
+      case 'watch': {
+        if (tx.inMulti) return error(ERR_WATCH_IN_MULTI);
+        for (const k of t.keys) if (!isStorableKey(k)) return error(`ERR key must be 1 to ${MAX_KEY_BYTES} bytes`);
+        // The index after a ReadIndex round: every write at or below it is visible to this
+        // connection's later reads, and any write of the key above it makes EXEC fail. A failed
+        // round leaves index 0 (any recorded write since then aborts EXEC): never unsafe.
+        const round = conn.order.run('read', async () => {
+          if (conn.writeIndex > 0n) await this.node.waitApplied(conn.writeIndex);
+          return (await this.node.linearizableReadAt()).index;
+        });
+        const index = round.catch(() => 0n);
+        for (const k of t.keys) tx.watch(k, now, index);
+        return round.then(() => OK);
+      }
+      case 'exec':
+        return this.exec(conn, now);
+    }
+  }
+
+  private async exec(conn: Connection, now: bigint): Promise<Reply> {
+    const tx = conn.tx;
+    if (!tx.inMulti) return error(ERR_EXEC_WITHOUT_MULTI);
+    const queue = tx.queue;
+    const dirty = tx.dirty;
+    const watchesP = tx.watches();
+    tx.reset();
+    conn.session.multi = -1;
+    if (dirty) return error(ERR_EXECABORT);
+    const entry = buildExec(queue, await watchesP, now);
+    if (entry === null) return execReply(queue, null);
+    this.metrics.respCommands.inc({ kind: 'write' });
+    return execReply(queue, await this.write(conn, entry));
+  }
+
+  /** INFO's body; RESP3 connections get it as a verbatim string (Redis 7). */
   private info(section: string | null): string {
     const s = this.node.status();
     const lines = [

@@ -21,6 +21,7 @@ import {
   RespParser,
   type RespLimits,
   replySize,
+  type RespVersion,
   simple,
 } from './resp-codec.js';
 
@@ -37,6 +38,8 @@ export interface ClientContext {
    * async reply, commands already dispatched run but their replies are not sent.
    */
   closeAfterReply: boolean;
+  /** HELLO 2/3: the protocol of this command's reply and the later ones (set by the handler). */
+  protocol: RespVersion;
 }
 
 export interface CommandHandler {
@@ -96,6 +99,8 @@ interface Slot {
   close: boolean;
   /** Encoded reply size, once the reply is known. */
   size: number;
+  /** Protocol of the reply: the connection's after the command was dispatched. */
+  proto?: RespVersion;
 }
 
 interface Resolved {
@@ -189,6 +194,7 @@ export class RespServer {
       name: null,
       db: 0,
       closeAfterReply: false,
+      protocol: 2,
     };
     const conn = new Connection(
       socket,
@@ -341,6 +347,7 @@ class Connection {
       } catch (e) {
         r = errorReply(e);
       }
+      slot.proto = this.client.protocol;
       if (isThenable(r)) {
         r.then(
           (v) => this.settle(slot, v ?? errorReply(null)),
@@ -354,7 +361,7 @@ class Connection {
 
   private settle(slot: Slot, reply: Reply): void {
     slot.reply = reply;
-    slot.size = replySize(reply);
+    slot.size = replySize(reply, slot.proto ?? 2);
     this.heldBytes += slot.size;
     if (this.client.closeAfterReply) {
       this.client.closeAfterReply = false;
@@ -435,10 +442,12 @@ class Connection {
   private flush(): boolean {
     if (this.dead) return false;
     const ready: Reply[] = [];
+    const protos: RespVersion[] = [];
     let close = false;
     for (let s = this.slots.peek(); s?.reply; s = this.slots.peek()) {
       this.slots.shift();
       ready.push(s.reply);
+      protos.push(s.proto ?? 2);
       this.heldBytes -= s.size;
       if (s.close) {
         close = true;
@@ -446,7 +455,7 @@ class Connection {
       }
     }
     if (ready.length === 0) return false;
-    const ok = this.socket.write(encodeReplies(ready));
+    const ok = this.socket.write(encodeReplies(ready, protos));
     const unsent = this.socket.writableLength;
     if (close || (this.onIdle !== null && this.slots.length === 0)) {
       this.dead = true;

@@ -33,7 +33,7 @@ import {
 } from './registry-store.js';
 
 /** A buffered write of the node's apply overlay (structurally node/write-overlay's BufferedWrite). */
-export type StoreTable = 'kv' | 'registry';
+export type StoreTable = 'kv' | 'registry' | 'kvmod';
 export interface StoreWrite {
   table: StoreTable;
   key: Uint8Array;
@@ -43,7 +43,8 @@ export interface StoreWrite {
 
 const KV = 0;
 const REG = 1;
-type Table = typeof KV | typeof REG;
+const MOD = 2;
+type Table = typeof KV | typeof REG | typeof MOD;
 
 function mapKey(table: Table, key: Uint8Array): string {
   return String.fromCharCode(table) + Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
@@ -125,6 +126,11 @@ export class ApplyStore {
   /** Overlay-aware read of either table (the node's CommittedReader shape). */
   get(table: StoreTable, key: Uint8Array): Uint8Array | undefined {
     if (table === 'kv') return this.getKv(key);
+    if (table === 'kvmod') {
+      const o = this.lookupInflight(mapKey(MOD, key));
+      if (o !== undefined) return o ?? undefined;
+      return this.env.kvmod.get(key) as Uint8Array | undefined;
+    }
     decodeRegistryKey(key); // a wrong-size key is REGISTRY_KEY_MALFORMED, never "missing"
     const o = this.lookupInflight(mapKey(REG, key));
     if (o !== undefined) return o ?? undefined;
@@ -200,7 +206,7 @@ export class ApplyBatch {
     if (this.index === null) {
       this.index = new Map();
       for (const op of this.ops) {
-        const t = op.db === this.env.kv ? KV : op.db === this.env.registry ? REG : -1;
+        const t = op.db === this.env.kv ? KV : op.db === this.env.registry ? REG : op.db === this.env.kvmod ? MOD : -1;
         if (t >= 0) this.index.set(mapKey(t as Table, op.key), op.value);
       }
     }
@@ -212,6 +218,12 @@ export class ApplyBatch {
     if (w.table === 'kv') {
       if (!isStorableKey(w.key)) throw new StorageError('KV_KEY_INVALID', `kv key of ${w.key.length} bytes cannot be stored`);
       this.record(KV, { db: this.env.kv, key: w.key, value: w.value });
+      return;
+    }
+    if (w.table === 'kvmod') {
+      if (!isStorableKey(w.key)) throw new StorageError('KV_KEY_INVALID', `kvmod key of ${w.key.length} bytes cannot be stored`);
+      if (w.value !== null && w.value.length !== 8) throw new StorageError('KVMOD_VALUE_MALFORMED', `kvmod value of ${w.value.length} bytes (a u64 index)`);
+      this.record(MOD, { db: this.env.kvmod, key: w.key, value: w.value });
       return;
     }
     decodeRegistryKey(w.key);

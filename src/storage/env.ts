@@ -41,6 +41,8 @@ export interface StorageEnv {
   readonly meta: BinaryDb;
   readonly kv: BinaryDb;
   readonly registry: BinaryDb;
+  /** Per-key modification index (u64 BE raft index of the last write) for WATCH (issue 12). */
+  readonly kvmod: BinaryDb;
   /** Internal: records of a snapshot being received, before the atomic swap into kv/registry. */
   readonly staging: BinaryDb;
   readonly overlappingSync: boolean;
@@ -85,6 +87,7 @@ export async function openStorageEnv(dataDir: string, opts: StorageEnvOptions = 
     meta: table('meta'),
     kv: table('kv'),
     registry: table('registry'),
+    kvmod: table('kvmod'),
     staging: table('snapstage'),
     overlappingSync,
     writes: new CommitQueue(target),

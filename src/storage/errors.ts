@@ -21,6 +21,8 @@ export type StorageCode =
   | 'APPLY_ORDER'
   /** A kv key LMDB cannot store (empty, or longer than MAX_KEY_BYTES). */
   | 'KV_KEY_INVALID'
+  /** A `kvmod` value that is not exactly 8 bytes (a u64 modification index, issue 12). */
+  | 'KVMOD_VALUE_MALFORMED'
   /** A `meta` value that does not decode (wrong length or version). */
   | 'META_MALFORMED'
   /** An LMDB operation failed, or the store is closed / poisoned by an earlier failed commit. */

@@ -4,7 +4,7 @@
 //
 // Stream layout (all integers big-endian, C-1):
 //   header                      see snapshot-header.ts (SH-1)
-//   record*                     tag u8 (1 = kv, 2 = registry) ‖ key_len u16 ‖ key ‖ value_len u32 ‖ value
+//   record*                     tag u8 (1 = kv, 2 = registry, 3 = kvmod) ‖ key_len u16 ‖ key ‖ value_len u32 ‖ value
 //   end                         0xFF ‖ record_count u64
 //   crc                         CRC-32C u32 over every byte before it (header included)
 // Nothing may follow the crc. The stream is cut into chunks of at most `chunkBytes` (default
@@ -31,6 +31,8 @@ export type { SnapshotHeader } from './snapshot-header.js';
 
 const TAG_KV = 1;
 const TAG_REGISTRY = 2;
+/** Per-key modification indexes (WATCH, issue 12): state-machine state like kv itself. */
+const TAG_KVMOD = 3;
 const TAG_END = 0xff;
 /** Largest value a record may declare (Redis's 512 MiB string limit plus header room). */
 export const MAX_RECORD_VALUE_BYTES = 512 * 1024 * 1024 + 64;
@@ -130,6 +132,7 @@ export function createSnapshotStream(env: StorageEnv, opts: SnapshotWriteOptions
       for (const [tag, db] of [
         [TAG_KV, env.kv],
         [TAG_REGISTRY, env.registry],
+        [TAG_KVMOD, env.kvmod],
       ] as const) {
         for (const { key, value } of db.getRange({ transaction: txn })) {
           prefix[0] = tag;
@@ -265,7 +268,7 @@ export async function installSnapshot(
       const tag = await r.read(1);
       if (tag.length < 1) throw corrupt('ends before the end marker');
       if (tag[0] === TAG_END) break;
-      if (tag[0] !== TAG_KV && tag[0] !== TAG_REGISTRY) throw corrupt(`unknown record tag ${tag[0]} after ${count} records`);
+      if (tag[0] !== TAG_KV && tag[0] !== TAG_REGISTRY && tag[0] !== TAG_KVMOD) throw corrupt(`unknown record tag ${tag[0]} after ${count} records`);
       const kl = await r.read(2);
       if (kl.length < 2) throw corrupt('truncated record');
       const keyLen = view(kl).getUint16(0);
@@ -277,6 +280,7 @@ export async function installSnapshot(
       if (valueLen > MAX_RECORD_VALUE_BYTES) throw corrupt(`record value of ${valueLen} bytes`);
       const value = await r.read(valueLen);
       if (value.length < valueLen) throw corrupt('truncated record');
+      if (tag[0] === TAG_KVMOD && valueLen !== 8) throw corrupt(`kvmod record value of ${valueLen} bytes (a u64 index)`);
       if (tag[0] === TAG_REGISTRY) {
         decodeRegistryKey(key); // WR-2: malformed rows are refused, never installed
         decodeRegistryValue(value, 'snapshot registry row');
@@ -310,9 +314,11 @@ export async function installSnapshot(
     await env.writes.submitTxn(() => {
       env.kv.clearSync();
       env.registry.clearSync();
+      env.kvmod.clearSync();
       for (const { key, value } of staging.getRange({})) {
         const k = key.subarray(1);
         if (key[0] === TAG_KV) env.kv.putSync(k, value);
+        else if (key[0] === TAG_KVMOD) env.kvmod.putSync(k, value);
         else env.registry.putSync(k, value);
       }
       staging.clearSync();

@@ -7,6 +7,7 @@ import {
   encodeCommand,
   hasRelativeTtl,
   type KvCommand,
+  relativeTtlOf,
   stampCommand,
 } from '../../src/node/fsm/command-codec.js';
 import { SealkvError } from '../../src/errors.js';
@@ -192,5 +193,36 @@ describe('issue 9 defect 7: admission stamping (stampCommand)', () => {
     expect([...other]).toEqual([0x03, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(commandTime(other)).toBeNull();
     expect(commandTime(encodeCommand({ op: 'del', now: 42n, keys: [key] }))).toBe(42n);
+  });
+
+  it('GETEX EX and the relative commands inside EXEC are moved; EXPIREAT inside the same EXEC is not (merge of issues 9 and 12)', () => {
+    const getex: KvCommand = { op: 'getex', now: 1000n, key, ttl: { mode: 'at', expireAt: 61_000n, relative: true } };
+    const p = encodeCommand(getex);
+    stampCommand(p, relativeTtlOf(getex) === true ? 121_000n : 0n, relativeTtlOf(getex));
+    expect(decodeCommand(p)).toMatchObject({ now: 121_000n, ttl: { mode: 'at', expireAt: 181_000n } });
+
+    const exec: KvCommand = {
+      op: 'exec',
+      now: 1000n,
+      watches: [],
+      commands: [
+        { op: 'set', now: 1000n, key, value, condition: 'always', get: false, ttl: { mode: 'at', expireAt: 61_000n, relative: true } },
+        { op: 'expire', now: 1000n, key, expireAt: 500_000n, relative: false }, // EXPIREAT
+        { op: 'expire', now: 1000n, key, expireAt: 11_000n, relative: true }, // EXPIRE k 10
+      ],
+    };
+    const rel = relativeTtlOf(exec);
+    expect(rel).toEqual([true, false, true]);
+    const e = encodeCommand(exec);
+    stampCommand(e, 121_000n, rel);
+    const d = decodeCommand(e);
+    expect(d).toMatchObject({ op: 'exec', now: 121_000n });
+    const cmds = (d as Extract<KvCommand, { op: 'exec' }>).commands;
+    expect(cmds[0]).toMatchObject({ ttl: { mode: 'at', expireAt: 181_000n } });
+    expect(cmds[1]).toMatchObject({ expireAt: 500_000n });
+    expect(cmds[2]).toMatchObject({ expireAt: 131_000n });
+    // An EXEC without relative expiries only gets its `now`.
+    const plain: KvCommand = { op: 'exec', now: 5n, watches: [], commands: [{ op: 'del', now: 5n, keys: [key] }] };
+    expect(relativeTtlOf(plain)).toBe(false);
   });
 });

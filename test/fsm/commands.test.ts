@@ -85,13 +85,15 @@ describe('connection commands', () => {
     expect(run(n, 'ECHO', 'x y')).toBe('x y');
   });
 
-  it('HELLO answers RESP2 server info and refuses protocol 3', () => {
+  it('HELLO answers server info; HELLO 3 switches the session to RESP3 (issue 12), HELLO 4 is NOPROTO', () => {
     const n = new Node();
     const r = run(n, 'HELLO') as unknown[];
     expect(r.slice(0, 6)).toEqual(['server', 'redis', 'version', '7.0.0', 'proto', 2]);
     expect(run(n, 'HELLO', '2', 'SETNAME', 'me')).toBeInstanceOf(Array);
     expect(run(n, 'CLIENT', 'GETNAME')).toBe('me');
-    expect(run(n, 'HELLO', '3')).toEqual({ error: 'NOPROTO unsupported protocol version' });
+    expect((run(n, 'HELLO', '3') as unknown[]).slice(4, 6)).toEqual(['proto', 3]);
+    expect(n.session.protocol).toBe(3);
+    expect(run(n, 'HELLO', '4')).toEqual({ error: 'NOPROTO unsupported protocol version' });
     expect(run(n, 'HELLO', 'x')).toEqual({ error: 'ERR Protocol version is not an integer or out of range' });
   });
 

@@ -20,9 +20,11 @@ export const T0 = 1_700_000_000_000n;
 
 export class Node {
   readonly kv = new MemoryKv();
+  /** Per-key modification indexes (WATCH). */
+  readonly mods = new MemoryKv();
   readonly fsm: KvStateMachine;
   readonly reader: KvReader;
-  readonly session: SessionState = { name: null, id: 7 };
+  readonly session: SessionState = { name: null, id: 7, protocol: 2 };
   now = T0;
   index = 0n;
   /** Every payload applied, in order. */
@@ -41,7 +43,7 @@ export class Node {
   applyPayload(payload: Uint8Array): ApplyResult {
     this.index++;
     this.log.push(payload);
-    return this.fsm.apply(payload, this.index, this.kv);
+    return this.fsm.apply(payload, this.index, this.kv, this.mods);
   }
 
   /** Runs a command end to end and returns its reply. */
@@ -49,6 +51,7 @@ export class Node {
     const c = this.classify(...args);
     if (c.kind === 'local') return c.reply;
     if (c.kind === 'read') return executeRead(c.query, this.kv, this.reader, this.now);
+    if (c.kind === 'tx') throw new Error('MULTI/EXEC/WATCH need a connection: use test/server/tx-harness.ts');
     const payload = encodeCommand(c.command);
     // The payload is what replicates: check it decodes to the same command.
     decodeCommand(payload);
@@ -72,5 +75,9 @@ export function plain(r: Reply): Plain {
       return r.v === null ? null : typeof r.v === 'string' ? r.v : Buffer.from(r.v).toString('latin1');
     case 'array':
       return r.v === null ? null : r.v.map(plain);
+    case 'map':
+      return r.v.flatMap(([k, v]) => [plain(k), plain(v)]);
+    case 'verbatim':
+      return r.v;
   }
 }

@@ -62,9 +62,13 @@ class FakeFollower implements RespNode {
   }
 
   async linearizableRead(): Promise<bigint> {
+    return (await this.linearizableReadAt()).readTime;
+  }
+
+  async linearizableReadAt(): Promise<{ index: bigint; readTime: bigint }> {
     this.events.push('read');
     await sleep(this.readMs);
-    return this.now();
+    return { index: this.last, readTime: this.now() };
   }
 
   readView(): ReturnType<RespNode['readView']> {
@@ -77,7 +81,7 @@ class FakeFollower implements RespNode {
 }
 
 function client(id: number): ClientContext {
-  return { id, remoteAddress: 'test', name: null, db: 0, closeAfterReply: false };
+  return { id, remoteAddress: 'test', name: null, db: 0, closeAfterReply: false, protocol: 2 };
 }
 
 /** A reply as a plain value: bulk → string | null, int → number, else the value. */

@@ -6,7 +6,7 @@
 // replica evaluates expiry against it, so the apply never reads a local clock and stays
 // deterministic. Keys and values are `len u32 ‖ bytes`.
 //
-// Opcodes live in 0x10..0x18, outside 0x03..0x07 (the encryption entries, FW-1). Rule for
+// Opcodes live in 0x10..0x1D, outside 0x03..0x07 (the encryption entries, FW-1). Rule for
 // evolution: new semantics get a NEW opcode, never a reused flag bit, because a replica that does
 // not know a flag would reject the entry while a newer one applies it (divergence).
 
@@ -21,6 +21,13 @@ export const OP_INCRBY = 0x15;
 export const OP_APPEND = 0x16;
 export const OP_EXPIRE = 0x17;
 export const OP_SWEEP_EXPIRED = 0x18;
+export const OP_RENAME = 0x19;
+export const OP_GETDEL = 0x1a;
+export const OP_GETEX = 0x1b;
+/** MULTI/EXEC: the watched keys and the queued commands, applied as one entry (issue 12). */
+export const OP_EXEC = 0x1c;
+/** A read decided in apply: only useful inside EXEC, where it must see the transaction's state. */
+export const OP_READ = 0x1d;
 
 /** Opcodes of the KV codec; none is in 0x03..0x07 (FW-1). */
 export const KV_OPCODES: readonly number[] = [
@@ -33,6 +40,11 @@ export const KV_OPCODES: readonly number[] = [
   OP_APPEND,
   OP_EXPIRE,
   OP_SWEEP_EXPIRED,
+  OP_RENAME,
+  OP_GETDEL,
+  OP_GETEX,
+  OP_EXEC,
+  OP_READ,
 ];
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -116,7 +128,64 @@ export interface SweepExpiredCommand {
   keys: Uint8Array[];
 }
 
+/** RENAME key newkey: the value moves with its TTL. */
+export interface RenameCommand {
+  op: 'rename';
+  now: bigint;
+  key: Uint8Array;
+  newKey: Uint8Array;
+}
+export interface GetDelCommand {
+  op: 'getdel';
+  now: bigint;
+  key: Uint8Array;
+}
+/** GETEX: `ttl` keep = no option, persist = PERSIST, at = EX/PX/EXAT/PXAT made absolute (≥ 1). */
+export interface GetExCommand {
+  op: 'getex';
+  now: bigint;
+  key: Uint8Array;
+  /** `relative` (EX/PX): as in SetTtl, moved by the leader's re-stamp; not on the wire. */
+  ttl: { mode: 'keep' } | { mode: 'persist' } | { mode: 'at'; expireAt: bigint; relative?: boolean };
+}
+
+/** Reads that can be queued inside MULTI (decided in apply, so they see the transaction's state). */
+export type TxReadOp = 'get' | 'mget' | 'exists' | 'strlen' | 'ttl' | 'pttl' | 'type';
+export interface ReadCommand {
+  op: 'read';
+  now: bigint;
+  read: TxReadOp;
+  keys: Uint8Array[];
+}
+
+/**
+ * WATCH as seen by EXEC: `index` is a raft index at or after which the connection's later reads
+ * saw every write; `watchNow` the watching node's clock (ms) at WATCH. Apply aborts the EXEC when
+ * the key's last modification index is above `index`, or when the key expired after `watchNow`.
+ */
+export interface WatchedKey {
+  key: Uint8Array;
+  index: bigint;
+  watchNow: bigint;
+}
+
+/** MULTI … EXEC as one entry. Every command runs with the entry's one `now`. */
+export interface ExecCommand {
+  op: 'exec';
+  now: bigint;
+  watches: WatchedKey[];
+  commands: TxCommand[];
+}
+
+/** What EXEC may carry: any command but EXEC itself. */
+export type TxCommand = Exclude<KvCommand, ExecCommand>;
+
 export type KvCommand =
+  | ExecCommand
+  | ReadCommand
+  | RenameCommand
+  | GetDelCommand
+  | GetExCommand
   | SetCommand
   | SetNxCommand
   | GetSetCommand
@@ -126,6 +195,9 @@ export type KvCommand =
   | AppendCommand
   | ExpireCommand
   | SweepExpiredCommand;
+
+const GETEX_MODES = ['keep', 'persist', 'at'] as const;
+const TX_READS: readonly TxReadOp[] = ['get', 'mget', 'exists', 'strlen', 'ttl', 'pttl', 'type'];
 
 // SET flag bits.
 const F_NX = 0x01;
@@ -297,6 +369,67 @@ export function encodeCommand(cmd: KvCommand): Uint8Array {
       w.bytes(cmd.key);
       return w.done();
     }
+    case 'rename': {
+      const w = new Writer(HEAD + bytesSize(cmd.key) + bytesSize(cmd.newKey));
+      w.u8(OP_RENAME);
+      w.u64(cmd.now);
+      w.bytes(cmd.key);
+      w.bytes(cmd.newKey);
+      return w.done();
+    }
+    case 'getdel': {
+      const w = new Writer(HEAD + bytesSize(cmd.key));
+      w.u8(OP_GETDEL);
+      w.u64(cmd.now);
+      w.bytes(cmd.key);
+      return w.done();
+    }
+    case 'getex': {
+      if (cmd.ttl.mode === 'at' && cmd.ttl.expireAt <= 0n) throw new RangeError('GETEX expireAt must be > 0');
+      const w = new Writer(HEAD + 1 + (cmd.ttl.mode === 'at' ? 8 : 0) + bytesSize(cmd.key));
+      w.u8(OP_GETEX);
+      w.u64(cmd.now);
+      w.u8(GETEX_MODES.indexOf(cmd.ttl.mode));
+      if (cmd.ttl.mode === 'at') w.u64(cmd.ttl.expireAt);
+      w.bytes(cmd.key);
+      return w.done();
+    }
+    case 'read': {
+      const code = TX_READS.indexOf(cmd.read);
+      if (code < 0) throw new RangeError(`bad read op ${String(cmd.read)}`);
+      let size = HEAD + 1 + 4;
+      for (const k of cmd.keys) size += bytesSize(k);
+      const w = new Writer(size);
+      w.u8(OP_READ);
+      w.u64(cmd.now);
+      w.u8(code);
+      w.u32(cmd.keys.length);
+      for (const k of cmd.keys) w.bytes(k);
+      return w.done();
+    }
+    case 'exec': {
+      // Sub-commands are encoded whole (their own `now` included, for one decoder), but the
+      // decoder gives each the entry's `now`: one clock per entry, whoever stamps it.
+      const subs = cmd.commands.map((c) => {
+        if ((c as KvCommand).op === 'exec') throw new RangeError('EXEC cannot nest');
+        return encodeCommand({ ...c, now: cmd.now } as KvCommand);
+      });
+      let size = HEAD + 4 + 4;
+      for (const wk of cmd.watches) size += bytesSize(wk.key) + 16;
+      for (const b of subs) size += bytesSize(b);
+      const w = new Writer(size);
+      w.u8(OP_EXEC);
+      w.u64(cmd.now);
+      w.u32(cmd.watches.length);
+      for (const wk of cmd.watches) {
+        w.u64(wk.index);
+        w.u64(wk.watchNow);
+        w.bytes(wk.key);
+      }
+      w.u32(subs.length);
+      for (const b of subs) w.bytes(b);
+      return w.done();
+    }
     case 'expire': {
       // expireAt 0 on the wire = PERSIST; a real expiry is ≥ 1 (the command table clamps).
       const at = cmd.expireAt ?? 0n;
@@ -313,7 +446,7 @@ export function encodeCommand(cmd: KvCommand): Uint8Array {
 
 /** True when `opcode` is one of this codec's opcodes. */
 export function isKvOpcode(opcode: number): boolean {
-  return opcode >= OP_SET && opcode <= OP_SWEEP_EXPIRED;
+  return opcode >= OP_SET && opcode <= OP_READ;
 }
 
 /**
@@ -387,8 +520,58 @@ export function decodeCommand(payload: Uint8Array): KvCommand {
       cmd = { op: 'incrby', now, key: r.bytes(), delta };
       break;
     }
+    case OP_RENAME: {
+      const key = r.bytes();
+      cmd = { op: 'rename', now, key, newKey: r.bytes() };
+      break;
+    }
+    case OP_GETDEL:
+      cmd = { op: 'getdel', now, key: r.bytes() };
+      break;
+    case OP_GETEX: {
+      const mode = GETEX_MODES[r.u8()];
+      if (mode === undefined) throw malformed('RESERVED_FLAGS', 'unknown GETEX mode');
+      if (mode === 'at') {
+        const expireAt = r.u64();
+        if (expireAt === 0n) throw malformed('BAD_COMBINATION', 'GETEX expireAt of 0');
+        cmd = { op: 'getex', now, ttl: { mode, expireAt }, key: r.bytes() };
+      } else {
+        cmd = { op: 'getex', now, ttl: { mode }, key: r.bytes() };
+      }
+      break;
+    }
+    case OP_READ: {
+      const read = TX_READS[r.u8()];
+      if (read === undefined) throw malformed('RESERVED_FLAGS', 'unknown read op');
+      const n = r.count(4);
+      const keys: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) keys.push(r.bytes());
+      const multiKey = read === 'mget' || read === 'exists';
+      if (multiKey ? n === 0 : n !== 1) throw malformed('BAD_COMBINATION', `${read} with ${n} keys`);
+      cmd = { op: 'read', now, read, keys };
+      break;
+    }
+    case OP_EXEC: {
+      const nw = r.count(20);
+      const watches: WatchedKey[] = [];
+      for (let i = 0; i < nw; i++) {
+        const index = r.u64();
+        const watchNow = r.u64();
+        watches.push({ key: r.bytes(), index, watchNow });
+      }
+      const nc = r.count(4);
+      const commands: TxCommand[] = [];
+      for (let i = 0; i < nc; i++) {
+        const sub = r.bytes();
+        if (sub[0] === OP_EXEC) throw malformed('BAD_COMBINATION', 'EXEC inside EXEC');
+        // An unknown sub-opcode throws UNKNOWN_OPCODE like a top-level one (the entry HALTs).
+        commands.push({ ...decodeCommand(sub), now } as TxCommand);
+      }
+      cmd = { op: 'exec', now, watches, commands };
+      break;
+    }
     default: {
-      // OP_EXPIRE (isKvOpcode narrowed the range to the nine opcodes above).
+      // OP_EXPIRE (isKvOpcode narrowed the range to the opcodes above).
       const at = r.u64();
       cmd = { op: 'expire', now, key: r.bytes(), expireAt: at === 0n ? null : at };
       break;
@@ -410,7 +593,21 @@ const NOW_OFFSET = 1;
 export function hasRelativeTtl(cmd: KvCommand): boolean {
   if (cmd.op === 'set') return cmd.ttl.mode === 'at' && cmd.ttl.relative === true;
   if (cmd.op === 'expire') return cmd.expireAt !== null && cmd.relative === true;
+  if (cmd.op === 'getex') return cmd.ttl.mode === 'at' && cmd.ttl.relative === true;
+  if (cmd.op === 'exec') return cmd.commands.some(hasRelativeTtl);
   return false;
+}
+
+/**
+ * Which expiries of a command the leader's re-stamp must move: a boolean for a single command, and
+ * for EXEC one flag per queued command (the wire keeps only absolute times, so EXPIRE and EXPIREAT
+ * inside one transaction are told apart only by this).
+ */
+export type RelativeTtl = boolean | readonly boolean[];
+
+export function relativeTtlOf(cmd: KvCommand): RelativeTtl {
+  if (cmd.op === 'exec') return cmd.commands.some(hasRelativeTtl) ? cmd.commands.map(hasRelativeTtl) : false;
+  return hasRelativeTtl(cmd);
 }
 
 /** The `now` a KV payload was stamped with; null for a payload that is not a KV command. */
@@ -420,27 +617,56 @@ export function commandTime(payload: Uint8Array): bigint | null {
 }
 
 /**
- * The leader's admission stamp, in place: sets the payload's `now` to the leader's time and,
- * when `relativeTtl`, moves the absolute expiry by (leader time − the receiving node's `now`), so
- * `SET k v EX 60` means 60 s of the leader's clock whichever node received it. A payload that is
- * not a KV command is left alone. Layout-aware on purpose (no decode/re-encode of the values):
- * `now` sits right after the opcode, SET's expireAt after its flags byte, EXPIRE's right after `now`.
+ * The leader's admission stamp, in place: sets the payload's `now` to the leader's time and, for
+ * the expiries `relativeTtl` marks, moves the absolute expiry by (leader time − the receiving
+ * node's `now`), so `SET k v EX 60` means 60 s of the leader's clock whichever node received it.
+ * A payload that is not a KV command is left alone. SET and EXPIRE (the hot path) are patched by
+ * layout (no decode/re-encode of the values): `now` sits right after the opcode, SET's expireAt
+ * after its flags byte, EXPIRE's right after `now`. GETEX and EXEC are decoded and re-encoded; the
+ * encoding has fixed-width times, so the bytes keep their length.
  */
-export function stampCommand(payload: Uint8Array, now: bigint, relativeTtl: boolean): void {
+export function stampCommand(payload: Uint8Array, now: bigint, relativeTtl: RelativeTtl): void {
   const old = commandTime(payload);
   if (old === null) return;
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   view.setBigUint64(NOW_OFFSET, now, false);
-  if (!relativeTtl) return;
+  if (relativeTtl === false) return;
+  const delta = now - old;
+  if (payload[0] === OP_GETEX || payload[0] === OP_EXEC) {
+    const cmd = decodeCommand(payload);
+    if (cmd.op === 'getex') {
+      if (relativeTtl !== true || cmd.ttl.mode !== 'at') return;
+      cmd.ttl = { mode: 'at', expireAt: moveExpiry(cmd.ttl.expireAt, delta) };
+    } else if (cmd.op === 'exec') {
+      if (!Array.isArray(relativeTtl)) return;
+      cmd.commands = cmd.commands.map((c, i) => (relativeTtl[i] === true ? shiftExpiry(c, delta) : c));
+    }
+    const bytes = encodeCommand(cmd);
+    if (bytes.length !== payload.length) throw new ProtocolError('COMMAND_MALFORMED', 're-stamped command changed its length');
+    payload.set(bytes);
+    return;
+  }
+  if (relativeTtl !== true) return;
   let at: number;
   if (payload[0] === OP_SET && payload.length >= HEAD + 1 + 8 && (payload[HEAD]! & F_EXPIRE_AT) !== 0) at = HEAD + 1;
   else if (payload[0] === OP_EXPIRE && payload.length >= HEAD + 8) at = HEAD;
   else return;
   const expireAt = view.getBigUint64(at, false);
   if (expireAt === 0n) return; // PERSIST
-  let moved = expireAt + (now - old);
-  // Keep it a valid expiry: ≥ 1 (0 means none) and within the command table's i64 range.
-  if (moved < 1n) moved = 1n;
-  if (moved > I64_MAX) moved = I64_MAX;
-  view.setBigUint64(at, moved, false);
+  view.setBigUint64(at, moveExpiry(expireAt, delta), false);
+}
+
+/** Keeps a moved expiry valid: ≥ 1 (0 means none) and within the command table's i64 range. */
+function moveExpiry(expireAt: bigint, delta: bigint): bigint {
+  const moved = expireAt + delta;
+  if (moved < 1n) return 1n;
+  if (moved > I64_MAX) return I64_MAX;
+  return moved;
+}
+
+function shiftExpiry(c: TxCommand, delta: bigint): TxCommand {
+  if (c.op === 'set' && c.ttl.mode === 'at') return { ...c, ttl: { mode: 'at', expireAt: moveExpiry(c.ttl.expireAt, delta) } };
+  if (c.op === 'expire' && c.expireAt !== null) return { ...c, expireAt: moveExpiry(c.expireAt, delta) };
+  if (c.op === 'getex' && c.ttl.mode === 'at') return { ...c, ttl: { mode: 'at', expireAt: moveExpiry(c.ttl.expireAt, delta) } };
+  return c;
 }

@@ -13,7 +13,9 @@ export type FsmResponse =
   /** Full error text, starting with the Redis prefix ("ERR ..."). */
   | { readonly t: 'error'; readonly v: string }
   | { readonly t: 'int'; readonly v: bigint }
-  | { readonly t: 'bulk'; readonly v: Uint8Array | null };
+  | { readonly t: 'bulk'; readonly v: Uint8Array | null }
+  /** EXEC's per-command replies, MGET inside EXEC; null = EXEC aborted by WATCH. */
+  | { readonly t: 'array'; readonly v: readonly FsmResponse[] | null };
 
 /** `halt`: the engine HALTs at this entry (no setApplied, no resolveProposal; PE-7, EH-5). */
 export type ApplyResult = { response: FsmResponse } | { halt: HaltError };
@@ -34,6 +36,9 @@ export function int(v: bigint | number): FsmResponse {
 }
 export function bulk(v: Uint8Array | null): FsmResponse {
   return { t: 'bulk', v };
+}
+export function array(v: readonly FsmResponse[] | null): FsmResponse {
+  return { t: 'array', v };
 }
 export function err(message: string): FsmResponse {
   return { t: 'error', v: message };

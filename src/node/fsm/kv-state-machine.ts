@@ -4,6 +4,11 @@
 // (FW-1), everything else is a KV command. Every decision uses the command's own `now`, never a
 // local clock, so replicas that apply the same entries hold the same logical table.
 //
+// WATCH (issue 12): every kv write of an entry also records the entry's index as the key's
+// modification index in `kvmod` (kept for deleted keys too: a key created and deleted after WATCH
+// was modified). EXEC carries each watched key's WATCH index and aborts when a key's modification
+// index is above it, so the decision is made from replicated state only.
+//
 // A command is all-or-nothing: it reads and seals everything first into a staged write set and
 // touches `tx` only at the end, so an entry that HALTs half way leaves nothing of itself in the
 // batch transaction (EH-8: entries before it commit, it does not).
@@ -13,7 +18,13 @@ import {
   type AppendCommand,
   type DelCommand,
   decodeCommand,
+  type ExecCommand,
   type ExpireCommand,
+  type GetDelCommand,
+  type GetExCommand,
+  type ReadCommand,
+  type RenameCommand,
+  type WatchedKey,
   type GetSetCommand,
   type IncrByCommand,
   type KvCommand,
@@ -25,6 +36,7 @@ import {
 import { expiresOnWrite, isExpired } from './expiry.js';
 import {
   type ApplyResult,
+  array,
   bulk,
   type EncryptionHandler,
   err,
@@ -65,10 +77,22 @@ class HaltSignal {
   ) {}
 }
 
+export const ERR_NO_SUCH_KEY = 'ERR no such key';
+
 /** Per-command write set with read-your-writes, flushed to the txn only on success. */
 class Staged {
   private readonly writes = new Map<string, { key: Uint8Array; record: Uint8Array | null }>();
-  constructor(private readonly tx: KvTxn) {}
+  constructor(
+    private readonly tx: KvTxn,
+    private readonly mods: KvTxn | undefined,
+    private readonly index: bigint,
+  ) {}
+  /** The raft index of the key's last write before this entry; 0 when none is recorded. */
+  modIndex(key: Uint8Array): bigint {
+    const b = this.mods?.get(key);
+    if (b === undefined || b.length !== 8) return 0n;
+    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, false);
+  }
   private static id(key: Uint8Array): string {
     return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
   }
@@ -88,9 +112,17 @@ class Staged {
     this.writes.set(id, { key, record: null });
   }
   flush(): void {
+    let stamp: Uint8Array | null = null;
     for (const w of this.writes.values()) {
       if (w.record === null) this.tx.del(w.key);
       else this.tx.put(w.key, w.record);
+      if (this.mods !== undefined) {
+        if (stamp === null) {
+          stamp = new Uint8Array(8);
+          new DataView(stamp.buffer).setBigUint64(0, this.index, false);
+        }
+        this.mods.put(w.key, stamp);
+      }
     }
   }
 }
@@ -109,7 +141,7 @@ export class KvStateMachine {
    * an error reply; only encryption failures (and unknown opcodes, see below) come back as
    * `{ halt }`. Errors that are not SealkvErrors (bugs, storage I/O from `tx`) are thrown.
    */
-  apply(payload: Uint8Array, index: bigint, tx: KvTxn): ApplyResult {
+  apply(payload: Uint8Array, index: bigint, tx: KvTxn, mods?: KvTxn): ApplyResult {
     const opcode = payload.length > 0 ? payload[0]! : -1;
     if (opcode >= 0x03 && opcode <= 0x07) return this.applyEncryptionEntry(opcode, payload, index);
 
@@ -133,7 +165,7 @@ export class KvStateMachine {
       return { response: err(`ERR COMMAND_MALFORMED ${e.message}`) };
     }
 
-    const staged = new Staged(tx);
+    const staged = new Staged(tx, mods, index);
     try {
       const response = this.execute(cmd, staged);
       staged.flush();
@@ -193,6 +225,16 @@ export class KvStateMachine {
         return this.expire(cmd, s);
       case 'sweepExpired':
         return this.sweep(cmd, s);
+      case 'rename':
+        return this.rename(cmd, s);
+      case 'getdel':
+        return this.getdel(cmd, s);
+      case 'getex':
+        return this.getex(cmd, s);
+      case 'read':
+        return this.read(cmd, s);
+      case 'exec':
+        return this.exec(cmd, s);
     }
   }
 
@@ -320,6 +362,78 @@ export class KvStateMachine {
     // Re-encoded, not patched: the header is in the storage AAD, so a sealing codec reseals (SE-6).
     this.write(s, c.key, old.value, c.expireAt);
     return int(1);
+  }
+
+  private rename(c: RenameCommand, s: Staged): FsmResponse {
+    const old = this.readLive(s, c.key, c.now);
+    if (old === null) return err(ERR_NO_SUCH_KEY);
+    if (Buffer.compare(c.key, c.newKey) === 0) return OK;
+    // The value moves with its TTL; sealed again under the new key (the key is in the AAD, SE-2).
+    this.write(s, c.newKey, old.value, old.expireAt);
+    s.del(c.key);
+    return OK;
+  }
+
+  private getdel(c: GetDelCommand, s: Staged): FsmResponse {
+    const old = this.readLive(s, c.key, c.now);
+    if (old === null) return NIL;
+    s.del(c.key);
+    return bulk(old.value);
+  }
+
+  private getex(c: GetExCommand, s: Staged): FsmResponse {
+    const old = this.readLive(s, c.key, c.now);
+    if (old === null) return NIL;
+    if (c.ttl.mode === 'persist') {
+      if (old.expireAt !== 0n) this.write(s, c.key, old.value, 0n);
+    } else if (c.ttl.mode === 'at') {
+      if (expiresOnWrite(c.ttl.expireAt, c.now)) s.del(c.key);
+      else this.write(s, c.key, old.value, c.ttl.expireAt);
+    }
+    return bulk(old.value);
+  }
+
+  /** A read queued in MULTI: decided here so it sees the transaction's own writes. */
+  private read(c: ReadCommand, s: Staged): FsmResponse {
+    const live = (k: Uint8Array): Live | null => this.readLive(s, k, c.now);
+    const key = c.keys[0]!;
+    switch (c.read) {
+      case 'get':
+        return bulk(live(key)?.value ?? null);
+      case 'mget':
+        return array(c.keys.map((k) => bulk(live(k)?.value ?? null)));
+      case 'exists':
+        return int(c.keys.filter((k) => live(k) !== null).length);
+      case 'strlen':
+        return int(live(key)?.value.length ?? 0);
+      case 'type':
+        return { t: 'simple', v: live(key) === null ? 'none' : 'string' };
+      case 'ttl':
+      case 'pttl': {
+        const v = live(key);
+        if (v === null) return int(-2);
+        if (v.expireAt === 0n) return int(-1);
+        const ms = v.expireAt - c.now;
+        return int(c.read === 'pttl' ? ms : (ms + 500n) / 1000n);
+      }
+    }
+  }
+
+  /** MULTI/EXEC: nil when a watched key was touched after its WATCH, else every reply in order. */
+  private exec(c: ExecCommand, s: Staged): FsmResponse {
+    for (const w of c.watches) if (this.touchedSince(s, w, c.now)) return array(null);
+    // Runtime errors are per command (Redis): the others still run; a HALT stops the whole entry.
+    return array(c.commands.map((sub) => this.execute(sub, s)));
+  }
+
+  private touchedSince(s: Staged, w: WatchedKey, now: bigint): boolean {
+    if (s.modIndex(w.key) > w.index) return true;
+    const record = s.get(w.key);
+    if (record === undefined) return false;
+    const d = this.guard('decrypt', w.key, () => this.codec.decodeFromStore(w.key, record));
+    // Redis ≥ 6.0.9: a key that was live at WATCH and has expired since counts as modified.
+    const e = d.header.expireAt;
+    return !d.header.tombstone && isExpired(e, now) && !isExpired(e, w.watchNow);
   }
 
   private sweep(c: SweepExpiredCommand, s: Staged): FsmResponse {
