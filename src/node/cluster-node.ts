@@ -15,14 +15,24 @@ import {
   type Message,
   RaftNode,
   Role,
+  type SnapshotMeta,
 } from '../raft/index.js';
 import type { BufferedWrite } from './write-overlay.js';
-import { ApplyStore, LmdbLogStorage, openStorageEnv, recordLocalSnapshot, type StorageEnv } from '../storage/index.js';
+import {
+  ApplyStore,
+  LmdbLogStorage,
+  openStorageEnv,
+  recordLocalSnapshot,
+  type SnapshotHeader,
+  type StorageEnv,
+  StorageError,
+} from '../storage/index.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import type { NodeConfig } from '../cli/config.js';
 import { AddressBook } from './address-book.js';
 import { ApplyPipeline, type ApplyStore as PipelineStore } from './apply-pipeline.js';
 import { AppliedWaiter } from './applied-waiter.js';
+import { crashPoint } from './crash-points.js';
 import { CutoverCell } from './cutover-cell.js';
 import { encodeCommand } from './fsm/command-codec.js';
 import type { FsmResponse } from './fsm/fsm-types.js';
@@ -50,6 +60,9 @@ interface ForwardRequest {
 }
 
 const SWEEP_INTERVAL_MS = 1000;
+/** Committed entries handed to the apply pipeline and not yet applied (its queue bound). */
+const MAX_APPLYING_ENTRIES = 32 * 1024;
+const MAX_APPLYING_BYTES = 64 * 1024 * 1024;
 const ROLE_NAMES: Record<Role, string> = {
   [Role.Leader]: 'leader',
   [Role.Follower]: 'follower',
@@ -142,6 +155,7 @@ export class ClusterNode {
       request: (to, payload, timeoutMs) => transport.request(to, payload, timeoutMs),
       sendRaft: (to, m) => transport.send(to, m),
       stepLocal: (m) => this.loop.step(m),
+      peers: () => book.entries(),
     }, log);
     this.receiver = new SnapshotReceiver(cfg.dataDir, env, log);
     this.loop = new RunLoop(
@@ -152,13 +166,7 @@ export class ClusterNode {
           transport.send(m.to, m);
         },
         sendSnapshot: (m) => this.sender.send(m),
-        installSnapshot: async (meta) => {
-          await this.pipeline.idle();
-          await this.receiver.install(meta);
-          store.reload();
-          this.waiter.notify(store.appliedIndex());
-          this.lastSnapshotIndex = meta.index;
-        },
+        installSnapshot: (meta, signal) => this.installSnapshot(meta, signal),
         committed: (entries) => this.pipeline.push(entries),
         readState: (index, ctx) => this.reads.onReadState(index, ctx),
         softState: (s) => this.onSoftState(s.role, s.leader),
@@ -205,6 +213,10 @@ export class ClusterNode {
           random: (n) => randomInt(n),
           applied: Number(store.appliedIndex()),
           maxCommittedSizePerReady: 16 * 1024 * 1024,
+          // The apply pipeline reports what it applied (onApplied); what it holds is bounded.
+          asyncApply: true,
+          maxApplyingEntries: MAX_APPLYING_ENTRIES,
+          maxApplyingBytes: MAX_APPLYING_BYTES,
         },
         logStore,
       );
@@ -399,7 +411,52 @@ export class ClusterNode {
     this.loop.kick();
   }
 
+  /**
+   * The run loop's snapshot install (followers). The staged state and the log reset land in ONE
+   * LMDB transaction, so a crash anywhere leaves either the old state and log or the new ones
+   * (never applied > commit). A HALT that fires while this runs aborts it: nothing is installed
+   * after the halt, the node exits with applied = k−1. The core only accepts a snapshot once
+   * every entry it handed over is applied (asyncApply), so the pipeline is idle here; waiting for
+   * it anyway keeps the install from racing a batch that is still committing.
+   */
+  private async installSnapshot(meta: SnapshotMeta, signal: AbortSignal): Promise<void> {
+    const aborted = (): boolean => signal.aborted || this.pipeline.haltedWith() !== null;
+    crashPoint('snapshot-install:start');
+    await this.pipeline.idle();
+    crashPoint('snapshot-install:idle');
+    if (aborted()) throw new StorageError('INSTALL_ABORTED', `snapshot ${meta.index} not installed: apply halted`);
+    let reset = false;
+    let header: SnapshotHeader;
+    try {
+      header = await this.receiver.install(meta, {
+        aborted,
+        staged: (h) => {
+          crashPoint('snapshot-install:staged');
+          // Addresses first (only additions): the members the snapshot names stay reachable.
+          if (h.peers) this.book.learn(h.peers);
+        },
+        commitOps: () => {
+          reset = true;
+          return this.logStore.snapshotResetOps(meta);
+        },
+      });
+    } catch (e) {
+      if (reset) this.logStore.fail(e); // its memory already starts after the snapshot
+      throw e;
+    }
+    crashPoint('snapshot-install:installed');
+    this.book.retain([...header.conf.voters, ...header.conf.learners], this.cfg.id);
+    this.transport.updatePeers(this.book.entries());
+    this.store.reload();
+    this.waiter.notify(this.store.appliedIndex());
+    this.lastSnapshotIndex = meta.index;
+  }
+
   private onApplied(i: bigint): void {
+    // The core learns the real applied index (asyncApply): its guards and snapshot acceptance
+    // count only what is applied, and it hands over more committed entries (back-pressure).
+    this.raft.appliedTo(Number(i));
+    this.loop.kick();
     this.waiter.notify(i);
     this.metrics.appliedIndex.set(Number(i));
     if (!this.snapshotting && Number(i) - this.lastSnapshotIndex >= this.cfg.snapshotThreshold) void this.snapshot();

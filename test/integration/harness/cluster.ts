@@ -184,14 +184,14 @@ export class Cluster {
     return a;
   }
 
-  private spawnNode(id: string, join: boolean): void {
+  private spawnNode(id: string, join: boolean, env: Record<string, string> = {}): void {
     if (this.destroyed) throw new Error('cluster destroyed');
     const n = this.node(id);
     if (n.proc) throw new Error(`${id} is already running`);
     const args = this.args(n, join);
     appendFileSync(n.logFile, `\n=== ${new Date().toISOString()} start: node ${args.join(' ')}\n`);
     const fd = openSync(n.logFile, 'a');
-    const p = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'test' } });
+    const p = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'test', ...env } });
     closeSync(fd);
     track(p);
     n.proc = p;
@@ -203,9 +203,26 @@ export class Cluster {
     });
   }
 
-  /** Starts a stopped node again on the same data dir. */
-  start(id: string, join = false): void {
-    this.spawnNode(id, join);
+  /** Starts a stopped node again on the same data dir (`env`: extra variables, e.g. SEALKV_CRASH_POINTS). */
+  start(id: string, join = false, env: Record<string, string> = {}): void {
+    this.spawnNode(id, join, env);
+  }
+
+  /** Marks the current process of `id` as expected to die (e.g. an armed crash point). */
+  expectExit(id: string): void {
+    this.node(id).killing = true;
+  }
+
+  /** Resolves once `id` is not running (it exited on its own or was killed). */
+  async waitExit(id: string, timeoutMs = 20_000): Promise<NodeExit> {
+    return waitFor(
+      `${id} to exit`,
+      () => {
+        const n = this.node(id);
+        return n.proc === null ? n.exits.at(-1) : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   /** Sends `signal`; resolves when the process has exited (SIGTERM escalates to SIGKILL after 10 s). */
@@ -303,6 +320,18 @@ export class Cluster {
           const s = st.get(id);
           return s !== undefined && BigInt(s.appliedIndex) >= index;
         });
+      },
+      timeoutMs,
+    );
+  }
+
+  /** Waits until `id`'s log starts after `index`: a follower stopped at `index` needs a snapshot. */
+  async waitCompactedPast(id: string, index: bigint, timeoutMs = 15_000): Promise<void> {
+    await waitFor(
+      `${id}'s log to be compacted past ${index}`,
+      async () => {
+        const s = await this.status(id, 500);
+        return s?.firstIndex !== undefined && BigInt(s.firstIndex) > index + 1n;
       },
       timeoutMs,
     );
