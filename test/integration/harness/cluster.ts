@@ -384,7 +384,7 @@ export class Cluster {
    * A new node: allocates ports and a proxy, starts it with --join, then asks the leader to add
    * it. Returns the admin reply of the add.
    */
-  async addNode(id: string, role: 'voter' | 'learner' = 'voter'): Promise<AdminReply> {
+  async addNode(id: string, role: 'voter' | 'learner' = 'voter', env: Record<string, string> = {}): Promise<AdminReply> {
     if (!this.nodes.has(id)) {
       const n = await this.allocate(id);
       const inbound = await this.proxy(`*>${id}`, n.raftPort);
@@ -392,7 +392,7 @@ export class Cluster {
       const others = this.ids().filter((x) => x !== id);
       n.peersArg = [`${id}=127.0.0.1:${n.raftPort}`, ...others.map((o) => `${o}=${this.node(o).memberAddress}`)].join(',');
     }
-    this.spawnNode(id, true);
+    this.spawnNode(id, true, env);
     return this.addMember(id, role);
   }
 
