@@ -187,6 +187,9 @@ export class ClusterNode {
       const fresh = logStore.lastIndex() === 0 && logStore.snapshotMeta().index === 0;
       if (fresh && !cfg.join) await logStore.bootstrap([...cfg.peers.keys()].sort());
       const store = new ApplyStore(env, false);
+      if (await logStore.finishInterruptedInstall(store.appliedIndex())) {
+        log.warn({ index: String(store.appliedIndex()) }, 'finished the log reset of a snapshot install interrupted by a crash');
+      }
       const book = new AddressBook(cfg.dataDir, new Map([...cfg.peers].map(([id, hp]) => [id, `${hp.host}:${hp.port}`])));
       const transport = new PeerTransport({
         id: cfg.id,

@@ -232,6 +232,21 @@ export class LmdbLogStorage implements LogStorage {
     return ops;
   }
 
+  /**
+   * Start-up repair for a data dir left by a crash between a snapshot install and its log reset
+   * (versions that did them in two transactions): the state is applied up to the snapshot, the
+   * log and hard state are not reset. Finishes the reset (durably) and returns true; returns
+   * false when there is nothing to repair. Without it such a node can never start (the core
+   * refuses applied > commit).
+   */
+  async finishInterruptedInstall(appliedIndex: bigint): Promise<boolean> {
+    if (appliedIndex <= BigInt(this.hs.commit)) return false;
+    const snap = this.meta.snapshotMeta();
+    if (BigInt(snap.index) !== appliedIndex) return false; // not an install: let the core refuse it
+    await this.submit(this.snapshotResetOps({ index: snap.index, term: snap.term, conf: snap.conf }), Number.POSITIVE_INFINITY);
+    return true;
+  }
+
   /** A write this store's memory already reflects failed: refuse every later write (see `persist`). */
   fail(cause: unknown): void {
     this.failed ??= cause;

@@ -132,3 +132,31 @@ describe('defect 9.2: the snapshot header carries the address book', () => {
     expect(both.lastIndex).toBe(7n);
   });
 });
+
+describe('defect 9.1: start-up repair of a data dir an interrupted two-step install left', () => {
+  it('defect 9.1: applied > commit after an install without the log reset is finished at open', async () => {
+    const src = await source();
+    const dir = dirs.make();
+    const { e } = await destination(dir);
+    // The old two-step install, crashed before the log reset: state at 12, log and commit at 3.
+    await installSnapshot(e, await collect(createSnapshotStream(src).chunks));
+    await e.close();
+    envs.splice(envs.indexOf(e), 1);
+    const e2 = await env(dir);
+    const log = LmdbLogStorage.open(e2);
+    expect(log.hardState().commit).toBe(3);
+    expect(await log.finishInterruptedInstall(new MetaStore(e2.meta).appliedIndex())).toBe(true);
+    expect([log.firstIndex(), log.lastIndex(), log.hardState().commit]).toEqual([13, 12, 12]);
+    expect(await log.finishInterruptedInstall(12n), 'nothing left to repair').toBe(false);
+    await e2.close();
+    envs.splice(envs.indexOf(e2), 1);
+    const reopened = LmdbLogStorage.open(await env(dir));
+    expect([reopened.firstIndex(), reopened.hardState().commit]).toEqual([13, 12]);
+  });
+
+  it('defect 9.1: applied > commit without a snapshot at the applied index is not "repaired"', async () => {
+    const { log } = await destination(dirs.make());
+    expect(await log.finishInterruptedInstall(4n)).toBe(false);
+    expect(log.hardState().commit).toBe(3);
+  });
+});
