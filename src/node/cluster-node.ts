@@ -500,6 +500,9 @@ export class ClusterNode {
   }
 
   private fatal(e: unknown): void {
+    // After a HALT the halt is the node's verdict (exit 3, index, code); a failure it caused
+    // (e.g. an install aborted by it) must not turn it into a different exit.
+    if (this.pipeline.haltedWith() !== null) return;
     this.log.fatal({ err: (e as Error)?.message, code: (e as SealkvError)?.code }, 'run loop failed');
     this.hooks.onFatal(e);
   }
