@@ -9,6 +9,7 @@
 // when a test fails. Processes are registered with the reaper and die with the test process.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,7 +80,9 @@ export class Cluster {
   private constructor(opts: ClusterOptions) {
     this.opts = {
       size: 3,
-      clusterId: 'itest',
+      // Unique per cluster: test runs of other processes on this machine may reuse our ports,
+      // and a node of theirs dialing a stale address must be refused by the handshake.
+      clusterId: `itest-${randomBytes(4).toString('hex')}`,
       tickMs: 20,
       electionTicks: 10,
       heartbeatTicks: 2,
