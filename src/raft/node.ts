@@ -38,7 +38,7 @@ export interface RaftNodeConfig extends RaftConfig {
   maxCommittedSizePerReady?: number;
   /**
    * The application applies committed entries asynchronously and reports progress with
-   * `appliedTo(index)`: `advance()` then only marks the Ready's committed entries as handed
+   * `appliedTo(index)`: a Ready's committed entries then only count as handed
    * over. The applied index the core uses (campaign and conf-change guards, status) is then the
    * real one, a snapshot is refused while handed-over entries are not yet applied (they would
    * be applied over it), and at most `maxApplyingEntries` / `maxApplyingBytes` of handed-over
@@ -350,6 +350,9 @@ export class RaftNode {
     this.msgsAfterPersist = [];
     this.readStates = [];
     this.log.unstable.acceptInProgress();
+    // asyncApply: handed over now, not at advance(): a snapshot accepted while this Ready is
+    // being persisted would otherwise meet these entries applied after it.
+    if (this.cfg.asyncApply && committedEntries.length > 0) this.acceptApplying(committedEntries);
     this.outstanding = rd;
     return rd;
   }
@@ -385,21 +388,8 @@ export class RaftNode {
       const last = rd.entries[rd.entries.length - 1]!;
       this.log.unstable.stableTo(last.index, last.term);
     }
-    if (rd.committedEntries.length > 0) {
-      const last = rd.committedEntries[rd.committedEntries.length - 1]!.index;
-      if (this.cfg.asyncApply) {
-        let bytes = 0;
-        for (const e of rd.committedEntries) bytes += e.data.byteLength;
-        // Entries applied before advance() (the application may be fast) are not outstanding.
-        if (last > this.log.applied) {
-          this.applyingBatches.push({ last, bytes });
-          this.applyingBytes += bytes;
-        }
-        this.log.applyingTo(last);
-      } else {
-        this.log.appliedTo(last);
-      }
-    }
+    // asyncApply: the committed entries were marked handed over in ready(); appliedTo reports them.
+    if (rd.committedEntries.length > 0 && !this.cfg.asyncApply) this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1]!.index);
     if (this.state === State.Leader) {
       // The leader's own log now counts toward the quorum (only once it is durable).
       const self = this.prs.get(this.id);
@@ -416,6 +406,16 @@ export class RaftNode {
     while (this.applyingBatches.length > 0 && this.applyingBatches[0]!.last <= this.log.applied) {
       this.applyingBytes -= this.applyingBatches.shift()!.bytes;
     }
+  }
+
+  /** asyncApply: `ents` (the committed entries of a Ready) are handed to the application. */
+  private acceptApplying(ents: Entry[]): void {
+    const last = ents[ents.length - 1]!.index;
+    let bytes = 0;
+    for (const e of ents) bytes += e.data.byteLength;
+    this.applyingBatches.push({ last, bytes });
+    this.applyingBytes += bytes;
+    this.log.applyingTo(last);
   }
 
   /** Committed entries for the next Ready: none while the asyncApply budget is used up. */

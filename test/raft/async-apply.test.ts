@@ -74,6 +74,21 @@ describe('defect 9.3: the core is told the real applied index', () => {
     expect(raft.status().applied).toBe(10);
   });
 
+  it('defect 9.3: a snapshot stepped while the Ready handing the entries over is being persisted is refused too', () => {
+    // Found by the simulator (asyncApply): counting entries as handed over only at advance()
+    // let a snapshot in between the Ready and its advance().
+    const { raft, storage } = follower();
+    raft.step(append);
+    const rd = raft.ready()!;
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([2, 3]);
+    raft.step(snap); // arrives during the fsync of rd
+    storage.append(rd.entries);
+    if (rd.hardState) storage.setHardState(rd.hardState);
+    raft.advance(rd);
+    expect(persist(storage, raft)?.snapshot ?? null, 'snapshot accepted over the entries of the Ready in flight').toBeNull();
+    expect(raft.status().conf.voters).toEqual(VOTERS);
+  });
+
   it('defect 9.3: no campaign while a handed-over conf change is unapplied', () => {
     const { raft, storage } = follower({ electionTick: 10, preVote: false });
     raft.step(append);
