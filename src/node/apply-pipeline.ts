@@ -29,6 +29,17 @@ import { type BufferedWrite, type CommittedReader, type KvTxn, WriteOverlay } fr
 
 export type ApplyResult<R> = { response: R } | { halt: HaltError };
 
+/** The HALT for an error thrown (not returned) while applying entry `index`. */
+function unexpectedHalt(index: bigint, err: unknown): HaltError {
+  if (err instanceof HaltError) return err.index === undefined ? new HaltError(err.code, err.message, { index, reason: err.reason, cause: err.cause }) : err;
+  if (err instanceof SealkvError && err.code === 'STORAGE_IO') {
+    return new HaltError('STORAGE_IO', `entry ${index}: ${err.message}`, { index, reason: 'STORAGE_IO', cause: err });
+  }
+  const reason = err instanceof SealkvError ? err.code : 'INTERNAL';
+  const what = err instanceof Error ? err.message : String(err);
+  return new HaltError('ENTRY_MALFORMED', `entry ${index} could not be applied: ${what}`, { index, reason, cause: err });
+}
+
 export interface StateMachine<R> {
   /**
    * Applies one cleartext payload at `index` (FW-6). `extra` carries what a reseal round trip
@@ -138,6 +149,10 @@ export class ApplyPipeline<R> {
         const batch = this.queue.splice(0, this.maxBatch);
         await this.applyBatch(batch);
       }
+    } catch (err) {
+      // Anything unforeseen (a bug, a throwing hook) still ends in the fail-closed HALT at the
+      // first entry not applied, never in an unhandled rejection with no index (EH-3).
+      this.stop(unexpectedHalt(this.store.appliedIndex() + 1n, err));
     } finally {
       this.running = null;
     }
@@ -190,7 +205,13 @@ export class ApplyPipeline<R> {
         payload = opened.payload;
         extra = opened.extra;
       }
-      const r = this.fsm.apply(payload, index, kv, registry, extra, kvmod);
+      let r: ApplyResult<R>;
+      try {
+        r = this.fsm.apply(payload, index, kv, registry, extra, kvmod);
+      } catch (err) {
+        // A state machine must return halt results; a throw is a bug, and still a HALT at k.
+        r = { halt: unexpectedHalt(index, err) };
+      }
       if ('halt' in r) {
         overlay.discardEntry();
         halt = r.halt.index === undefined ? new HaltError(r.halt.code, r.halt.message, { index, reason: r.halt.reason, cause: r.halt.cause }) : r.halt;
@@ -201,6 +222,14 @@ export class ApplyPipeline<R> {
       done.push({ index, term: e.term, data: e.data, response: r.response });
     }
 
+    if (last === startApplied && batch.length > 0 && !halt) {
+      // Nothing new (entries at or below the applied index, PE-8): still report the index, after
+      // the earlier commits, so whoever waits for it (the Raft core's applied index) moves on.
+      const prev = this.commits.at(-1) ?? Promise.resolve();
+      void prev.then(() => {
+        if (this.commitFailure === null && this.halted === null) this.hooks.applied(startApplied);
+      });
+    }
     if (last > startApplied) {
       const end = last;
       const failed = (err: unknown): HaltError =>

@@ -16,14 +16,24 @@ import {
   MessageType,
   RaftNode,
   Role,
+  type SnapshotMeta,
 } from '../raft/index.js';
 import type { BufferedWrite } from './write-overlay.js';
-import { ApplyStore, LmdbLogStorage, openStorageEnv, recordLocalSnapshot, type StorageEnv } from '../storage/index.js';
+import {
+  ApplyStore,
+  LmdbLogStorage,
+  openStorageEnv,
+  recordLocalSnapshot,
+  type SnapshotHeader,
+  type StorageEnv,
+  StorageError,
+} from '../storage/index.js';
 import { PeerTransport } from '../transport/peer-transport.js';
 import type { NodeConfig } from '../cli/config.js';
 import { AddressBook } from './address-book.js';
 import { ApplyPipeline, type ApplyStore as PipelineStore } from './apply-pipeline.js';
 import { AppliedWaiter } from './applied-waiter.js';
+import { crashPoint } from './crash-points.js';
 import { CutoverCell } from './cutover-cell.js';
 import { isProposal, PROPOSAL_HEADER_SIZE } from '../crypto/envelope/proposal.js';
 import { forwardToLeader } from './forward.js';
@@ -80,6 +90,9 @@ export interface WriteOptions {
 type TimedMessage = Message & { readTime?: bigint };
 
 const SWEEP_INTERVAL_MS = 1000;
+/** Committed entries handed to the apply pipeline and not yet applied (its queue bound). */
+const MAX_APPLYING_ENTRIES = 32 * 1024;
+const MAX_APPLYING_BYTES = 64 * 1024 * 1024;
 const ROLE_NAMES: Record<Role, string> = {
   [Role.Leader]: 'leader',
   [Role.Follower]: 'follower',
@@ -198,6 +211,7 @@ export class ClusterNode {
       request: (to, payload, timeoutMs) => transport.request(to, payload, timeoutMs),
       sendRaft: (to, m) => transport.send(to, m),
       stepLocal: (m) => this.loop.step(m),
+      peers: () => book.entries(),
     }, log);
     this.receiver = new SnapshotReceiver(cfg.dataDir, env, log);
     this.loop = new RunLoop(
@@ -211,13 +225,7 @@ export class ClusterNode {
           else transport.send(m.to, m);
         },
         sendSnapshot: (m) => this.sender.send(m),
-        installSnapshot: async (meta) => {
-          await this.pipeline.idle();
-          await this.receiver.install(meta);
-          store.reload();
-          this.waiter.notify(store.appliedIndex());
-          this.lastSnapshotIndex = meta.index;
-        },
+        installSnapshot: (meta, signal) => this.installSnapshot(meta, signal),
         committed: (entries) => this.pipeline.push(entries),
         readState: (index, ctx) => this.reads.onReadState(index, ctx),
         softState: (s) => this.onSoftState(s.role, s.leader),
@@ -244,6 +252,9 @@ export class ClusterNode {
       const fresh = logStore.lastIndex() === 0 && logStore.snapshotMeta().index === 0;
       if (fresh && !cfg.join) await logStore.bootstrap([...cfg.peers.keys()].sort());
       const store = new ApplyStore(env, false);
+      if (await logStore.finishInterruptedInstall(store.appliedIndex())) {
+        log.warn({ index: String(store.appliedIndex()) }, 'finished the log reset of a snapshot install interrupted by a crash');
+      }
       const book = new AddressBook(cfg.dataDir, new Map([...cfg.peers].map(([id, hp]) => [id, `${hp.host}:${hp.port}`])));
       const transport = new PeerTransport({
         id: cfg.id,
@@ -270,6 +281,10 @@ export class ClusterNode {
           random: (n) => randomInt(n),
           applied: Number(store.appliedIndex()),
           maxCommittedSizePerReady: 16 * 1024 * 1024,
+          // The apply pipeline reports what it applied (onApplied); what it holds is bounded.
+          asyncApply: true,
+          maxApplyingEntries: MAX_APPLYING_ENTRIES,
+          maxApplyingBytes: MAX_APPLYING_BYTES,
         },
         logStore,
       );
@@ -522,7 +537,52 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * The run loop's snapshot install (followers). The staged state and the log reset land in ONE
+   * LMDB transaction, so a crash anywhere leaves either the old state and log or the new ones
+   * (never applied > commit). A HALT that fires while this runs aborts it: nothing is installed
+   * after the halt, the node exits with applied = k−1. The core only accepts a snapshot once
+   * every entry it handed over is applied (asyncApply), so the pipeline is idle here; waiting for
+   * it anyway keeps the install from racing a batch that is still committing.
+   */
+  private async installSnapshot(meta: SnapshotMeta, signal: AbortSignal): Promise<void> {
+    const aborted = (): boolean => signal.aborted || this.pipeline.haltedWith() !== null;
+    crashPoint('snapshot-install:start');
+    await this.pipeline.idle();
+    crashPoint('snapshot-install:idle');
+    if (aborted()) throw new StorageError('INSTALL_ABORTED', `snapshot ${meta.index} not installed: apply halted`);
+    let reset = false;
+    let header: SnapshotHeader;
+    try {
+      header = await this.receiver.install(meta, {
+        aborted,
+        staged: (h) => {
+          crashPoint('snapshot-install:staged');
+          // Addresses first (only additions): the members the snapshot names stay reachable.
+          if (h.peers) this.book.learn(h.peers);
+        },
+        commitOps: () => {
+          reset = true;
+          return this.logStore.snapshotResetOps(meta);
+        },
+      });
+    } catch (e) {
+      if (reset) this.logStore.fail(e); // its memory already starts after the snapshot
+      throw e;
+    }
+    crashPoint('snapshot-install:installed');
+    this.book.retain([...header.conf.voters, ...header.conf.learners], this.cfg.id);
+    this.transport.updatePeers(this.book.entries());
+    this.store.reload();
+    this.waiter.notify(this.store.appliedIndex());
+    this.lastSnapshotIndex = meta.index;
+  }
+
   private onApplied(i: bigint): void {
+    // The core learns the real applied index (asyncApply): its guards and snapshot acceptance
+    // count only what is applied, and it hands over more committed entries (back-pressure).
+    this.raft.appliedTo(Number(i));
+    this.loop.kick();
     this.waiter.notify(i);
     this.metrics.appliedIndex.set(Number(i));
     if (!this.snapshotting && Number(i) - this.lastSnapshotIndex >= this.cfg.snapshotThreshold) void this.snapshot();
@@ -563,6 +623,9 @@ export class ClusterNode {
   }
 
   private fatal(e: unknown): void {
+    // After a HALT the halt is the node's verdict (exit 3, index, code); a failure it caused
+    // (e.g. an install aborted by it) must not turn it into a different exit.
+    if (this.pipeline.haltedWith() !== null) return;
     this.log.fatal({ err: (e as Error)?.message, code: (e as SealkvError)?.code }, 'run loop failed');
     this.hooks.onFatal(e);
   }

@@ -8,14 +8,19 @@
 
 import { type Entry, type Message, MessageType, type RaftNode, type Ready, type SoftState } from '../raft/index.js';
 import type { LmdbLogStorage } from '../storage/index.js';
+import { crashPoint } from './crash-points.js';
 
 export interface RunLoopHooks {
   /** Send one Raft message to a peer (fire and forget; Raft tolerates loss). */
   send(m: Message): void;
   /** A Snap message for a peer: the caller streams the snapshot and reports SnapStatus. */
   sendSnapshot(m: Message): void;
-  /** Install the snapshot data that matches `rd.snapshot` before it is persisted (followers). */
-  installSnapshot(meta: NonNullable<Ready['snapshot']>['meta']): Promise<void>;
+  /**
+   * Install the snapshot data that matches `rd.snapshot` (followers) AND reset the log to start
+   * after it, in one atomic step (the loop does not pass the snapshot to `persist`). `signal`
+   * aborts once the loop is stopped (a HALT): the hook must then not install anything.
+   */
+  installSnapshot(meta: NonNullable<Ready['snapshot']>['meta'], signal: AbortSignal): Promise<void>;
   /** Committed entries, in order. */
   committed(entries: Entry[]): void;
   readState(index: number, ctx: Uint8Array): void;
@@ -31,6 +36,7 @@ export class RunLoop {
   private scheduled = false;
   private running = false;
   private stopped = false;
+  private readonly abort = new AbortController();
 
   constructor(
     readonly raft: RaftNode,
@@ -49,6 +55,7 @@ export class RunLoop {
 
   stop(): void {
     this.stopped = true;
+    this.abort.abort();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
@@ -83,6 +90,8 @@ export class RunLoop {
         if (this.stopped) return;
       }
     } catch (e) {
+      // Stopped meanwhile (a HALT, or close): whatever failed after that is not a second fault.
+      if (this.stopped) return;
       this.stop();
       this.hooks.fatal(e);
     } finally {
@@ -90,15 +99,24 @@ export class RunLoop {
     }
   }
 
+  /**
+   * One Ready. After every await the loop checks `stopped`: a HALT that fired meanwhile must not
+   * be followed by more durable writes (an install or a log append), nor by acknowledgements.
+   */
   private async handle(rd: Ready): Promise<void> {
     if (rd.softState) this.hooks.softState(rd.softState);
     this.sendAll(rd.messages);
-    if (rd.snapshot) await this.hooks.installSnapshot(rd.snapshot.meta);
-    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
-      const t0 = performance.now();
-      await this.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot?.meta ?? null });
-      this.hooks.observePersist?.((performance.now() - t0) / 1000, rd.entries.length);
+    if (rd.snapshot) {
+      await this.hooks.installSnapshot(rd.snapshot.meta, this.abort.signal);
+      if (this.stopped) return;
     }
+    if (rd.hardState || rd.entries.length > 0) {
+      const t0 = performance.now();
+      await this.log.persist({ hardState: rd.hardState, entries: rd.entries });
+      this.hooks.observePersist?.((performance.now() - t0) / 1000, rd.entries.length);
+      if (this.stopped) return;
+    }
+    if (rd.snapshot) crashPoint('snapshot-install:persisted');
     this.sendAll(rd.messagesAfterPersist);
     if (rd.committedEntries.length > 0) this.hooks.committed(rd.committedEntries);
     for (const rs of rd.readStates) this.hooks.readState(rs.index, rs.context);

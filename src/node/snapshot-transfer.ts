@@ -13,7 +13,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SealkvError } from '../errors.js';
 import { type Message, MessageType, type NodeId, type SnapshotMeta } from '../raft/index.js';
-import { createSnapshotStream, installSnapshot, type SnapshotHeader, type StorageEnv } from '../storage/index.js';
+import { createSnapshotStream, type InstallOptions, installSnapshot, type SnapshotHeader, type StorageEnv } from '../storage/index.js';
 import type { Logger } from './logger.js';
 
 export interface SnapChunk {
@@ -29,6 +29,8 @@ export interface SnapshotPeerIo {
   request(to: NodeId, payload: SnapChunk, timeoutMs: number): Promise<unknown>;
   sendRaft(to: NodeId, m: Message): void;
   stepLocal(m: Message): void;
+  /** The sender's address book: the stream's header carries the members' addresses. */
+  peers?(): ReadonlyMap<string, string>;
 }
 
 const CHUNK_BYTES = 1024 * 1024;
@@ -50,7 +52,7 @@ export class SnapshotSender {
   }
 
   private async stream(m: Message): Promise<void> {
-    const s = createSnapshotStream(this.env, { chunkBytes: CHUNK_BYTES });
+    const s = createSnapshotStream(this.env, { chunkBytes: CHUNK_BYTES, peers: this.io.peers?.() });
     const id = randomUUID();
     const index = Number(s.header.lastIndex);
     const t0 = Date.now();
@@ -123,17 +125,21 @@ export class SnapshotReceiver {
     return true;
   }
 
-  /** Installs the staged stream for `meta` (atomically: all of it or nothing). */
-  async install(meta: SnapshotMeta, check?: (h: SnapshotHeader) => void): Promise<SnapshotHeader> {
+  /**
+   * Installs the staged stream for `meta` (atomically: all of it or nothing). `opts` are
+   * installSnapshot's (the node adds its log reset, halt check and crash points there).
+   */
+  async install(meta: SnapshotMeta, opts: InstallOptions = {}): Promise<SnapshotHeader> {
     const path = this.ready.get(meta.index);
     if (!path) throw new SealkvError('SNAPSHOT_MISSING', `no staged snapshot data for index ${meta.index}`);
     try {
       const header = await installSnapshot(this.env, createReadStream(path, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Uint8Array>, {
-        check: (h) => {
+        ...opts,
+        check: async (h) => {
           if (Number(h.lastIndex) !== meta.index || Number(h.lastTerm) !== meta.term) {
             throw new SealkvError('SNAPSHOT_MISMATCH', `staged snapshot ${h.lastIndex}/${h.lastTerm} does not match ${meta.index}/${meta.term}`);
           }
-          check?.(h);
+          await opts.check?.(h);
         },
       });
       this.log.info({ index: meta.index }, 'snapshot installed');

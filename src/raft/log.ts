@@ -13,7 +13,13 @@ export class RaftLog {
   readonly storage: LogStorage;
   readonly unstable: Unstable;
   committed: number;
+  /** Highest index the state machine has applied. */
   applied: number;
+  /**
+   * Highest index handed to the state machine (≥ applied). Equal to `applied` unless the
+   * application applies asynchronously (RaftNodeConfig.asyncApply).
+   */
+  applying: number;
 
   constructor(storage: LogStorage, committed: number, applied: number) {
     this.storage = storage;
@@ -21,6 +27,7 @@ export class RaftLog {
     this.unstable = new Unstable(storage.lastIndex() + 1);
     this.committed = Math.max(committed, first - 1);
     this.applied = Math.max(applied, first - 1);
+    this.applying = this.applied;
   }
 
   firstIndex(): number {
@@ -126,15 +133,21 @@ export class RaftLog {
 
   appliedTo(index: number): void {
     if (index > this.applied) this.applied = index;
+    if (this.applied > this.applying) this.applying = this.applied;
+  }
+
+  /** Entries up to `index` were handed to the state machine (not necessarily applied yet). */
+  applyingTo(index: number): void {
+    if (index > this.applying) this.applying = index;
   }
 
   hasNextCommittedEnts(): boolean {
-    return this.committed > this.applied && this.applied + 1 >= this.firstIndex();
+    return this.committed > this.applying && this.applying + 1 >= this.firstIndex();
   }
 
-  /** Committed entries not yet applied, at most maxBytes (at least one). */
+  /** Committed entries not yet handed to the state machine, at most maxBytes (at least one). */
   nextCommittedEnts(maxBytes: number): Entry[] {
-    const lo = Math.max(this.applied + 1, this.firstIndex());
+    const lo = Math.max(this.applying + 1, this.firstIndex());
     if (this.committed < lo) return [];
     return this.slice(lo, this.committed + 1, maxBytes);
   }

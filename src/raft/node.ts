@@ -37,6 +37,20 @@ export interface RaftNodeConfig extends RaftConfig {
   /** Max bytes of committed entries per Ready (default: unlimited). */
   maxCommittedSizePerReady?: number;
   /**
+   * The application applies committed entries asynchronously and reports progress with
+   * `appliedTo(index)`: a Ready's committed entries then only count as handed
+   * over. The applied index the core uses (campaign and conf-change guards, status) is then the
+   * real one, a snapshot is refused while handed-over entries are not yet applied (they would
+   * be applied over it), and at most `maxApplyingEntries` / `maxApplyingBytes` of handed-over
+   * entries are outstanding (back-pressure: no committed entries in Ready beyond that).
+   * Default false: `advance()` marks them applied, as in the synchronous Ready contract.
+   */
+  asyncApply?: boolean;
+  /** asyncApply: max handed-over, unapplied entries (default: unlimited). */
+  maxApplyingEntries?: number;
+  /** asyncApply: max data bytes of handed-over, unapplied entries (default: unlimited; at least one entry is handed over). */
+  maxApplyingBytes?: number;
+  /**
    * TEST ONLY. `commitOldTermEntries` breaks the commit rule (counts replicas of earlier-term
    * entries, the Figure 8 bug) and `readWithoutQuorum` answers ReadIndex without confirming
    * leadership, so tests can prove the simulator catches them.
@@ -127,6 +141,9 @@ export class RaftNode {
   private prevSoft: SoftState;
   private prevHard: HardState;
   private outstanding: Ready | null = null;
+  /** asyncApply: handed-over batches not yet applied (last index, data bytes), oldest first. */
+  private applyingBatches: { last: number; bytes: number }[] = [];
+  private applyingBytes = 0;
 
   constructor(config: RaftNodeConfig, storage: LogStorage) {
     if (config.electionTick <= config.heartbeatTick) throw new RangeError('raft: electionTick must exceed heartbeatTick');
@@ -304,7 +321,7 @@ export class RaftNode {
     const hardChanged = hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote || hard.commit !== this.prevHard.commit;
     const entries = this.log.unstable.nextEntries();
     const snapshot = this.log.unstable.nextSnapshot();
-    const committedEntries = this.log.hasNextCommittedEnts() ? this.log.nextCommittedEnts(this.cfg.maxCommittedSizePerReady ?? Number.MAX_SAFE_INTEGER) : [];
+    const committedEntries = this.nextCommittedEntries();
     if (
       !softChanged &&
       !hardChanged &&
@@ -333,6 +350,9 @@ export class RaftNode {
     this.msgsAfterPersist = [];
     this.readStates = [];
     this.log.unstable.acceptInProgress();
+    // asyncApply: handed over now, not at advance(): a snapshot accepted while this Ready is
+    // being persisted would otherwise meet these entries applied after it.
+    if (this.cfg.asyncApply && committedEntries.length > 0) this.acceptApplying(committedEntries);
     this.outstanding = rd;
     return rd;
   }
@@ -346,7 +366,7 @@ export class RaftNode {
       this.readStates.length > 0 ||
       this.log.unstable.nextEntries().length > 0 ||
       this.log.unstable.nextSnapshot() !== null ||
-      this.log.hasNextCommittedEnts() ||
+      this.committedEntriesReady() ||
       this.lead !== this.prevSoft.leader ||
       this.role() !== this.prevSoft.role ||
       this.termNo !== this.prevHard.term ||
@@ -361,18 +381,62 @@ export class RaftNode {
     this.outstanding = null;
     if (rd.snapshot) {
       this.log.unstable.stableSnapTo(rd.snapshot.meta.index);
-      this.log.appliedTo(rd.snapshot.meta.index);
+      // The snapshot's state is installed (step 2 of the contract): applied, whatever the mode.
+      this.appliedTo(rd.snapshot.meta.index);
     }
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1]!;
       this.log.unstable.stableTo(last.index, last.term);
     }
-    if (rd.committedEntries.length > 0) this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    // asyncApply: the committed entries were marked handed over in ready(); appliedTo reports them.
+    if (rd.committedEntries.length > 0 && !this.cfg.asyncApply) this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1]!.index);
     if (this.state === State.Leader) {
       // The leader's own log now counts toward the quorum (only once it is durable).
       const self = this.prs.get(this.id);
       if (self?.maybeUpdate(this.log.stableIndex()) && this.maybeCommit()) this.onCommitAdvanced();
     }
+  }
+
+  /**
+   * asyncApply: the state machine has applied every entry up to `index` (a committed index the
+   * core handed over; a ConfChange among them must have gone through applyConfChange first).
+   */
+  appliedTo(index: number): void {
+    this.log.appliedTo(Math.min(index, this.log.committed));
+    while (this.applyingBatches.length > 0 && this.applyingBatches[0]!.last <= this.log.applied) {
+      this.applyingBytes -= this.applyingBatches.shift()!.bytes;
+    }
+  }
+
+  /** asyncApply: `ents` (the committed entries of a Ready) are handed to the application. */
+  private acceptApplying(ents: Entry[]): void {
+    const last = ents[ents.length - 1]!.index;
+    let bytes = 0;
+    for (const e of ents) bytes += e.data.byteLength;
+    this.applyingBatches.push({ last, bytes });
+    this.applyingBytes += bytes;
+    this.log.applyingTo(last);
+  }
+
+  /** Committed entries for the next Ready: none while the asyncApply budget is used up. */
+  private nextCommittedEntries(): Entry[] {
+    if (!this.committedEntriesReady()) return [];
+    let maxBytes = this.cfg.maxCommittedSizePerReady ?? Number.MAX_SAFE_INTEGER;
+    if (!this.cfg.asyncApply) return this.log.nextCommittedEnts(maxBytes);
+    if (this.cfg.maxApplyingBytes !== undefined) maxBytes = Math.min(maxBytes, this.cfg.maxApplyingBytes - this.applyingBytes);
+    const ents = this.log.nextCommittedEnts(Math.max(0, maxBytes));
+    if (this.cfg.maxApplyingEntries === undefined) return ents;
+    const room = this.cfg.maxApplyingEntries - (this.log.applying - this.log.applied);
+    return ents.length > room ? ents.slice(0, room) : ents;
+  }
+
+  private committedEntriesReady(): boolean {
+    if (!this.log.hasNextCommittedEnts()) return false;
+    if (!this.cfg.asyncApply) return true;
+    const c = this.cfg;
+    if (c.maxApplyingEntries !== undefined && this.log.applying - this.log.applied >= c.maxApplyingEntries) return false;
+    if (c.maxApplyingBytes !== undefined && this.applyingBytes > 0 && this.applyingBytes >= c.maxApplyingBytes) return false;
+    return true;
   }
 
   status(): RaftStatus {
@@ -728,6 +792,10 @@ export class RaftNode {
       this.log.commitTo(meta.index);
       return false;
     }
+    // Entries handed to the state machine but not applied yet would be applied over the
+    // snapshot's state (and a conf change among them over its configuration): refuse for now;
+    // the leader sends the snapshot again once it learns this node still lags.
+    if (this.cfg.asyncApply && this.log.applying > this.log.applied) return false;
     this.log.restore({ meta, data: EMPTY });
     this.conf = { voters: [...meta.conf.voters], learners: [...meta.conf.learners] };
     this.rebuildProgress();

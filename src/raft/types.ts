@@ -139,7 +139,8 @@ export interface SoftState {
  *    a ConfChange entry call `applyConfChange(cc)` and persist the returned ConfState with the
  *    applied index.
  * 5. Serve each `readStates` read once the applied index ≥ its `index`.
- * 6. `advance(ready)`.
+ * 6. `advance(ready)`. (With RaftNodeConfig.asyncApply, step 4 may end after it; the
+ *    application then reports its applied index with `RaftNode.appliedTo`.)
  */
 export interface Ready {
   softState: SoftState | null;

@@ -15,6 +15,8 @@ export type StorageCode =
   | 'SNAPSHOT_HEADER_MALFORMED'
   /** Snapshot body or trailer damaged (bad record framing, checksum mismatch, truncated stream). */
   | 'SNAPSHOT_CORRUPT'
+  /** A snapshot install stopped because the node is stopping (halt or close); nothing changed. */
+  | 'INSTALL_ABORTED'
   /** A log write that breaks the log's shape (gap, overwrite below the compaction point). */
   | 'LOG_WRITE_INVALID'
   /** The applied index would move back, or the apply state was reloaded while batches commit. */

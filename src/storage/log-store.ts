@@ -215,6 +215,44 @@ export class LmdbLogStorage implements LogStorage {
   }
 
   /**
+   * The log reset for a snapshot installed at `s`, as writes for the install's own transaction
+   * (installSnapshot's `commitOps`), so the installed state and the log that starts after it are
+   * durable together. Same reset as `persist({ snapshot })`, plus the hard state's commit raised
+   * to the snapshot index (the state is applied up to it; applied ≤ commit must hold on disk).
+   * Updates the in-memory view at once: if the transaction then fails, call `fail(cause)`.
+   */
+  snapshotResetOps(s: SnapshotMeta): WriteOp[] {
+    if (this.failed !== null) throw this.poisoned();
+    const ops: WriteOp[] = [];
+    this.applySnapshotReset(s, ops);
+    if (this.hs.commit < s.index) {
+      this.hs = { ...this.hs, commit: s.index };
+      ops.push(this.meta.opHardState(this.hs));
+    }
+    return ops;
+  }
+
+  /**
+   * Start-up repair for a data dir left by a crash between a snapshot install and its log reset
+   * (versions that did them in two transactions): the state is applied up to the snapshot, the
+   * log and hard state are not reset. Finishes the reset (durably) and returns true; returns
+   * false when there is nothing to repair. Without it such a node can never start (the core
+   * refuses applied > commit).
+   */
+  async finishInterruptedInstall(appliedIndex: bigint): Promise<boolean> {
+    if (appliedIndex <= BigInt(this.hs.commit)) return false;
+    const snap = this.meta.snapshotMeta();
+    if (BigInt(snap.index) !== appliedIndex) return false; // not an install: let the core refuse it
+    await this.submit(this.snapshotResetOps({ index: snap.index, term: snap.term, conf: snap.conf }), Number.POSITIVE_INFINITY);
+    return true;
+  }
+
+  /** A write this store's memory already reflects failed: refuse every later write (see `persist`). */
+  fail(cause: unknown): void {
+    this.failed ??= cause;
+  }
+
+  /**
    * Deletes entries ≤ upToIndex after a snapshot, recording (upToIndex, its term) as the
    * compaction point. Runs in chunks of COMPACT_CHUNK entries, one transaction each, yielding to
    * the event loop between them: deleting 100k entries in one go blocked the main thread for

@@ -12,10 +12,18 @@
 //   42   n     conf state, msgpack { voters: string[], learners: string[] }
 //   42+n …     advisory bytes up to header_length: v1 readers ignore them (SH-3)
 //
+// Advisory bytes are a sequence of records tag u8 ‖ length u32 ‖ value; a reader takes the tags
+// it knows and stops at the first record that does not fit (older writers put opaque bytes
+// there). Tag 1 = the address book: msgpack { [peer id]: "host:port" } for the members of the
+// conf state whose address the writer knew. It only helps a node that learns a member from the
+// snapshot to reach it (liveness; a reader that ignores it installs the same state), so it is an
+// advisory field and the format stays version 1.
+//
 // Version is checked before anything else (SNAPSHOT_HEADER_VERSION); a header that ends early,
 // declares a length out of bounds, or whose conf state overruns it or does not decode is
 // SNAPSHOT_HEADER_MALFORMED.
 
+import { Packr } from 'msgpackr';
 import type { ConfState } from '../raft/types.js';
 import { view } from './bytes.js';
 import { StorageError } from './errors.js';
@@ -35,10 +43,51 @@ export interface SnapshotHeader {
   lastIndex: bigint;
   lastTerm: bigint;
   conf: ConfState;
+  /** Advisory: peer id → address for members of `conf` (absent in snapshots of older writers). */
+  peers?: Record<string, string>;
 }
 
-export function encodeSnapshotHeader(h: Omit<SnapshotHeader, 'formatVersion'>, advisory: Uint8Array = new Uint8Array(0)): Uint8Array {
+const ADVISORY_PEERS = 1;
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+function advisoryRecord(tag: number, value: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + value.length);
+  out[0] = tag;
+  view(out).setUint32(1, value.length);
+  out.set(value, 5);
+  return out;
+}
+
+/** The advisory fields this reader knows; anything it cannot parse is ignored (SH-3). */
+function decodeAdvisory(b: Uint8Array): { peers?: Record<string, string> } {
+  const out: { peers?: Record<string, string> } = {};
+  let o = 0;
+  while (o + 5 <= b.length) {
+    const tag = b[o]!;
+    const len = view(b).getUint32(o + 1);
+    if (o + 5 + len > b.length) break;
+    const value = b.subarray(o + 5, o + 5 + len);
+    o += 5 + len;
+    if (tag !== ADVISORY_PEERS) continue;
+    try {
+      const v: unknown = packr.unpack(value);
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) continue;
+      const peers: Record<string, string> = {};
+      for (const [id, addr] of Object.entries(v as Record<string, unknown>)) if (typeof addr === 'string') peers[id] = addr;
+      out.peers = peers;
+    } catch {
+      // advisory: an undecodable address book is ignored
+    }
+  }
+  return out;
+}
+
+export function encodeSnapshotHeader(h: Omit<SnapshotHeader, 'formatVersion'>, extraAdvisory: Uint8Array = new Uint8Array(0)): Uint8Array {
   const conf = encodeConfState(h.conf);
+  const peers = h.peers === undefined ? new Uint8Array(0) : advisoryRecord(ADVISORY_PEERS, packr.pack({ ...h.peers }));
+  const advisory = new Uint8Array(peers.length + extraAdvisory.length);
+  advisory.set(peers, 0);
+  advisory.set(extraAdvisory, peers.length);
   const len = HEADER_FIXED_BYTES + conf.length + advisory.length;
   if (len > HEADER_MAX_BYTES) throw new RangeError(`snapshot header of ${len} bytes exceeds ${HEADER_MAX_BYTES}`);
   const out = new Uint8Array(len);
@@ -88,7 +137,7 @@ export function decodeSnapshotHeader(b: Uint8Array): SnapshotHeader {
   } catch (e) {
     throw malformed('conf state does not decode', e);
   }
-  return {
+  const header: SnapshotHeader = {
     formatVersion: SNAPSHOT_FORMAT_VERSION,
     raftEnvelopeCutoverIndex: dv.getBigUint64(6),
     sidecarAppliedIndex: dv.getBigUint64(14),
@@ -96,4 +145,7 @@ export function decodeSnapshotHeader(b: Uint8Array): SnapshotHeader {
     lastTerm: dv.getBigUint64(30),
     conf,
   };
+  const { peers } = decodeAdvisory(b.subarray(HEADER_FIXED_BYTES + confLen, len));
+  if (peers !== undefined) header.peers = peers;
+  return header;
 }

@@ -21,6 +21,7 @@ import { LogCorruptError } from '../errors.js';
 import { view } from './bytes.js';
 import { createCrc32cStream } from './crc32c.js';
 import { MAX_KEY_BYTES, type StorageEnv } from './env.js';
+import type { WriteOp } from './commit-queue.js';
 import { StorageError } from './errors.js';
 import { decodeLogRecord, logKey } from './log-record.js';
 import { MetaStore, type StoredSnapshotMeta } from './meta-store.js';
@@ -49,6 +50,11 @@ export interface SnapshotStream {
 
 export interface SnapshotWriteOptions {
   chunkBytes?: number;
+  /**
+   * The writer's address book; the header carries the entries of the snapshot's members
+   * (advisory, see snapshot-header.ts).
+   */
+  peers?: ReadonlyMap<string, string>;
   /** Advisory header bytes (SH-3); v1 readers ignore them. For tests and later extensions. */
   advisory?: Uint8Array;
 }
@@ -98,6 +104,14 @@ export function createSnapshotStream(env: StorageEnv, opts: SnapshotWriteOptions
   let header: SnapshotHeader;
   try {
     header = headerAt(env, txn);
+    if (opts.peers) {
+      const peers: Record<string, string> = {};
+      for (const id of [...header.conf.voters, ...header.conf.learners]) {
+        const addr = opts.peers.get(id);
+        if (addr !== undefined) peers[id] = addr;
+      }
+      header.peers = peers;
+    }
   } catch (e) {
     release();
     throw e;
@@ -220,13 +234,33 @@ export interface InstallOptions {
    * with nothing changed (the node runs SH-5 / SH-6 here).
    */
   check?: (header: SnapshotHeader) => void | Promise<void>;
+  /** Called once every record is staged and verified, just before the swap transaction. */
+  staged?: (header: SnapshotHeader) => void;
+  /**
+   * Checked before staging and again inside the swap transaction: true refuses the install
+   * (INSTALL_ABORTED) with nothing changed. The node aborts when it halted meanwhile.
+   */
+  aborted?: () => boolean;
+  /**
+   * More writes for the swap transaction, computed inside it (after the state's own writes, so
+   * reads see them): the node resets its Raft log to start after the snapshot here, so the
+   * installed state and the log reset are one atomic step. Called at most once, and only if the
+   * transaction then commits or the install rejects.
+   */
+  commitOps?: (header: SnapshotHeader) => readonly WriteOp[];
+}
+
+function abortedError(): StorageError {
+  return new StorageError('INSTALL_ABORTED', 'snapshot install aborted (the node is stopping); nothing changed');
 }
 
 /**
  * Reads a snapshot stream and installs it atomically. Resolves (with the header) once the new
  * state is durable; on any error nothing of kv, registry or meta has changed. Callers must
- * not apply entries while an install runs, and should call `ApplyStore.reload()` and persist
- * the snapshot into the log store (`LmdbLogStorage.persist({ snapshot })`) afterwards.
+ * not apply entries while an install runs, and should call `ApplyStore.reload()` afterwards.
+ * The log reset belongs in the same transaction (`commitOps` with
+ * `LmdbLogStorage.snapshotResetOps`): done separately, a crash in between leaves applied >
+ * commit, which the Raft core refuses at every start.
  */
 export async function installSnapshot(
   env: StorageEnv,
@@ -249,6 +283,7 @@ export async function installSnapshot(
     throw new StorageError('SNAPSHOT_HEADER_MALFORMED', 'snapshot header: last index or term exceeds 2^53-1');
   }
   if (opts.check) await opts.check(header);
+  if (opts.aborted?.()) throw abortedError();
 
   const staging = env.staging;
   const clearStaging = (): Promise<void> => env.writes.submitTxn(() => staging.clearSync());
@@ -302,6 +337,7 @@ export async function installSnapshot(
     if (tail.length < 4) throw corrupt('truncated checksum');
     if (view(tail).getUint32(0) !== expected) throw corrupt('CRC-32C mismatch');
     if (!(await r.atEnd())) throw corrupt('bytes after the checksum');
+    opts.staged?.(header);
 
     const meta = new MetaStore(env.meta);
     const snap: StoredSnapshotMeta = {
@@ -312,6 +348,8 @@ export async function installSnapshot(
       sidecarAppliedIndex: header.sidecarAppliedIndex,
     };
     await env.writes.submitTxn(() => {
+      // Throwing here rolls back this child transaction only: nothing of the snapshot lands.
+      if (opts.aborted?.()) throw abortedError();
       env.kv.clearSync();
       env.registry.clearSync();
       env.kvmod.clearSync();
@@ -327,6 +365,12 @@ export async function installSnapshot(
       meta.stageAppliedIndex(header.lastIndex);
       meta.stageRaftCutoverIndex(header.raftEnvelopeCutoverIndex);
       meta.stageSidecarAppliedIndex(header.sidecarAppliedIndex);
+      if (opts.commitOps) {
+        for (const op of opts.commitOps(header)) {
+          if (op.value === null) op.db.removeSync(op.key);
+          else op.db.putSync(op.key, op.value);
+        }
+      }
     });
     return header;
   } catch (e) {

@@ -381,3 +381,32 @@ describe('apply pipeline', () => {
     expect(h.resolved).toEqual([{ index: 2n, response: 'new' }]);
   });
 });
+
+describe('defect 9.5: a state machine that throws', () => {
+  it('defect 9.5: a non-SealkvError thrown by the state machine ends in the fail-closed HALT at k (applied = k−1)', async () => {
+    const h = harness();
+    const throwing: StateMachine<string> = {
+      apply: (payload, index, kv) => {
+        if (dec.decode(payload) === 'BOOM') throw new TypeError('cannot read properties of undefined');
+        return h.fsm.apply(payload, index, kv);
+      },
+    };
+    const halts: HaltError[] = [];
+    const p = new ApplyPipeline<string>(throwing, h.store, h.cell, {
+      resolve: (index, _t, _d, response) => h.resolved.push({ index, response }),
+      confChange: () => undefined,
+      applied: () => undefined,
+      halt: (e) => halts.push(e),
+    });
+    p.push([entry(1, 'a=1'), entry(2, 'b=2'), entry(3, 'BOOM'), entry(4, 'c=3')]);
+    await p.idle();
+    expect(halts).toHaveLength(1);
+    expect(halts[0]).toBeInstanceOf(HaltError);
+    expect(halts[0]!.index).toBe(3n);
+    expect(halts[0]!.code).toBe('ENTRY_MALFORMED');
+    expect(halts[0]!.reason).toBe('INTERNAL');
+    expect(h.store.applied, 'applied = k − 1').toBe(2n);
+    expect(h.store.kv.has('c')).toBe(false);
+    expect(h.resolved.map((r) => r.index)).toEqual([1n, 2n]);
+  });
+});

@@ -36,6 +36,13 @@ describe('seeded simulation: safety and liveness (RS-1..RS-5)', () => {
     });
   }
 
+  it('asynchronous apply (asyncApply, as the node runs it): 400 runs, 0 violations, snapshots over an apply backlog refused', () => {
+    const s = simulateMany(50_001, 400, { asyncApply: true });
+    expectClean(s, ' --async-apply');
+    expect(s.snapshotsSent).toBeGreaterThan(0);
+    expect(s.confChanges).toBeGreaterThan(0);
+  });
+
   it('longer histories: 100 runs of 1,500 rounds each (5 nodes)', () => {
     expectClean(simulateMany(100_001, 100, { nodes: 5, steps: 1500 }), ' --nodes 5 --steps 1500');
   });

@@ -1,4 +1,4 @@
-// node dist/raft/sim/cli.js --seeds N --seed-start S [--nodes 3|5] [--steps M] [--profile default|figure8]
+// node dist/raft/sim/cli.js --seeds N --seed-start S [--nodes 3|5] [--steps M] [--profile default|figure8] [--async-apply]
 //   [--unsafe-commit-old-term | --unsafe-send-before-persist | --unsafe-read-without-quorum]
 //   (test only: broken variants the checker must catch: the Figure 8 commit rule, a run loop that
 //   ignores the durability contract, ReadIndex without a heartbeat quorum)
@@ -40,6 +40,7 @@ const summary = simulateMany(seedStart, seeds, {
   nodes,
   steps,
   profile,
+  asyncApply: process.argv.includes('--async-apply'),
   unsafeCommitOldTerm: process.argv.includes('--unsafe-commit-old-term'),
   unsafeSendBeforePersist: process.argv.includes('--unsafe-send-before-persist'),
   unsafeReadWithoutQuorum: process.argv.includes('--unsafe-read-without-quorum'),
@@ -49,7 +50,7 @@ const sameFlags = [
   nodes !== undefined ? ` --nodes ${nodes}` : '',
   steps !== undefined ? ` --steps ${steps}` : '',
   profile !== 'default' ? ` --profile ${profile}` : '',
-  ...['--unsafe-commit-old-term', '--unsafe-send-before-persist', '--unsafe-read-without-quorum'].filter((f) => process.argv.includes(f)).map((f) => ` ${f}`),
+  ...['--async-apply', '--unsafe-commit-old-term', '--unsafe-send-before-persist', '--unsafe-read-without-quorum'].filter((f) => process.argv.includes(f)).map((f) => ` ${f}`),
 ].join('');
 for (const s of summary.failedSeeds) process.stderr.write(`violation: seed ${s} (reproduce: --seed-start ${s} --seeds 1${sameFlags})\n`);
 process.stdout.write(`${JSON.stringify(summary)}\n`);

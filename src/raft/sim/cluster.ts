@@ -6,7 +6,7 @@ import { decodeConfChange } from '../conf-change-codec.js';
 import { MemoryStorage } from '../memory-storage.js';
 import { type ProposeResult, RaftNode } from '../node.js';
 import { contextKey } from '../read-only.js';
-import { ConfChangeType, EntryType, type Message, MessageType, type NodeId, type Ready } from '../types.js';
+import { ConfChangeType, type Entry, EntryType, type Message, MessageType, type NodeId, type Ready } from '../types.js';
 import { type AppState, decodeApp, encodeApp } from './app.js';
 import { SafetyChecker } from './checker.js';
 import type { Prng } from './prng.js';
@@ -25,6 +25,12 @@ export interface ClusterOptions {
   unsafeSendBeforePersist: boolean;
   preVote: boolean;
   checkQuorum: boolean;
+  /**
+   * The app applies committed entries later than advance() (RaftNodeConfig.asyncApply, as the
+   * real node does): they wait in a queue (lost on a crash) and are applied a few at a time,
+   * reported with appliedTo. At most 4 are handed over unapplied (back-pressure).
+   */
+  asyncApply: boolean;
   /** Fault profile that provokes the Figure 8 interleavings (new leaders cut off at once, ...). */
   figure8: boolean;
   /** Per-round fault probabilities. */
@@ -50,6 +56,8 @@ class SimNode {
   readonly storage: MemoryStorage;
   app: AppState;
   readonly snapStash = new Map<number, Uint8Array>();
+  /** asyncApply: committed entries handed over and not applied yet (in memory: lost on a crash). */
+  applyQueue: Entry[] = [];
   lastCommit = 0;
   leaderTermSeen = -1;
   constructor(
@@ -115,12 +123,15 @@ export class SimCluster {
         maxInflightBytes: this.opts.maxInflightBytes,
         random: (k) => rnd.int(k),
         applied: n.app.applied,
+        asyncApply: this.opts.asyncApply,
+        maxApplyingEntries: this.opts.asyncApply ? 4 : undefined,
         unsafeTestHooks: { commitOldTermEntries: this.opts.unsafeCommitOldTerm, readWithoutQuorum: this.opts.unsafeReadWithoutQuorum },
       },
       n.storage,
     );
     n.lastCommit = n.raft.log.committed;
     n.pending = null;
+    n.applyQueue = [];
     n.snapStash.clear();
   }
 
@@ -130,6 +141,7 @@ export class SimCluster {
     if (n.pending && (n.pending.entries.length > 0 || n.pending.hardState)) this.stats.lostReadies++;
     n.raft = null;
     n.pending = null;
+    n.applyQueue = [];
     this.stats.crashes++;
   }
 
@@ -172,6 +184,11 @@ export class SimCluster {
     n.pending = null;
     const s = n.storage;
     if (rd.snapshot) {
+      // The core must not accept a snapshot over entries the app has not applied yet: they would
+      // be applied over the snapshot's state.
+      if (n.applyQueue.length > 0) {
+        this.checker.violations.push({ kind: 'monotonic-apply', node: n.id, detail: `snapshot ${rd.snapshot.meta.index} accepted over queued entries ${n.applyQueue[0]!.index}..` });
+      }
       const data = n.snapStash.get(rd.snapshot.meta.index);
       if (!data) throw new Error(`sim: no snapshot data staged for index ${rd.snapshot.meta.index}`);
       s.applySnapshot({ meta: rd.snapshot.meta, data });
@@ -197,22 +214,38 @@ export class SimCluster {
     for (const m of rd.messagesAfterPersist) this.send(n, m);
     for (const e of rd.committedEntries) {
       // The node was restarted with the durable applied index: it must never hand an entry out twice.
-      if (e.index <= n.app.applied) {
-        this.checker.violations.push({ kind: 'monotonic-apply', node: n.id, detail: `entry ${e.index} handed out again (applied ${n.app.applied})` });
+      const handed = n.applyQueue.length > 0 ? n.applyQueue[n.applyQueue.length - 1]!.index : n.app.applied;
+      if (e.index <= handed) {
+        this.checker.violations.push({ kind: 'monotonic-apply', node: n.id, detail: `entry ${e.index} handed out again (applied ${n.app.applied}, handed ${handed})` });
         continue;
       }
-      n.app.chain = this.checker.observeApply(n.id, n.app.applied, e, n.app.chain);
-      n.app.applied = e.index;
-      this.stats.applied++;
-      if (this.markers.size > 0 && this.markers.has(String.fromCharCode(...e.data))) this.markerApplied = true;
-      if (e.type === EntryType.ConfChange) {
-        const cs = raft.applyConfChange(decodeConfChange(e.data));
-        n.app.conf = cs;
-        s.setConfState(cs);
-      }
+      if (this.opts.asyncApply) n.applyQueue.push(e);
+      else this.applyEntry(n, raft, e);
     }
     for (const rs of rd.readStates) this.checker.readServed(n.id, contextKey(rs.context), rs.index);
     raft.advance(rd);
+  }
+
+  /** asyncApply: the app applies the first `count` queued entries and reports them. */
+  private applyQueued(n: SimNode, count: number): void {
+    const raft = n.raft;
+    if (!raft) return;
+    const batch = n.applyQueue.splice(0, count);
+    for (const e of batch) this.applyEntry(n, raft, e);
+    if (batch.length > 0) raft.appliedTo(batch[batch.length - 1]!.index);
+  }
+
+  private applyEntry(n: SimNode, raft: RaftNode, e: Entry): void {
+    const s = n.storage;
+    n.app.chain = this.checker.observeApply(n.id, n.app.applied, e, n.app.chain);
+    n.app.applied = e.index;
+    this.stats.applied++;
+    if (this.markers.size > 0 && this.markers.has(String.fromCharCode(...e.data))) this.markerApplied = true;
+    if (e.type === EntryType.ConfChange) {
+      const cs = raft.applyConfChange(decodeConfChange(e.data));
+      n.app.conf = cs;
+      s.setConfState(cs);
+    }
   }
 
   // ---------------------------------------------------------------- network
@@ -293,6 +326,12 @@ export class SimCluster {
       for (const n of this.nodes.values()) {
         if (n.pending && this.rng.chance(persistChance)) {
           this.persist(n);
+          this.afterEvent(n);
+          persisted = true;
+        }
+        // asyncApply only (the queue is empty otherwise, so other runs draw the same numbers).
+        if (n.applyQueue.length > 0 && this.rng.chance(persistChance)) {
+          this.applyQueued(n, 1 + this.rng.int(n.applyQueue.length));
           this.afterEvent(n);
           persisted = true;
         }

@@ -20,6 +20,8 @@ export interface SimRunOptions {
    * interleaving (tiny messages, slow links, new leaders cut off before their no-op leaves).
    */
   profile?: 'default' | 'figure8';
+  /** The app applies asynchronously (RaftNodeConfig.asyncApply, as the real node does). */
+  asyncApply?: boolean;
   trace?: (line: string) => void;
 }
 
@@ -55,6 +57,7 @@ export function simulate(seed: number, opts: SimRunOptions = {}): SimRunResult {
     unsafeSendBeforePersist: opts.unsafeSendBeforePersist ?? false,
     unsafeReadWithoutQuorum: opts.unsafeReadWithoutQuorum ?? false,
     figure8: opts.profile === 'figure8',
+    asyncApply: opts.asyncApply ?? false,
     crashRate: 0.01,
     restartRate: 0.03,
     partitionRate: 0.01,

@@ -14,6 +14,8 @@ export interface NodeStatus {
   lastIndex?: string;
   /** Optional: not in the contract yet (asked for in the report). */
   snapshotIndex?: string;
+  /** First index still in the node's log (entries before it are compacted). */
+  firstIndex?: string;
   encryption?: unknown;
 }
 

@@ -9,6 +9,7 @@
 // when a test fails. Processes are registered with the reaper and die with the test process.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,7 +82,9 @@ export class Cluster {
   private constructor(opts: ClusterOptions) {
     this.opts = {
       size: 3,
-      clusterId: 'itest',
+      // Unique per cluster: test runs of other processes on this machine may reuse our ports,
+      // and a node of theirs dialing a stale address must be refused by the handshake.
+      clusterId: `itest-${randomBytes(4).toString('hex')}`,
       tickMs: 20,
       electionTicks: 10,
       heartbeatTicks: 2,
@@ -187,14 +190,14 @@ export class Cluster {
     return a;
   }
 
-  private spawnNode(id: string, join: boolean): void {
+  private spawnNode(id: string, join: boolean, env: Record<string, string> = {}): void {
     if (this.destroyed) throw new Error('cluster destroyed');
     const n = this.node(id);
     if (n.proc) throw new Error(`${id} is already running`);
     const args = this.args(n, join);
     appendFileSync(n.logFile, `\n=== ${new Date().toISOString()} start: node ${args.join(' ')}\n`);
     const fd = openSync(n.logFile, 'a');
-    const p = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'test', ...this.opts.env[id] } });
+    const p = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'test', ...this.opts.env[id], ...env } });
     closeSync(fd);
     track(p);
     n.proc = p;
@@ -206,9 +209,26 @@ export class Cluster {
     });
   }
 
-  /** Starts a stopped node again on the same data dir. */
-  start(id: string, join = false): void {
-    this.spawnNode(id, join);
+  /** Starts a stopped node again on the same data dir (`env`: extra variables, e.g. SEALKV_CRASH_POINTS). */
+  start(id: string, join = false, env: Record<string, string> = {}): void {
+    this.spawnNode(id, join, env);
+  }
+
+  /** Marks the current process of `id` as expected to die (e.g. an armed crash point). */
+  expectExit(id: string): void {
+    this.node(id).killing = true;
+  }
+
+  /** Resolves once `id` is not running (it exited on its own or was killed). */
+  async waitExit(id: string, timeoutMs = 20_000): Promise<NodeExit> {
+    return waitFor(
+      `${id} to exit`,
+      () => {
+        const n = this.node(id);
+        return n.proc === null ? n.exits.at(-1) : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   /** Sends `signal`; resolves when the process has exited (SIGTERM escalates to SIGKILL after 10 s). */
@@ -311,6 +331,18 @@ export class Cluster {
     );
   }
 
+  /** Waits until `id`'s log starts after `index`: a follower stopped at `index` needs a snapshot. */
+  async waitCompactedPast(id: string, index: bigint, timeoutMs = 15_000): Promise<void> {
+    await waitFor(
+      `${id}'s log to be compacted past ${index}`,
+      async () => {
+        const s = await this.status(id, 500);
+        return s?.firstIndex !== undefined && BigInt(s.firstIndex) > index + 1n;
+      },
+      timeoutMs,
+    );
+  }
+
   /** Waits until the nodes in `ids` have applied the leader's commit index as of now. */
   async waitCaughtUp(ids: string[] = this.running(), timeoutMs = 15_000): Promise<bigint> {
     const leader = await this.waitForLeader({ timeoutMs });
@@ -360,7 +392,7 @@ export class Cluster {
    * that the leader promotes once it has caught up); `isolated` severs every link to the new
    * node before it is added (until `heal()`).
    */
-  async addNode(id: string, role?: 'voter' | 'learner', opts: { isolated?: boolean } = {}): Promise<AdminReply> {
+  async addNode(id: string, role?: 'voter' | 'learner', opts: { isolated?: boolean; env?: Record<string, string> } = {}): Promise<AdminReply> {
     if (!this.nodes.has(id)) {
       const n = await this.allocate(id);
       const inbound = await this.proxy(`*>${id}`, n.raftPort);
@@ -371,7 +403,7 @@ export class Cluster {
     // A later-added node dials nobody (larger ids never dial smaller ones): its inbound proxy
     // carries all of its links.
     if (opts.isolated) this.proxies.get(`*>${id}`)?.sever();
-    this.spawnNode(id, true);
+    this.spawnNode(id, true, opts.env ?? {});
     return this.addMember(id, role);
   }
 
