@@ -1,0 +1,717 @@
+// The Raft log and hard state in a dedicated append-only WAL: one write and one fdatasync per
+// group commit (docs/ARCHITECTURE.md, "Raft-log WAL").
+//
+// Reads are synchronous, like the core's LogStorage requires: terms from a TermIndex, recent
+// entries from an in-memory cache, older ones with one pread per segment span (CRC-checked,
+// LOG_CORRUPT on damage). Writes (`persist`, `compact`, `recordSnapshot`) update the in-memory
+// view at once and queue their records; a single flush loop writes everything queued with one
+// pwritev and one fdatasync on the libuv threadpool, then resolves every request in that group.
+// The caller acknowledges a vote or an append only after its promise resolves. A failed write
+// poisons the log (memory is ahead of disk): every later write is refused with STORAGE_IO.
+//
+// Segments roll over at `segmentBytes`: the full segment gets a Seal record, the next one (a
+// spare preallocated in the background) gets a header restating the log's state, so deleting
+// every segment older than the one holding the first live entry loses nothing.
+
+import { closeSync, existsSync, ftruncateSync, fdatasyncSync, mkdirSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { CompactedError, UnavailableError } from '../../raft/errors.js';
+import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../../raft/types.js';
+import { loadCrc32c } from '../crc32c.js';
+import { StorageError } from '../errors.js';
+import type { PersistRequest } from '../log-store.js';
+import type { DurableLog } from './durable-log.js';
+import { WalCorruptError } from './errors.js';
+import { LocationIndex } from './location-index.js';
+import { LogModel } from './log-model.js';
+import { encodeSegmentStart, encodeSeq, encodeSnapshotPayload, encodeVote } from './payload.js';
+import { MIN_FRAME, RecordType, frameSize, readRecord, writeRecord } from './record.js';
+import { recover } from './recovery.js';
+import {
+  type Preallocation,
+  SEGMENT_MAGIC,
+  SPARE_NAME,
+  closeFd,
+  createPreallocated,
+  fdatasync,
+  fsyncDir,
+  renameFile,
+  segmentName,
+  segmentPath,
+  unlinkFile,
+  writeAt,
+} from './segment-file.js';
+
+export interface WalOptions {
+  /** Size a segment is preallocated to and rolled over at (default 64 MiB). */
+  segmentBytes?: number;
+  /** How segment space is reserved (default 'zero'; see segment-file.ts and src/bench/wal.ts). */
+  preallocate?: Preallocation;
+  /** Upper bound of the entry cache in data bytes (default 32 MiB). */
+  cacheMaxBytes?: number;
+  /** Upper bound of the entry cache in entries (default 65536). */
+  cacheMaxEntries?: number;
+  /**
+   * Source of the configuration for `initialState()`: the state machine's conf state at its
+   * applied index. Without it the conf state of the latest snapshot point is returned.
+   */
+  confState?: () => ConfState;
+}
+
+export interface WalStats {
+  /** Group commits written (each one write and one fdatasync). */
+  groups: number;
+  /** persist/compact/recordSnapshot requests carried by those groups. */
+  requests: number;
+  records: number;
+  bytes: number;
+  rollovers: number;
+  segmentsDeleted: number;
+}
+
+/** One Entry record of a request: where it sits in the request's buffer. */
+interface EntrySlot {
+  index: number;
+  term: number;
+  rel: number;
+  len: number;
+}
+
+/** What a queued request does to the disk model once written, in record order. */
+type DiskOp =
+  | { k: 'entries'; slots: EntrySlot[] }
+  | { k: 'truncate'; from: number }
+  | { k: 'compact'; index: number; term: number }
+  | { k: 'snapshot'; meta: SnapshotMeta; install: boolean }
+  | { k: 'hs'; hs: HardState };
+
+interface Pending {
+  buf: Uint8Array;
+  ops: DiskOp[];
+  records: number;
+  /** Lowest entry index this request writes (the cache keeps it until written), or +∞. */
+  low: number;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+interface RecordSpec {
+  type: RecordType;
+  index: number;
+  term: number;
+  head?: number;
+  payload: Uint8Array | null;
+}
+
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Offsets are kept as u32 (location-index.ts): never write a record past 4 GiB in a segment. */
+const MAX_SEGMENT_OFFSET = 0xffff_0000;
+
+type SpareResult = { fd: number } | { error: unknown };
+
+export class WalLogStorage implements DurableLog {
+  private readonly segmentBytes: number;
+  private readonly prealloc: Preallocation;
+  private readonly cacheMaxBytes: number;
+  private readonly cacheMaxEntries: number;
+  private readonly confSource: (() => ConfState) | undefined;
+  /** Open fds by segment seq (the tail's is read-write; older ones open lazily for reads). */
+  private readonly fds = new Map<number, number>();
+  private seqs: number[];
+  private tailSeq = 0;
+  private tailOffset = 0;
+  private tailHeaderEnd = 0;
+  private spare: Promise<SpareResult> | null = null;
+  private queue: Pending[] = [];
+  private flushing = false;
+  private idleWaiters: (() => void)[] = [];
+  private failed: unknown = null;
+  private closed = false;
+  // Entry cache: a contiguous suffix [cacheStart, front.last] of the log.
+  private cache: Entry[] = [];
+  private cacheStart: number;
+  private cacheBytes = 0;
+  private readonly pendingLows = new Map<Pending, number>();
+  private readonly counters: WalStats = { groups: 0, requests: 0, records: 0, bytes: 0, rollovers: 0, segmentsDeleted: 0 };
+
+  private constructor(
+    readonly dir: string,
+    private readonly front: LogModel,
+    private readonly disk: LogModel,
+    private readonly locations: LocationIndex,
+    seqs: number[],
+    opts: WalOptions,
+  ) {
+    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.prealloc = opts.preallocate ?? 'zero';
+    this.cacheMaxBytes = opts.cacheMaxBytes ?? 32 * 1024 * 1024;
+    this.cacheMaxEntries = opts.cacheMaxEntries ?? 65536;
+    this.confSource = opts.confState;
+    this.seqs = seqs;
+    this.cacheStart = front.last + 1;
+  }
+
+  /**
+   * Opens (or creates) the WAL in `dir`: replays every segment, truncates a torn tail of the last
+   * one to its last valid record, and refuses damage anywhere else (LOG_CORRUPT, WalCorruptError
+   * with the segment and offset).
+   */
+  static async open(dir: string, opts: WalOptions = {}): Promise<WalLogStorage> {
+    await loadCrc32c();
+    mkdirSync(dir, { recursive: true });
+    const spare = join(dir, SPARE_NAME);
+    if (existsSync(spare)) unlinkSync(spare);
+    const locations = new LocationIndex();
+    const rec = recover(dir, locations);
+    const w = new WalLogStorage(dir, rec.front, rec.disk, locations, rec.seqs, opts);
+    if (rec.tail === null) {
+      await w.startSegment(1);
+    } else {
+      const t = rec.tail;
+      const fd = openSync(segmentPath(dir, t.seq), 'r+');
+      w.fds.set(t.seq, fd);
+      w.tailSeq = t.seq;
+      w.tailOffset = t.offset;
+      w.tailHeaderEnd = t.offset;
+      if (t.dirty) {
+        // Cut everything after the last valid record and extend the file again: the region
+        // reads as zeros, so stale bytes can never be mistaken for records after later appends.
+        ftruncateSync(fd, t.offset);
+        if (w.prealloc !== 'none' && t.fileSize > t.offset) ftruncateSync(fd, t.fileSize);
+        fdatasyncSync(fd);
+      }
+      if (t.sealed) await w.startSegment(t.seq + 1);
+    }
+    w.spare ??= w.prepareSpare();
+    return w;
+  }
+
+  // ---- LogStorage (read side) ---------------------------------------------------------------
+
+  initialState(): { hardState: HardState; confState: ConfState } {
+    const conf = this.confSource ? this.confSource() : this.front.snapshot.conf;
+    return { hardState: { ...this.front.hardState }, confState: { voters: [...conf.voters], learners: [...conf.learners] } };
+  }
+
+  firstIndex(): number {
+    return this.front.firstIndex();
+  }
+
+  lastIndex(): number {
+    return this.front.last;
+  }
+
+  term(index: number): number {
+    const f = this.front;
+    if (index < f.trunc.index) throw new CompactedError(index, f.firstIndex());
+    if (index > f.last) throw new UnavailableError(index, f.last);
+    return f.termOf(index);
+  }
+
+  /**
+   * Entries [lo, hi): at most `maxBytes` of entry data, but at least one entry when lo < hi.
+   * Cached entries are shared: treat them (and their data) as immutable.
+   */
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    const f = this.front;
+    if (lo < f.firstIndex()) throw new CompactedError(lo, f.firstIndex());
+    if (hi > f.last + 1) throw new UnavailableError(hi - 1, f.last);
+    const out: Entry[] = [];
+    if (lo >= hi) return out;
+    let bytes = 0;
+    let i = lo;
+    if (i < this.cacheStart) {
+      const end = Math.min(hi, this.cacheStart);
+      bytes = this.readFromDisk(i, end, maxBytes, out);
+      i += out.length;
+      if (i < end) return out;
+    }
+    for (; i < hi; i++) {
+      const e = this.cache[i - this.cacheStart];
+      if (out.length > 0 && bytes + e.data.length > maxBytes) break;
+      out.push(e);
+      bytes += e.data.length;
+    }
+    return out;
+  }
+
+  snapshot(): Snapshot {
+    const m = this.front.snapshot;
+    return { meta: { index: m.index, term: m.term, conf: { voters: [...m.conf.voters], learners: [...m.conf.learners] } }, data: new Uint8Array(0) };
+  }
+
+  hardState(): HardState {
+    return { ...this.front.hardState };
+  }
+
+  stats(): WalStats {
+    return { ...this.counters };
+  }
+
+  // ---- write side ----------------------------------------------------------------------------
+
+  /**
+   * Persists a snapshot reset, entries and the hard state (in that order, as records of one
+   * group); resolves when durable. Entries at or below the compaction point are dropped; the
+   * first must be at most lastIndex + 1, and an entry at i ≤ lastIndex replaces the suffix from i
+   * (a Truncate record precedes it). Snapshot (i, t): if the log holds i with term t the entries
+   * after it are kept, otherwise the log restarts empty after i.
+   */
+  persist(req: PersistRequest): Promise<void> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    const f = this.front;
+    const snap = req.snapshot ?? null;
+    let entries = req.entries ?? [];
+    // Validate everything before touching the view, so a refused request changes nothing.
+    let truncIndex = f.trunc.index;
+    let last = f.last;
+    let termBefore = (i: number): number => f.termOf(i);
+    if (snap) {
+      if (snap.index < f.trunc.index) {
+        return Promise.reject(invalid(`snapshot at ${snap.index} is older than the compaction point ${f.trunc.index}`));
+      }
+      const keep = (snap.index === f.trunc.index && snap.term === f.trunc.term) || (snap.index > f.trunc.index && snap.index <= f.last && f.termOf(snap.index) === snap.term);
+      truncIndex = snap.index;
+      if (!keep) {
+        last = snap.index;
+        termBefore = () => snap.term;
+      }
+    }
+    if (entries.length > 0) {
+      const skip = Math.max(0, Math.min(entries.length, truncIndex + 1 - entries[0].index));
+      if (skip > 0) entries = entries.slice(skip);
+    }
+    const first = entries.length > 0 ? entries[0].index : 0;
+    if (entries.length > 0) {
+      if (first > last + 1) return Promise.reject(invalid(`append at ${first} outside [${truncIndex + 1}, ${last + 1}]`));
+      let prev = termBefore(first - 1);
+      for (let k = 0; k < entries.length; k++) {
+        const e = entries[k];
+        if (e.index !== first + k) return Promise.reject(invalid(`entries not contiguous at ${first + k}`));
+        if (e.term < prev) return Promise.reject(invalid(`term ${e.term} at ${e.index} below ${prev}`));
+        prev = e.term;
+      }
+    }
+    const specs: RecordSpec[] = [];
+    const ops: DiskOp[] = [];
+    let low = Number.POSITIVE_INFINITY;
+    if (snap) {
+      f.snapshotPoint(snap, true);
+      if (f.last === snap.index) this.resetCache(snap.index + 1);
+      else this.dropCacheThrough(snap.index);
+      specs.push({ type: RecordType.Snapshot, index: snap.index, term: snap.term, payload: encodeSnapshotPayload(snap.conf, true) });
+      ops.push({ k: 'snapshot', meta: snap, install: true });
+    }
+    let entryStart = -1;
+    if (entries.length > 0) {
+      low = first;
+      if (first <= f.last) {
+        f.truncate(first);
+        this.truncateCacheFrom(first);
+        specs.push({ type: RecordType.Truncate, index: first, term: 0, payload: null });
+        ops.push({ k: 'truncate', from: first });
+      }
+      entryStart = specs.length;
+      for (const e of entries) {
+        f.entry(e.index, e.term, null);
+        specs.push({ type: RecordType.Entry, index: e.index, term: e.term, head: e.type, payload: e.data });
+      }
+    }
+    const hs = req.hardState ?? null;
+    if (hs) {
+      f.setHardState(hs);
+      specs.push({ type: RecordType.HardState, index: hs.commit, term: hs.term, payload: encodeVote(hs.vote) });
+    }
+    if (specs.length === 0) return Promise.resolve();
+    const { buf, rels } = encode(specs);
+    if (entryStart >= 0) {
+      const slots: EntrySlot[] = [];
+      for (let k = 0; k < entries.length; k++) {
+        const s = specs[entryStart + k];
+        const rel = rels[entryStart + k];
+        const len = rels[entryStart + k + 1] - rel;
+        slots.push({ index: s.index, term: s.term, rel, len });
+        // The cache holds a view into our own record, so it never aliases the caller's buffers.
+        const data = buf.subarray(rel + MIN_FRAME + 1, rel + len);
+        this.cache.push({ index: s.index, term: s.term, type: entries[k].type, data });
+        this.cacheBytes += data.length;
+      }
+      ops.push({ k: 'entries', slots });
+    }
+    if (hs) ops.push({ k: 'hs', hs: { ...hs } });
+    return this.enqueue(buf, ops, specs.length, low);
+  }
+
+  /**
+   * Drops entries ≤ upToIndex: a Compact record, then every segment older than the one that holds
+   * entry upToIndex + 1 (or the tail) is deleted. The caller guarantees upToIndex is durably
+   * applied (the state machine's synced applied index), so no replay will need those entries.
+   */
+  async compact(upToIndex: number): Promise<void> {
+    const refused = this.refusal();
+    if (refused) throw refused;
+    const f = this.front;
+    if (upToIndex <= f.trunc.index) return;
+    if (upToIndex > f.last) throw invalid(`cannot compact to ${upToIndex}: last index is ${f.last}`);
+    const term = f.termOf(upToIndex);
+    f.compact(upToIndex, term);
+    this.dropCacheThrough(upToIndex);
+    const { buf } = encode([{ type: RecordType.Compact, index: upToIndex, term, payload: null }]);
+    await this.enqueue(buf, [{ k: 'compact', index: upToIndex, term }], 1, Number.POSITIVE_INFINITY);
+  }
+
+  /** Records a local snapshot point (what `snapshot()` returns); the log itself is unchanged. */
+  recordSnapshot(meta: SnapshotMeta): Promise<void> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    if (meta.index < this.front.snapshot.index) {
+      return Promise.reject(invalid(`snapshot point ${meta.index} is older than the recorded ${this.front.snapshot.index}`));
+    }
+    this.front.snapshotPoint(meta, false);
+    const { buf } = encode([{ type: RecordType.Snapshot, index: meta.index, term: meta.term, payload: encodeSnapshotPayload(meta.conf, false) }]);
+    return this.enqueue(buf, [{ k: 'snapshot', meta, install: false }], 1, Number.POSITIVE_INFINITY);
+  }
+
+  /** First start of a founding member: a snapshot point at (1, 1) and hard state (1, -, 1). */
+  async bootstrap(voters: string[], learners: string[] = []): Promise<boolean> {
+    const f = this.front;
+    if (f.last > 0 || f.trunc.index > 0 || f.hardState.term > 0) return false;
+    await this.persist({ snapshot: { index: 1, term: 1, conf: { voters: [...voters], learners: [...learners] } }, hardState: { term: 1, vote: null, commit: 1 } });
+    return true;
+  }
+
+  /** Waits for queued writes, then closes every file. Later writes are refused. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.idle();
+    const spare = await this.spare;
+    this.spare = null;
+    if (spare && 'fd' in spare) await closeFd(spare.fd).catch(() => undefined);
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+
+  /** Where the next record goes (diagnostics and crash tests). */
+  position(): { segment: string; offset: number } {
+    return { segment: join(this.dir, segmentName(this.tailSeq)), offset: this.tailOffset };
+  }
+
+  /** Resolves when nothing is queued or being written. */
+  idle(): Promise<void> {
+    if (!this.flushing && this.queue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  // ---- group commit --------------------------------------------------------------------------
+
+  private refusal(): StorageError | null {
+    if (this.failed !== null) return new StorageError('STORAGE_IO', 'the WAL is halted after a failed write', { cause: this.failed });
+    if (this.closed) return new StorageError('STORAGE_IO', 'the WAL is closed');
+    return null;
+  }
+
+  private enqueue(buf: Uint8Array, ops: DiskOp[], records: number, low: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const p: Pending = { buf, ops, records, low, resolve, reject };
+      if (low !== Number.POSITIVE_INFINITY) this.pendingLows.set(p, low);
+      this.queue.push(p);
+      if (!this.flushing) void this.flushLoop();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        if (this.failed !== null) {
+          this.settle(batch, this.refusal());
+          continue;
+        }
+        let err: StorageError | null = null;
+        try {
+          await this.writeGroup(batch);
+        } catch (cause) {
+          this.failed ??= cause;
+          err = new StorageError('STORAGE_IO', 'WAL write failed; the in-memory log is ahead of disk', { cause });
+        }
+        this.settle(batch, err);
+      }
+    } finally {
+      this.flushing = false;
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  private settle(batch: Pending[], err: StorageError | null): void {
+    for (const p of batch) {
+      this.pendingLows.delete(p);
+      if (err) p.reject(err);
+      else p.resolve();
+    }
+    if (!err) this.trimCache();
+  }
+
+  private async writeGroup(batch: Pending[]): Promise<void> {
+    let size = 0;
+    let records = 0;
+    for (const p of batch) {
+      size += p.buf.length;
+      records += p.records;
+    }
+    const full = this.tailOffset + size > this.segmentBytes || this.tailOffset + size > MAX_SEGMENT_OFFSET;
+    if (full && this.tailOffset > this.tailHeaderEnd) await this.rollover();
+    const base = this.tailOffset;
+    const fd = this.tailFd();
+    await writeAt(
+      fd,
+      batch.map((p) => p.buf),
+      base,
+    );
+    this.tailOffset += size;
+    // The disk model follows the file: locations become readable as soon as the bytes are written.
+    let rel = base;
+    let compacted = false;
+    for (const p of batch) {
+      for (const op of p.ops) compacted = this.applyDisk(op, rel) || compacted;
+      rel += p.buf.length;
+    }
+    await fdatasync(fd);
+    this.counters.groups++;
+    this.counters.requests += batch.length;
+    this.counters.records += records;
+    this.counters.bytes += size;
+    if (compacted) await this.dropSegments();
+  }
+
+  /** Applies one written op to the disk model; true when it may have freed segments. */
+  private applyDisk(op: DiskOp, base: number): boolean {
+    const d = this.disk;
+    switch (op.k) {
+      case 'entries':
+        for (const s of op.slots) d.entry(s.index, s.term, { seq: this.tailSeq, offset: base + s.rel, len: s.len });
+        return false;
+      case 'truncate':
+        d.truncate(op.from);
+        return false;
+      case 'compact':
+        d.compact(op.index, op.term);
+        return true;
+      case 'snapshot':
+        d.snapshotPoint(op.meta, op.install);
+        return op.install;
+      case 'hs':
+        d.setHardState(op.hs);
+        return false;
+    }
+  }
+
+  /** Deletes, oldest first, every segment before the one holding the first live entry (never the tail). */
+  private async dropSegments(): Promise<void> {
+    const keepFrom = Math.min(this.locations.minSeq(), this.tailSeq);
+    const drop = this.seqs.filter((s) => s < keepFrom);
+    if (drop.length === 0) return;
+    for (const s of drop) {
+      const fd = this.fds.get(s);
+      if (fd !== undefined) {
+        this.fds.delete(s);
+        closeSync(fd);
+      }
+      await unlinkFile(segmentPath(this.dir, s));
+      this.counters.segmentsDeleted++;
+    }
+    this.seqs = this.seqs.filter((s) => s >= keepFrom);
+    await fsyncDir(this.dir);
+  }
+
+  /** Seals the tail segment and starts the next one from the spare. */
+  private async rollover(): Promise<void> {
+    const next = this.tailSeq + 1;
+    const d = this.disk;
+    const { buf } = encode([{ type: RecordType.Seal, index: d.last, term: d.lastTerm(), payload: encodeSeq(next) }]);
+    const fd = this.tailFd();
+    await writeAt(fd, [buf], this.tailOffset);
+    this.tailOffset += buf.length;
+    // The seal must be durable before the next segment exists: a sealed segment is complete.
+    await fdatasync(fd);
+    await this.startSegment(next);
+    this.counters.rollovers++;
+  }
+
+  /** Writes the header of segment `seq` into the spare, syncs it, and gives it its name. */
+  private async startSegment(seq: number): Promise<void> {
+    const spare = await (this.spare ?? this.prepareSpare());
+    this.spare = null;
+    if ('error' in spare) throw spare.error;
+    const d = this.disk;
+    const specs: RecordSpec[] = [
+      { type: RecordType.SegmentStart, index: d.last, term: d.lastTerm(), payload: encodeSegmentStart(seq, d.trunc.index, d.trunc.term) },
+      { type: RecordType.HardState, index: d.hardState.commit, term: d.hardState.term, payload: encodeVote(d.hardState.vote) },
+    ];
+    // Always restated: older segments that recorded it may be deleted.
+    specs.push({ type: RecordType.Snapshot, index: d.snapshot.index, term: d.snapshot.term, payload: encodeSnapshotPayload(d.snapshot.conf, false) });
+    const { buf } = encode(specs);
+    await writeAt(spare.fd, [SEGMENT_MAGIC, buf], 0);
+    await fdatasync(spare.fd);
+    await renameFile(join(this.dir, SPARE_NAME), segmentPath(this.dir, seq));
+    await fsyncDir(this.dir);
+    this.fds.set(seq, spare.fd);
+    this.seqs.push(seq);
+    this.tailSeq = seq;
+    this.tailOffset = SEGMENT_MAGIC.length + buf.length;
+    this.tailHeaderEnd = this.tailOffset;
+    if (!this.closed) this.spare = this.prepareSpare();
+  }
+
+  /** Preallocates the next segment in the background (off the write path, like etcd's pipeline). */
+  private prepareSpare(): Promise<SpareResult> {
+    const size = this.prealloc === 'none' ? 0 : this.segmentBytes;
+    return createPreallocated(join(this.dir, SPARE_NAME), size, this.prealloc).then(
+      (fd) => ({ fd }),
+      (error: unknown) => ({ error }),
+    );
+  }
+
+  private tailFd(): number {
+    const fd = this.fds.get(this.tailSeq);
+    if (fd === undefined) throw new StorageError('STORAGE_IO', 'WAL tail segment is not open');
+    return fd;
+  }
+
+  // ---- reads from the files --------------------------------------------------------------------
+
+  /** Reads entries [lo, end) from the segments into `out` within `maxBytes`; returns the bytes. */
+  private readFromDisk(lo: number, end: number, maxBytes: number, out: Entry[]): number {
+    let bytes = 0;
+    let i = lo;
+    while (i < end) {
+      // Plan one span of consecutive entries in one segment, sized by the recorded frame lengths,
+      // and read it with one pread.
+      const first = this.locate(i);
+      if (out.length > 0 && bytes + dataLen(first.len) > maxBytes) return bytes;
+      const idx: number[] = [i];
+      const offs: number[] = [first.offset];
+      let planned = bytes + dataLen(first.len);
+      let spanEnd = first.offset + first.len;
+      let full = false;
+      for (let j = i + 1; j < end; j++) {
+        const loc = this.locate(j);
+        if (loc.seq !== first.seq || loc.offset < spanEnd) break;
+        if (planned + dataLen(loc.len) > maxBytes) {
+          full = true;
+          break;
+        }
+        planned += dataLen(loc.len);
+        spanEnd = loc.offset + loc.len;
+        idx.push(j);
+        offs.push(loc.offset);
+      }
+      const buf = Buffer.allocUnsafe(spanEnd - first.offset);
+      const n = readSync(this.readFd(first.seq), buf, 0, buf.length, first.offset);
+      for (let k = 0; k < idx.length; k++) {
+        const index = idx[k];
+        const fail = (why: string): WalCorruptError => new WalCorruptError(index, segmentName(first.seq), offs[k], why);
+        const r = readRecord(buf, offs[k] - first.offset, n);
+        if (r.kind !== 'record') throw fail(r.kind === 'bad' ? r.reason : 'no record where the index points');
+        const rec = r.record;
+        if (rec.type !== RecordType.Entry || rec.index !== index) {
+          throw fail(`record of type ${rec.type} for index ${rec.index} where entry ${index} should be`);
+        }
+        const data = rec.payload.subarray(1);
+        out.push({ index, term: rec.term, type: rec.payload[0], data });
+        bytes += data.length;
+      }
+      i += idx.length;
+      if (full) return bytes;
+    }
+    return bytes;
+  }
+
+  private locate(index: number): { seq: number; offset: number; len: number } {
+    const loc = this.locations.get(index);
+    if (loc === undefined) throw new WalCorruptError(index, '(index)', -1, 'entry has no location in the WAL');
+    return loc;
+  }
+
+  private readFd(seq: number): number {
+    let fd = this.fds.get(seq);
+    if (fd === undefined) {
+      fd = openSync(segmentPath(this.dir, seq), 'r');
+      this.fds.set(seq, fd);
+    }
+    return fd;
+  }
+
+  // ---- entry cache -------------------------------------------------------------------------------
+
+  private resetCache(start: number): void {
+    this.cache = [];
+    this.cacheBytes = 0;
+    this.cacheStart = start;
+  }
+
+  private truncateCacheFrom(i: number): void {
+    if (i <= this.cacheStart) {
+      this.resetCache(i);
+      return;
+    }
+    const keep = i - this.cacheStart;
+    for (let k = keep; k < this.cache.length; k++) this.cacheBytes -= this.cache[k].data.length;
+    this.cache.length = Math.min(keep, this.cache.length);
+  }
+
+  private dropCacheThrough(i: number): void {
+    if (i < this.cacheStart) return;
+    const n = Math.min(i - this.cacheStart + 1, this.cache.length);
+    for (let k = 0; k < n; k++) this.cacheBytes -= this.cache[k].data.length;
+    this.cache.splice(0, n);
+    this.cacheStart = i + 1;
+  }
+
+  /** Drops the oldest written entries once a limit is exceeded, down to 7/8 of the limits. */
+  private trimCache(): void {
+    if (this.cache.length <= this.cacheMaxEntries && this.cacheBytes <= this.cacheMaxBytes) return;
+    const maxEntries = Math.floor((this.cacheMaxEntries * 7) / 8);
+    const maxBytes = Math.floor((this.cacheMaxBytes * 7) / 8);
+    let bound = Number.POSITIVE_INFINITY;
+    for (const v of this.pendingLows.values()) if (v < bound) bound = v;
+    let n = 0;
+    let bytes = this.cacheBytes;
+    while (n < this.cache.length && this.cacheStart + n < bound && (this.cache.length - n > maxEntries || bytes > maxBytes)) {
+      bytes -= this.cache[n].data.length;
+      n++;
+    }
+    if (n > 0) {
+      this.cache.splice(0, n);
+      this.cacheStart += n;
+      this.cacheBytes = bytes;
+    }
+  }
+}
+
+function dataLen(frameLen: number): number {
+  return frameLen - MIN_FRAME - 1;
+}
+
+function invalid(msg: string): StorageError {
+  return new StorageError('LOG_WRITE_INVALID', msg);
+}
+
+/** Encodes records back to back into one buffer; rels[k] = offset of record k (rels[n] = end). */
+function encode(specs: RecordSpec[]): { buf: Uint8Array; rels: number[] } {
+  let size = 0;
+  for (const s of specs) size += frameSize((s.head === undefined ? 0 : 1) + (s.payload === null ? 0 : s.payload.length));
+  // allocUnsafe is safe here: writeRecord writes every byte of every frame.
+  const buf = Buffer.allocUnsafe(size);
+  const rels: number[] = [];
+  let at = 0;
+  for (const s of specs) {
+    rels.push(at);
+    at = writeRecord(buf, at, s.type, s.index, s.term, s.payload, s.head);
+  }
+  rels.push(at);
+  return { buf, rels };
+}
