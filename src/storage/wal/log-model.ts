@@ -7,7 +7,7 @@
 
 import type { ConfState, HardState, SnapshotMeta } from '../../raft/types.js';
 import { TermIndex } from '../term-index.js';
-import { type EntryLocation, LocationIndex } from './location-index.js';
+import type { EntryLocation, LocationIndex } from './location-index.js';
 
 export class ModelViolation extends Error {}
 

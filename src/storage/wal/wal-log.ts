@@ -23,7 +23,7 @@ import type { PersistRequest } from '../log-store.js';
 import type { DurableLog } from './durable-log.js';
 import { WalCorruptError } from './errors.js';
 import { LocationIndex } from './location-index.js';
-import { LogModel } from './log-model.js';
+import type { LogModel } from './log-model.js';
 import { encodeSegmentStart, encodeSeq, encodeSnapshotPayload, encodeVote } from './payload.js';
 import { MIN_FRAME, RecordType, frameSize, readRecord, writeRecord } from './record.js';
 import { recover } from './recovery.js';

@@ -10,7 +10,7 @@ import { entry, range, tempDirs, text } from '../helpers.js';
 const dirs = tempDirs();
 const open: WalLogStorage[] = [];
 async function wal(dir: string, opts: WalOptions = {}): Promise<WalLogStorage> {
-  const w = await WalLogStorage.open(dir, { preallocate: 'truncate', ...opts });
+  const w = await WalLogStorage.open(dir, { preallocate: 'truncate', segmentBytes: 65536, ...opts });
   open.push(w);
   return w;
 }
