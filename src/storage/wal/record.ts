@@ -51,8 +51,9 @@ export function frameSize(payloadLen: number): number {
 }
 
 /**
- * Writes one record into `buf` at `at` and returns the offset after it. `payload` is either
- * bytes or a writer that fills `payloadLen` bytes in place (avoids an intermediate copy).
+ * Writes one record into `buf` at `at` and returns the offset after it. `extraHead`, when given,
+ * is one byte written before `payload` (the entry type, or the snapshot flags) and counted in it.
+ * `dv` may be passed in by callers that write many records into one buffer (saves a DataView).
  */
 export function writeRecord(
   buf: Uint8Array,
@@ -62,14 +63,17 @@ export function writeRecord(
   term: number,
   payload: Uint8Array | null,
   extraHead?: number,
+  dv: DataView = view(buf),
 ): number {
   const headLen = extraHead === undefined ? 0 : 1;
   const plen = headLen + (payload === null ? 0 : payload.length);
-  const dv = view(buf);
   dv.setUint32(at + 4, BODY_FIXED + plen);
   buf[at + 8] = type;
-  dv.setBigUint64(at + 9, BigInt(index));
-  dv.setBigUint64(at + 17, BigInt(term));
+  // u64 as two u32 halves: no BigInt on the hot path (values are < 2^53, see raft/types.ts).
+  dv.setUint32(at + 9, Math.floor(index / 0x1_0000_0000));
+  dv.setUint32(at + 13, index >>> 0);
+  dv.setUint32(at + 17, Math.floor(term / 0x1_0000_0000));
+  dv.setUint32(at + 21, term >>> 0);
   if (extraHead !== undefined) buf[at + 25] = extraHead;
   if (payload !== null) buf.set(payload, at + 25 + headLen);
   const end = at + MIN_FRAME + plen;
@@ -83,7 +87,8 @@ export type ReadResult =
   | { kind: 'end' }
   | { kind: 'bad'; reason: string; /** Where the next frame would start, if the length is plausible. */ next: number | null };
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** High 32 bits of Number.MAX_SAFE_INTEGER (2^53 - 1): a larger high word is not a safe integer. */
+const MAX_SAFE_HI = 0x1f_ffff;
 
 /** Reads and checks the frame at `at` of `buf` (whose valid bytes end at `limit`). */
 export function readRecord(buf: Uint8Array, at: number, limit: number): ReadResult {
@@ -103,14 +108,12 @@ export function readRecord(buf: Uint8Array, at: number, limit: number): ReadResu
   if (actual !== crc) return { kind: 'bad', reason: `CRC-32C mismatch (stored ${hex32(crc)}, computed ${hex32(actual)})`, next: end };
   const type = buf[at + 8];
   if (!TYPES.has(type)) return { kind: 'bad', reason: `unknown record type ${type}`, next: end };
-  const index = dv.getBigUint64(at + 9);
-  const term = dv.getBigUint64(at + 17);
-  if (index > MAX_SAFE || term > MAX_SAFE) return { kind: 'bad', reason: 'index or term exceeds 2^53-1', next: end };
-  return {
-    kind: 'record',
-    record: { type, index: Number(index), term: Number(term), payload: buf.subarray(at + 25, end) },
-    next: end,
-  };
+  const indexHi = dv.getUint32(at + 9);
+  const termHi = dv.getUint32(at + 17);
+  if (indexHi > MAX_SAFE_HI || termHi > MAX_SAFE_HI) return { kind: 'bad', reason: 'index or term exceeds 2^53-1', next: end };
+  const index = indexHi * 0x1_0000_0000 + dv.getUint32(at + 13);
+  const term = termHi * 0x1_0000_0000 + dv.getUint32(at + 21);
+  return { kind: 'record', record: { type, index, term, payload: buf.subarray(at + 25, end) }, next: end };
 }
 
 function hex32(n: number): string {
