@@ -15,7 +15,7 @@
 // every segment older than the one holding the first live entry loses nothing.
 
 import { closeSync, existsSync, ftruncateSync, fdatasyncSync, constants as fsc, mkdirSync, openSync, readSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CompactedError, UnavailableError } from '../../raft/errors.js';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../../raft/types.js';
 import { loadCrc32c } from '../crc32c.js';
@@ -168,7 +168,11 @@ export class WalLogStorage implements DurableLog {
    */
   static async open(dir: string, opts: WalOptions = {}): Promise<WalLogStorage> {
     await loadCrc32c();
-    mkdirSync(dir, { recursive: true });
+    // A new WAL directory's own entry must be durable too, or a crash could lose the whole log.
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true });
+      await fsyncDir(dirname(dir));
+    }
     const spare = join(dir, SPARE_NAME);
     if (existsSync(spare)) unlinkSync(spare);
     const locations = new LocationIndex();
@@ -306,27 +310,34 @@ export class WalLogStorage implements DurableLog {
     const specs: RecordSpec[] = [];
     const ops: DiskOp[] = [];
     let low = Number.POSITIVE_INFINITY;
-    if (snap) {
-      f.snapshotPoint(snap, true);
-      if (f.last === snap.index) this.resetCache(snap.index + 1);
-      else this.dropCacheThrough(snap.index);
-      specs.push({ type: RecordType.Snapshot, index: snap.index, term: snap.term, payload: encodeSnapshotPayload(snap.conf, true) });
-      ops.push({ k: 'snapshot', meta: snap, install: true });
-    }
     let entryStart = -1;
-    if (entries.length > 0) {
-      low = first;
-      if (first <= f.last) {
-        f.truncate(first);
-        this.truncateCacheFrom(first);
-        specs.push({ type: RecordType.Truncate, index: first, term: 0, payload: null });
-        ops.push({ k: 'truncate', from: first });
+    // Everything below was validated above; if the view still refuses a change, memory and the
+    // file would disagree from here on, so the log halts instead of half-applying the request.
+    try {
+      if (snap) {
+        f.snapshotPoint(snap, true);
+        if (f.last === snap.index) this.resetCache(snap.index + 1);
+        else this.dropCacheThrough(snap.index);
+        specs.push({ type: RecordType.Snapshot, index: snap.index, term: snap.term, payload: encodeSnapshotPayload(snap.conf, true) });
+        ops.push({ k: 'snapshot', meta: snap, install: true });
       }
-      entryStart = specs.length;
-      for (const e of entries) {
-        f.entry(e.index, e.term, null);
-        specs.push({ type: RecordType.Entry, index: e.index, term: e.term, head: e.type, payload: e.data });
+      if (entries.length > 0) {
+        low = first;
+        if (first <= f.last) {
+          f.truncate(first);
+          this.truncateCacheFrom(first);
+          specs.push({ type: RecordType.Truncate, index: first, term: 0, payload: null });
+          ops.push({ k: 'truncate', from: first });
+        }
+        entryStart = specs.length;
+        for (const e of entries) {
+          f.entry(e.index, e.term, null);
+          specs.push({ type: RecordType.Entry, index: e.index, term: e.term, head: e.type, payload: e.data });
+        }
       }
+    } catch (cause) {
+      this.failed ??= cause;
+      return Promise.reject(new StorageError('STORAGE_IO', 'WAL view refused a validated write; the log is halted', { cause }));
     }
     const hs = req.hardState ?? null;
     if (hs) {
