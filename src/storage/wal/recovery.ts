@@ -8,7 +8,10 @@
 //   there: anything else is LOG_CORRUPT, never skipped.
 // - In the last segment, the first invalid record is the torn tail of the write that was in
 //   flight at the crash — unless the record after it (found through its length) is valid, which
-//   means the damage is inside data that was written after it and so synced: LOG_CORRUPT.
+//   means the damage is inside data that was written after it and so synced: LOG_CORRUPT. The
+//   exception to the exception: a record with a whole zero 512-byte sector was torn by a power
+//   cut (that sector of the group never reached the disk, and the file reads zeros there), so the
+//   valid records behind it belong to the same unsynced group.
 
 import { readFileSync } from 'node:fs';
 import type { Entry } from '../../raft/types.js';
@@ -69,7 +72,7 @@ export function recover(dir: string, locations: LocationIndex, onEntry?: (e: Ent
       }
       if (r.kind === 'bad') {
         if (!isLast || n === 0) throw corrupt(pos, r.reason);
-        if (r.next !== null && readRecord(buf, r.next, buf.length).kind === 'record') {
+        if (r.next !== null && !hasZeroSector(buf, pos, r.next) && readRecord(buf, r.next, buf.length).kind === 'record') {
           throw corrupt(pos, `${r.reason}, followed by a valid record at byte ${r.next}`);
         }
         torn = { reason: r.reason };
@@ -101,6 +104,23 @@ export function recover(dir: string, locations: LocationIndex, onEntry?: (e: Ent
     throw new WalCorruptError(gap[0], name, 0, `entries ${gap[0]}..${gap[1]} are in no segment (an older segment is missing)`);
   }
   return { front, disk, seqs, tail };
+}
+
+const SECTOR = 512;
+
+/** True when [from, to) covers an aligned 512-byte sector of zeros (an unwritten sector). */
+function hasZeroSector(buf: Uint8Array, from: number, to: number): boolean {
+  for (let s = Math.ceil(from / SECTOR) * SECTOR; s + SECTOR <= to; s += SECTOR) {
+    let zero = true;
+    for (let k = s; k < s + SECTOR; k++) {
+      if (buf[k] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (zero) return true;
+  }
+  return false;
 }
 
 function zeroFrom(buf: Uint8Array, at: number): boolean {

@@ -141,6 +141,23 @@ describe('WAL recovery', () => {
     expect(w.lastIndex()).toBe(4);
   });
 
+  it('WAL-R5b a power cut that left a zero sector inside a record, with the rest of its group intact, is a torn tail', async () => {
+    const dir = dirs.make();
+    let w = await wal(dir);
+    await w.persist({ entries: range(1, 5, 1) });
+    const at = w.position().offset;
+    const big = 'x'.repeat(2000);
+    await w.persist({ entries: [entry(6, 1, big), entry(7, 1), entry(8, 1)] });
+    const { segment } = w.position();
+    await w.close();
+    // One aligned sector inside entry 6's data never reached the disk; entries 7 and 8 did.
+    const sector = Math.ceil((at + 100) / 512) * 512;
+    writeBytes(segment, sector, new Uint8Array(512));
+    w = await wal(dir);
+    expect(w.lastIndex()).toBe(5);
+    expect(isZero(segment, at, at + 2200)).toBe(true);
+  });
+
   it('WAL-R6 a missing segment in the middle, or a sealed segment cut before its seal, is LOG_CORRUPT', async () => {
     const dir = dirs.make();
     const w = await wal(dir, { segmentBytes: 4096 });
