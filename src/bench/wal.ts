@@ -6,15 +6,16 @@
 // file; and the zero-preallocated case through node's async fs (libuv threadpool).
 // WAL: WalLogStorage.persist of 1, 16 and 64 entries of 256 B (plus a hard state record, as a
 // Ready carries) per segment preallocation mode, with O_DSYNC and with pwritev + fdatasync.
-// Reported per persist: mean, p50, p99 and main-thread busy time (event-loop utilization),
-// which is what the run loop pays.
+// Reported per persist: mean, p50, p99, main-thread busy time (event-loop utilization, which a
+// loaded machine inflates with preemption) and main-thread CPU time (/proc, the main thread
+// alone): what the run loop pays.
 //
 //   npm run bench:wal -- [--seconds-per-case 2] [--rounds 4] [--dir /path/on/the/data/disk] [--out bench/results]
 //
 // Every case is set up first, then the cases are measured in interleaved rounds (see
 // runInterleaved), so a change in the machine's load is spread over all of them.
 
-import { closeSync, fdatasyncSync, ftruncateSync, constants as fsc, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, ftruncateSync, constants as fsc, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import * as fs from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,8 +49,10 @@ interface CaseResult {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
-  /** Main-thread busy time per op (event-loop utilization × wall time / ops). */
+  /** Main-thread busy time per op (event-loop utilization: includes time preempted while busy). */
   mainThreadUs: number;
+  /** Main-thread CPU time per op (user + system of the main thread alone, from /proc; NaN elsewhere). */
+  mainCpuUs: number;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -66,7 +69,22 @@ interface Case {
   teardown(): Promise<void> | void;
   lat: number[];
   busyMs: number;
+  cpuMs: number;
 }
+
+/** CPU time (user + system, ms) of the main thread alone: /proc/self/task/<pid>/stat, Linux only. */
+function mainThreadCpuMs(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** USER_HZ: 100 on every Linux build node runs on. */
+const CLOCK_TICKS = 100;
 
 /**
  * Runs every case for SECONDS in total, as ROUNDS rounds that visit the cases in turn: the machine
@@ -77,6 +95,7 @@ async function runInterleaved(cases: Case[]): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of cases) {
       const elu0 = performance.eventLoopUtilization();
+      const cpu0 = mainThreadCpuMs();
       const start = performance.now();
       for (let k = 0; k < MAX_OPS && (k < MIN_OPS / ROUNDS || performance.now() - start < slice); k++) {
         const t0 = performance.now();
@@ -84,6 +103,7 @@ async function runInterleaved(cases: Case[]): Promise<void> {
         c.lat.push(performance.now() - t0);
       }
       c.busyMs += performance.eventLoopUtilization(elu0).active;
+      c.cpuMs += mainThreadCpuMs() - cpu0;
     }
   }
 }
@@ -101,13 +121,14 @@ function summarize(c: Case): CaseResult {
     p99Ms: quantile(sorted, 0.99),
     maxMs: sorted[sorted.length - 1],
     mainThreadUs: (c.busyMs / c.lat.length) * 1000,
+    mainCpuUs: (c.cpuMs / c.lat.length) * 1000,
   };
-  console.log(`${r.name.padEnd(46)} ops ${String(r.ops).padStart(5)}  mean ${r.meanMs.toFixed(3)} ms  p50 ${r.p50Ms.toFixed(3)}  p99 ${r.p99Ms.toFixed(3)}  main ${r.mainThreadUs.toFixed(0)} µs`);
+  console.log(`${r.name.padEnd(46)} ops ${String(r.ops).padStart(5)}  mean ${r.meanMs.toFixed(3)} ms  p50 ${r.p50Ms.toFixed(3)}  p99 ${r.p99Ms.toFixed(3)}  main busy ${r.mainThreadUs.toFixed(0)} µs  main CPU ${r.mainCpuUs.toFixed(0)} µs`);
   return r;
 }
 
 function mkCase(name: string, kind: Case['kind'], entries: number, bytes: number, op: Case['op'], teardown: Case['teardown']): Case {
-  return { name, kind, entries, bytes, op, teardown, lat: [], busyMs: 0 };
+  return { name, kind, entries, bytes, op, teardown, lat: [], busyMs: 0, cpuMs: 0 };
 }
 
 /** A file of written zeros (blocks allocated), synced; not timed. */
@@ -243,8 +264,18 @@ async function main(): Promise<void> {
   }
   const table = (title: string, rows: CaseResult[], note?: string): ReportTable => ({
     title,
-    columns: ['case', 'ops', 'bytes/op', 'mean ms', 'p50 ms', 'p99 ms', 'max ms', 'main-thread µs/op'],
-    rows: rows.map((r) => [r.name, r.ops, r.bytesPerPersist, r.meanMs.toFixed(3), r.p50Ms.toFixed(3), r.p99Ms.toFixed(3), r.maxMs.toFixed(3), r.mainThreadUs.toFixed(0)]),
+    columns: ['case', 'ops', 'bytes/op', 'mean ms', 'p50 ms', 'p99 ms', 'max ms', 'main-thread busy µs/op', 'main-thread CPU µs/op'],
+    rows: rows.map((r) => [
+      r.name,
+      r.ops,
+      r.bytesPerPersist,
+      r.meanMs.toFixed(3),
+      r.p50Ms.toFixed(3),
+      r.p99Ms.toFixed(3),
+      r.maxMs.toFixed(3),
+      r.mainThreadUs.toFixed(0),
+      r.mainCpuUs.toFixed(0),
+    ]),
     note,
   });
   const written = writeReport(OUT, {
