@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CompactedError, UnavailableError } from '../../../src/raft/errors.js';
 import { EntryType } from '../../../src/raft/types.js';
@@ -189,5 +189,66 @@ describe('WAL log storage', () => {
     const w = await wal(dirs.make());
     await w.close();
     await expect(w.persist({ entries: [entry(1, 1)] })).rejects.toMatchObject({ code: 'STORAGE_IO' });
+  });
+
+  it('WAL-14 an entry damaged on disk after open is LOG_CORRUPT when read, never returned', async () => {
+    const w = await wal(dirs.make(), { cacheMaxEntries: 2 });
+    const at = w.position().offset;
+    await w.persist({ entries: [entry(1, 1, 'first entry, soon damaged')] });
+    await w.persist({ entries: range(2, 10, 1) });
+    expect(text(w.entries(1, 2, 0)[0].data)).toBe('first entry, soon damaged');
+    const fd = openSync(w.position().segment, 'r+');
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, at + 30);
+    b[0] ^= 1;
+    writeSync(fd, b, 0, 1, at + 30);
+    closeSync(fd);
+    let err: unknown;
+    try {
+      w.entries(1, 3, 1 << 20);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'LOG_CORRUPT', index: 1n });
+  });
+
+  it('WAL-15 a failed write halts the WAL: that persist and every later one are refused with STORAGE_IO', async () => {
+    const w = await wal(dirs.make());
+    await w.persist({ entries: [entry(1, 1)] });
+    // No file opens in the background from here on, so the closed fd number is not reused.
+    await w.spareReady();
+    // Pull the tail file descriptor from under the WAL (an I/O error of the disk, for the WAL).
+    const fds = (w as unknown as { fds: Map<number, number> }).fds;
+    for (const fd of fds.values()) closeSync(fd);
+    await expect(w.persist({ entries: [entry(2, 1)] })).rejects.toMatchObject({ code: 'STORAGE_IO' });
+    await expect(w.persist({ hardState: { term: 2, vote: null, commit: 1 } })).rejects.toMatchObject({ code: 'STORAGE_IO' });
+    await expect(w.compact(1)).rejects.toMatchObject({ code: 'STORAGE_IO' });
+    fds.clear();
+  });
+
+  it('WAL-16 a group larger than a segment goes into one segment of its own and reads back', async () => {
+    let w = await wal(dirs.make(), { segmentBytes: 4096 });
+    await w.persist({ entries: [entry(1, 1)] });
+    const big = 'y'.repeat(10_000);
+    await w.persist({ entries: [entry(2, 1, big), entry(3, 1)] });
+    await w.persist({ entries: [entry(4, 1)] });
+    w = await reopen(w, { segmentBytes: 4096 });
+    expect(w.entries(1, 5, 1 << 20).map((e) => e.data.length)).toEqual([4, 10_000, 4, 4]);
+  });
+
+  it.each(['zero', 'truncate', 'none'] as const)('WAL-17 preallocation %s: write, tear the tail, reopen, append, reopen', async (preallocate) => {
+    const dir = dirs.make();
+    let w = await wal(dir, { preallocate, segmentBytes: 8192 });
+    for (let i = 1; i <= 100; i += 10) await w.persist({ entries: range(i, i + 9, 1) });
+    const { segment, offset } = w.position();
+    await w.close();
+    const fd = openSync(segment, 'r+');
+    writeSync(fd, Buffer.from('torn bytes of a half-written group'), 0, 34, offset);
+    closeSync(fd);
+    w = await wal(dir, { preallocate, segmentBytes: 8192 });
+    expect(w.lastIndex()).toBe(100);
+    await w.persist({ entries: [entry(101, 2)] });
+    w = await reopen(w, { preallocate, segmentBytes: 8192 });
+    expect([w.lastIndex(), w.term(101), w.entries(1, 102, 1 << 20).length]).toEqual([101, 2, 101]);
   });
 });
