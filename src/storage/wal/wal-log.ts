@@ -14,7 +14,7 @@
 // spare preallocated in the background) gets a header restating the log's state, so deleting
 // every segment older than the one holding the first live entry loses nothing.
 
-import { closeSync, existsSync, ftruncateSync, fdatasyncSync, constants as fsc, mkdirSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, fdatasyncSync, constants as fsc, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CompactedError, UnavailableError } from '../../raft/errors.js';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../../raft/types.js';
@@ -22,12 +22,13 @@ import { loadCrc32c } from '../crc32c.js';
 import { StorageError } from '../errors.js';
 import type { PersistRequest } from '../log-store.js';
 import type { DurableLog } from './durable-log.js';
-import { WalCorruptError } from './errors.js';
+import { EntryCache } from './entry-cache.js';
 import { LocationIndex } from './location-index.js';
 import type { LogModel } from './log-model.js';
 import { encodeSegmentStart, encodeSeq, encodeSnapshotPayload, encodeVote } from './payload.js';
-import { MIN_FRAME, RecordType, frameSize, readRecord, writeRecord } from './record.js';
+import { MIN_FRAME, RecordType, frameSize, writeRecord } from './record.js';
 import { recover } from './recovery.js';
+import { SegmentReader } from './segment-reader.js';
 import {
   type Preallocation,
   SEGMENT_MAGIC,
@@ -121,8 +122,6 @@ export class WalLogStorage implements DurableLog {
   private readonly segmentBytes: number;
   private readonly prealloc: Preallocation;
   private readonly odsync: boolean;
-  private readonly cacheMaxBytes: number;
-  private readonly cacheMaxEntries: number;
   private readonly confSource: (() => ConfState) | undefined;
   /** Open fds by segment seq (the tail's is read-write; older ones open lazily for reads). */
   private readonly fds = new Map<number, number>();
@@ -136,10 +135,10 @@ export class WalLogStorage implements DurableLog {
   private idleWaiters: (() => void)[] = [];
   private failed: unknown = null;
   private closed = false;
-  // Entry cache: a contiguous suffix [cacheStart, front.last] of the log.
-  private cache: Entry[] = [];
-  private cacheStart: number;
-  private cacheBytes = 0;
+  /** A suffix of the log in memory; the rest is read from the segments. */
+  private readonly cache: EntryCache;
+  private readonly reader: SegmentReader;
+  /** First entry index of each queued request (its entries stay cached until written). */
   private readonly pendingLows = new Map<Pending, number>();
   private readonly counters: WalStats = { groups: 0, requests: 0, records: 0, bytes: 0, rollovers: 0, segmentsDeleted: 0 };
 
@@ -154,11 +153,10 @@ export class WalLogStorage implements DurableLog {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.prealloc = opts.preallocate ?? 'zero';
     this.odsync = (opts.sync ?? 'odsync') === 'odsync';
-    this.cacheMaxBytes = opts.cacheMaxBytes ?? 32 * 1024 * 1024;
-    this.cacheMaxEntries = opts.cacheMaxEntries ?? 65536;
     this.confSource = opts.confState;
     this.seqs = seqs;
-    this.cacheStart = front.last + 1;
+    this.cache = new EntryCache(front.last + 1, opts.cacheMaxEntries ?? 65536, opts.cacheMaxBytes ?? 32 * 1024 * 1024);
+    this.reader = new SegmentReader(dir, locations, this.fds);
   }
 
   /**
@@ -234,14 +232,14 @@ export class WalLogStorage implements DurableLog {
     if (lo >= hi) return out;
     let bytes = 0;
     let i = lo;
-    if (i < this.cacheStart) {
-      const end = Math.min(hi, this.cacheStart);
-      bytes = this.readFromDisk(i, end, maxBytes, out);
+    if (i < this.cache.start) {
+      const end = Math.min(hi, this.cache.start);
+      bytes = this.reader.read(i, end, maxBytes, out);
       i += out.length;
       if (i < end) return out;
     }
     for (; i < hi; i++) {
-      const e = this.cache[i - this.cacheStart];
+      const e = this.cache.at(i);
       if (out.length > 0 && bytes + e.data.length > maxBytes) break;
       out.push(e);
       bytes += e.data.length;
@@ -316,8 +314,8 @@ export class WalLogStorage implements DurableLog {
     try {
       if (snap) {
         f.snapshotPoint(snap, true);
-        if (f.last === snap.index) this.resetCache(snap.index + 1);
-        else this.dropCacheThrough(snap.index);
+        if (f.last === snap.index) this.cache.reset(snap.index + 1);
+        else this.cache.dropThrough(snap.index);
         specs.push({ type: RecordType.Snapshot, index: snap.index, term: snap.term, payload: encodeSnapshotPayload(snap.conf, true) });
         ops.push({ k: 'snapshot', meta: snap, install: true });
       }
@@ -325,7 +323,7 @@ export class WalLogStorage implements DurableLog {
         low = first;
         if (first <= f.last) {
           f.truncate(first);
-          this.truncateCacheFrom(first);
+          this.cache.truncateFrom(first);
           specs.push({ type: RecordType.Truncate, index: first, term: 0, payload: null });
           ops.push({ k: 'truncate', from: first });
         }
@@ -356,7 +354,6 @@ export class WalLogStorage implements DurableLog {
         // The cache holds a view into our own record, so it never aliases the caller's buffers.
         const data = buf.subarray(rel + MIN_FRAME + 1, rel + len);
         this.cache.push({ index: s.index, term: s.term, type: entries[k].type, data });
-        this.cacheBytes += data.length;
       }
       ops.push({ k: 'entries', slots });
     }
@@ -377,7 +374,7 @@ export class WalLogStorage implements DurableLog {
     if (upToIndex > f.last) throw invalid(`cannot compact to ${upToIndex}: last index is ${f.last}`);
     const term = f.termOf(upToIndex);
     f.compact(upToIndex, term);
-    this.dropCacheThrough(upToIndex);
+    this.cache.dropThrough(upToIndex);
     const { buf } = encode([{ type: RecordType.Compact, index: upToIndex, term, payload: null }]);
     await this.enqueue(buf, [{ k: 'compact', index: upToIndex, term }], 1, Number.POSITIVE_INFINITY);
   }
@@ -478,7 +475,11 @@ export class WalLogStorage implements DurableLog {
       if (err) p.reject(err);
       else p.resolve();
     }
-    if (!err) this.trimCache();
+    if (!err) {
+      let keepFrom = Number.POSITIVE_INFINITY;
+      for (const v of this.pendingLows.values()) if (v < keepFrom) keepFrom = v;
+      this.cache.trim(keepFrom);
+    }
   }
 
   private async writeGroup(batch: Pending[]): Promise<void> {
@@ -615,120 +616,6 @@ export class WalLogStorage implements DurableLog {
     if (fd === undefined) throw new StorageError('STORAGE_IO', 'WAL tail segment is not open');
     return fd;
   }
-
-  // ---- reads from the files --------------------------------------------------------------------
-
-  /** Reads entries [lo, end) from the segments into `out` within `maxBytes`; returns the bytes. */
-  private readFromDisk(lo: number, end: number, maxBytes: number, out: Entry[]): number {
-    let bytes = 0;
-    let i = lo;
-    while (i < end) {
-      // Plan one span of consecutive entries in one segment, sized by the recorded frame lengths,
-      // and read it with one pread.
-      const first = this.locate(i);
-      if (out.length > 0 && bytes + dataLen(first.len) > maxBytes) return bytes;
-      const idx: number[] = [i];
-      const offs: number[] = [first.offset];
-      let planned = bytes + dataLen(first.len);
-      let spanEnd = first.offset + first.len;
-      let full = false;
-      for (let j = i + 1; j < end; j++) {
-        const loc = this.locate(j);
-        if (loc.seq !== first.seq || loc.offset < spanEnd) break;
-        if (planned + dataLen(loc.len) > maxBytes) {
-          full = true;
-          break;
-        }
-        planned += dataLen(loc.len);
-        spanEnd = loc.offset + loc.len;
-        idx.push(j);
-        offs.push(loc.offset);
-      }
-      const buf = Buffer.allocUnsafe(spanEnd - first.offset);
-      const n = readSync(this.readFd(first.seq), buf, 0, buf.length, first.offset);
-      for (let k = 0; k < idx.length; k++) {
-        const index = idx[k];
-        const fail = (why: string): WalCorruptError => new WalCorruptError(index, segmentName(first.seq), offs[k], why);
-        const r = readRecord(buf, offs[k] - first.offset, n);
-        if (r.kind !== 'record') throw fail(r.kind === 'bad' ? r.reason : 'no record where the index points');
-        const rec = r.record;
-        if (rec.type !== RecordType.Entry || rec.index !== index) {
-          throw fail(`record of type ${rec.type} for index ${rec.index} where entry ${index} should be`);
-        }
-        const data = rec.payload.subarray(1);
-        out.push({ index, term: rec.term, type: rec.payload[0], data });
-        bytes += data.length;
-      }
-      i += idx.length;
-      if (full) return bytes;
-    }
-    return bytes;
-  }
-
-  private locate(index: number): { seq: number; offset: number; len: number } {
-    const loc = this.locations.get(index);
-    if (loc === undefined) throw new WalCorruptError(index, '(index)', -1, 'entry has no location in the WAL');
-    return loc;
-  }
-
-  private readFd(seq: number): number {
-    let fd = this.fds.get(seq);
-    if (fd === undefined) {
-      fd = openSync(segmentPath(this.dir, seq), 'r');
-      this.fds.set(seq, fd);
-    }
-    return fd;
-  }
-
-  // ---- entry cache -------------------------------------------------------------------------------
-
-  private resetCache(start: number): void {
-    this.cache = [];
-    this.cacheBytes = 0;
-    this.cacheStart = start;
-  }
-
-  private truncateCacheFrom(i: number): void {
-    if (i <= this.cacheStart) {
-      this.resetCache(i);
-      return;
-    }
-    const keep = i - this.cacheStart;
-    for (let k = keep; k < this.cache.length; k++) this.cacheBytes -= this.cache[k].data.length;
-    this.cache.length = Math.min(keep, this.cache.length);
-  }
-
-  private dropCacheThrough(i: number): void {
-    if (i < this.cacheStart) return;
-    const n = Math.min(i - this.cacheStart + 1, this.cache.length);
-    for (let k = 0; k < n; k++) this.cacheBytes -= this.cache[k].data.length;
-    this.cache.splice(0, n);
-    this.cacheStart = i + 1;
-  }
-
-  /** Drops the oldest written entries once a limit is exceeded, down to 7/8 of the limits. */
-  private trimCache(): void {
-    if (this.cache.length <= this.cacheMaxEntries && this.cacheBytes <= this.cacheMaxBytes) return;
-    const maxEntries = Math.floor((this.cacheMaxEntries * 7) / 8);
-    const maxBytes = Math.floor((this.cacheMaxBytes * 7) / 8);
-    let bound = Number.POSITIVE_INFINITY;
-    for (const v of this.pendingLows.values()) if (v < bound) bound = v;
-    let n = 0;
-    let bytes = this.cacheBytes;
-    while (n < this.cache.length && this.cacheStart + n < bound && (this.cache.length - n > maxEntries || bytes > maxBytes)) {
-      bytes -= this.cache[n].data.length;
-      n++;
-    }
-    if (n > 0) {
-      this.cache.splice(0, n);
-      this.cacheStart += n;
-      this.cacheBytes = bytes;
-    }
-  }
-}
-
-function dataLen(frameLen: number): number {
-  return frameLen - MIN_FRAME - 1;
 }
 
 function invalid(msg: string): StorageError {
