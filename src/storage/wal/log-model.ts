@@ -11,6 +11,15 @@ import type { EntryLocation, LocationIndex } from './location-index.js';
 
 export class ModelViolation extends Error {}
 
+/**
+ * What a snapshot point does to the log. 'record': nothing (a local snapshot point). 'keep': an
+ * installed snapshot whose index and term the log holds — entries up to it are compacted, the
+ * rest kept. 'reset': an installed snapshot the log does not match — the log restarts after it.
+ * The writer decides between 'keep' and 'reset' and the record says which, because recovery may
+ * not know the terms needed to decide again (entries in older, deleted segments).
+ */
+export type SnapshotMode = 'record' | 'keep' | 'reset';
+
 export interface CompactionPoint {
   index: number;
   term: number;
@@ -60,12 +69,23 @@ export class LogModel {
       this.absentLastTerm = last === trunc.index ? trunc.term : lastTerm;
       return;
     }
+    this.checkLast(last, lastTerm);
     const t = this.lastTerm();
     if (last !== this.last || lastTerm !== t || trunc.index !== this.trunc.index || trunc.term !== this.trunc.term) {
       throw new ModelViolation(
         `segment header (last ${last}/${lastTerm}, compacted ${trunc.index}/${trunc.term}) does not continue the previous segment (last ${this.last}/${t}, compacted ${this.trunc.index}/${this.trunc.term})`,
       );
     }
+  }
+
+  /**
+   * A seal or segment header names the last index and its term. When that term is unknown (the
+   * log was cut back into entries held only by deleted segments), the record supplies it.
+   */
+  checkLast(last: number, lastTerm: number): void {
+    if (last === this.last && last === this.absentTo && Number.isNaN(this.absentLastTerm)) this.absentLastTerm = lastTerm;
+    const t = this.lastTerm();
+    if (last !== this.last || lastTerm !== t) throw new ModelViolation(`record names last ${last}/${lastTerm}, the log ends at ${this.last}/${t}`);
   }
 
   entry(index: number, term: number, loc: EntryLocation | null): void {
@@ -103,18 +123,22 @@ export class LogModel {
     if (this.absentTo < index) this.absentTo = index;
   }
 
-  /**
-   * A snapshot point. `install` (a follower received it): the log is reset to start after it,
-   * keeping the entries after it only when the log holds its index with its term.
-   */
-  snapshotPoint(meta: SnapshotMeta, install: boolean): void {
+  /** Whether installing a snapshot at (index, term) keeps the entries after it ('keep') or not. */
+  installMode(index: number, term: number): 'keep' | 'reset' {
+    const t = this.trunc;
+    const keep = (index === t.index && term === t.term) || (index > t.index && index <= this.last && this.termOf(index) === term);
+    return keep ? 'keep' : 'reset';
+  }
+
+  /** A snapshot point (see SnapshotMode). */
+  snapshotPoint(meta: SnapshotMeta, mode: SnapshotMode): void {
     this.snapshot = { index: meta.index, term: meta.term, conf: { voters: [...meta.conf.voters], learners: [...meta.conf.learners] } };
-    if (!install) return;
+    if (mode === 'record') return;
     const i = meta.index;
     if (i < this.trunc.index) throw new ModelViolation(`installed snapshot ${i} is older than the compaction point ${this.trunc.index}`);
-    const keep = (i === this.trunc.index && meta.term === this.trunc.term) || (i > this.trunc.index && i <= this.last && this.termOf(i) === meta.term);
-    if (keep) {
+    if (mode === 'keep') {
       if (i > this.trunc.index) this.compact(i, meta.term);
+      else if (meta.term !== this.trunc.term) throw new ModelViolation(`installed snapshot ${i}/${meta.term} does not match the compaction point`);
       return;
     }
     this.trunc = { index: i, term: meta.term };

@@ -3,6 +3,7 @@
 import type { ConfState, HardState } from '../../raft/types.js';
 import { view } from '../bytes.js';
 import { decodeConfState, encodeConfState } from '../meta-store.js';
+import type { SnapshotMode } from './log-model.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
@@ -22,18 +23,21 @@ export function decodeHardState(term: number, commit: number, payload: Uint8Arra
   return { term, commit, vote: payload[0] === 0 ? null : dec.decode(payload.subarray(1)) };
 }
 
-/** Snapshot payload: flags u8 (bit 0 = install) ‖ conf state (msgpack, as in `meta`). */
-export function encodeSnapshotPayload(conf: ConfState, install: boolean): Uint8Array {
+const MODE_FLAGS: Record<SnapshotMode, number> = { record: 0, reset: 1, keep: 3 };
+
+/** Snapshot payload: flags u8 (0 record, 1 install + reset, 3 install + keep) ‖ conf state (msgpack, as in `meta`). */
+export function encodeSnapshotPayload(conf: ConfState, mode: SnapshotMode): Uint8Array {
   const c = encodeConfState(conf);
   const out = new Uint8Array(1 + c.length);
-  out[0] = install ? 1 : 0;
+  out[0] = MODE_FLAGS[mode];
   out.set(c, 1);
   return out;
 }
 
-export function decodeSnapshotPayload(payload: Uint8Array): { conf: ConfState; install: boolean } {
-  if (payload.length < 2 || payload[0] > 1) throw new Error('malformed snapshot payload');
-  return { install: payload[0] === 1, conf: decodeConfState(payload.subarray(1), 'wal snapshot') };
+export function decodeSnapshotPayload(payload: Uint8Array): { conf: ConfState; mode: SnapshotMode } {
+  const mode = payload[0] === 0 ? 'record' : payload[0] === 1 ? 'reset' : payload[0] === 3 ? 'keep' : null;
+  if (payload.length < 2 || mode === null) throw new Error('malformed snapshot payload');
+  return { mode, conf: decodeConfState(payload.subarray(1), 'wal snapshot') };
 }
 
 /** Segment start payload: seq u64 ‖ compaction index u64 ‖ compaction term u64. */

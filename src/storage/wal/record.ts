@@ -27,7 +27,7 @@ export enum RecordType {
   Truncate = 3,
   /** Compaction point: entries ≤ index are gone, `term` is the term of `index`. */
   Compact = 4,
-  /** Snapshot point: payload = flags u8 (bit 0: install, i.e. reset the log) ‖ conf state msgpack. */
+  /** Snapshot point: payload = flags u8 (0 record, 1 install + reset, 3 install + keep; log-model.ts) ‖ conf state msgpack. */
   Snapshot = 5,
   /** First record of every segment: index/term = last index/term of the log, payload = seq u64. */
   SegmentStart = 6,

@@ -161,14 +161,13 @@ function apply(rec: WalRecord, seq: number, offset: number, len: number, firstSe
     case RecordType.Snapshot: {
       const p = decodeSnapshotPayload(rec.payload);
       const meta = { index: rec.index, term: rec.term, conf: p.conf };
-      front.snapshotPoint(meta, p.install);
-      disk.snapshotPoint(meta, p.install);
+      front.snapshotPoint(meta, p.mode);
+      disk.snapshotPoint(meta, p.mode);
       return;
     }
     case RecordType.Seal:
-      if (rec.index !== disk.last || rec.term !== disk.lastTerm()) {
-        throw new ModelViolation(`seal names last ${rec.index}/${rec.term}, the log ends at ${disk.last}/${disk.lastTerm()}`);
-      }
+      front.checkLast(rec.index, rec.term);
+      disk.checkLast(rec.index, rec.term);
       return;
   }
 }

@@ -24,7 +24,7 @@ import type { PersistRequest } from '../log-store.js';
 import type { DurableLog } from './durable-log.js';
 import { EntryCache } from './entry-cache.js';
 import { LocationIndex } from './location-index.js';
-import type { LogModel } from './log-model.js';
+import type { LogModel, SnapshotMode } from './log-model.js';
 import { encodeSegmentStart, encodeSeq, encodeSnapshotPayload, encodeVote } from './payload.js';
 import { MIN_FRAME, RecordType, frameSize, writeRecord } from './record.js';
 import { recover } from './recovery.js';
@@ -91,7 +91,7 @@ type DiskOp =
   | { k: 'entries'; slots: EntrySlot[] }
   | { k: 'truncate'; from: number }
   | { k: 'compact'; index: number; term: number }
-  | { k: 'snapshot'; meta: SnapshotMeta; install: boolean }
+  | { k: 'snapshot'; meta: SnapshotMeta; mode: SnapshotMode }
   | { k: 'hs'; hs: HardState };
 
 interface Pending {
@@ -279,13 +279,13 @@ export class WalLogStorage implements DurableLog {
     let truncIndex = f.trunc.index;
     let last = f.last;
     let termBefore = (i: number): number => f.termOf(i);
+    const mode = snap ? f.installMode(snap.index, snap.term) : 'reset';
     if (snap) {
       if (snap.index < f.trunc.index) {
         return Promise.reject(invalid(`snapshot at ${snap.index} is older than the compaction point ${f.trunc.index}`));
       }
-      const keep = (snap.index === f.trunc.index && snap.term === f.trunc.term) || (snap.index > f.trunc.index && snap.index <= f.last && f.termOf(snap.index) === snap.term);
       truncIndex = snap.index;
-      if (!keep) {
+      if (mode === 'reset') {
         last = snap.index;
         termBefore = () => snap.term;
       }
@@ -313,11 +313,11 @@ export class WalLogStorage implements DurableLog {
     // file would disagree from here on, so the log halts instead of half-applying the request.
     try {
       if (snap) {
-        f.snapshotPoint(snap, true);
-        if (f.last === snap.index) this.cache.reset(snap.index + 1);
+        f.snapshotPoint(snap, mode);
+        if (mode === 'reset') this.cache.reset(snap.index + 1);
         else this.cache.dropThrough(snap.index);
-        specs.push({ type: RecordType.Snapshot, index: snap.index, term: snap.term, payload: encodeSnapshotPayload(snap.conf, true) });
-        ops.push({ k: 'snapshot', meta: snap, install: true });
+        specs.push({ type: RecordType.Snapshot, index: snap.index, term: snap.term, payload: encodeSnapshotPayload(snap.conf, mode) });
+        ops.push({ k: 'snapshot', meta: snap, mode });
       }
       if (entries.length > 0) {
         low = first;
@@ -386,9 +386,9 @@ export class WalLogStorage implements DurableLog {
     if (meta.index < this.front.snapshot.index) {
       return Promise.reject(invalid(`snapshot point ${meta.index} is older than the recorded ${this.front.snapshot.index}`));
     }
-    this.front.snapshotPoint(meta, false);
-    const { buf } = encode([{ type: RecordType.Snapshot, index: meta.index, term: meta.term, payload: encodeSnapshotPayload(meta.conf, false) }]);
-    return this.enqueue(buf, [{ k: 'snapshot', meta, install: false }], 1, Number.POSITIVE_INFINITY);
+    this.front.snapshotPoint(meta, 'record');
+    const { buf } = encode([{ type: RecordType.Snapshot, index: meta.index, term: meta.term, payload: encodeSnapshotPayload(meta.conf, 'record') }]);
+    return this.enqueue(buf, [{ k: 'snapshot', meta, mode: 'record' }], 1, Number.POSITIVE_INFINITY);
   }
 
   /** First start of a founding member: a snapshot point at (1, 1) and hard state (1, -, 1). */
@@ -528,8 +528,8 @@ export class WalLogStorage implements DurableLog {
         d.compact(op.index, op.term);
         return true;
       case 'snapshot':
-        d.snapshotPoint(op.meta, op.install);
-        return op.install;
+        d.snapshotPoint(op.meta, op.mode);
+        return op.mode !== 'record';
       case 'hs':
         d.setHardState(op.hs);
         return false;
@@ -579,7 +579,7 @@ export class WalLogStorage implements DurableLog {
       { type: RecordType.HardState, index: d.hardState.commit, term: d.hardState.term, payload: encodeVote(d.hardState.vote) },
     ];
     // Always restated: older segments that recorded it may be deleted.
-    specs.push({ type: RecordType.Snapshot, index: d.snapshot.index, term: d.snapshot.term, payload: encodeSnapshotPayload(d.snapshot.conf, false) });
+    specs.push({ type: RecordType.Snapshot, index: d.snapshot.index, term: d.snapshot.term, payload: encodeSnapshotPayload(d.snapshot.conf, 'record') });
     const { buf } = encode(specs);
     await writeAt(spare.fd, [SEGMENT_MAGIC, buf], 0);
     await fdatasync(spare.fd);

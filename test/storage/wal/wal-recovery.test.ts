@@ -217,4 +217,26 @@ describe('WAL recovery', () => {
     expect(w.lastIndex()).toBe(6);
     expect(text(w.entries(6, 7, 0)[0].data)).toBe('E6T1');
   });
+
+  it('WAL-R9 an installed snapshot that kept entries only a deleted segment held replays the same way (found by WAL-P1)', async () => {
+    const dir = dirs.make();
+    const opts = { segmentBytes: 1000 };
+    let w = await wal(dir, opts);
+    // Segment 1: entries 1..5, big enough that the next group starts segment 2.
+    await w.persist({ entries: [1, 2, 3, 4, 5].map((i) => entry(i, 1, `${i}`.repeat(150))) });
+    // Segment 2: a snapshot at 3 that matches the log (entries after it are kept), a conflicting
+    // entry 4, entry 5, then compaction to 4: segment 1 holds no live entry and is deleted.
+    await w.persist({ snapshot: { index: 3, term: 1, conf: { voters: ['a'], learners: [] } } });
+    await w.persist({ entries: [entry(4, 2)] });
+    await w.persist({ entries: [entry(5, 2)] });
+    await w.compact(4);
+    expect(w.position().segment.endsWith(segmentName(2))).toBe(true);
+    expect(existsSync(join(dir, segmentName(1)))).toBe(false);
+    await w.close();
+    // Replay starts at segment 2, whose header knows entries 1..5 exist but not their terms: the
+    // snapshot record itself must say that it kept the suffix.
+    w = await wal(dir, opts);
+    expect([w.firstIndex(), w.lastIndex(), w.term(4), w.term(5)]).toEqual([5, 5, 2, 2]);
+    expect(w.snapshot().meta.index).toBe(3);
+  });
 });

@@ -26,7 +26,8 @@ type Op =
   | { k: 'append'; at: number; n: number; bump: number; hs: boolean }
   | { k: 'burst'; n: number }
   | { k: 'compact'; at: number }
-  | { k: 'install'; match: boolean; ahead: number }
+  | { k: 'install'; match: boolean; ahead: number; after: number }
+  | { k: 'record'; at: number }
   | { k: 'hard'; term: number; vote: string | null }
   | { k: 'reopen' };
 
@@ -34,7 +35,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ k: fc.constant('append' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), n: fc.integer({ min: 1, max: 6 }), bump: fc.integer({ min: 0, max: 2 }), hs: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('burst' as const), n: fc.integer({ min: 2, max: 6 }) }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant('compact' as const), at: fc.double({ min: 0, max: 1, noNaN: true }) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('install' as const), match: fc.boolean(), ahead: fc.integer({ min: 1, max: 20 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('install' as const), match: fc.boolean(), ahead: fc.integer({ min: 1, max: 20 }), after: fc.integer({ min: 0, max: 3 }) }),
+  },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('record' as const), at: fc.double({ min: 0, max: 1, noNaN: true }) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('hard' as const), term: fc.integer({ min: 0, max: 3 }), vote: fc.option(fc.constantFrom('n1', 'n2', 'ñ3'), { nil: null }) }) },
   { weight: 2, arbitrary: fc.constant({ k: 'reopen' as const }) },
 );
@@ -123,7 +128,19 @@ describe('WAL property', () => {
                 }
                 m.trunc = { index, term };
                 m.snap = { index, term, voters };
-                await w.persist({ snapshot: { index, term, conf: { voters, learners: [] } } });
+                // A Ready may carry entries after the snapshot: they go into the same group.
+                const entries = op.after > 0 && m.ents.length === 0 ? appendOp(m, 1, op.after, 0) : [];
+                await w.persist({ snapshot: { index, term, conf: { voters, learners: [] } }, entries });
+                break;
+              }
+              case 'record': {
+                // A local snapshot point between the current one and the last index.
+                const lo = Math.max(m.snap.index, m.trunc.index);
+                const index = lo + Math.floor(op.at * (m.last - lo + 1));
+                if (index > m.last) break;
+                const voters = [`r${seq++}`];
+                m.snap = { index, term: m.termOf(index), voters };
+                await w.recordSnapshot({ index, term: m.snap.term, conf: { voters, learners: [] } });
                 break;
               }
               case 'hard':
