@@ -1,5 +1,7 @@
 // Random appends (with conflicting suffixes), hard states, compactions, snapshot installs,
-// group-committed bursts and reopens against an in-memory model of the log.
+// group-committed bursts, reopens and crashes that leave junk behind the last record, against an
+// in-memory model of the log.
+import { closeSync, openSync, writeSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EntryType } from '../../../src/raft/types.js';
@@ -29,7 +31,8 @@ type Op =
   | { k: 'install'; match: boolean; ahead: number; after: number }
   | { k: 'record'; at: number }
   | { k: 'hard'; term: number; vote: string | null }
-  | { k: 'reopen' };
+  | { k: 'reopen' }
+  | { k: 'crash'; junk: Uint8Array };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ k: fc.constant('append' as const), at: fc.double({ min: 0, max: 1, noNaN: true }), n: fc.integer({ min: 1, max: 6 }), bump: fc.integer({ min: 0, max: 2 }), hs: fc.boolean() }) },
@@ -42,6 +45,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('record' as const), at: fc.double({ min: 0, max: 1, noNaN: true }) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('hard' as const), term: fc.integer({ min: 0, max: 3 }), vote: fc.option(fc.constantFrom('n1', 'n2', 'ñ3'), { nil: null }) }) },
   { weight: 2, arbitrary: fc.constant({ k: 'reopen' as const }) },
+  // A crash that left part of an unacknowledged write (arbitrary bytes) behind the last record.
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('crash' as const), junk: fc.uint8Array({ minLength: 1, maxLength: 80 }) }) },
 );
 
 let seq = 0;
@@ -83,9 +88,9 @@ function appendOp(m: Model, at: number, n: number, bump: number) {
 describe('WAL property', () => {
   it('WAL-P1 random appends, truncations, compactions, snapshot installs and reopens match the model', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), fc.constantFrom<WalOptions['preallocate']>('none', 'truncate'), fc.constantFrom<WalOptions['sync']>('odsync', 'fdatasync'), async (ops, preallocate, sync) => {
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), fc.constantFrom<WalOptions['preallocate']>('none', 'truncate'), fc.constantFrom<WalOptions['sync']>('odsync', 'fdatasync'), fc.constantFrom(300, 700, 2500), fc.constantFrom(1, 4, 64), async (ops, preallocate, sync, segmentBytes, cacheMaxEntries) => {
         const dir = dirs.make();
-        const opts: WalOptions = { segmentBytes: 700, cacheMaxEntries: 4, preallocate, sync };
+        const opts: WalOptions = { segmentBytes, cacheMaxEntries, preallocate, sync };
         let w = await WalLogStorage.open(dir, opts);
         const m = new Model();
         try {
@@ -152,6 +157,16 @@ describe('WAL property', () => {
                 await w.close();
                 w = await WalLogStorage.open(dir, opts);
                 break;
+              case 'crash': {
+                tally(w);
+                const { segment, offset } = w.position();
+                await w.close();
+                const fd = openSync(segment, 'r+');
+                writeSync(fd, op.junk, 0, op.junk.length, offset);
+                closeSync(fd);
+                w = await WalLogStorage.open(dir, opts);
+                break;
+              }
             }
             await check(w, m);
           }
