@@ -78,17 +78,10 @@ export interface WalStats {
   segmentsDeleted: number;
 }
 
-/** One Entry record of a request: where it sits in the request's buffer. */
-interface EntrySlot {
-  index: number;
-  term: number;
-  rel: number;
-  len: number;
-}
-
 /** What a queued request does to the disk model once written, in record order. */
 type DiskOp =
-  | { k: 'entries'; slots: EntrySlot[] }
+  /** Entries first, first + 1, …: their terms, and rels[k] = offset of entry k's record in the request's buffer (rels[n] = its end). */
+  | { k: 'entries'; first: number; terms: Float64Array; rels: Uint32Array }
   | { k: 'truncate'; from: number }
   | { k: 'compact'; index: number; term: number }
   | { k: 'snapshot'; meta: SnapshotMeta; mode: SnapshotMode }
@@ -305,10 +298,9 @@ export class WalLogStorage implements DurableLog {
         prev = e.term;
       }
     }
-    const specs: RecordSpec[] = [];
+    const pre: RecordSpec[] = [];
     const ops: DiskOp[] = [];
     let low = Number.POSITIVE_INFINITY;
-    let entryStart = -1;
     // Everything below was validated above; if the view still refuses a change, memory and the
     // file would disagree from here on, so the log halts instead of half-applying the request.
     try {
@@ -316,7 +308,7 @@ export class WalLogStorage implements DurableLog {
         f.snapshotPoint(snap, mode);
         if (mode === 'reset') this.cache.reset(snap.index + 1);
         else this.cache.dropThrough(snap.index);
-        specs.push({ type: RecordType.Snapshot, index: snap.index, term: snap.term, payload: encodeSnapshotPayload(snap.conf, mode) });
+        pre.push({ type: RecordType.Snapshot, index: snap.index, term: snap.term, payload: encodeSnapshotPayload(snap.conf, mode) });
         ops.push({ k: 'snapshot', meta: snap, mode });
       }
       if (entries.length > 0) {
@@ -324,41 +316,37 @@ export class WalLogStorage implements DurableLog {
         if (first <= f.last) {
           f.truncate(first);
           this.cache.truncateFrom(first);
-          specs.push({ type: RecordType.Truncate, index: first, term: 0, payload: null });
+          pre.push({ type: RecordType.Truncate, index: first, term: 0, payload: null });
           ops.push({ k: 'truncate', from: first });
         }
-        entryStart = specs.length;
-        for (const e of entries) {
-          f.entry(e.index, e.term, null);
-          specs.push({ type: RecordType.Entry, index: e.index, term: e.term, head: e.type, payload: e.data });
-        }
+        for (const e of entries) f.entry(e.index, e.term, null);
       }
     } catch (cause) {
       this.failed ??= cause;
       return Promise.reject(new StorageError('STORAGE_IO', 'WAL view refused a validated write; the log is halted', { cause }));
     }
     const hs = req.hardState ?? null;
+    let post: RecordSpec | null = null;
     if (hs) {
       f.setHardState(hs);
-      specs.push({ type: RecordType.HardState, index: hs.commit, term: hs.term, payload: encodeVote(hs.vote) });
+      post = { type: RecordType.HardState, index: hs.commit, term: hs.term, payload: encodeVote(hs.vote) };
     }
-    if (specs.length === 0) return Promise.resolve();
-    const { buf, rels } = encode(specs);
-    if (entryStart >= 0) {
-      const slots: EntrySlot[] = [];
+    const records = pre.length + entries.length + (post ? 1 : 0);
+    if (records === 0) return Promise.resolve();
+    const { buf, rels } = encodeGroup(pre, entries, post);
+    if (entries.length > 0) {
+      const terms = new Float64Array(entries.length);
       for (let k = 0; k < entries.length; k++) {
-        const s = specs[entryStart + k];
-        const rel = rels[entryStart + k];
-        const len = rels[entryStart + k + 1] - rel;
-        slots.push({ index: s.index, term: s.term, rel, len });
+        const e = entries[k];
+        terms[k] = e.term;
         // The cache holds a view into our own record, so it never aliases the caller's buffers.
-        const data = buf.subarray(rel + MIN_FRAME + 1, rel + len);
-        this.cache.push({ index: s.index, term: s.term, type: entries[k].type, data });
+        const at = rels[k] + MIN_FRAME + 1;
+        this.cache.push({ index: e.index, term: e.term, type: e.type, data: new Uint8Array(buf.buffer, buf.byteOffset + at, rels[k + 1] - at) });
       }
-      ops.push({ k: 'entries', slots });
+      ops.push({ k: 'entries', first, terms, rels });
     }
     if (hs) ops.push({ k: 'hs', hs: { ...hs } });
-    return this.enqueue(buf, ops, specs.length, low);
+    return this.enqueue(buf, ops, records, low);
   }
 
   /**
@@ -519,7 +507,9 @@ export class WalLogStorage implements DurableLog {
     const d = this.disk;
     switch (op.k) {
       case 'entries':
-        for (const s of op.slots) d.entry(s.index, s.term, { seq: this.tailSeq, offset: base + s.rel, len: s.len });
+        for (let k = 0; k < op.terms.length; k++) {
+          d.entry(op.first + k, op.terms[k], { seq: this.tailSeq, offset: base + op.rels[k], len: op.rels[k + 1] - op.rels[k] });
+        }
         return false;
       case 'truncate':
         d.truncate(op.from);
@@ -620,6 +610,35 @@ export class WalLogStorage implements DurableLog {
 
 function invalid(msg: string): StorageError {
   return new StorageError('LOG_WRITE_INVALID', msg);
+}
+
+/**
+ * Encodes `pre`, then one Entry record per entry, then `post`, back to back into one buffer;
+ * rels[k] = offset of entry k's record (rels[n] = the end of the last entry record).
+ */
+function encodeGroup(pre: RecordSpec[], entries: readonly Entry[], post: RecordSpec | null): { buf: Uint8Array; rels: Uint32Array } {
+  let size = 0;
+  for (const s of pre) size += specSize(s);
+  for (const e of entries) size += frameSize(1 + e.data.length);
+  if (post) size += specSize(post);
+  // allocUnsafe is safe here: writeRecord writes every byte of every frame.
+  const buf = Buffer.allocUnsafe(size);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let at = 0;
+  for (const s of pre) at = writeRecord(buf, at, s.type, s.index, s.term, s.payload, s.head, dv);
+  const rels = new Uint32Array(entries.length + 1);
+  for (let k = 0; k < entries.length; k++) {
+    const e = entries[k];
+    rels[k] = at;
+    at = writeRecord(buf, at, RecordType.Entry, e.index, e.term, e.data, e.type, dv);
+  }
+  rels[entries.length] = at;
+  if (post) writeRecord(buf, at, post.type, post.index, post.term, post.payload, post.head, dv);
+  return { buf, rels };
+}
+
+function specSize(s: RecordSpec): number {
+  return frameSize((s.head === undefined ? 0 : 1) + (s.payload === null ? 0 : s.payload.length));
 }
 
 /** Encodes records back to back into one buffer; rels[k] = offset of record k (rels[n] = end). */
