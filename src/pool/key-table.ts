@@ -16,7 +16,7 @@
 // Each slot is a seqlock: a reader copies the slot and retries when seq was odd or changed.
 
 import { CryptoError } from '../errors.js';
-import { KEY_SIZE } from '../crypto/aead.js';
+import { checkKey, KEY_SIZE } from '../crypto/aead.js';
 import type { KeyLookup, Keystore } from '../crypto/keystore.js';
 
 const HEADER_BYTES = 16;
@@ -54,7 +54,11 @@ export class KeyTableWriter implements KeyLookup {
   private readonly keys = new Map<number, Uint8Array>();
   private ids: readonly number[] = Object.freeze([]);
 
-  constructor(buffer: SharedArrayBuffer = createKeyTableBuffer()) {
+  /** @param onRemoved called with a DEK that leaves the table, before its bytes are wiped. */
+  constructor(
+    buffer: SharedArrayBuffer = createKeyTableBuffer(),
+    private readonly onRemoved?: (dek: Uint8Array) => void,
+  ) {
     this.buffer = buffer;
     this.i32 = new Int32Array(buffer);
     this.u8 = new Uint8Array(buffer);
@@ -82,13 +86,11 @@ export class KeyTableWriter implements KeyLookup {
    * Publishes a DEK to every worker. Same id with the same bytes is a no-op; different bytes are
    * KEY_CONFLICT (CK-2: a loaded key is never overwritten).
    */
-  install(keyId: number, dek: Uint8Array): void {
+  install(keyId: number, dekIn: Uint8Array): void {
     if (!Number.isInteger(keyId) || keyId < 1 || keyId > 0xffffffff) {
       throw new CryptoError('RESERVED_KEY_ID', `key_id ${keyId} cannot be installed (must be a non-zero u32)`);
     }
-    if (dek.length !== KEY_SIZE) {
-      throw new CryptoError('BAD_KEY_SIZE', `DEK for key_id ${keyId} must be ${KEY_SIZE} bytes, got ${dek.length}`);
-    }
+    const dek = checkKey(dekIn);
     const existing = this.keys.get(keyId);
     if (existing !== undefined) {
       if (sameBytes(existing, dek)) return;
@@ -127,7 +129,14 @@ export class KeyTableWriter implements KeyLookup {
     Atomics.add(this.i32, seqIdx, 1);
     Atomics.add(this.i32, F_VERSION, 1);
     this.slotOf.delete(keyId);
-    this.keys.get(keyId)?.fill(0);
+    const dek = this.keys.get(keyId);
+    if (dek !== undefined) {
+      try {
+        this.onRemoved?.(dek);
+      } finally {
+        dek.fill(0);
+      }
+    }
     this.keys.delete(keyId);
     this.ids = Object.freeze([...this.keys.keys()].sort((a, b) => a - b));
     return true;
@@ -180,6 +189,26 @@ export class KeyTableReader implements KeyLookup {
     return this.loaded;
   }
 
+  /**
+   * Refreshes whenever the writer publishes, without waiting for a task (needs a running event
+   * loop: the pool runs workers with async atomics). Returns a stop function.
+   */
+  watch(): () => void {
+    let stopped = false;
+    const loop = (): void => {
+      if (stopped) return;
+      this.refresh();
+      const w = (Atomics as unknown as AtomicsWaitAsync).waitAsync(this.i32, F_VERSION, this.loaded);
+      if (w.async) {
+        void w.value.then(loop);
+      } else queueMicrotask(loop);
+    };
+    loop();
+    return () => {
+      stopped = true;
+    };
+  }
+
   /** Reloads when the writer published anything since the last call; returns the loaded version. */
   refresh(): number {
     const v = Atomics.load(this.i32, F_VERSION);
@@ -221,6 +250,11 @@ export class KeyTableReader implements KeyLookup {
   loadedKeyIds(): readonly number[] {
     return this.ids;
   }
+}
+
+/** Atomics.waitAsync (ES2024; the project's lib setting predates it). */
+interface AtomicsWaitAsync {
+  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
