@@ -3,7 +3,7 @@
 // AES-256-GCM only (C-4): 32-byte key, 12-byte nonce, 16-byte tag; "sealed" = ciphertext ‖ tag.
 
 import { CryptoError, IntegrityError } from '../errors.js';
-import { bytesArg, itemArg } from './bytes.js';
+import { bytesArg, itemArg, label } from './bytes.js';
 
 export type BackendName = 'native' | 'wasm' | 'js' | 'node';
 
@@ -72,21 +72,21 @@ export function checkKey(key: unknown): Uint8Array {
 }
 
 /** `nonce` as a 12-byte Uint8Array, or BAD_INPUT_TYPE / BAD_NONCE_SIZE. */
-export function checkNonce(nonce: unknown, what = 'nonce'): Uint8Array {
-  const n = bytesArg(nonce, what);
+export function checkNonce(nonce: unknown, what = 'nonce', item = -1): Uint8Array {
+  const n = bytesArg(nonce, what, item);
   if (n.length !== NONCE_SIZE) {
-    throw new CryptoError('BAD_NONCE_SIZE', `AES-GCM ${what} must be ${NONCE_SIZE} bytes, got ${n.length}`);
+    throw new CryptoError('BAD_NONCE_SIZE', `AES-GCM ${label(what, item)} must be ${NONCE_SIZE} bytes, got ${n.length}`);
   }
   return n;
 }
 
 /** Batch item `i` with every field checked (BAD_INPUT_TYPE / BAD_NONCE_SIZE), as plain Uint8Arrays. */
 export function checkItem(item: unknown, i: number): BatchItem {
-  const it = itemArg<BatchItem>(item, `batch item ${i}`);
+  const it = itemArg<BatchItem>(item, 'batch item', i);
   return {
-    nonce: checkNonce(it.nonce, `batch item ${i} nonce`),
-    aad: bytesArg(it.aad, `batch item ${i} aad`),
-    data: bytesArg(it.data, `batch item ${i} data`),
+    nonce: checkNonce(it.nonce, 'nonce', i),
+    aad: bytesArg(it.aad, 'aad', i),
+    data: bytesArg(it.data, 'data', i),
   };
 }
 

@@ -112,6 +112,7 @@ export class KeyTableWriter implements KeyLookup {
     this.u8.set(dek, base + S_DEK_BYTE);
     Atomics.add(this.i32, seqIdx, 1); // even: slot consistent
     Atomics.add(this.i32, F_VERSION, 1);
+    Atomics.notify(this.i32, F_VERSION); // wakes watching readers (KeyTableReader.watch)
     this.slotOf.set(keyId, slot);
     this.keys.set(keyId, Uint8Array.from(dek));
     this.ids = Object.freeze([...this.keys.keys()].sort((a, b) => a - b));
@@ -128,6 +129,7 @@ export class KeyTableWriter implements KeyLookup {
     this.u8.fill(0, base + S_DEK_BYTE, base + S_DEK_BYTE + KEY_SIZE);
     Atomics.add(this.i32, seqIdx, 1);
     Atomics.add(this.i32, F_VERSION, 1);
+    Atomics.notify(this.i32, F_VERSION); // wakes watching readers (KeyTableReader.watch)
     this.slotOf.delete(keyId);
     const dek = this.keys.get(keyId);
     if (dek !== undefined) {

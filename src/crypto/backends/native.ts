@@ -28,7 +28,7 @@ import {
   TAG_SIZE,
 } from '../aead.js';
 import { packedArg } from '../batch.js';
-import { bytesArg, itemArg, itemsArg } from '../bytes.js';
+import { bytesArg, isPlainBytes, itemArg, itemsArg } from '../bytes.js';
 
 /** Opaque handle to a native key context (a Node-API external). */
 export interface NativeContext {
@@ -325,19 +325,16 @@ export interface NativeAead extends Aead {
   readonly implementation: NativeImplementation;
 }
 
-/** The nonce, AAD and data of batch item i, each read once and checked (BAD_INPUT_TYPE / BAD_NONCE_SIZE). */
-function itemFields(items: readonly BatchItem[], i: number): BatchItem {
-  const it = itemArg<BatchItem>(items[i], `batch item ${i}`);
-  const nonce = it.nonce;
-  const aad = it.aad;
-  const data = it.data;
-  return {
-    // The common case (a private Uint8Array of the right length) costs a few checks; anything
-    // else goes through the full check, which throws or returns a Uint8Array view.
-    nonce: nonce instanceof Uint8Array && nonce.length === NONCE_SIZE && !(nonce.buffer instanceof SharedArrayBuffer) ? nonce : checkNonce(nonce, `batch item ${i} nonce`),
-    aad: bytesArg(aad, `batch item ${i} aad`),
-    data: bytesArg(data, `batch item ${i} data`),
-  };
+/**
+ * Fast checks for the common case (a private Uint8Array); anything else goes through the full
+ * check, which throws BAD_INPUT_TYPE / BAD_NONCE_SIZE or returns a Uint8Array view. Error texts
+ * are built only on failure: a template string per item costs more than the check itself.
+ */
+function nonceOf(n: Uint8Array, i: number): Uint8Array {
+  return isPlainBytes(n) && n.length === NONCE_SIZE ? n : checkNonce(n, 'nonce', i);
+}
+function bytesOf(x: Uint8Array, what: string, i: number): Uint8Array {
+  return isPlainBytes(x) ? x : bytesArg(x, what, i);
 }
 
 class NativeAeadImpl implements NativeAead {
@@ -413,20 +410,22 @@ class NativeAeadImpl implements NativeAead {
     const items = itemsArg<BatchItem>(itemsIn, 'batch items');
     const n = items.length;
     const desc = descScratch(n);
-    // Each item's fields are read once (a getter cannot hand pass 2 something pass 1 did not check).
-    const datas = new Array<Uint8Array>(n);
+    // Pass 1 parks each checked plaintext in `results` (each field is read once, so a getter
+    // cannot hand pass 2 something pass 1 did not check); pass 2 replaces it with the result view.
+    const results = new Array<Uint8Array>(n);
     // Pass 1: nonces and AAD to scratch, descriptors, output size. Offsets stay below 2^32
     // (desc is a Uint32Array): a batch is far below 4 GiB, and native code re-checks every range.
     let meta = scratchIn;
     let m = 0;
     let o = 0;
     for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
-      const it = itemFields(items, i);
-      const nonce = it.nonce;
-      const aad = it.aad;
+      const it = items[i]!;
+      if (typeof it !== 'object' || it === null) itemArg(it, 'batch item', i);
+      const nonce = nonceOf(it.nonce, i);
+      const aad = bytesOf(it.aad, 'aad', i);
       const aadLen = aad.length;
-      const data = it.data;
-      datas[i] = data;
+      const data = bytesOf(it.data, 'data', i);
+      results[i] = data;
       const len = data.length;
       if (m + NONCE_SIZE + aadLen > meta.length) meta = growInput(m, m + NONCE_SIZE + aadLen);
       desc[d + D_NONCE] = m;
@@ -446,12 +445,11 @@ class NativeAeadImpl implements NativeAead {
     // Pass 2: each plaintext straight to its output slot, sealed there in place (so no second
     // copy of it is left in a long-lived buffer), and the result view over that slot.
     let output: Uint8Array | undefined;
-    const results = new Array<Uint8Array>(n);
     try {
       output = allocBatchOut(this.#b, o, false);
       const ab = output.buffer;
       for (let i = 0, at = 0; i < n; i++) {
-        const data = datas[i]!;
+        const data = results[i]!;
         const len = data.length + TAG_SIZE;
         output.set(data, at);
         results[i] = new Uint8Array(ab, at, len); // the constructor form is ≈2x cheaper than subarray()
@@ -479,10 +477,11 @@ class NativeAeadImpl implements NativeAead {
     let m = 0;
     let o = 0;
     for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
-      const it = itemFields(items, i);
-      const nonce = it.nonce;
-      const aad = it.aad;
-      const data = it.data;
+      const it = items[i]!;
+      if (typeof it !== 'object' || it === null) itemArg(it, 'batch item', i);
+      const nonce = nonceOf(it.nonce, i);
+      const aad = bytesOf(it.aad, 'aad', i);
+      const data = bytesOf(it.data, 'data', i);
       const aadLen = aad.length;
       const len = data.length;
       if (m + NONCE_SIZE + aadLen + len > input.length) input = growInput(m, m + NONCE_SIZE + aadLen + len);

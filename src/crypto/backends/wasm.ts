@@ -98,6 +98,8 @@ function compileOnce(): Promise<WasmModule> {
 export interface WasmAead extends Aead {
   /** Wipes every key slot holding this key's schedule now (rather than at LRU eviction). */
   disposeKey(key: Uint8Array): void;
+  /** Key slots currently holding a schedule (diagnostics, tests of disposeKey). */
+  readonly liveKeySlots: number;
 }
 
 /** Instantiates the module (compiled once per process) and returns a fresh backend instance. */
