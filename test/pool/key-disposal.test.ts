@@ -3,7 +3,10 @@
 // soon as the key table changes (not at its next task). Workers run compiled JS: run
 // `npx tsc -p tsconfig.json` first.
 
-import { Worker } from 'node:worker_threads';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BroadcastChannel, Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAead } from '../../src/crypto/index.js';
 import type { WasmAead } from '../../src/crypto/backends/wasm.js';
@@ -83,19 +86,56 @@ describe('issue 8 item 4: the pool disposes removed keys on the main thread and 
        import(workerData.url).then(({ KeyTableReader }) => {
          const r = new KeyTableReader(workerData.buf, (dek) => parentPort.postMessage({ removed: dek[0] }));
          r.watch();
+         // Like a Piscina worker, keep the thread's event loop alive (a pending waitAsync does not).
+         parentPort.on('message', () => {});
          parentPort.postMessage({ ready: r.get(5)?.[0] });
        });`,
       { eval: true, workerData: { url, buf } },
     );
     try {
-      const msgs: unknown[] = [];
-      const next = () => new Promise<unknown>((res) => worker.once('message', (m) => { msgs.push(m); res(m); }));
+      // A worker error (e.g. an old build without watch()) fails the test at once instead of timing out.
+      const failed = new Promise<never>((_, rej) => worker.once('error', rej));
+      const next = () => Promise.race([new Promise<unknown>((res) => worker.once('message', res)), failed]);
       expect(await next()).toEqual({ ready: 0x5c });
       const removed = next();
       w.remove(5);
       expect(await removed).toEqual({ removed: 0x5c });
     } finally {
       await worker.terminate();
+    }
+  });
+
+  it('an idle Piscina worker of the pool disposes a removed DEK without any task (async atomics)', async () => {
+    // A worker module that runs the real pool worker and also reports, over a BroadcastChannel,
+    // every DEK a watching reader of the same shared table sees leave.
+    const dir = mkdtempSync(join(tmpdir(), 'sealkv-h8-'));
+    const file = join(dir, 'worker.mjs');
+    const dist = new URL('../../dist/pool/', import.meta.url).href;
+    const piscina = new URL('../../node_modules/piscina/dist/esm-wrapper.mjs', import.meta.url).href;
+    writeFileSync(
+      file,
+      `import { workerData } from '${piscina}';
+       import { BroadcastChannel } from 'node:worker_threads';
+       import { KeyTableReader } from '${dist}key-table.js';
+       export { default } from '${dist}worker.js';
+       const bc = new BroadcastChannel('sealkv-h8-key-disposal');
+       new KeyTableReader(workerData.keyTable, (dek) => bc.postMessage({ removed: dek[0] })).watch();`,
+    );
+    const p = await CryptoPool.create({ backend: 'node', workers: 1, inlineThreshold: 0, workerFile: file });
+    const bc = new BroadcastChannel('sealkv-h8-key-disposal');
+    try {
+      p.installKey(4, KEY);
+      await p.seal(4, [{ nonce: NONCE, aad: new Uint8Array(0), data: new Uint8Array(3) }]);
+      // The worker is idle now; no further task is submitted.
+      const removed = new Promise((res) => {
+        bc.onmessage = (e) => res((e as { data: unknown }).data);
+      });
+      p.removeKey(4);
+      expect(await removed).toEqual({ removed: 0x5c });
+    } finally {
+      bc.close();
+      await p.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
