@@ -29,6 +29,8 @@ const S_KEY_ID = 1;
 const S_DEK_BYTE = 16;
 
 export const DEFAULT_KEY_SLOTS = 64;
+/** KeyTableReader.watch: the longest a removed DEK can outlive its removal if a wake-up is missed. */
+const WATCH_BACKSTOP_MS = 1000;
 
 function slotBase(i: number): number {
   return HEADER_BYTES + i * SLOT_BYTES;
@@ -206,8 +208,15 @@ export class KeyTableReader implements KeyLookup {
       } else queueMicrotask(loop);
     };
     loop();
+    // Backstop: should a wake-up ever be missed, a removed DEK still goes within a second (a
+    // refresh with nothing new is one atomic load). Unref'd: it never keeps a thread alive.
+    const timer = setInterval(() => {
+      if (!stopped) this.refresh();
+    }, WATCH_BACKSTOP_MS);
+    timer.unref();
     return () => {
       stopped = true;
+      clearInterval(timer);
     };
   }
 

@@ -99,7 +99,7 @@ describe('issue 8 item 4: the pool disposes removed keys on the main thread and 
       expect(await next()).toEqual({ ready: 0x5c });
       const removed = next();
       w.remove(5);
-      expect(await removed).toEqual({ removed: 0x5c });
+      expect(await Promise.race([removed, new Promise((res) => setTimeout(() => res('no removal within 15 s'), 15_000))])).toEqual({ removed: 0x5c });
     } finally {
       await worker.terminate();
     }
@@ -119,19 +119,31 @@ describe('issue 8 item 4: the pool disposes removed keys on the main thread and 
        import { KeyTableReader } from '${dist}key-table.js';
        export { default } from '${dist}worker.js';
        const bc = new BroadcastChannel('sealkv-h8-key-disposal');
-       new KeyTableReader(workerData.keyTable, (dek) => bc.postMessage({ removed: dek[0] })).watch();`,
+       const r = new KeyTableReader(workerData.keyTable, (dek) => bc.postMessage({ removed: dek[0] }));
+       r.watch();
+       // Tell the test once this observer has loaded key 4 (its own wake-up may lag the install).
+       const poll = setInterval(() => { r.refresh(); if (r.get(4)) { clearInterval(poll); bc.postMessage({ loaded: 4 }); } }, 5);`,
     );
     const p = await CryptoPool.create({ backend: 'node', workers: 1, inlineThreshold: 0, workerFile: file });
     const bc = new BroadcastChannel('sealkv-h8-key-disposal');
+    const inbox: unknown[] = [];
+    let wake: (() => void) | undefined;
+    bc.onmessage = (e) => {
+      inbox.push((e as { data: unknown }).data);
+      wake?.();
+    };
+    const nextMessage = async (): Promise<unknown> => {
+      while (inbox.length === 0) await new Promise<void>((res) => (wake = res));
+      return inbox.shift();
+    };
     try {
       p.installKey(4, KEY);
       await p.seal(4, [{ nonce: NONCE, aad: new Uint8Array(0), data: new Uint8Array(3) }]);
+      expect(await nextMessage()).toEqual({ loaded: 4 });
       // The worker is idle now; no further task is submitted.
-      const removed = new Promise((res) => {
-        bc.onmessage = (e) => res((e as { data: unknown }).data);
-      });
+      const removed = nextMessage();
       p.removeKey(4);
-      expect(await removed).toEqual({ removed: 0x5c });
+      expect(await Promise.race([removed, new Promise((res) => setTimeout(() => res('no removal within 15 s'), 15_000))])).toEqual({ removed: 0x5c });
     } finally {
       bc.close();
       await p.close();
