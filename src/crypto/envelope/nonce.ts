@@ -9,6 +9,7 @@
 // No nonce bit is random.
 
 import { CryptoError } from '../../errors.js';
+import { smallBytes } from '../bytes.js';
 import { type NoncePurpose, type PersistedEpoch, spendPersistedEpoch } from './epoch-token.js';
 import { TEST_ONLY_ACCESS } from './nonce-internal.js';
 
@@ -171,7 +172,8 @@ export class NonceFactory {
 
   /** The next 12-byte nonce in a fresh buffer. */
   next(): Uint8Array {
-    const out = new Uint8Array(NONCE_LENGTH);
+    // From a slab, so the cipher's input check stays cheap (bytes.ts smallBytes).
+    const out = smallBytes(NONCE_LENGTH);
     this.writeNonce(this.reserve(1), out, 0);
     return out;
   }

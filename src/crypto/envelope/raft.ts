@@ -9,7 +9,7 @@
 
 import { CryptoError, EnvelopeError, IntegrityError } from '../../errors.js';
 import { type Aead, type BatchItem, NONCE_SIZE } from '../aead.js';
-import { bytesArg, itemArg, itemsArg } from '../bytes.js';
+import { bytesArg, itemArg, itemsArg, smallBytes } from '../bytes.js';
 import type { KeyLookup } from '../keystore.js';
 import {
   ENVELOPE_HEADER_SIZE,
@@ -25,7 +25,7 @@ export const RAFT_AAD_SIZE = 6;
 
 /** `0x52 ‖ version ‖ key_id (u32 BE)` — exactly 6 bytes (RE-2). */
 export function buildRaftAad(version: number, keyId: number): Uint8Array {
-  const aad = new Uint8Array(RAFT_AAD_SIZE);
+  const aad = smallBytes(RAFT_AAD_SIZE);
   aad[0] = RAFT_AAD_PURPOSE;
   aad[1] = version & 0xff;
   writeU32(aad, 2, keyId >>> 0);

@@ -10,7 +10,7 @@
 
 import { CryptoError, EnvelopeError, IntegrityError } from '../../errors.js';
 import { type Aead, type BatchItem, NONCE_SIZE } from '../aead.js';
-import { bytesArg, itemArg, itemsArg } from '../bytes.js';
+import { bytesArg, itemArg, itemsArg, smallBytes } from '../bytes.js';
 import type { KeyLookup } from '../keystore.js';
 import {
   ENV_KEY_ID_OFFSET,
@@ -40,7 +40,7 @@ const STORAGE_AAD_PREFIX = 6;
  * ValueHeader to encode.
  */
 export function buildStorageAad(keyId: number, header: ValueHeader | Uint8Array, storageKey: Uint8Array): Uint8Array {
-  const aad = new Uint8Array(STORAGE_AAD_PREFIX + VALUE_HEADER_SIZE + storageKey.length);
+  const aad = smallBytes(STORAGE_AAD_PREFIX + VALUE_HEADER_SIZE + storageKey.length);
   aad[0] = ENVELOPE_VERSION;
   aad[1] = ENVELOPE_FLAG_NONE;
   writeU32(aad, 2, keyId >>> 0);
