@@ -9,7 +9,7 @@
 // No nonce bit is random.
 
 import { CryptoError } from '../../errors.js';
-import { smallBytes } from '../bytes.js';
+import { bytesArg, smallBytes } from '../bytes.js';
 import { type NoncePurpose, type PersistedEpoch, spendPersistedEpoch } from './epoch-token.js';
 import { TEST_ONLY_ACCESS } from './nonce-internal.js';
 
@@ -180,6 +180,7 @@ export class NonceFactory {
 
   /** Writes the next nonce into `buf` at `off`; returns its write_count. */
   nextInto(buf: Uint8Array, off = 0): bigint {
+    buf = bytesArg(buf, 'nonce buffer');
     if (off < 0 || off + NONCE_LENGTH > buf.length) throw new RangeError('nonce does not fit in the buffer');
     const wc = this.reserve(1);
     this.writeNonce(wc, buf, off);
@@ -191,6 +192,7 @@ export class NonceFactory {
    * `buf` from `off`; returns the first write_count. For batches formed before crossing a thread.
    */
   nextBatchInto(n: number, buf: Uint8Array, off = 0): bigint {
+    buf = bytesArg(buf, 'nonce buffer');
     if (off < 0 || off + n * NONCE_LENGTH > buf.length) throw new RangeError('nonces do not fit in the buffer');
     const first = this.reserve(n);
     for (let i = 0; i < n; i++) this.writeNonce(first + BigInt(i), buf, off + i * NONCE_LENGTH);
@@ -221,6 +223,7 @@ function writeU32(buf: Uint8Array, off: number, v: number): void {
 
 /** Decodes a nonce into its three fields (tests, diagnostics). */
 export function parseNonce(nonce: Uint8Array): { nodeId16: number; epoch: number; writeCount: bigint } {
+  nonce = bytesArg(nonce, 'nonce');
   if (nonce.length !== NONCE_LENGTH) {
     throw new CryptoError('BAD_NONCE_SIZE', `nonce must be ${NONCE_LENGTH} bytes, got ${nonce.length}`);
   }

@@ -2,7 +2,7 @@
 // every normal Raft entry the proposer submits. After the raft cutover the payload is a raft
 // envelope (PE-5); the 9-byte header stays cleartext so responses can be routed by id (PE-4).
 
-import { EnvelopeError } from '../../errors.js';
+import { CryptoError, EnvelopeError } from '../../errors.js';
 import { bytesArg } from '../bytes.js';
 
 export const PROPOSAL_VERSION = 0x01;
@@ -21,6 +21,8 @@ export interface DecodedProposal {
 
 /** Writes `0x01 ‖ id` (9 bytes) at `off`. */
 export function writeProposalHeader(out: Uint8Array, off: number, id: bigint): void {
+  if (typeof id !== 'bigint') throw new CryptoError('BAD_INPUT_TYPE', `proposal id must be a bigint, got ${typeof id}`);
+  out = bytesArg(out, 'proposal buffer');
   if (id < 0n || id > U64_MAX) throw new RangeError(`proposal id out of u64 range: ${id}`);
   out[off] = PROPOSAL_VERSION;
   new DataView(out.buffer, out.byteOffset + off + 1, 8).setBigUint64(0, id, false);

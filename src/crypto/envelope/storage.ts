@@ -40,6 +40,9 @@ const STORAGE_AAD_PREFIX = 6;
  * ValueHeader to encode.
  */
 export function buildStorageAad(keyId: number, header: ValueHeader | Uint8Array, storageKey: Uint8Array): Uint8Array {
+  storageKey = bytesArg(storageKey, 'storage key');
+  if (typeof header !== 'object' || header === null) throw new CryptoError('BAD_INPUT_TYPE', `value header must be 9 bytes or a ValueHeader, got ${header === null ? 'null' : typeof header}`);
+  if (ArrayBuffer.isView(header)) header = bytesArg(header, 'value header');
   const aad = smallBytes(STORAGE_AAD_PREFIX + VALUE_HEADER_SIZE + storageKey.length);
   aad[0] = ENVELOPE_VERSION;
   aad[1] = ENVELOPE_FLAG_NONE;
