@@ -38,6 +38,13 @@ export const D_DATA = 3; // offset of plaintext (seal) or ciphertext ‖ tag (op
 export const D_DATA_LEN = 4;
 export const D_OUT = 5; // offset of the result in output: data_len + 16 (seal) or data_len − 16 (open)
 
+/**
+ * Every byte argument (key, nonce, AAD, data, packed buffers) must be a byte view — a
+ * Uint8Array/Buffer, Int8Array or Uint8ClampedArray — over a private, attached ArrayBuffer.
+ * Anything else (strings, numbers, plain arrays, wider typed arrays, DataView, detached buffers,
+ * SharedArrayBuffer views) throws CryptoError BAD_INPUT_TYPE; wrong lengths throw BAD_KEY_SIZE /
+ * BAD_NONCE_SIZE. Nothing is ever coerced (src/crypto/bytes.ts).
+ */
 export interface Aead {
   readonly name: BackendName;
   /** True when the CPU's AES instructions are in use. */
