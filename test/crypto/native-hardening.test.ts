@@ -5,6 +5,8 @@
 // switches are read when the module loads): run `npx tsc -p tsconfig.json` first.
 
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadBackends, need } from './helpers/backends.js';
@@ -12,6 +14,7 @@ import { WYCHEPROOF_FILE } from './helpers/wycheproof.js';
 
 const slots = await loadBackends();
 const NATIVE_JS = fileURLToPath(new URL('../../dist/crypto/backends/native.js', import.meta.url));
+const NATIVE_DIR = fileURLToPath(new URL('../../native/', import.meta.url));
 
 /** Runs `body` (an async function body with `native`, `m` (the binding) and `check` in scope) in a child. */
 function child(body: string, env: Record<string, string> = {}, gc = false): Record<string, unknown> {
@@ -101,6 +104,18 @@ describe('issue 8 item 3: the native fast path falls back to EVP and says so', (
       expect(r.vectors).toBeGreaterThanOrEqual(100);
     });
   }
+
+  it('no optional OpenSSL symbol is linked (so BIND_NOW cannot fail the load), and the module loads under LD_BIND_NOW=1', (ctx) => {
+    need(ctx, slots.get('native'));
+    const bin = readdirSync(NATIVE_DIR).find((f) => f.startsWith('sealkv_native.') && f.endsWith('.node'));
+    const nm = spawnSync('nm', ['-D', '--undefined-only', join(NATIVE_DIR, bin!)], { encoding: 'utf8' });
+    if (nm.error || nm.status !== 0) ctx.skip('nm is not available');
+    const undefinedSyms = nm.stdout.split('\n').map((l) => l.trim().split(/\s+/).pop() ?? '');
+    const optional = undefinedSyms.filter((s) => /gcm128|aesni|fips|_params$|OpenSSL_version/i.test(s));
+    expect(optional).toEqual([]);
+    const r = child('out.impl = native.implementation;', { LD_BIND_NOW: '1' });
+    expect((r.impl as { implementation: string }).implementation).toMatch(/evp/);
+  });
 
   it('with the OpenSSL 3 parameter calls unavailable the textbook EVP calls are used and agree', (ctx) => {
     need(ctx, slots.get('native'));
