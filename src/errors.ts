@@ -48,6 +48,10 @@ export class IntegrityError extends SealkvError {
 export type CryptoCode =
   | 'BAD_KEY_SIZE'
   | 'BAD_NONCE_SIZE'
+  /** An argument that must be bytes is not a byte view (issue 8: never coerced, never a bare TypeError). */
+  | 'BAD_INPUT_TYPE'
+  /** A second nonce factory for a purpose in one process, or a persisted-epoch token used twice (KM-8). */
+  | 'NONCE_FACTORY_CONFLICT'
   | 'BACKEND_UNAVAILABLE'
   | 'NIL_KEYSTORE'
   | 'NO_CIPHER'

@@ -125,6 +125,15 @@ impl KeyContext {
         self.direct.is_some()
     }
 
+    /// Drops the direct path for good when FIPS mode is on now (or cannot be asked): a context
+    /// built before crypto.setFips(true) must not keep bypassing the FIPS provider. Called on
+    /// every use of the context from JS (once per call, not per message).
+    pub fn recheck_fips(&mut self) {
+        if self.direct.is_some() && crate::fips::enabled() != Some(false) {
+            self.direct = None;
+        }
+    }
+
     /// The call style for a message of `len` bytes: direct when this context has it and the
     /// message is short, else the style the self-test chose for EVP.
     #[inline(always)]

@@ -44,8 +44,6 @@ extern "C" {
     /// Failed EVP calls may leave entries in the thread's OpenSSL error queue; node's own crypto
     /// reads that queue, so we clear it after every failure we handle.
     pub fn ERR_clear_error();
-    /// 1 when the default library context fetches algorithms from the FIPS provider only.
-    pub fn EVP_default_properties_is_fips_enabled(libctx: *mut c_void) -> c_int;
 }
 
 /// OpenSSL 3 `OSSL_PARAM` (public, stable layout).
@@ -65,9 +63,37 @@ pub const OSSL_CIPHER_PARAM_AEAD_TAG: &core::ffi::CStr = c"tag";
 /// OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED
 pub const OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED: &core::ffi::CStr = c"tlsivfixed";
 
-extern "C" {
-    pub fn EVP_CIPHER_CTX_get_params(ctx: *mut EvpCipherCtx, params: *mut OsslParam) -> c_int;
-    pub fn EVP_CIPHER_CTX_set_params(ctx: *mut EvpCipherCtx, params: *const OsslParam) -> c_int;
+type GetParams = unsafe extern "C" fn(ctx: *mut EvpCipherCtx, params: *mut OsslParam) -> c_int;
+type SetParams = unsafe extern "C" fn(ctx: *mut EvpCipherCtx, params: *const OsslParam) -> c_int;
+
+/// OpenSSL 3's parameter calls, resolved with dlsym (absent before 3.0): missing ones make the
+/// Params call style fail its self-test, so every context keeps the textbook calls.
+fn params_fns() -> Option<(GetParams, SetParams)> {
+    static F: std::sync::OnceLock<Option<(GetParams, SetParams)>> = std::sync::OnceLock::new();
+    *F.get_or_init(|| {
+        let g = crate::dl::find(c"EVP_CIPHER_CTX_get_params")?;
+        let s = crate::dl::find(c"EVP_CIPHER_CTX_set_params")?;
+        // SAFETY: the OpenSSL 3 signatures of these two functions.
+        unsafe { Some((core::mem::transmute::<*mut c_void, GetParams>(g.as_ptr()), core::mem::transmute::<*mut c_void, SetParams>(s.as_ptr()))) }
+    })
+}
+
+/// EVP_CIPHER_CTX_get_params, or 0 (failure) when this OpenSSL lacks it.
+#[allow(non_snake_case)]
+pub unsafe fn EVP_CIPHER_CTX_get_params(ctx: *mut EvpCipherCtx, params: *mut OsslParam) -> c_int {
+    match params_fns() {
+        Some((g, _)) => g(ctx, params),
+        None => 0,
+    }
+}
+
+/// EVP_CIPHER_CTX_set_params, or 0 (failure) when this OpenSSL lacks it.
+#[allow(non_snake_case)]
+pub unsafe fn EVP_CIPHER_CTX_set_params(ctx: *mut EvpCipherCtx, params: *const OsslParam) -> c_int {
+    match params_fns() {
+        Some((_, s)) => s(ctx, params),
+        None => 0,
+    }
 }
 
 const fn octets(key: &'static core::ffi::CStr, data: *mut u8, len: usize) -> OsslParam {

@@ -77,7 +77,11 @@ unsafe fn context<'a>(env: Env, ctx: Value, key: Value) -> Result<Option<&'a mut
     // single-threaded per env, so no other reference to it exists during this call.
     let c = &mut *data.cast::<KeyContext>();
     // A disposed context matches no key, so the caller builds a fresh one (KEY_MISMATCH).
-    Ok(if c.matches(key.ptr, key.len) { Some(c) } else { None })
+    if !c.matches(key.ptr, key.len) {
+        return Ok(None);
+    }
+    c.recheck_fips();
+    Ok(Some(c))
 }
 
 unsafe fn hardware_aes_body(env: Env, _info: CallbackInfo) -> Result<Value, JsError> {
@@ -93,6 +97,25 @@ unsafe fn params_calls_body(env: Env, _info: CallbackInfo) -> Result<Value, JsEr
 /// for new contexts.
 unsafe fn direct_calls_body(env: Env, _info: CallbackInfo) -> Result<Value, JsError> {
     napi::boolean(env, crate::selftest::direct_ok())
+}
+
+/// implementationInfo() → { fastPath, implementation, reason, openssl, verifiedOpenssl }
+unsafe fn implementation_info_body(env: Env, _info: CallbackInfo) -> Result<Value, JsError> {
+    let o = napi::object(env)?;
+    let fast = crate::selftest::direct_ok();
+    napi::set_named(env, o, c"fastPath", napi::boolean(env, fast)?)?;
+    napi::set_named(env, o, c"implementation", napi::string(env, if fast { "direct+evp" } else { "evp" })?)?;
+    napi::set_named(env, o, c"reason", napi::string(env, &crate::selftest::reason())?)?;
+    let text = crate::version::text();
+    // "OpenSSL 3.0.19 1 Jul 2025" → "3.0.19", the form of process.versions.openssl.
+    let short = text.split_whitespace().nth(1).unwrap_or("").to_string();
+    napi::set_named(env, o, c"openssl", napi::string(env, &short)?)?;
+    let arr = napi::array(env)?;
+    for (i, (_, v)) in crate::version::VERIFIED.iter().enumerate() {
+        napi::set_element(env, arr, i as u32, napi::string(env, v)?)?;
+    }
+    napi::set_named(env, o, c"verifiedOpenssl", arr)?;
+    Ok(o)
 }
 
 /// createContext(key) → external
@@ -220,17 +243,19 @@ unsafe fn evp_loop_body(env: Env, info: CallbackInfo) -> Result<Value, JsError> 
     napi::double(env, ns)
 }
 
-/// allocOutput(size) → ArrayBuffer of exactly `size` bytes over a recycled, already faulted-in
+/// allocOutput(size, wipeOnReturn) → ArrayBuffer of exactly `size` bytes over a recycled, already faulted-in
 /// block (outbuf.rs), or undefined when `size` is outside the pooled sizes.
 unsafe fn alloc_output_body(env: Env, info: CallbackInfo) -> Result<Value, JsError> {
-    let [size] = napi::args::<1>(env, info)?;
+    let [size, wipe] = napi::args::<2>(env, info)?;
     // Read as a double: napi_get_value_uint32 would wrap a size of 2^32 or more.
     let size = napi::get_f64(env, size, "size")?;
+    // openBatch outputs hold plaintext: their block is wiped when it comes back.
+    let wipe = napi::get_bool(env, wipe, "wipeOnReturn")?;
     if !(size >= 0.0 && size.fract() == 0.0) {
         return Err(JsError::backend(format!("allocOutput: size must be a non-negative integer, got {size}")));
     }
     // Saturating cast: anything beyond the pooled sizes gets undefined either way.
-    match crate::outbuf::alloc_output(env, size as usize)? {
+    match crate::outbuf::alloc_output(env, size as usize, wipe)? {
         Some(ab) => Ok(ab),
         None => napi::undefined(env),
     }
@@ -259,9 +284,11 @@ export!(open_packed_fn, open_packed_body);
 export!(evp_loop_fn, evp_loop_body);
 export!(alloc_output_fn, alloc_output_body);
 export!(output_pool_stats_fn, output_pool_stats_body);
+export!(implementation_info_fn, implementation_info_body);
 
 pub unsafe fn register(env: Env, exports: Value) -> Result<(), JsError> {
-    let table: [(&CStr, napi::Callback); 13] = [
+    let table: [(&CStr, napi::Callback); 14] = [
+        (c"implementationInfo", implementation_info_fn),
         (c"hardwareAes", hardware_aes_fn),
         (c"paramsCallsInUse", params_calls_fn),
         (c"directCallsInUse", direct_calls_fn),

@@ -20,7 +20,7 @@ use core::ptr::{self, NonNull};
 
 use crate::context::TAG_SIZE;
 use crate::error::JsError;
-use crate::evp::{EVP_default_properties_is_fips_enabled, OPENSSL_cleanse};
+use crate::evp::OPENSSL_cleanse;
 
 /// Messages up to this length take the direct path; longer ones the EVP path. Measured on this
 /// host (ns per message, EVP with the parameter calls vs direct, seal | open): 256 B 175/119 |
@@ -28,11 +28,12 @@ use crate::evp::{EVP_default_properties_is_fips_enabled, OPENSSL_cleanse};
 /// from about 3 KiB the provider's stitched AES-NI + GHASH loop wins.
 pub const DIRECT_MAX_LEN: usize = 2048;
 
-/// OpenSSL's `AES_KEY` (public layout): up to 15 round keys and the round count.
-#[repr(C, align(16))]
+/// Room for OpenSSL's `AES_KEY` (60 round-key words and the round count: 244 bytes today).
+/// Four times that, so a future layout that grew could not write past our buffer before the
+/// self-test compares anything; the layout itself is never read here.
+#[repr(C, align(64))]
 struct AesKey {
-    rd_key: [u32; 60],
-    rounds: c_int,
+    bytes: [u8; 1024],
 }
 
 /// Opaque `GCM128_CONTEXT`, allocated and freed by OpenSSL.
@@ -45,64 +46,82 @@ struct Gcm128 {
 type BlockFn = unsafe extern "C" fn(input: *const u8, out: *mut u8, key: *const c_void);
 type CtrFn = unsafe extern "C" fn(input: *const u8, out: *mut u8, blocks: usize, key: *const c_void, ivec: *const u8);
 type SetKeyFn = unsafe extern "C" fn(user_key: *const u8, bits: c_int, key: *mut AesKey) -> c_int;
+type NewFn = unsafe extern "C" fn(key: *mut c_void, block: BlockFn) -> *mut Gcm128;
+type ReleaseFn = unsafe extern "C" fn(ctx: *mut Gcm128);
+type SetIvFn = unsafe extern "C" fn(ctx: *mut Gcm128, iv: *const u8, len: usize);
+type AadFn = unsafe extern "C" fn(ctx: *mut Gcm128, aad: *const u8, len: usize) -> c_int;
+type CryptFn = unsafe extern "C" fn(ctx: *mut Gcm128, input: *const u8, out: *mut u8, len: usize, stream: CtrFn) -> c_int;
+type FinishFn = unsafe extern "C" fn(ctx: *mut Gcm128, tag: *const u8, len: usize) -> c_int;
+type TagFn = unsafe extern "C" fn(ctx: *mut Gcm128, tag: *mut u8, len: usize);
 
-extern "C" {
-    fn CRYPTO_gcm128_new(key: *mut c_void, block: BlockFn) -> *mut Gcm128;
-    fn CRYPTO_gcm128_release(ctx: *mut Gcm128);
-    fn CRYPTO_gcm128_setiv(ctx: *mut Gcm128, iv: *const u8, len: usize);
-    fn CRYPTO_gcm128_aad(ctx: *mut Gcm128, aad: *const u8, len: usize) -> c_int;
-    fn CRYPTO_gcm128_encrypt_ctr32(ctx: *mut Gcm128, input: *const u8, out: *mut u8, len: usize, stream: CtrFn) -> c_int;
-    fn CRYPTO_gcm128_decrypt_ctr32(ctx: *mut Gcm128, input: *const u8, out: *mut u8, len: usize, stream: CtrFn) -> c_int;
-    fn CRYPTO_gcm128_finish(ctx: *mut Gcm128, tag: *const u8, len: usize) -> c_int;
-    fn CRYPTO_gcm128_tag(ctx: *mut Gcm128, tag: *mut u8, len: usize);
-}
-
-/// The AES-NI primitives, when this process's OpenSSL exports them.
+/// Every function the direct path calls, all resolved with dlsym (none is linked: a node whose
+/// OpenSSL lacks one, e.g. BoringSSL without CRYPTO_gcm128_*, keeps EVP instead of failing to load).
 #[derive(Clone, Copy)]
 struct Primitives {
     set_key: SetKeyFn,
     block: BlockFn,
     ctr: CtrFn,
+    new: NewFn,
+    release: ReleaseFn,
+    setiv: SetIvFn,
+    aad: AadFn,
+    encrypt: CryptFn,
+    decrypt: CryptFn,
+    finish: FinishFn,
+    tag: TagFn,
 }
 
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-fn lookup() -> Option<Primitives> {
-    use core::ffi::c_char;
-    extern "C" {
-        fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+/// Why the direct path is unavailable (reported by implementationInfo), or None when it is.
+fn lookup() -> Result<Primitives, String> {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return Err("the direct path is built for Linux x86-64 only".into());
     }
-    // RTLD_DEFAULT is the null handle on glibc and musl: search the global scope (node's exports).
-    // SAFETY: dlsym only reads the NUL-terminated names.
-    let find = |name: &core::ffi::CStr| NonNull::new(unsafe { dlsym(ptr::null_mut(), name.as_ptr()) });
-    let set_key = find(c"aesni_set_encrypt_key")?;
-    let block = find(c"aesni_encrypt")?;
-    let ctr = find(c"aesni_ctr32_encrypt_blocks")?;
-    // SAFETY: these OpenSSL symbols have had exactly these C signatures since AES-NI support
-    // landed (OpenSSL 1.0.1) through 3.x; the self-test checks their output before first use.
-    unsafe {
-        Some(Primitives {
-            set_key: core::mem::transmute::<*mut c_void, SetKeyFn>(set_key.as_ptr()),
-            block: core::mem::transmute::<*mut c_void, BlockFn>(block.as_ptr()),
-            ctr: core::mem::transmute::<*mut c_void, CtrFn>(ctr.as_ptr()),
-        })
+    macro_rules! sym {
+        ($name:literal, $t:ty) => {{
+            let p = crate::dl::find($name).ok_or_else(|| format!("OpenSSL symbol {} is not exported by this process", $name.to_str().unwrap_or("?")))?;
+            // SAFETY: the symbol has had exactly this C signature from OpenSSL 1.0.1 through 3.x;
+            // the version gate and the self-test stand between a mismatch and any use.
+            unsafe { core::mem::transmute::<*mut c_void, $t>(p.as_ptr()) }
+        }};
     }
+    Ok(Primitives {
+        set_key: sym!(c"aesni_set_encrypt_key", SetKeyFn),
+        block: sym!(c"aesni_encrypt", BlockFn),
+        ctr: sym!(c"aesni_ctr32_encrypt_blocks", CtrFn),
+        new: sym!(c"CRYPTO_gcm128_new", NewFn),
+        release: sym!(c"CRYPTO_gcm128_release", ReleaseFn),
+        setiv: sym!(c"CRYPTO_gcm128_setiv", SetIvFn),
+        aad: sym!(c"CRYPTO_gcm128_aad", AadFn),
+        encrypt: sym!(c"CRYPTO_gcm128_encrypt_ctr32", CryptFn),
+        decrypt: sym!(c"CRYPTO_gcm128_decrypt_ctr32", CryptFn),
+        finish: sym!(c"CRYPTO_gcm128_finish", FinishFn),
+        tag: sym!(c"CRYPTO_gcm128_tag", TagFn),
+    })
 }
 
-#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-fn lookup() -> Option<Primitives> {
-    None
+fn primitives() -> &'static Result<Primitives, String> {
+    static FOUND: std::sync::OnceLock<Result<Primitives, String>> = std::sync::OnceLock::new();
+    FOUND.get_or_init(|| {
+        if !crate::cpu::hardware_aes() {
+            return Err("AES instructions unavailable or masked (OPENSSL_ia32cap)".into());
+        }
+        crate::version::check()?;
+        lookup()
+    })
 }
 
-fn primitives() -> Option<Primitives> {
-    static FOUND: std::sync::OnceLock<Option<Primitives>> = std::sync::OnceLock::new();
-    *FOUND.get_or_init(|| if crate::cpu::hardware_aes() { lookup() } else { None })
+/// None when the direct path can be used (symbols found, version verified), else why not.
+pub fn unavailable_reason() -> Option<String> {
+    match primitives() {
+        Ok(_) => crate::fips::enabled().map_or(Some("cannot tell whether FIPS mode is on (no FIPS query symbol)".into()), |on| on.then(|| "FIPS mode is on".into())),
+        Err(e) => Some(e.clone()),
+    }
 }
 
 /// Whether a direct context can be built now (checked per context: FIPS can be switched on at
 /// run time, e.g. by node's crypto.setFips).
 pub fn available() -> bool {
-    // SAFETY: a read of OpenSSL's default-properties flag for the default library context.
-    primitives().is_some() && unsafe { EVP_default_properties_is_fips_enabled(ptr::null_mut()) } == 0
+    primitives().is_ok() && crate::fips::enabled() == Some(false)
 }
 
 /// One keyed GCM128 context: the AES key schedule and the GHASH key tables, computed once.
@@ -111,7 +130,7 @@ pub struct DirectGcm {
     /// Boxed so its address is stable: the GCM128 context keeps a pointer to it.
     ks: Box<AesKey>,
     gcm: NonNull<Gcm128>,
-    ctr: CtrFn,
+    p: Primitives,
 }
 
 impl DirectGcm {
@@ -120,31 +139,32 @@ impl DirectGcm {
         if !available() {
             return None;
         }
-        let p = primitives()?;
-        let mut ks = Box::new(AesKey { rd_key: [0; 60], rounds: 0 });
+        let p = *primitives().as_ref().ok()?;
+        let mut ks = Box::new(AesKey { bytes: [0; 1024] });
         if (p.set_key)(key, 256, &mut *ks) != 0 {
             OPENSSL_cleanse((&mut *ks as *mut AesKey).cast(), core::mem::size_of::<AesKey>());
             return None;
         }
-        let Some(gcm) = NonNull::new(CRYPTO_gcm128_new((&mut *ks as *mut AesKey).cast(), p.block)) else {
+        let Some(gcm) = NonNull::new((p.new)((&mut *ks as *mut AesKey).cast(), p.block)) else {
             OPENSSL_cleanse((&mut *ks as *mut AesKey).cast(), core::mem::size_of::<AesKey>());
             return None;
         };
-        Some(DirectGcm { ks, gcm, ctr: p.ctr })
+        Some(DirectGcm { ks, gcm, p })
     }
 
     /// Seals `len` bytes at `pt` into `out` (ciphertext ‖ tag). `out` may equal `pt`. The caller
     /// has bounded every length by the EVP limit (< 2^31), far below GCM's 2^36 − 32 bytes.
     pub unsafe fn seal(&mut self, nonce: *const u8, aad: *const u8, aad_len: usize, pt: *const u8, len: usize, out: *mut u8) -> Result<(), JsError> {
         let g = self.gcm.as_ptr();
-        CRYPTO_gcm128_setiv(g, nonce, crate::context::NONCE_SIZE);
-        if aad_len > 0 && CRYPTO_gcm128_aad(g, aad, aad_len) != 0 {
+        let p = &self.p;
+        (p.setiv)(g, nonce, crate::context::NONCE_SIZE);
+        if aad_len > 0 && (p.aad)(g, aad, aad_len) != 0 {
             return Err(JsError::backend("CRYPTO_gcm128_aad failed".into()));
         }
-        if len > 0 && CRYPTO_gcm128_encrypt_ctr32(g, pt, out, len, self.ctr) != 0 {
+        if len > 0 && (p.encrypt)(g, pt, out, len, p.ctr) != 0 {
             return Err(JsError::backend("CRYPTO_gcm128_encrypt_ctr32 failed".into()));
         }
-        CRYPTO_gcm128_tag(g, out.add(len), TAG_SIZE);
+        (p.tag)(g, out.add(len), TAG_SIZE);
         Ok(())
     }
 
@@ -166,14 +186,15 @@ impl DirectGcm {
         let mut tag_copy = [0u8; TAG_SIZE];
         ptr::copy_nonoverlapping(tag, tag_copy.as_mut_ptr(), TAG_SIZE);
         let g = self.gcm.as_ptr();
-        CRYPTO_gcm128_setiv(g, nonce, crate::context::NONCE_SIZE);
-        if aad_len > 0 && CRYPTO_gcm128_aad(g, aad, aad_len) != 0 {
+        let p = &self.p;
+        (p.setiv)(g, nonce, crate::context::NONCE_SIZE);
+        if aad_len > 0 && (p.aad)(g, aad, aad_len) != 0 {
             return Err(JsError::backend("CRYPTO_gcm128_aad failed".into()));
         }
-        if ct_len > 0 && CRYPTO_gcm128_decrypt_ctr32(g, ct, out, ct_len, self.ctr) != 0 {
+        if ct_len > 0 && (p.decrypt)(g, ct, out, ct_len, p.ctr) != 0 {
             return Err(JsError::backend("CRYPTO_gcm128_decrypt_ctr32 failed".into()));
         }
-        Ok(CRYPTO_gcm128_finish(g, tag_copy.as_ptr(), TAG_SIZE) == 0)
+        Ok((p.finish)(g, tag_copy.as_ptr(), TAG_SIZE) == 0)
     }
 }
 
@@ -182,7 +203,7 @@ impl Drop for DirectGcm {
         // SAFETY: `gcm` came from CRYPTO_gcm128_new and is released once (release wipes the
         // hash key tables); the key schedule is ours to wipe.
         unsafe {
-            CRYPTO_gcm128_release(self.gcm.as_ptr());
+            (self.p.release)(self.gcm.as_ptr());
             OPENSSL_cleanse((&mut *self.ks as *mut AesKey).cast(), core::mem::size_of::<AesKey>());
         }
     }

@@ -10,14 +10,17 @@
 mod bench;
 mod context;
 mod cpu;
+mod dl;
 mod error;
 mod evp;
 mod exports;
+mod fips;
 mod gcm;
 mod napi;
 mod outbuf;
 mod packed;
 mod selftest;
+mod version;
 
 use napi::{Env, Value};
 

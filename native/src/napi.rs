@@ -85,6 +85,34 @@ extern "C" {
     fn napi_create_double(env: Env, value: f64, result: *mut Value) -> Status;
     fn napi_get_value_uint32(env: Env, value: Value, result: *mut u32) -> Status;
     fn napi_get_value_double(env: Env, value: Value, result: *mut f64) -> Status;
+    fn napi_create_string_utf8(env: Env, s: *const c_char, len: usize, result: *mut Value) -> Status;
+    fn napi_create_array(env: Env, result: *mut Value) -> Status;
+    fn napi_get_value_bool(env: Env, value: Value, result: *mut bool) -> Status;
+    fn napi_set_element(env: Env, object: Value, index: u32, value: Value) -> Status;
+}
+
+pub unsafe fn string(env: Env, s: &str) -> Result<Value, JsError> {
+    let mut out = core::ptr::null_mut();
+    check(napi_create_string_utf8(env, s.as_ptr().cast(), s.len(), &mut out), "napi_create_string_utf8")?;
+    Ok(out)
+}
+
+pub unsafe fn get_bool(env: Env, value: Value, what: &str) -> Result<bool, JsError> {
+    let mut out = false;
+    if napi_get_value_bool(env, value, &mut out) != NAPI_OK {
+        return Err(JsError::backend(format!("{what} must be a boolean")));
+    }
+    Ok(out)
+}
+
+pub unsafe fn array(env: Env) -> Result<Value, JsError> {
+    let mut out = core::ptr::null_mut();
+    check(napi_create_array(env, &mut out), "napi_create_array")?;
+    Ok(out)
+}
+
+pub unsafe fn set_element(env: Env, arr: Value, i: u32, v: Value) -> Result<(), JsError> {
+    check(napi_set_element(env, arr, i, v), "napi_set_element")
 }
 
 fn check(status: Status, what: &'static str) -> Result<(), JsError> {

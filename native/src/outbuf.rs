@@ -8,9 +8,10 @@
 //! every worker thread and finalizers run on each env's own thread; blocks are plain memory and
 //! never touch a JS value of another env.
 //!
-//! Blocks are not zeroed: the TS side hands out exactly the requested length and every byte of
-//! it is written by the batch (seal: every slot; open: every slot, failed items zeroed), so no
-//! byte of an earlier batch is visible through a new ArrayBuffer.
+//! Blocks lent for openBatch outputs hold plaintext, so they are wiped (OPENSSL_cleanse) when they
+//! come back, before they rest on the free list (issue 8 item 4); seal outputs hold ciphertext only
+//! and are not. A new ArrayBuffer never shows an earlier batch anyway: the TS side hands out
+//! exactly the requested length and every byte of it is written by the batch.
 
 use core::ffi::c_void;
 use std::alloc::{alloc, dealloc, Layout};
@@ -123,9 +124,14 @@ fn take(class: usize) -> Result<Option<*mut u8>, JsError> {
     Ok(Some(p))
 }
 
-/// Returns a lent block to its list. The pool's footprint is unchanged, so it stays under the cap.
-fn give_back(block: *mut u8, class: usize) {
+/// Returns a lent block to its list, wiped first when it held plaintext. The pool's footprint is
+/// unchanged, so it stays under the cap.
+fn give_back(block: *mut u8, class: usize, wipe: bool) {
     let size = block_size(class);
+    if wipe {
+        // SAFETY: the block is `size` bytes we own again (no JS view of it remains).
+        unsafe { crate::evp::OPENSSL_cleanse(block.cast(), size) };
+    }
     let mut list = lock();
     list.lent -= size;
     list.cached += size;
@@ -134,30 +140,65 @@ fn give_back(block: *mut u8, class: usize) {
 
 /// Runs on the creating env's thread once V8 collected the ArrayBuffer (or the env is torn down,
 /// in which case node detaches it first): no JS view of the block remains.
+/// The finalizer's hint: which block, whether to wipe it, and whether it was already reclaimed
+/// because creating its ArrayBuffer failed (then the finalizer, if node still runs it, must not
+/// give the block back a second time).
+struct Lease {
+    class: usize,
+    wipe: bool,
+    reclaimed: core::sync::atomic::AtomicBool,
+}
+
 unsafe extern "C" fn finalize_block(env: Env, data: *mut c_void, hint: *mut c_void) {
-    let class = hint as usize;
-    if data.is_null() || class >= CLASSES {
+    if hint.is_null() {
         return;
     }
-    give_back(data.cast(), class);
-    napi::adjust_external_memory(env, -(block_size(class) as i64));
+    // SAFETY: every hint is a Box<Lease> from alloc_output, consumed here once.
+    let lease = Box::from_raw(hint.cast::<Lease>());
+    if data.is_null() || lease.class >= CLASSES || lease.reclaimed.load(core::sync::atomic::Ordering::Acquire) {
+        return;
+    }
+    give_back(data.cast(), lease.class, lease.wipe);
+    napi::adjust_external_memory(env, -(block_size(lease.class) as i64));
+}
+
+/// Test switch (SEALKV_NATIVE_TEST_FAIL_OUTPUT_BLOCKS=1): every ArrayBuffer creation over a
+/// block fails, to exercise the give-back of a block whose buffer was never created.
+fn fail_for_tests() -> bool {
+    static F: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *F.get_or_init(|| std::env::var_os("SEALKV_NATIVE_TEST_FAIL_OUTPUT_BLOCKS").is_some_and(|v| v == "1"))
 }
 
 /// An ArrayBuffer of exactly `size` bytes over a pooled block (contents unspecified), or None
 /// when `size` is outside the pooled sizes or the pool is at its cap (the caller then allocates
 /// in JS).
-pub unsafe fn alloc_output(env: Env, size: usize) -> Result<Option<Value>, JsError> {
+pub unsafe fn alloc_output(env: Env, size: usize, wipe: bool) -> Result<Option<Value>, JsError> {
     let Some(class) = class_of(size) else { return Ok(None) };
     let Some(block) = take(class)? else { return Ok(None) };
     // Accounted here, given back by the finalizer: V8 sees the whole block, not just `size`.
     let bytes = block_size(class) as i64;
     if let Err(e) = napi::adjust_external_memory_checked(env, bytes) {
-        give_back(block, class);
+        give_back(block, class, wipe);
         return Err(e);
     }
-    // On failure the block is neither reused nor freed (node may still run the finalizer), so
-    // it can never have two owners; creation only fails while the env is shutting down.
-    napi::external_arraybuffer(env, block.cast(), size, finalize_block, class as *mut c_void).map(Some)
+    let lease = Box::into_raw(Box::new(Lease { class, wipe, reclaimed: core::sync::atomic::AtomicBool::new(false) }));
+    let made = if fail_for_tests() {
+        Err(JsError::backend("napi_create_external_arraybuffer failed (SEALKV_NATIVE_TEST_FAIL_OUTPUT_BLOCKS)".into()))
+    } else {
+        napi::external_arraybuffer(env, block.cast(), size, finalize_block, lease.cast())
+    };
+    match made {
+        Ok(ab) => Ok(Some(ab)),
+        Err(e) => {
+            // No ArrayBuffer exists, so no JS view of the block: take it back now (the lent count
+            // must not leak). Node may still run the finalizer later; the flag makes it a no-op
+            // for the block, and the small lease stays allocated because that finalizer may read it.
+            (*lease).reclaimed.store(true, core::sync::atomic::Ordering::Release);
+            give_back(block, class, wipe);
+            napi::adjust_external_memory(env, -bytes);
+            Err(e)
+        }
+    }
 }
 
 /// (cached bytes, lent bytes): for tests.

@@ -2,7 +2,8 @@
 //
 // AES-256-GCM only (C-4): 32-byte key, 12-byte nonce, 16-byte tag; "sealed" = ciphertext ‖ tag.
 
-import { CryptoError, type IntegrityError } from '../errors.js';
+import { CryptoError, IntegrityError } from '../errors.js';
+import { bytesArg, itemArg, label } from './bytes.js';
 
 export type BackendName = 'native' | 'wasm' | 'js' | 'node';
 
@@ -37,6 +38,13 @@ export const D_DATA = 3; // offset of plaintext (seal) or ciphertext ‖ tag (op
 export const D_DATA_LEN = 4;
 export const D_OUT = 5; // offset of the result in output: data_len + 16 (seal) or data_len − 16 (open)
 
+/**
+ * Every byte argument (key, nonce, AAD, data, packed buffers) must be a byte view — a
+ * Uint8Array/Buffer, Int8Array or Uint8ClampedArray — over a private, attached ArrayBuffer.
+ * Anything else (strings, numbers, plain arrays, wider typed arrays, DataView, detached buffers,
+ * SharedArrayBuffer views) throws CryptoError BAD_INPUT_TYPE; wrong lengths throw BAD_KEY_SIZE /
+ * BAD_NONCE_SIZE. Nothing is ever coerced (src/crypto/bytes.ts).
+ */
 export interface Aead {
   readonly name: BackendName;
   /** True when the CPU's AES instructions are in use. */
@@ -61,14 +69,38 @@ export interface Aead {
   openPacked(key: Uint8Array, batch: PackedBatch, status: Uint8Array): void;
 }
 
-export function checkKey(key: Uint8Array): void {
-  if (key.length !== KEY_SIZE) {
-    throw new CryptoError('BAD_KEY_SIZE', `AES-256-GCM key must be ${KEY_SIZE} bytes, got ${key.length}`);
+/** `key` as a 32-byte Uint8Array, or BAD_INPUT_TYPE / BAD_KEY_SIZE (every entry point calls this). */
+export function checkKey(key: unknown): Uint8Array {
+  const k = bytesArg(key, 'key');
+  if (k.length !== KEY_SIZE) {
+    throw new CryptoError('BAD_KEY_SIZE', `AES-256-GCM key must be ${KEY_SIZE} bytes, got ${k.length}`);
   }
+  return k;
 }
 
-export function checkNonce(nonce: Uint8Array): void {
-  if (nonce.length !== NONCE_SIZE) {
-    throw new CryptoError('BAD_NONCE_SIZE', `AES-GCM nonce must be ${NONCE_SIZE} bytes, got ${nonce.length}`);
+/** `nonce` as a 12-byte Uint8Array, or BAD_INPUT_TYPE / BAD_NONCE_SIZE. */
+export function checkNonce(nonce: unknown, what = 'nonce', item = -1): Uint8Array {
+  const n = bytesArg(nonce, what, item);
+  if (n.length !== NONCE_SIZE) {
+    throw new CryptoError('BAD_NONCE_SIZE', `AES-GCM ${label(what, item)} must be ${NONCE_SIZE} bytes, got ${n.length}`);
   }
+  return n;
+}
+
+/** Batch item `i` with every field checked (BAD_INPUT_TYPE / BAD_NONCE_SIZE), as plain Uint8Arrays. */
+export function checkItem(item: unknown, i: number): BatchItem {
+  const it = itemArg<BatchItem>(item, 'batch item', i);
+  return {
+    nonce: checkNonce(it.nonce, 'nonce', i),
+    aad: bytesArg(it.aad, 'aad', i),
+    data: bytesArg(it.data, 'data', i),
+  };
+}
+
+/**
+ * The IntegrityError of a failed open, always with the backend's own error as `cause` (CK-3).
+ * Backends whose failure is a status rather than an exception describe that status here.
+ */
+export function integrityError(message: string, cause: unknown): IntegrityError {
+  return new IntegrityError(message, { cause: cause instanceof Error ? cause : new Error(String(cause)) });
 }

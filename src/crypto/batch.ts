@@ -3,10 +3,11 @@
 // One input buffer and one output buffer per batch: crossing into native code, WASM memory or a
 // worker costs far more than sealing 256 bytes, so a batch crosses in one piece (DESIGN.md §6).
 
-import { CryptoError, IntegrityError } from '../errors.js';
+import { CryptoError, type IntegrityError } from '../errors.js';
 import {
   type BatchItem,
-  checkNonce,
+  checkItem,
+  integrityError,
   D_AAD,
   D_AAD_LEN,
   D_DATA,
@@ -18,6 +19,7 @@ import {
   type PackedBatch,
   TAG_SIZE,
 } from './aead.js';
+import { bytesArg, descArg, itemArg, itemsArg } from './bytes.js';
 
 export type BatchMode = 'seal' | 'open';
 
@@ -29,13 +31,15 @@ export function outputLength(mode: BatchMode, dataLen: number): number {
 }
 
 /** Packs items into one input buffer (nonce ‖ aad ‖ data per item) and allocates the output once. */
-export function packItems(items: readonly BatchItem[], mode: BatchMode): PackedBatch {
+export function packItems(itemsIn: readonly BatchItem[], mode: BatchMode): PackedBatch {
+  // Every field is type-checked (and normalised) before any byte is copied: TypedArray#set
+  // would silently coerce a string or a plain array (issue 8).
+  const items = checkItems(itemsIn);
   const count = items.length;
   let inLen = 0;
   let outLen = 0;
   for (let i = 0; i < count; i++) {
     const it = items[i]!;
-    checkNonce(it.nonce);
     inLen += NONCE_SIZE + it.aad.length + it.data.length;
     outLen += outputLength(mode, it.data.length);
   }
@@ -63,6 +67,20 @@ export function packItems(items: readonly BatchItem[], mode: BatchMode): PackedB
   return { count, input, desc, output };
 }
 
+/** The items of a batch call, each checked with checkItem (BAD_INPUT_TYPE / BAD_NONCE_SIZE). */
+export function checkItems(items: unknown): BatchItem[] {
+  const list = itemsArg<unknown>(items, 'batch items');
+  const out = new Array<BatchItem>(list.length);
+  for (let i = 0; i < list.length; i++) out[i] = checkItem(list[i], i);
+  return out;
+}
+
+/** A packed batch whose buffers are all private byte views / a Uint32Array (BAD_INPUT_TYPE otherwise). */
+export function packedArg(batch: unknown): PackedBatch {
+  const b = itemArg<PackedBatch>(batch, 'packed batch');
+  return { count: b.count, input: bytesArg(b.input, 'packed batch input'), desc: descArg(b.desc, 'packed batch desc'), output: bytesArg(b.output, 'packed batch output') };
+}
+
 /** Per-item result views into the batch's single output buffer. */
 export function outputViews(batch: PackedBatch, mode: BatchMode): Uint8Array[] {
   const views = new Array<Uint8Array>(batch.count);
@@ -75,13 +93,29 @@ export function outputViews(batch: PackedBatch, mode: BatchMode): Uint8Array[] {
 }
 
 /** Open results: the view for authenticated items, an IntegrityError for the others. */
-export function openResults(batch: PackedBatch, status: Uint8Array, backend: string): (Uint8Array | IntegrityError)[] {
+export function openResults(
+  batch: PackedBatch,
+  status: Uint8Array,
+  backend: string,
+  causes?: readonly unknown[],
+): (Uint8Array | IntegrityError)[] {
   const views = outputViews(batch, 'open');
   const results: (Uint8Array | IntegrityError)[] = views;
   for (let i = 0; i < batch.count; i++) {
-    if (status[i] !== 1) results[i] = new IntegrityError(`batch item ${i} failed authentication (${backend})`);
+    // Only an explicit 1 is success: any other status byte is a failure (never fail-open).
+    if (status[i] !== 1) {
+      results[i] = integrityError(`batch item ${i} failed authentication (${backend})`, causes?.[i] ?? batchCause(backend, batch, i));
+    }
   }
   return results;
+}
+
+/** The backend's report for a batch item that did not authenticate (its status, described). */
+export function batchCause(backend: string, batch: PackedBatch, i: number): Error {
+  const len = batch.desc[i * DESC_FIELDS + D_DATA_LEN]!;
+  return len < TAG_SIZE
+    ? new Error(`${backend}: sealed item of ${len} bytes is shorter than the ${TAG_SIZE}-byte tag`)
+    : new Error(`${backend}: GCM tag verification failed (item status 0)`);
 }
 
 /**
@@ -89,6 +123,9 @@ export function openResults(batch: PackedBatch, status: Uint8Array, backend: str
  * of bounds. Throws CRYPTO_BACKEND (a caller bug, not an authentication failure).
  */
 export function checkPacked(batch: PackedBatch, mode: BatchMode): void {
+  if (!Number.isInteger(batch.count) || batch.count < 0) {
+    throw new CryptoError('CRYPTO_BACKEND', `packed batch: invalid item count ${batch.count}`);
+  }
   const { count, input, desc, output } = batch;
   if (!Number.isInteger(count) || count < 0 || desc.length < count * DESC_FIELDS) {
     throw new CryptoError('CRYPTO_BACKEND', `packed batch: descriptor table too short for ${count} items`);

@@ -7,6 +7,7 @@
 
 import { CryptoError } from '../errors.js';
 import { KEY_SIZE } from './aead.js';
+import { bytesArg } from './bytes.js';
 
 /** What the envelope functions need from a keystore; worker-side key maps implement it too. */
 export interface KeyLookup {
@@ -61,6 +62,7 @@ export class Keystore implements KeyLookup {
    */
   set(keyId: number, dek: Uint8Array): void {
     checkKeyId(keyId);
+    dek = bytesArg(dek, `DEK for key_id ${keyId}`);
     if (dek.length !== KEY_SIZE) {
       throw new CryptoError('BAD_KEY_SIZE', `DEK for key_id ${keyId} must be ${KEY_SIZE} bytes, got ${dek.length}`);
     }

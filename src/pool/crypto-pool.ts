@@ -13,12 +13,13 @@ import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { Aead, BackendName, BatchItem } from '../crypto/aead.js';
+import { type Aead, type BackendName, type BatchItem, integrityError, NONCE_SIZE } from '../crypto/aead.js';
+import { itemArg, itemsArg } from '../crypto/bytes.js';
 import { ENV_KEY_ID_OFFSET, readU32 } from '../crypto/envelope/framing.js';
 import type { NonceFactory } from '../crypto/envelope/nonce.js';
 import { loadAead } from '../crypto/index.js';
 import type { Keystore } from '../crypto/keystore.js';
-import { CryptoError, EnvelopeError, IntegrityError } from '../errors.js';
+import { CryptoError, EnvelopeError, type IntegrityError } from '../errors.js';
 import { BufferRecycler } from './buffer-recycler.js';
 import { cryptoMs, type ExecutorKeys, executeTask } from './execute.js';
 import { DEFAULT_INLINE_THRESHOLD_US, inlineCostUs } from './inline-policy.js';
@@ -126,7 +127,10 @@ export class CryptoPool {
     this.inlineThreshold = opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD_US;
     this.slots = new Slots(this.maxInflightBatches);
     this.storageNonces = opts.storageNonces;
-    this.keys = new KeyTableWriter(createKeyTableBuffer(opts.keySlots ?? DEFAULT_KEY_SLOTS));
+    // Backends that hold per-key state (native contexts, wasm key slots) drop it the moment a
+    // DEK leaves the table, before its bytes are wiped (issue 8 item 4).
+    const dispose = (aead as { disposeKey?: (key: Uint8Array) => void }).disposeKey?.bind(aead);
+    this.keys = new KeyTableWriter(createKeyTableBuffer(opts.keySlots ?? DEFAULT_KEY_SLOTS), dispose);
     const keys = this.keys;
     this.inlineKeys = {
       refresh: () => keys.version,
@@ -144,6 +148,9 @@ export class CryptoPool {
       maxThreads: this.workers,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
+      // Idle workers wait with Atomics.waitAsync, so their event loop runs and the key-table
+      // watcher (worker.ts) wipes a removed DEK at once rather than at the worker's next task.
+      atomics: 'async',
       workerData,
     });
   }
@@ -198,7 +205,7 @@ export class CryptoPool {
   async seal(keyId: number, items: readonly BatchItem[]): Promise<Uint8Array[]> {
     this.checkUsable(keyId);
     const t = packSealOpen(OP_SEAL, keyId, this.keys.version, items, this.take);
-    const done = await this.run(t, items.length, dataBytes(items));
+    const done = await this.run(t, items.length, dataBytes(t));
     const views = sealOpenViews(done.task, done.output);
     this.buffers.give(done.task.buffer);
     return views;
@@ -208,11 +215,13 @@ export class CryptoPool {
   async open(keyId: number, items: readonly BatchItem[]): Promise<(Uint8Array | IntegrityError)[]> {
     this.checkUsable(keyId);
     const t = packSealOpen(OP_OPEN, keyId, this.keys.version, items, this.take);
-    const done = await this.run(t, items.length, dataBytes(items));
+    const done = await this.run(t, items.length, dataBytes(t));
     const views: (Uint8Array | IntegrityError)[] = sealOpenViews(done.task, done.output);
     const st = done.task.status;
     for (let i = 0; i < views.length; i++) {
-      if (st[i] !== ST_OK) views[i] = new IntegrityError(`batch item ${i} failed authentication (key_id ${keyId}, ${this.backend})`);
+      if (st[i] !== ST_OK) {
+        views[i] = integrityError(`batch item ${i} failed authentication (key_id ${keyId}, ${this.backend})`, statusCause(this.backend, st[i]!));
+      }
     }
     this.buffers.give(done.task.buffer);
     return views;
@@ -229,7 +238,7 @@ export class CryptoPool {
     const full = this.withNonces(items);
     const t = packReseal(storageKeyId, this.keys.version, full, this.take);
     let bytes = 0;
-    for (const it of items) bytes += it.envelope.length;
+    for (let i = 0; i < full.length; i++) bytes += t.desc[i * RS_FIELDS + RS_ENV_LEN]!;
     const done = await this.run(t, items.length, 2 * bytes);
     const results = resealResults(done.task, done.output, this.backend);
     this.buffers.give(done.task.buffer);
@@ -253,15 +262,24 @@ export class CryptoPool {
     }
   }
 
-  private withNonces(items: readonly ResealInput[]): ResealItem[] {
+  private withNonces(itemsIn: readonly ResealInput[]): ResealItem[] {
+    const items = itemsArg<ResealInput>(itemsIn, 'reseal items');
+    for (let i = 0; i < items.length; i++) itemArg(items[i], `reseal item ${i}`);
     let missing = 0;
     for (const it of items) if (it.nonce === undefined) missing++;
     if (missing === 0) return items as ResealItem[];
     const f = this.storageNonces;
     if (f === undefined) throw new CryptoError('CRYPTO_BACKEND', 'reseal item without a nonce and no storage nonce factory configured');
     // One atomic reservation for the whole batch (KM-9), then the nonces in item order.
-    let wc = f.reserve(missing);
-    return items.map((it) => (it.nonce !== undefined ? (it as ResealItem) : { ...it, nonce: f.nonceFor(wc++) }));
+    const nonces = new Uint8Array(missing * NONCE_SIZE);
+    f.nextBatchInto(missing, nonces, 0);
+    let k = 0;
+    return items.map((it) => {
+      if (it.nonce !== undefined) return it as ResealItem;
+      const nonce = nonces.subarray(k * NONCE_SIZE, (k + 1) * NONCE_SIZE);
+      k++;
+      return { ...it, nonce };
+    });
   }
 
   private async run(t: TaskViews, items: number, bytes: number): Promise<Done> {
@@ -310,10 +328,16 @@ interface Done {
   output: ArrayBuffer;
 }
 
-function dataBytes(items: readonly BatchItem[]): number {
+/** Data bytes of a packed seal/open task (read from its descriptors: the items were checked there). */
+function dataBytes(t: TaskViews): number {
   let n = 0;
-  for (const it of items) n += it.data.length;
+  for (let d = 4; d < t.desc.length; d += 6) n += t.desc[d]!; // D_DATA_LEN of each item
   return n;
+}
+
+/** The backend's per-item report, as the CK-3 cause (an Error cannot cross the thread boundary typed). */
+function statusCause(backend: string, status: number): Error {
+  return new Error(status === ST_INTEGRITY ? `${backend}: GCM tag verification failed (item status ${status})` : `${backend}: item status ${status}`);
 }
 
 function resealResults(t: TaskViews, outputBuffer: ArrayBuffer, backend: string): ResealResult[] {
@@ -335,7 +359,7 @@ function resealResults(t: TaskViews, outputBuffer: ArrayBuffer, backend: string)
     const rid = envLen >= ENV_KEY_ID_OFFSET + 4 ? readU32(input, env + ENV_KEY_ID_OFFSET) : 0;
     switch (st) {
       case ST_INTEGRITY:
-        out[i] = new IntegrityError(`reseal item ${i}: raft envelope under key_id ${rid} failed authentication (${backend})`);
+        out[i] = integrityError(`reseal item ${i}: raft envelope under key_id ${rid} failed authentication (${backend})`, statusCause(backend, st!));
         break;
       case ST_ENVELOPE_SHORT:
         out[i] = new EnvelopeError('ENVELOPE_SHORT', `reseal item ${i}: raft envelope of ${envLen} bytes is shorter than 34 bytes`);
@@ -351,7 +375,7 @@ function resealResults(t: TaskViews, outputBuffer: ArrayBuffer, backend: string)
         break;
       default:
         // Never processed: must not read as success (C-5).
-        out[i] = new IntegrityError(`reseal item ${i}: not processed by the crypto worker`);
+        out[i] = integrityError(`reseal item ${i}: not processed by the crypto worker`, statusCause(backend, st!));
     }
   }
   return out;

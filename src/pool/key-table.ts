@@ -16,7 +16,7 @@
 // Each slot is a seqlock: a reader copies the slot and retries when seq was odd or changed.
 
 import { CryptoError } from '../errors.js';
-import { KEY_SIZE } from '../crypto/aead.js';
+import { checkKey, KEY_SIZE } from '../crypto/aead.js';
 import type { KeyLookup, Keystore } from '../crypto/keystore.js';
 
 const HEADER_BYTES = 16;
@@ -29,6 +29,8 @@ const S_KEY_ID = 1;
 const S_DEK_BYTE = 16;
 
 export const DEFAULT_KEY_SLOTS = 64;
+/** KeyTableReader.watch: the longest a removed DEK can outlive its removal if a wake-up is missed. */
+const WATCH_BACKSTOP_MS = 1000;
 
 function slotBase(i: number): number {
   return HEADER_BYTES + i * SLOT_BYTES;
@@ -54,7 +56,11 @@ export class KeyTableWriter implements KeyLookup {
   private readonly keys = new Map<number, Uint8Array>();
   private ids: readonly number[] = Object.freeze([]);
 
-  constructor(buffer: SharedArrayBuffer = createKeyTableBuffer()) {
+  /** @param onRemoved called with a DEK that leaves the table, before its bytes are wiped. */
+  constructor(
+    buffer: SharedArrayBuffer = createKeyTableBuffer(),
+    private readonly onRemoved?: (dek: Uint8Array) => void,
+  ) {
     this.buffer = buffer;
     this.i32 = new Int32Array(buffer);
     this.u8 = new Uint8Array(buffer);
@@ -82,13 +88,11 @@ export class KeyTableWriter implements KeyLookup {
    * Publishes a DEK to every worker. Same id with the same bytes is a no-op; different bytes are
    * KEY_CONFLICT (CK-2: a loaded key is never overwritten).
    */
-  install(keyId: number, dek: Uint8Array): void {
+  install(keyId: number, dekIn: Uint8Array): void {
     if (!Number.isInteger(keyId) || keyId < 1 || keyId > 0xffffffff) {
       throw new CryptoError('RESERVED_KEY_ID', `key_id ${keyId} cannot be installed (must be a non-zero u32)`);
     }
-    if (dek.length !== KEY_SIZE) {
-      throw new CryptoError('BAD_KEY_SIZE', `DEK for key_id ${keyId} must be ${KEY_SIZE} bytes, got ${dek.length}`);
-    }
+    const dek = checkKey(dekIn);
     const existing = this.keys.get(keyId);
     if (existing !== undefined) {
       if (sameBytes(existing, dek)) return;
@@ -110,6 +114,7 @@ export class KeyTableWriter implements KeyLookup {
     this.u8.set(dek, base + S_DEK_BYTE);
     Atomics.add(this.i32, seqIdx, 1); // even: slot consistent
     Atomics.add(this.i32, F_VERSION, 1);
+    Atomics.notify(this.i32, F_VERSION); // wakes watching readers (KeyTableReader.watch)
     this.slotOf.set(keyId, slot);
     this.keys.set(keyId, Uint8Array.from(dek));
     this.ids = Object.freeze([...this.keys.keys()].sort((a, b) => a - b));
@@ -126,8 +131,16 @@ export class KeyTableWriter implements KeyLookup {
     this.u8.fill(0, base + S_DEK_BYTE, base + S_DEK_BYTE + KEY_SIZE);
     Atomics.add(this.i32, seqIdx, 1);
     Atomics.add(this.i32, F_VERSION, 1);
+    Atomics.notify(this.i32, F_VERSION); // wakes watching readers (KeyTableReader.watch)
     this.slotOf.delete(keyId);
-    this.keys.get(keyId)?.fill(0);
+    const dek = this.keys.get(keyId);
+    if (dek !== undefined) {
+      try {
+        this.onRemoved?.(dek);
+      } finally {
+        dek.fill(0);
+      }
+    }
     this.keys.delete(keyId);
     this.ids = Object.freeze([...this.keys.keys()].sort((a, b) => a - b));
     return true;
@@ -180,6 +193,33 @@ export class KeyTableReader implements KeyLookup {
     return this.loaded;
   }
 
+  /**
+   * Refreshes whenever the writer publishes, without waiting for a task (needs a running event
+   * loop: the pool runs workers with async atomics). Returns a stop function.
+   */
+  watch(): () => void {
+    let stopped = false;
+    const loop = (): void => {
+      if (stopped) return;
+      this.refresh();
+      const w = (Atomics as unknown as AtomicsWaitAsync).waitAsync(this.i32, F_VERSION, this.loaded);
+      if (w.async) {
+        void w.value.then(loop);
+      } else queueMicrotask(loop);
+    };
+    loop();
+    // Backstop: should a wake-up ever be missed, a removed DEK still goes within a second (a
+    // refresh with nothing new is one atomic load). Unref'd: it never keeps a thread alive.
+    const timer = setInterval(() => {
+      if (!stopped) this.refresh();
+    }, WATCH_BACKSTOP_MS);
+    timer.unref();
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }
+
   /** Reloads when the writer published anything since the last call; returns the loaded version. */
   refresh(): number {
     const v = Atomics.load(this.i32, F_VERSION);
@@ -221,6 +261,11 @@ export class KeyTableReader implements KeyLookup {
   loadedKeyIds(): readonly number[] {
     return this.ids;
   }
+}
+
+/** Atomics.waitAsync (ES2024; the project's lib setting predates it). */
+interface AtomicsWaitAsync {
+  waitAsync(a: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

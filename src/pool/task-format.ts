@@ -29,7 +29,9 @@
 //   RS_STORE               output offset of the storage envelope (payload + 34 bytes)
 // Reseal output buffer: plaintexts | executor scratch (H_SCRATCH_OFF) | storage envelopes (H_STORE_OFF).
 
-import { DESC_FIELDS, NONCE_SIZE, TAG_SIZE } from '../crypto/aead.js';
+import { checkNonce, DESC_FIELDS, NONCE_SIZE, TAG_SIZE } from '../crypto/aead.js';
+import { checkItems } from '../crypto/batch.js';
+import { bytesArg, itemArg, itemsArg } from '../crypto/bytes.js';
 import { ENVELOPE_OVERHEAD } from '../crypto/envelope/framing.js';
 import { RAFT_AAD_SIZE } from '../crypto/envelope/raft.js';
 import { CryptoError } from '../errors.js';
@@ -188,15 +190,16 @@ export function packSealOpen(
   op: typeof OP_SEAL | typeof OP_OPEN,
   keyId: number,
   keyVersion: number,
-  items: readonly SealOpenItem[],
+  itemsIn: readonly SealOpenItem[],
   take: TakeBuffer = freshBuffer,
 ): TaskViews {
+  // Type-checked before any byte is copied (a string nonce would otherwise pack as zeros: issue 8).
+  const items = checkItems(itemsIn);
   const count = items.length;
   let inLen = 0;
   let outLen = 0;
   for (let i = 0; i < count; i++) {
     const it = items[i]!;
-    if (it.nonce.length !== NONCE_SIZE) throw nonceError(i, it.nonce.length);
     inLen += NONCE_SIZE + it.aad.length + it.data.length;
     outLen += itemOutLen(op, it.data.length);
   }
@@ -274,16 +277,27 @@ export function payloadLength(envLen: number): number {
   return envLen >= ENVELOPE_OVERHEAD ? envLen - ENVELOPE_OVERHEAD : 0;
 }
 
-export function packReseal(storageKeyId: number, keyVersion: number, items: readonly ResealItem[], take: TakeBuffer = freshBuffer): TaskViews {
+/** A reseal item with every field read once and type-checked (BAD_INPUT_TYPE / BAD_NONCE_SIZE). */
+export function checkResealItem(x: unknown, i: number): ResealItem {
+  const it = itemArg<ResealItem>(x, `reseal item ${i}`);
+  return {
+    envelope: bytesArg(it.envelope, `reseal item ${i} envelope`),
+    storageKey: bytesArg(it.storageKey, `reseal item ${i} storageKey`),
+    valueHeader: bytesArg(it.valueHeader, `reseal item ${i} valueHeader`),
+    nonce: checkNonce(it.nonce, `reseal item ${i} nonce`),
+  };
+}
+
+export function packReseal(storageKeyId: number, keyVersion: number, itemsIn: readonly ResealItem[], take: TakeBuffer = freshBuffer): TaskViews {
+  const items = itemsArg<unknown>(itemsIn, 'reseal items').map(checkResealItem);
   const count = items.length;
   let inLen = 0;
   let plainLen = 0;
   let scratchLen = 0;
   for (let i = 0; i < count; i++) {
     const it = items[i]!;
-    if (it.nonce.length !== NONCE_SIZE) throw nonceError(i, it.nonce.length);
     if (it.valueHeader.length !== VALUE_HEADER_BYTES) {
-      throw new RangeError(`reseal item ${i}: value header must be ${VALUE_HEADER_BYTES} bytes, got ${it.valueHeader.length}`);
+      throw new CryptoError('BAD_INPUT_TYPE', `reseal item ${i}: value header must be ${VALUE_HEADER_BYTES} bytes, got ${it.valueHeader.length}`);
     }
     const saad = SAAD_PREFIX + VALUE_HEADER_BYTES + it.storageKey.length;
     inLen += it.envelope.length + RAFT_AAD_SIZE + saad + NONCE_SIZE;
@@ -330,8 +344,4 @@ export function packReseal(storageKeyId: number, keyVersion: number, items: read
     store += pl + ENVELOPE_OVERHEAD;
   }
   return t;
-}
-
-function nonceError(i: number, len: number): CryptoError {
-  return new CryptoError('BAD_NONCE_SIZE', `batch item ${i}: nonce must be ${NONCE_SIZE} bytes, got ${len}`);
 }

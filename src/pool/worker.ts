@@ -13,6 +13,9 @@ const aead = await loadAead(data.backend);
 // Backends that hold a context per DEK (native) release it as soon as the DEK leaves the table.
 const dispose = (aead as { disposeKey?: (key: Uint8Array) => void }).disposeKey?.bind(aead);
 const keys = new KeyTableReader(data.keyTable, dispose);
+// A removed DEK is wiped (and its backend state disposed) as soon as the table changes, not at
+// this worker's next task (issue 8 item 4). The pending wait does not keep the thread alive.
+keys.watch();
 
 /** Both buffers go back in one message, transferred (Piscina's movable protocol). */
 export default function runTask(task: ArrayBuffer): unknown {

@@ -7,7 +7,6 @@ import {
   decodeProposal,
   decodeValueHeader,
   encodeProposal,
-  NonceFactory,
   openValue,
   sealValue,
   STATE_CLEARTEXT,
@@ -18,12 +17,13 @@ import {
 import { loadAead } from '../../src/crypto/index.js';
 import { Keystore } from '../../src/crypto/keystore.js';
 import { SealkvError } from '../../src/errors.js';
+import { testNonceFactory } from './helpers/nonce-factory.js';
 
 const node = await loadAead('node');
 const ks = new Keystore();
 ks.set(7, new Uint8Array(32).fill(1));
 ks.set(8, new Uint8Array(32).fill(2));
-const factory = new NonceFactory(0xabcd, 3);
+const factory = testNonceFactory(0xabcd, 3);
 
 /** Applies 1–4 byte mutations (xor with a non-zero value), a truncation, or an extension. */
 const mutationArb = fc.oneof(

@@ -32,6 +32,7 @@ import { BACKENDS, loadAead } from '../../src/crypto/index.js';
 import { Keystore } from '../../src/crypto/keystore.js';
 import { EnvelopeError, IntegrityError, type SealkvError } from '../../src/errors.js';
 import { expectCode, hex, loadBackends, need, toHex } from './helpers/backends.js';
+import { testNonceFactory } from './helpers/nonce-factory.js';
 
 const slots = await loadBackends();
 const node = await loadAead('node');
@@ -48,7 +49,7 @@ function keystore(): Keystore {
 }
 
 function nonces(): NonceFactory {
-  return new NonceFactory(0x1234, 0x0007);
+  return testNonceFactory(0x1234, 0x0007);
 }
 
 describe('PE-1 / PE-2 / PE-5 proposal envelope', () => {
@@ -478,8 +479,8 @@ describe('SE-1..SE-9 storage envelope and value header', () => {
 
   it('SE-1 sealValueBatch records equal the single-call records and open', () => {
     const ks = keystore();
-    const f1 = new NonceFactory(1, 1);
-    const f2 = new NonceFactory(1, 1);
+    const f1 = testNonceFactory(1, 1);
+    const f2 = testNonceFactory(1, 1);
     const items = [
       { storageKey: K1, value: enc('a'), expireAt: 5n },
       { storageKey: K2, value: new Uint8Array(0) },
@@ -496,7 +497,7 @@ describe('SE-1..SE-9 storage envelope and value header', () => {
 
 describe('KM-9 write_count', () => {
   it('KM-9 a factory seeded at 2^64−1 returns WRITE_COUNT_EXHAUSTED on the next call and on every call after', () => {
-    const f = new NonceFactory(1, 2, { seed: (1n << 64n) - 1n });
+    const f = testNonceFactory(1, 2, { seed: (1n << 64n) - 1n });
     for (let i = 0; i < 5; i++) expectCode(() => f.next(), 'WRITE_COUNT_EXHAUSTED');
     expectCode(() => f.nextInto(new Uint8Array(12)), 'WRITE_COUNT_EXHAUSTED');
     expectCode(() => f.nextBatchInto(1, new Uint8Array(12)), 'WRITE_COUNT_EXHAUSTED');
@@ -504,27 +505,27 @@ describe('KM-9 write_count', () => {
   });
 
   it('KM-9 a factory seeded at 2^64−2 first returns 2^64−1, then is exhausted forever', () => {
-    const f = new NonceFactory(0x1234, 7, { seed: (1n << 64n) - 2n });
+    const f = testNonceFactory(0x1234, 7, { seed: (1n << 64n) - 2n });
     expect(toHex(f.next())).toBe('12340007ffffffffffffffff');
     for (let i = 0; i < 3; i++) expectCode(() => f.next(), 'WRITE_COUNT_EXHAUSTED');
     expect(f.writeCount).toBe((1n << 64n) - 1n);
   });
 
   it('KM-9 a batch reservation that would pass 2^64−1 latches; the counter never wraps to reuse 1', () => {
-    const f = new NonceFactory(1, 1, { seed: (1n << 64n) - 3n });
+    const f = testNonceFactory(1, 1, { seed: (1n << 64n) - 3n });
     expectCode(() => f.nextBatchInto(3, new Uint8Array(36)), 'WRITE_COUNT_EXHAUSTED');
     expectCode(() => f.next(), 'WRITE_COUNT_EXHAUSTED');
   });
 
   it('KM-9 the latch is shared: a worker-side factory sees the exhaustion of the main one', () => {
-    const f = new NonceFactory(1, 1, { seed: (1n << 64n) - 1n });
+    const f = testNonceFactory(1, 1, { seed: (1n << 64n) - 1n });
     const w = NonceFactory.fromShared(f.shared());
     expectCode(() => f.next(), 'WRITE_COUNT_EXHAUSTED');
     expectCode(() => w.next(), 'WRITE_COUNT_EXHAUSTED');
   });
 
   it('KM-9 pre-incremented, one counter per purpose shared through the SAB: fromShared continues the same count', () => {
-    const f = new NonceFactory(0x0102, 0x0304);
+    const f = testNonceFactory(0x0102, 0x0304);
     const w = NonceFactory.fromShared(f.shared());
     expect(w.nodeId16).toBe(0x0102);
     expect(w.epoch).toBe(0x0304);
@@ -543,7 +544,7 @@ describe('KM-9 write_count', () => {
     const { Worker } = await import('node:worker_threads');
     const compiled = new URL('../../dist/crypto/envelope/nonce.js', import.meta.url);
     if (!existsSync(compiled)) ctx.skip('dist/crypto/envelope/nonce.js not built (run `npx tsc -p tsconfig.json`)');
-    const f = new NonceFactory(9, 9);
+    const f = testNonceFactory(9, 9);
     const PER = 3000;
     const code = `
       const { parentPort, workerData } = require('node:worker_threads');

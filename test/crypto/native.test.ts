@@ -737,10 +737,10 @@ describe('native backend: recycled batch output blocks (native/src/outbuf.rs)', 
       (async () => {
         const r = {};
         // Sizes: below 64 KiB and above 16 MiB are not pooled; a pooled buffer has exactly the asked length.
-        r.small = m.allocOutput(65535) === undefined;
-        r.huge = [2 ** 24 + 1, 2 ** 32 + 65536, 2 ** 60].every((n) => m.allocOutput(n) === undefined);
-        r.badSize = [-1, 1.5, NaN, 'x'].every((n) => { try { m.allocOutput(n); return false; } catch (e) { return e.code === 'CRYPTO_BACKEND'; } });
-        r.exact = [65536, 65537, 81920, 81921, 100000, 131071, 131072, 2 ** 20 + 1, 2 ** 24].every((n) => m.allocOutput(n).byteLength === n);
+        r.small = m.allocOutput(65535, false) === undefined;
+        r.huge = [2 ** 24 + 1, 2 ** 32 + 65536, 2 ** 60].every((n) => m.allocOutput(n, false) === undefined);
+        r.badSize = [-1, 1.5, NaN, 'x'].every((n) => { try { m.allocOutput(n, false); return false; } catch (e) { return e.code === 'CRYPTO_BACKEND'; } });
+        r.exact = [65536, 65537, 81920, 81921, 100000, 131071, 131072, 2 ** 20 + 1, 2 ** 24].every((n) => m.allocOutput(n, false).byteLength === n);
         await collect();
         // Held blocks: fill 20, keep the even ones, drop the rest, collect, refill recycled blocks.
         // (Each phase is a plain function so no block stays in a suspended async frame's registers.)
@@ -750,7 +750,7 @@ describe('native backend: recycled batch output blocks (native/src/outbuf.rs)', 
         // block of another size class could satisfy (or disturb) the cachedBytes checks below.
         check(await collect(() => m.outputPoolStats().lentBytes === 0), 'size-check blocks not returned');
         const fill = () => {
-          for (let i = 0; i < 20; i++) { const ab = m.allocOutput(200000); new Uint8Array(ab).fill(i); if (i % 2 === 0) held.push([i, ab]); }
+          for (let i = 0; i < 20; i++) { const ab = m.allocOutput(200000, false); new Uint8Array(ab).fill(i); if (i % 2 === 0) held.push([i, ab]); }
         };
         fill();
         const lentFull = m.outputPoolStats().lentBytes;
@@ -761,7 +761,7 @@ describe('native backend: recycled batch output blocks (native/src/outbuf.rs)', 
         const sealInto = () => {
           let ok = true;
           for (let k = 0; k < 10; k++) {
-            const ab = m.allocOutput(200000), out = new Uint8Array(ab);
+            const ab = m.allocOutput(200000, false), out = new Uint8Array(ab);
             const count = 100, len = 1984, input = randomBytes(count * 12);
             const desc = new Uint32Array(count * 6), plain = [];
             for (let j = 0; j < count; j++) {
@@ -788,7 +788,7 @@ describe('native backend: recycled batch output blocks (native/src/outbuf.rs)', 
           const w = new Worker(\`
             const m = require(\${JSON.stringify(${JSON.stringify(`${dir}${file}`)})});
             const keep = [];
-            for (let i = 0; i < 40; i++) { const ab = m.allocOutput(300000); new Uint8Array(ab).fill(0x77); if (i % 4 === 0) keep.push(ab); }
+            for (let i = 0; i < 40; i++) { const ab = m.allocOutput(300000, false); new Uint8Array(ab).fill(0x77); if (i % 4 === 0) keep.push(ab); }
             require('node:worker_threads').parentPort.postMessage(keep.length);\`, { eval: true });
           w.on('error', reject);
           w.on('exit', (code) => (code === 0 ? resolve() : reject(new Error('worker exit ' + code))));
@@ -798,7 +798,7 @@ describe('native backend: recycled batch output blocks (native/src/outbuf.rs)', 
         // The cap: holding blocks, allocation falls back (undefined) at 64 MiB lent + cached.
         const hog = [];
         const fillCap = () => {
-          for (;;) { const ab = m.allocOutput(4 << 20); if (ab === undefined) break; hog.push(ab); check(hog.length < 100, 'no cap'); }
+          for (;;) { const ab = m.allocOutput(4 << 20, false); if (ab === undefined) break; hog.push(ab); check(hog.length < 100, 'no cap'); }
         };
         fillCap();
         const s2 = m.outputPoolStats();

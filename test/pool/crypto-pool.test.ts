@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { MessagePort, Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BackendName, BatchItem } from '../../src/crypto/aead.js';
-import { NonceFactory } from '../../src/crypto/envelope/nonce.js';
 import { wrapRaft } from '../../src/crypto/envelope/raft.js';
 import { openStorageEnvelope } from '../../src/crypto/envelope/storage.js';
 import { encodeValueHeader, STATE_ENCRYPTED } from '../../src/crypto/envelope/value-header.js';
@@ -16,6 +15,7 @@ import { Keystore } from '../../src/crypto/keystore.js';
 import { CryptoError, EnvelopeError, IntegrityError } from '../../src/errors.js';
 import { CryptoPool, type Resealed } from '../../src/pool/crypto-pool.js';
 import { H_WORKER_ID } from '../../src/pool/task-format.js';
+import { testNonceFactory } from '../crypto/helpers/nonce-factory.js';
 
 const K1 = 11;
 const RAFT = 21;
@@ -115,8 +115,8 @@ describe('CryptoPool (node backend, 2 workers)', () => {
 
   it('reseal opens raft envelopes and seals storage envelopes that open with the SE-2 AAD', async () => {
     const aead = await loadAead('node');
-    const raftNonces = new NonceFactory(0x1234, 1);
-    const storeNonces = new NonceFactory(0x1234, 2);
+    const raftNonces = testNonceFactory(0x1234, 1);
+    const storeNonces = testNonceFactory(0x1234, 2);
     const payloads = Array.from({ length: 30 }, (_, i) => randomBytes(i * 7));
     const envs = payloads.map((p) => wrapRaft(aead, ks, RAFT, raftNonces.next(), p));
     const keys = payloads.map((_, i) => new TextEncoder().encode(`key-${i}`));
@@ -140,11 +140,11 @@ describe('CryptoPool (node backend, 2 workers)', () => {
 
   it('reseal draws storage nonces from the shared factory when items carry none (KM-9)', async () => {
     const aead = await loadAead('node');
-    const storeNonces = new NonceFactory(0x0042, 9);
+    const storeNonces = testNonceFactory(0x0042, 9);
     const p2 = await CryptoPool.create({ backend: 'node', workers: 1, inlineThreshold: 0, storageNonces: storeNonces });
     try {
       p2.followKeystore(ks);
-      const envs = [1, 2, 3].map((n) => wrapRaft(aead, ks, RAFT, new NonceFactory(1, 1).nonceFor(BigInt(n)), randomBytes(n)));
+      const envs = [1, 2, 3].map((n) => wrapRaft(aead, ks, RAFT, testNonceFactory(1, 1, { seed: BigInt(n - 1) }).next(), randomBytes(n)));
       const res = (await p2.reseal(
         STORE,
         envs.map((envelope) => ({ envelope, storageKey: new Uint8Array([7]), valueHeader: header() })),
@@ -162,7 +162,7 @@ describe('CryptoPool (node backend, 2 workers)', () => {
 
   it('reseal reports each bad item with its RE-6 code at its position; the rest succeed', async () => {
     const aead = await loadAead('node');
-    const nf = new NonceFactory(1, 1);
+    const nf = testNonceFactory(1, 1);
     const good = () => wrapRaft(aead, ks, RAFT, nf.next(), randomBytes(40));
     const envs = Array.from({ length: 8 }, good);
     envs[1] = envs[1]!.subarray(0, 33); // ENVELOPE_SHORT

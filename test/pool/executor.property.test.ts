@@ -3,7 +3,6 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NonceFactory } from '../../src/crypto/envelope/nonce.js';
 import { unwrapRaftBatch, wrapRaft } from '../../src/crypto/envelope/raft.js';
 import { sealValue } from '../../src/crypto/envelope/storage.js';
 import { loadAead } from '../../src/crypto/index.js';
@@ -28,6 +27,7 @@ import {
   sealOpenViews,
   viewTask,
 } from '../../src/pool/task-format.js';
+import { testNonceFactory } from '../crypto/helpers/nonce-factory.js';
 
 const ks = new Keystore();
 ks.set(1, randomBytes(32));
@@ -79,7 +79,7 @@ describe('pool executor (inline)', () => {
 
   it('reseal agrees with unwrapRaftBatch and sealValue, including mutated envelopes', async () => {
     const aead = await loadAead('node');
-    const raftNonces = new NonceFactory(7, 1);
+    const raftNonces = testNonceFactory(7, 1);
     const entry = fc.record({
       payload: fc.uint8Array({ maxLength: 200 }),
       raftKey: fc.constantFrom(1, 2),
@@ -90,7 +90,7 @@ describe('pool executor (inline)', () => {
     });
     fc.assert(
       fc.property(fc.array(entry, { minLength: 1, maxLength: 12 }), (entries) => {
-        const storeNonces = new NonceFactory(9, 2);
+        const storeNonces = testNonceFactory(9, 2);
         const envs = entries.map((e) => {
           let env = wrapRaft(aead, ks, e.raftKey, raftNonces.next(), e.payload);
           if (e.mutate) {

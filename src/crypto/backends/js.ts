@@ -2,8 +2,8 @@
 // comparison mode. Slow (tens of MB/s) but byte-identical with the others (CK-4).
 
 import { gcm } from '@noble/ciphers/aes.js';
-import { IntegrityError } from '../../errors.js';
-import { type Aead, checkKey, checkNonce, TAG_SIZE } from '../aead.js';
+import { type Aead, checkKey, checkNonce, integrityError, TAG_SIZE } from '../aead.js';
+import { bytesArg } from '../bytes.js';
 import { aeadFromMessageCipher } from './per-message.js';
 
 export function createJsAead(): Aead {
@@ -16,8 +16,8 @@ export function createJsAead(): Aead {
       try {
         // noble checks the tag before decrypting, so no unauthenticated plaintext exists.
         plain = gcm(key, nonce, aad).decrypt(sealed);
-      } catch {
-        return false;
+      } catch (e) {
+        return e instanceof Error ? e : new Error(String(e));
       }
       out.set(plain, outOff);
       return true;
@@ -27,14 +27,18 @@ export function createJsAead(): Aead {
     ...base,
     // Single open calls noble directly so the IntegrityError carries noble's error as cause (CK-3)
     // and the result needs no extra copy (noble returns a fresh buffer).
-    open(key, nonce, aad, sealed) {
-      checkKey(key);
-      checkNonce(nonce);
-      if (sealed.length < TAG_SIZE) throw new IntegrityError('sealed input shorter than the tag (js)');
+    open(keyIn, nonceIn, aadIn, sealedIn) {
+      const key = checkKey(keyIn);
+      const nonce = checkNonce(nonceIn);
+      const aad = bytesArg(aadIn, 'aad');
+      const sealed = bytesArg(sealedIn, 'sealed');
+      if (sealed.length < TAG_SIZE) {
+        throw integrityError('sealed input shorter than the tag (js)', new Error(`js: ${sealed.length} bytes cannot hold a ${TAG_SIZE}-byte tag`));
+      }
       try {
         return gcm(key, nonce, aad).decrypt(sealed);
       } catch (e) {
-        throw new IntegrityError('authentication failed (js)', { cause: e });
+        throw integrityError('authentication failed (js)', e);
       }
     },
   };

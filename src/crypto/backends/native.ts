@@ -9,12 +9,13 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { markAsUntransferable } from 'node:worker_threads';
-import { CryptoError, IntegrityError } from '../../errors.js';
+import { CryptoError, type IntegrityError } from '../../errors.js';
 import {
   type Aead,
   type BatchItem,
   checkKey,
   checkNonce,
+  integrityError,
   D_AAD,
   D_AAD_LEN,
   D_DATA,
@@ -26,6 +27,8 @@ import {
   type PackedBatch,
   TAG_SIZE,
 } from '../aead.js';
+import { packedArg } from '../batch.js';
+import { bytesArg, isPlainBytes, itemArg, itemsArg } from '../bytes.js';
 
 /** Opaque handle to a native key context (a Node-API external). */
 export interface NativeContext {
@@ -83,9 +86,25 @@ export interface NativeBinding {
    * sizes or the pool is at its cap. The block returns to the native free list when V8 collects
    * the ArrayBuffer (node runs that finalizer from the event loop, not during a synchronous loop).
    */
-  allocOutput(size: number): ArrayBuffer | undefined;
+  allocOutput(size: number, wipeOnReturn: boolean): ArrayBuffer | undefined;
   /** Process-wide byte counts of the output block pool (cap 64 MiB for both together). */
   outputPoolStats(): { cachedBytes: number; lentBytes: number };
+  /** Which implementation runs messages, and why (fast path or EVP fallback). */
+  implementationInfo(): NativeImplementation;
+}
+
+/** What native/src/selftest.rs decided at load. */
+export interface NativeImplementation {
+  /** True when short messages use the direct GCM128 fast path; false = every message on EVP. */
+  fastPath: boolean;
+  /** 'direct+evp' or 'evp'. */
+  implementation: 'direct+evp' | 'evp';
+  /** Why the fast path is off (empty when it is on). */
+  reason: string;
+  /** The OpenSSL version the module found in this process (OpenSSL_version). */
+  openssl: string;
+  /** OpenSSL versions the test suite has verified the fast path on. */
+  verifiedOpenssl: string[];
 }
 
 /** Returned by context calls when the key bytes no longer match the context (key mutated in place). */
@@ -130,7 +149,7 @@ function load(): NativeBinding {
   } catch (e) {
     throw unavailable(`cannot load ${file}: ${(e as Error).message}`, e);
   }
-  const fns: (keyof NativeBinding)[] = ['hardwareAes', 'paramsCallsInUse', 'directCallsInUse', 'createContext', 'disposeContext', 'contextMatches', 'seal', 'open', 'sealPacked', 'openPacked', 'evpLoop', 'allocOutput', 'outputPoolStats'];
+  const fns: (keyof NativeBinding)[] = ['hardwareAes', 'paramsCallsInUse', 'directCallsInUse', 'createContext', 'disposeContext', 'contextMatches', 'seal', 'open', 'sealPacked', 'openPacked', 'evpLoop', 'allocOutput', 'outputPoolStats', 'implementationInfo'];
   const missing = fns.filter((f) => typeof mod[f] !== 'function');
   if (missing.length > 0) throw unavailable(`${file} is stale (missing ${missing.join(', ')}); rebuild with npm run build:native`);
   return mod as NativeBinding;
@@ -151,7 +170,8 @@ export function nativeBinding(): NativeBinding {
 
 /** Native errors carry a CryptoError code (exports.rs); anything else is a backend failure. */
 function fromNative(e: unknown): Error {
-  const code = (e as { code?: unknown }).code;
+  if (e instanceof CryptoError) return e;
+  const code = (e as { code?: unknown } | null)?.code;
   const message = e instanceof Error ? e.message : String(e);
   if (code === 'BAD_KEY_SIZE' || code === 'BAD_NONCE_SIZE') return new CryptoError(code, message, { cause: e });
   return new CryptoError('CRYPTO_BACKEND', `native backend: ${message}`, { cause: e });
@@ -228,9 +248,10 @@ function allocOut(n: number): Uint8Array {
  * (a fresh JS allocation of that size is mmap'd by glibc and page-faults on every 4 KiB on
  * first touch), small ones as allocOut. Starts at byte 0 of its own ArrayBuffer.
  */
-function allocBatchOut(b: NativeBinding, n: number): Uint8Array {
+function allocBatchOut(b: NativeBinding, n: number, holdsPlaintext: boolean): Uint8Array {
   if (n < POOLED_OUT_MIN) return allocOut(n);
-  const ab = b.allocOutput(n);
+  // Blocks that held plaintext (openBatch) are wiped when they return to the free list.
+  const ab = b.allocOutput(n, holdsPlaintext);
   if (ab === undefined) return allocOut(n);
   // Node runs the block's finalizer when the creating thread exits even if the memory had been
   // transferred to another thread, which would hand the block out twice: so it is never moved
@@ -300,11 +321,26 @@ function checkCount(batch: PackedBatch): void {
 export interface NativeAead extends Aead {
   /** Frees the native contexts built for this key's bytes and wipes their key copies now. */
   disposeKey(key: Uint8Array): void;
+  /** Whether the fast path is in use, or why every message runs on EVP. */
+  readonly implementation: NativeImplementation;
+}
+
+/**
+ * Fast checks for the common case (a private Uint8Array); anything else goes through the full
+ * check, which throws BAD_INPUT_TYPE / BAD_NONCE_SIZE or returns a Uint8Array view. Error texts
+ * are built only on failure: a template string per item costs more than the check itself.
+ */
+function nonceOf(n: Uint8Array, i: number): Uint8Array {
+  return isPlainBytes(n) && n.length === NONCE_SIZE ? n : checkNonce(n, 'nonce', i);
+}
+function bytesOf(x: Uint8Array, what: string, i: number): Uint8Array {
+  return isPlainBytes(x) ? x : bytesArg(x, what, i);
 }
 
 class NativeAeadImpl implements NativeAead {
   readonly name = 'native' as const;
   readonly hardwareAes: boolean;
+  readonly implementation: NativeImplementation;
   readonly #b: NativeBinding;
   readonly #cache: ContextCache;
 
@@ -312,17 +348,21 @@ class NativeAeadImpl implements NativeAead {
     this.#b = binding;
     this.#cache = new ContextCache(binding);
     this.hardwareAes = binding.hardwareAes();
+    this.implementation = Object.freeze(binding.implementationInfo());
   }
 
   disposeKey(key: Uint8Array): void {
-    this.#cache.dispose(key);
+    this.#cache.dispose(checkKey(key));
   }
 
-  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    checkKey(key);
-    checkNonce(nonce);
-    const out = allocOut(plaintext.length + TAG_SIZE);
+  seal(keyIn: Uint8Array, nonceIn: Uint8Array, aadIn: Uint8Array, plaintextIn: Uint8Array): Uint8Array {
+    const key = checkKey(keyIn);
+    const nonce = checkNonce(nonceIn);
+    const aad = bytesArg(aadIn, 'aad');
+    const plaintext = bytesArg(plaintextIn, 'plaintext');
+    let out: Uint8Array;
     try {
+      out = allocOut(plaintext.length + TAG_SIZE);
       if (this.#b.seal(this.#cache.get(key), key, nonce, aad, plaintext, out) === KEY_MISMATCH) {
         this.#b.seal(this.#cache.find(key), key, nonce, aad, plaintext, out);
       }
@@ -332,24 +372,27 @@ class NativeAeadImpl implements NativeAead {
     return out;
   }
 
-  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
-    checkKey(key);
-    checkNonce(nonce);
+  open(keyIn: Uint8Array, nonceIn: Uint8Array, aadIn: Uint8Array, sealedIn: Uint8Array): Uint8Array {
+    const key = checkKey(keyIn);
+    const nonce = checkNonce(nonceIn);
+    const aad = bytesArg(aadIn, 'aad');
+    const sealed = bytesArg(sealedIn, 'sealed');
     if (sealed.length < TAG_SIZE) {
-      throw new IntegrityError('authentication failed (native): sealed data shorter than the tag');
+      throw integrityError('authentication failed (native): sealed data shorter than the tag', new Error(`native: ${sealed.length} bytes cannot hold a ${TAG_SIZE}-byte tag`));
     }
-    const out = allocOut(sealed.length - TAG_SIZE);
+    let out: Uint8Array;
     let r: number;
     try {
+      out = allocOut(sealed.length - TAG_SIZE);
       r = this.#b.open(this.#cache.get(key), key, nonce, aad, sealed, out);
       if (r === KEY_MISMATCH) r = this.#b.open(this.#cache.find(key), key, nonce, aad, sealed, out);
     } catch (e) {
       throw fromNative(e);
     }
+    // Only an explicit 0 (authentic) is success; 1 and anything unexpected are failures.
     if (r !== 0) {
-      throw new IntegrityError('authentication failed (native)', {
-        cause: new Error('OpenSSL EVP_DecryptFinal_ex rejected the tag'),
-      });
+      out.fill(0);
+      throw integrityError('authentication failed (native)', new Error(r === 1 ? 'OpenSSL rejected the GCM tag (native open status 1)' : `native open returned unexpected status ${r}`));
     }
     return out;
   }
@@ -362,10 +405,14 @@ class NativeAeadImpl implements NativeAead {
   // napi_get_typedarray_info ≈ 80 ns per item vs ≈ 21 ns for #set) and creating the result
   // views in native code (napi_create_typedarray ≈ 110 ns per item vs ≈ 14 ns for the constructor).
 
-  sealBatch(key: Uint8Array, items: BatchItem[]): Uint8Array[] {
-    checkKey(key);
+  sealBatch(keyIn: Uint8Array, itemsIn: BatchItem[]): Uint8Array[] {
+    const key = checkKey(keyIn);
+    const items = itemsArg<BatchItem>(itemsIn, 'batch items');
     const n = items.length;
     const desc = descScratch(n);
+    // Pass 1 parks each checked plaintext in `results` (each field is read once, so a getter
+    // cannot hand pass 2 something pass 1 did not check); pass 2 replaces it with the result view.
+    const results = new Array<Uint8Array>(n);
     // Pass 1: nonces and AAD to scratch, descriptors, output size. Offsets stay below 2^32
     // (desc is a Uint32Array): a batch is far below 4 GiB, and native code re-checks every range.
     let meta = scratchIn;
@@ -373,11 +420,13 @@ class NativeAeadImpl implements NativeAead {
     let o = 0;
     for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
       const it = items[i]!;
-      const nonce = it.nonce;
-      const aad = it.aad;
+      if (typeof it !== 'object' || it === null) itemArg(it, 'batch item', i);
+      const nonce = nonceOf(it.nonce, i);
+      const aad = bytesOf(it.aad, 'aad', i);
       const aadLen = aad.length;
-      const len = it.data.length;
-      if (nonce.length !== NONCE_SIZE) checkNonce(nonce);
+      const data = bytesOf(it.data, 'data', i);
+      results[i] = data;
+      const len = data.length;
       if (m + NONCE_SIZE + aadLen > meta.length) meta = growInput(m, m + NONCE_SIZE + aadLen);
       desc[d + D_NONCE] = m;
       copyNonce(meta, m, nonce);
@@ -395,29 +444,30 @@ class NativeAeadImpl implements NativeAead {
     }
     // Pass 2: each plaintext straight to its output slot, sealed there in place (so no second
     // copy of it is left in a long-lived buffer), and the result view over that slot.
-    const output = allocBatchOut(this.#b, o);
-    const ab = output.buffer;
-    const results = new Array<Uint8Array>(n);
-    for (let i = 0, at = 0; i < n; i++) {
-      const data = items[i]!.data;
-      const len = data.length + TAG_SIZE;
-      output.set(data, at);
-      results[i] = new Uint8Array(ab, at, len); // the constructor form is ≈2x cheaper than subarray()
-      at += len;
-    }
+    let output: Uint8Array | undefined;
     try {
+      output = allocBatchOut(this.#b, o, false);
+      const ab = output.buffer;
+      for (let i = 0, at = 0; i < n; i++) {
+        const data = results[i]!;
+        const len = data.length + TAG_SIZE;
+        output.set(data, at);
+        results[i] = new Uint8Array(ab, at, len); // the constructor form is ≈2x cheaper than subarray()
+        at += len;
+      }
       if (this.#b.sealPacked(this.#cache.get(key), key, meta, output, desc, n, output) === KEY_MISMATCH) {
         this.#b.sealPacked(this.#cache.find(key), key, meta, output, desc, n, output);
       }
     } catch (e) {
-      output.fill(0); // items not yet sealed still hold plaintext
+      output?.fill(0); // items not yet sealed still hold plaintext
       throw fromNative(e);
     }
     return results;
   }
 
-  openBatch(key: Uint8Array, items: BatchItem[]): (Uint8Array | IntegrityError)[] {
-    checkKey(key);
+  openBatch(keyIn: Uint8Array, itemsIn: BatchItem[]): (Uint8Array | IntegrityError)[] {
+    const key = checkKey(keyIn);
+    const items = itemsArg<BatchItem>(itemsIn, 'batch items');
     const n = items.length;
     const desc = descScratch(n);
     const status = statusScratch(n);
@@ -428,12 +478,12 @@ class NativeAeadImpl implements NativeAead {
     let o = 0;
     for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
       const it = items[i]!;
-      const nonce = it.nonce;
-      const aad = it.aad;
-      const data = it.data;
+      if (typeof it !== 'object' || it === null) itemArg(it, 'batch item', i);
+      const nonce = nonceOf(it.nonce, i);
+      const aad = bytesOf(it.aad, 'aad', i);
+      const data = bytesOf(it.data, 'data', i);
       const aadLen = aad.length;
       const len = data.length;
-      if (nonce.length !== NONCE_SIZE) checkNonce(nonce);
       if (m + NONCE_SIZE + aadLen + len > input.length) input = growInput(m, m + NONCE_SIZE + aadLen + len);
       desc[d + D_NONCE] = m;
       copyNonce(input, m, nonce);
@@ -454,11 +504,14 @@ class NativeAeadImpl implements NativeAead {
     }
     // Every byte of the output is written (failed items zeroed, no gaps between slots), so a
     // recycled block shows nothing of an earlier batch.
-    const output = allocBatchOut(this.#b, o);
-    let failed: number;
+    // A status byte the native call did not write must never read as success.
+    status.fill(0, 0, n);
+    let output: Uint8Array;
     try {
-      failed = this.#b.openPacked(this.#cache.get(key), key, input, desc, n, output, status);
-      if (failed === KEY_MISMATCH) failed = this.#b.openPacked(this.#cache.find(key), key, input, desc, n, output, status);
+      output = allocBatchOut(this.#b, o, true);
+      let r = this.#b.openPacked(this.#cache.get(key), key, input, desc, n, output, status);
+      if (r === KEY_MISMATCH) r = this.#b.openPacked(this.#cache.find(key), key, input, desc, n, output, status);
+      if (!Number.isInteger(r) || r < 0 || r > n) throw new CryptoError('CRYPTO_BACKEND', `native openPacked returned ${r}`);
     } catch (e) {
       throw fromNative(e);
     }
@@ -466,16 +519,21 @@ class NativeAeadImpl implements NativeAead {
     const ab = output.buffer;
     for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
       const len = desc[d + D_DATA_LEN]!;
+      // Success only on the explicit per-item status 1 (issue 8 item 5: never on a count).
       results[i] =
-        failed > 0 && status[i] !== 1
-          ? new IntegrityError(`batch item ${i} failed authentication (native)`)
-          : new Uint8Array(ab, desc[d + D_OUT]!, len > TAG_SIZE ? len - TAG_SIZE : 0);
+        status[i] === 1
+          ? new Uint8Array(ab, desc[d + D_OUT]!, len > TAG_SIZE ? len - TAG_SIZE : 0)
+          : integrityError(
+              `batch item ${i} failed authentication (native)`,
+              new Error(len < TAG_SIZE ? `native: sealed item of ${len} bytes is shorter than the tag` : `OpenSSL rejected the GCM tag (native item status ${status[i]})`),
+            );
     }
     return results;
   }
 
-  sealPacked(key: Uint8Array, batch: PackedBatch): void {
-    checkKey(key);
+  sealPacked(keyIn: Uint8Array, batchIn: PackedBatch): void {
+    const key = checkKey(keyIn);
+    const batch = packedArg(batchIn);
     checkCount(batch);
     const { input, desc, count, output } = batch;
     try {
@@ -487,8 +545,10 @@ class NativeAeadImpl implements NativeAead {
     }
   }
 
-  openPacked(key: Uint8Array, batch: PackedBatch, status: Uint8Array): void {
-    checkKey(key);
+  openPacked(keyIn: Uint8Array, batchIn: PackedBatch, statusIn: Uint8Array): void {
+    const key = checkKey(keyIn);
+    const batch = packedArg(batchIn);
+    const status = bytesArg(statusIn, 'status');
     checkCount(batch);
     const { input, desc, count, output } = batch;
     try {

@@ -28,10 +28,11 @@ export function createNodeAead(hardwareAes: boolean): Aead {
       const body = d.update(sealed.subarray(0, ctLen));
       try {
         d.final();
-      } catch {
-        // Authentication failed: the decrypted bytes are discarded, never returned.
+      } catch (e) {
+        // Authentication failed: the decrypted bytes are discarded, never returned; node's
+        // error becomes the IntegrityError's cause (CK-3).
         body.fill(0);
-        return false;
+        return e instanceof Error ? e : new Error(String(e));
       }
       out.set(body, outOff);
       return true;

@@ -6,12 +6,13 @@
 // host copies the output out once. Key schedules are cached per key in linear memory.
 
 import { readFile } from 'node:fs/promises';
-import { CryptoError, IntegrityError } from '../../errors.js';
+import { CryptoError, type IntegrityError } from '../../errors.js';
 import {
   type Aead,
   type BatchItem,
   checkKey,
   checkNonce,
+  integrityError,
   D_AAD,
   D_AAD_LEN,
   D_DATA,
@@ -24,7 +25,8 @@ import {
   type PackedBatch,
   TAG_SIZE,
 } from '../aead.js';
-import { type BatchMode, checkPacked, outputLength } from '../batch.js';
+import { type BatchMode, batchCause, checkItems, checkPacked, outputLength, packedArg } from '../batch.js';
+import { bytesArg } from '../bytes.js';
 
 /** The part of the WebAssembly JS API used here (the project's `lib` setting does not declare it). */
 interface WasmMemory {
@@ -92,8 +94,16 @@ function compileOnce(): Promise<WasmModule> {
   return compiled;
 }
 
+/** The wasm Aead plus an explicit release of a key's schedule slot. */
+export interface WasmAead extends Aead {
+  /** Wipes every key slot holding this key's schedule now (rather than at LRU eviction). */
+  disposeKey(key: Uint8Array): void;
+  /** Key slots currently holding a schedule (diagnostics, tests of disposeKey). */
+  readonly liveKeySlots: number;
+}
+
 /** Instantiates the module (compiled once per process) and returns a fresh backend instance. */
-export async function createWasmAead(): Promise<Aead> {
+export async function createWasmAead(): Promise<WasmAead> {
   const module = await compileOnce();
   const instance = await WebAssemblyApi.instantiate(module, {});
   return new WasmAesGcm(instance.exports as unknown as AesGcmExports);
@@ -208,6 +218,20 @@ class KeyCache {
     return slot;
   }
 
+  /** Wipes every slot whose stored key equals `key` (key removal: issue 8 item 4). */
+  dispose(key: Uint8Array): void {
+    this.byArray.delete(key);
+    for (let i = 0; i < KEY_SLOTS; i++) {
+      const s = this.slots[i];
+      if (s && this.matches(s, key)) this.evict(i);
+    }
+  }
+
+  /** Number of slots holding a key schedule (tests). */
+  get liveSlots(): number {
+    return this.slots.filter((s) => s !== undefined).length;
+  }
+
   private evict(index: number): void {
     const s = this.slots[index]!;
     s.live = false; // WeakMap entries pointing here are now stale
@@ -235,7 +259,7 @@ function layoutBatch(base: number, inLen: number, count: number, outLen: number)
   return { inBase, desc, outBase, status, end: status + count };
 }
 
-class WasmAesGcm implements Aead {
+class WasmAesGcm implements WasmAead {
   readonly name = 'wasm' as const;
   readonly hardwareAes = false;
   private readonly mem: LinearMemory;
@@ -246,18 +270,31 @@ class WasmAesGcm implements Aead {
     this.keys = new KeyCache(this.mem, x);
   }
 
-  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    checkKey(key);
-    checkNonce(nonce);
-    return this.single('seal', key, nonce, aad, plaintext)!;
+  disposeKey(key: Uint8Array): void {
+    this.keys.dispose(checkKey(key));
   }
 
-  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
-    checkKey(key);
-    checkNonce(nonce);
-    if (sealed.length < TAG_SIZE) throw new IntegrityError('sealed input shorter than the tag (wasm)');
+  /** Key slots currently holding a schedule (tests of disposeKey). */
+  get liveKeySlots(): number {
+    return this.keys.liveSlots;
+  }
+
+  seal(keyIn: Uint8Array, nonceIn: Uint8Array, aadIn: Uint8Array, plaintextIn: Uint8Array): Uint8Array {
+    const key = checkKey(keyIn);
+    const nonce = checkNonce(nonceIn);
+    return this.single('seal', key, nonce, bytesArg(aadIn, 'aad'), bytesArg(plaintextIn, 'plaintext'))!;
+  }
+
+  open(keyIn: Uint8Array, nonceIn: Uint8Array, aadIn: Uint8Array, sealedIn: Uint8Array): Uint8Array {
+    const key = checkKey(keyIn);
+    const nonce = checkNonce(nonceIn);
+    const aad = bytesArg(aadIn, 'aad');
+    const sealed = bytesArg(sealedIn, 'sealed');
+    if (sealed.length < TAG_SIZE) {
+      throw integrityError('sealed input shorter than the tag (wasm)', new Error(`wasm: ${sealed.length} bytes cannot hold a ${TAG_SIZE}-byte tag`));
+    }
     const plain = this.single('open', key, nonce, aad, sealed);
-    if (plain === null) throw new IntegrityError('authentication failed (wasm)');
+    if (plain === null) throw integrityError('authentication failed (wasm)', new Error('wasm: GCM tag verification failed (status 0)'));
     return plain;
   }
 
@@ -266,20 +303,24 @@ class WasmAesGcm implements Aead {
   }
 
   openBatch(key: Uint8Array, items: BatchItem[]): (Uint8Array | IntegrityError)[] {
-    const { views, status } = this.runItems('open', key, items);
+    const { views, status, desc } = this.runItems('open', key, items);
     const results: (Uint8Array | IntegrityError)[] = views;
-    for (let i = 0; i < items.length; i++) {
-      if (status[i] !== 1) results[i] = new IntegrityError(`batch item ${i} failed authentication (wasm)`);
+    const described = { count: views.length, input: new Uint8Array(0), desc, output: new Uint8Array(0) };
+    for (let i = 0; i < views.length; i++) {
+      // Only an explicit 1 is success.
+      if (status[i] !== 1) results[i] = integrityError(`batch item ${i} failed authentication (wasm)`, batchCause('wasm', described, i));
     }
     return results;
   }
 
   sealPacked(key: Uint8Array, batch: PackedBatch): void {
-    this.runPacked('seal', key, batch, undefined);
+    this.runPacked('seal', checkKey(key), packedArg(batch), undefined);
   }
 
-  openPacked(key: Uint8Array, batch: PackedBatch, status: Uint8Array): void {
-    checkKey(key);
+  openPacked(keyIn: Uint8Array, batchIn: PackedBatch, statusIn: Uint8Array): void {
+    const key = checkKey(keyIn);
+    const batch = packedArg(batchIn);
+    const status = bytesArg(statusIn, 'status');
     if (status.length < batch.count) {
       throw new CryptoError('CRYPTO_BACKEND', `status buffer holds ${status.length} entries for ${batch.count} items`);
     }
@@ -301,36 +342,39 @@ class WasmAesGcm implements Aead {
     const L = layoutBatch(this.mem.batchBase, inLen, 1, outLen);
     this.mem.reserve(L.end - this.mem.batchBase);
     const m = this.mem.bytes;
-    m.set(nonce, L.inBase);
-    m.set(aad, L.inBase + NONCE_SIZE);
-    m.set(data, L.inBase + NONCE_SIZE + aad.length);
-    this.mem.setU32(L.desc, Uint32Array.of(0, NONCE_SIZE, aad.length, NONCE_SIZE + aad.length, data.length, 0));
-    let ok = true;
-    if (mode === 'seal') this.x.sealBatch(slot, L.inBase, L.desc, 1, L.outBase);
-    else {
-      this.x.openBatch(slot, L.inBase, L.desc, 1, L.outBase, L.status);
-      ok = m[L.status] === 1;
+    try {
+      m.set(nonce, L.inBase);
+      m.set(aad, L.inBase + NONCE_SIZE);
+      m.set(data, L.inBase + NONCE_SIZE + aad.length);
+      this.mem.setU32(L.desc, Uint32Array.of(0, NONCE_SIZE, aad.length, NONCE_SIZE + aad.length, data.length, 0));
+      let ok = true;
+      if (mode === 'seal') this.x.sealBatch(slot, L.inBase, L.desc, 1, L.outBase);
+      else {
+        this.x.openBatch(slot, L.inBase, L.desc, 1, L.outBase, L.status);
+        ok = m[L.status] === 1;
+      }
+      // A failed open yields no bytes at all (the module zeroed them anyway).
+      return ok ? m.slice(L.outBase, L.outBase + outLen) : null;
+    } finally {
+      // Whatever happened (a trap, a failed copy), no plaintext stays in linear memory.
+      this.wipeAll(L);
     }
-    // A failed open yields no bytes at all (the module zeroed them anyway).
-    const bytes = ok ? m.slice(L.outBase, L.outBase + outLen) : null;
-    this.wipe(mode, L, inLen, outLen);
-    return bytes;
   }
 
   // -- BatchItem[]: packed directly into linear memory, one output buffer for all results
 
   private runItems(
     mode: BatchMode,
-    key: Uint8Array,
-    items: BatchItem[],
-  ): { views: Uint8Array[]; status: Uint8Array } {
-    checkKey(key);
+    keyIn: Uint8Array,
+    itemsIn: BatchItem[],
+  ): { views: Uint8Array[]; status: Uint8Array; desc: Uint32Array } {
+    const key = checkKey(keyIn);
+    const items = checkItems(itemsIn);
     const count = items.length;
     let inLen = 0;
     let outLen = 0;
     for (let i = 0; i < count; i++) {
       const it = items[i]!;
-      checkNonce(it.nonce);
       inLen += NONCE_SIZE + it.aad.length + it.data.length;
       outLen += outputLength(mode, it.data.length);
     }
@@ -341,6 +385,9 @@ class WasmAesGcm implements Aead {
     const desc = new Uint32Array(count * DESC_FIELDS);
     let off = 0;
     let out = 0;
+    let output: Uint8Array;
+    let status: Uint8Array;
+    try {
     for (let i = 0, d = 0; i < count; i++, d += DESC_FIELDS) {
       const it = items[i]!;
       desc[d + D_NONCE] = off;
@@ -359,21 +406,22 @@ class WasmAesGcm implements Aead {
     }
     this.mem.setU32(L.desc, desc);
     this.call(mode, slot, L, count);
-    const output = m.slice(L.outBase, L.outBase + outLen);
-    const status = mode === 'open' ? m.slice(L.status, L.status + count) : new Uint8Array(0);
-    this.wipe(mode, L, inLen, outLen);
+    output = m.slice(L.outBase, L.outBase + outLen);
+    status = mode === 'open' ? m.slice(L.status, L.status + count) : new Uint8Array(0);
+    } finally {
+      this.wipeAll(L);
+    }
     const views = new Array<Uint8Array>(count);
     for (let i = 0, d = 0; i < count; i++, d += DESC_FIELDS) {
       const start = desc[d + D_OUT]!;
       views[i] = output.subarray(start, start + outputLength(mode, desc[d + D_DATA_LEN]!));
     }
-    return { views, status };
+    return { views, status, desc };
   }
 
   // -- PackedBatch: the input is copied once, the span of item outputs is copied back once
 
   private runPacked(mode: BatchMode, key: Uint8Array, batch: PackedBatch, status: Uint8Array | undefined): void {
-    checkKey(key);
     checkPacked(batch, mode);
     const { count, input, desc, output } = batch;
     // The span of output actually written, and whether items tile it without gaps.
@@ -393,6 +441,7 @@ class WasmAesGcm implements Aead {
     const L = layoutBatch(this.mem.batchBase, input.length, count, hi - lo);
     this.mem.reserve(L.end - this.mem.batchBase);
     const m = this.mem.bytes;
+    try {
     m.set(input, L.inBase);
     this.mem.setU32(L.desc, desc.subarray(0, count * DESC_FIELDS));
     // With gaps between item outputs, the span is copied back whole: seed it with the caller's
@@ -404,7 +453,9 @@ class WasmAesGcm implements Aead {
     this.call(mode, slot, { ...L, outBase: L.outBase - lo }, count);
     output.set(m.subarray(L.outBase, L.outBase + (hi - lo)), lo);
     if (status) status.set(m.subarray(L.status, L.status + count));
-    this.wipe(mode, L, input.length, hi - lo);
+    } finally {
+      this.wipeAll(L);
+    }
   }
 
   private call(mode: BatchMode, slot: number, L: BatchLayout, count: number): void {
@@ -412,10 +463,11 @@ class WasmAesGcm implements Aead {
     else this.x.openBatch(slot, L.inBase, L.desc, count, L.outBase, L.status);
   }
 
-  /** Plaintext never stays in linear memory: the seal input or the open output is zeroed. */
-  private wipe(mode: BatchMode, L: BatchLayout, inLen: number, outLen: number): void {
-    const m = this.mem.bytes;
-    if (mode === 'seal') m.fill(0, L.inBase, L.inBase + inLen);
-    else m.fill(0, L.outBase, L.outBase + outLen);
+  /**
+   * Plaintext never stays in linear memory: the whole batch region (input, descriptors, output,
+   * statuses) is zeroed after every call, in a finally, so a throw midway cannot skip it.
+   */
+  private wipeAll(L: BatchLayout): void {
+    this.mem.bytes.fill(0, L.inBase, L.end);
   }
 }

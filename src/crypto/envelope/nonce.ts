@@ -9,6 +9,11 @@
 // No nonce bit is random.
 
 import { CryptoError } from '../../errors.js';
+import { bytesArg, smallBytes } from '../bytes.js';
+import { type NoncePurpose, type PersistedEpoch, spendPersistedEpoch } from './epoch-token.js';
+import { TEST_ONLY_ACCESS } from './nonce-internal.js';
+
+export { mintPersistedEpoch, PersistedEpoch, type NoncePurpose } from './epoch-token.js';
 
 export const NONCE_LENGTH = 12;
 
@@ -49,13 +54,22 @@ export interface NonceFactoryState {
 
 export const NONCE_STATE_BYTES = 16;
 
-/** Module-private constructor option: attach to an existing shared counter instead of allocating. */
-const ATTACH = Symbol('attach');
+/** Module-private: the constructor refuses every caller that does not hold it. */
+const BUILD = Symbol('build');
+
+/** Purposes that already have their factory in this process (KM-9: one counter per purpose). */
+const purposesInUse = new Set<NoncePurpose>();
 
 function checkU16(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new RangeError(`${name} must be a u16, got ${v}`);
 }
 
+/**
+ * The nonce factory of one purpose (KM-8, KM-9). Obtainable only from the PersistedEpoch token
+ * that the fsynced local_epoch bump returns (fromPersistedEpoch), once per purpose per process;
+ * crypto workers attach to that factory's shared counter (fromShared). No public call mints a
+ * nonce without reserving its write_count.
+ */
 export class NonceFactory {
   readonly nodeId16: number;
   readonly epoch: number;
@@ -65,20 +79,18 @@ export class NonceFactory {
   /** The constant first 4 bytes, as one u32 (node_id16 ‖ epoch). */
   private readonly prefix: number;
 
-  /**
-   * @param seed the write_count already issued (tests only; production starts at 0 so the first
-   *   nonce carries 1). Seeding at 2^64−2 makes the first nonce carry 2^64−1.
-   */
-  constructor(nodeId16: number, epoch: number, options: { seed?: bigint } = {}) {
+  /** Private in effect: only this module holds BUILD. */
+  constructor(build: typeof BUILD, nodeId16: number, epoch: number, shared: SharedArrayBuffer | undefined, seed: bigint) {
+    if (build !== BUILD) {
+      throw new CryptoError('NONCE_FACTORY_CONFLICT', 'NonceFactory is built only by NonceFactory.fromPersistedEpoch (KM-8)');
+    }
     this.nodeId16 = nodeId16;
     this.epoch = epoch;
     checkU16('node_id16', nodeId16);
     checkU16('local_epoch', epoch);
-    const shared = (options as { [ATTACH]?: SharedArrayBuffer })[ATTACH];
     if (shared !== undefined) {
       this.sab = shared;
     } else {
-      const seed = options.seed ?? 0n;
       if (seed < 0n || seed > U64_MASK) throw new RangeError(`seed must be a u64, got ${seed}`);
       this.sab = new SharedArrayBuffer(NONCE_STATE_BYTES);
       new BigUint64Array(this.sab, 0, 1)[0] = seed;
@@ -88,12 +100,38 @@ export class NonceFactory {
     this.prefix = ((nodeId16 << 16) | epoch) >>> 0;
   }
 
-  /** Worker side: a factory over the counter of `state` (same counter, same latch). */
+  /**
+   * The factory of `token.purpose` for this process load, pinned to the persisted epoch (KM-8).
+   * The token is single use, and a purpose gets one factory per process: a second call for the
+   * same purpose throws NONCE_FACTORY_CONFLICT (two counters would issue the same nonces, KM-9).
+   */
+  static fromPersistedEpoch(token: PersistedEpoch): NonceFactory {
+    const t = spendPersistedEpoch(token);
+    if (purposesInUse.has(t.purpose)) {
+      throw new CryptoError('NONCE_FACTORY_CONFLICT', `this process already has its ${t.purpose} nonce factory (KM-9: one counter per purpose)`);
+    }
+    const f = new NonceFactory(BUILD, t.nodeId16, t.localEpoch, undefined, 0n);
+    purposesInUse.add(t.purpose);
+    return f;
+  }
+
+  /**
+   * Worker side: a factory over the counter of `state` (same counter, same latch), which only
+   * a factory built from a persisted epoch hands out (shared()).
+   */
   static fromShared(state: NonceFactoryState): NonceFactory {
     if (!(state.sab instanceof SharedArrayBuffer) || state.sab.byteLength < NONCE_STATE_BYTES) {
       throw new RangeError('nonce factory state needs a SharedArrayBuffer of at least 16 bytes');
     }
-    return new NonceFactory(state.nodeId16, state.epoch, { [ATTACH]: state.sab } as { seed?: bigint });
+    return new NonceFactory(BUILD, state.nodeId16, state.epoch, state.sab, 0n);
+  }
+
+  /**
+   * Tests only (needs TEST_ONLY_ACCESS, which the package does not export): any epoch, a seeded
+   * counter (the write_count already issued), outside the one-per-purpose rule.
+   */
+  static [TEST_ONLY_ACCESS](nodeId16: number, epoch: number, seed = 0n): NonceFactory {
+    return new NonceFactory(BUILD, nodeId16, epoch, undefined, seed);
   }
 
   /** Descriptor to transfer to workers; the SAB is shared, so both sides advance one counter. */
@@ -134,13 +172,15 @@ export class NonceFactory {
 
   /** The next 12-byte nonce in a fresh buffer. */
   next(): Uint8Array {
-    const out = new Uint8Array(NONCE_LENGTH);
+    // From a slab, so the cipher's input check stays cheap (bytes.ts smallBytes).
+    const out = smallBytes(NONCE_LENGTH);
     this.writeNonce(this.reserve(1), out, 0);
     return out;
   }
 
   /** Writes the next nonce into `buf` at `off`; returns its write_count. */
   nextInto(buf: Uint8Array, off = 0): bigint {
+    buf = bytesArg(buf, 'nonce buffer');
     if (off < 0 || off + NONCE_LENGTH > buf.length) throw new RangeError('nonce does not fit in the buffer');
     const wc = this.reserve(1);
     this.writeNonce(wc, buf, off);
@@ -152,16 +192,11 @@ export class NonceFactory {
    * `buf` from `off`; returns the first write_count. For batches formed before crossing a thread.
    */
   nextBatchInto(n: number, buf: Uint8Array, off = 0): bigint {
+    buf = bytesArg(buf, 'nonce buffer');
     if (off < 0 || off + n * NONCE_LENGTH > buf.length) throw new RangeError('nonces do not fit in the buffer');
     const first = this.reserve(n);
     for (let i = 0; i < n; i++) this.writeNonce(first + BigInt(i), buf, off + i * NONCE_LENGTH);
     return first;
-  }
-
-  /** The nonce this factory's prefix forms with `writeCount` (does not advance the counter). */
-  nonceFor(writeCount: bigint, buf = new Uint8Array(NONCE_LENGTH), off = 0): Uint8Array {
-    this.writeNonce(writeCount, buf, off);
-    return buf;
   }
 
   private writeNonce(wc: bigint, buf: Uint8Array, off: number): void {
@@ -188,6 +223,7 @@ function writeU32(buf: Uint8Array, off: number, v: number): void {
 
 /** Decodes a nonce into its three fields (tests, diagnostics). */
 export function parseNonce(nonce: Uint8Array): { nodeId16: number; epoch: number; writeCount: bigint } {
+  nonce = bytesArg(nonce, 'nonce');
   if (nonce.length !== NONCE_LENGTH) {
     throw new CryptoError('BAD_NONCE_SIZE', `nonce must be ${NONCE_LENGTH} bytes, got ${nonce.length}`);
   }

@@ -2,7 +2,8 @@
 // every normal Raft entry the proposer submits. After the raft cutover the payload is a raft
 // envelope (PE-5); the 9-byte header stays cleartext so responses can be routed by id (PE-4).
 
-import { EnvelopeError } from '../../errors.js';
+import { CryptoError, EnvelopeError } from '../../errors.js';
+import { bytesArg } from '../bytes.js';
 
 export const PROPOSAL_VERSION = 0x01;
 export const PROPOSAL_HEADER_SIZE = 9;
@@ -20,6 +21,8 @@ export interface DecodedProposal {
 
 /** Writes `0x01 ‖ id` (9 bytes) at `off`. */
 export function writeProposalHeader(out: Uint8Array, off: number, id: bigint): void {
+  if (typeof id !== 'bigint') throw new CryptoError('BAD_INPUT_TYPE', `proposal id must be a bigint, got ${typeof id}`);
+  out = bytesArg(out, 'proposal buffer');
   if (id < 0n || id > U64_MAX) throw new RangeError(`proposal id out of u64 range: ${id}`);
   out[off] = PROPOSAL_VERSION;
   new DataView(out.buffer, out.byteOffset + off + 1, 8).setBigUint64(0, id, false);
@@ -27,6 +30,7 @@ export function writeProposalHeader(out: Uint8Array, off: number, id: bigint): v
 
 /** `0x01 ‖ id ‖ payload` in a fresh buffer. */
 export function encodeProposal(id: bigint, payload: Uint8Array): Uint8Array {
+  payload = bytesArg(payload, 'proposal payload');
   const out = new Uint8Array(PROPOSAL_HEADER_SIZE + payload.length);
   writeProposalHeader(out, 0, id);
   out.set(payload, PROPOSAL_HEADER_SIZE);
@@ -35,6 +39,7 @@ export function encodeProposal(id: bigint, payload: Uint8Array): Uint8Array {
 
 /** True when `data` decodes as a proposal (PE-2: length ≥ 9 and data[0] == 0x01). */
 export function isProposal(data: Uint8Array): boolean {
+  data = bytesArg(data, 'entry data');
   return data.length >= PROPOSAL_HEADER_SIZE && data[0] === PROPOSAL_VERSION;
 }
 
@@ -44,6 +49,7 @@ export function isProposal(data: Uint8Array): boolean {
  * turns a non-empty undecodable entry into an ENTRY_MALFORMED HALT.
  */
 export function decodeProposal(data: Uint8Array): DecodedProposal {
+  data = bytesArg(data, 'entry data');
   if (data.length < PROPOSAL_HEADER_SIZE) {
     throw new EnvelopeError(
       'PROPOSAL_MALFORMED',

@@ -9,6 +9,7 @@
 
 import { CryptoError, EnvelopeError, IntegrityError } from '../../errors.js';
 import { type Aead, type BatchItem, NONCE_SIZE } from '../aead.js';
+import { bytesArg, itemArg, itemsArg, smallBytes } from '../bytes.js';
 import type { KeyLookup } from '../keystore.js';
 import {
   ENVELOPE_HEADER_SIZE,
@@ -24,7 +25,7 @@ export const RAFT_AAD_SIZE = 6;
 
 /** `0x52 ‖ version ‖ key_id (u32 BE)` — exactly 6 bytes (RE-2). */
 export function buildRaftAad(version: number, keyId: number): Uint8Array {
-  const aad = new Uint8Array(RAFT_AAD_SIZE);
+  const aad = smallBytes(RAFT_AAD_SIZE);
   aad[0] = RAFT_AAD_PURPOSE;
   aad[1] = version & 0xff;
   writeU32(aad, 2, keyId >>> 0);
@@ -43,7 +44,8 @@ function wrapKey(keystore: KeyLookup, keyId: number): Uint8Array {
   return key;
 }
 
-function checkWrapNonce(nonce: Uint8Array): void {
+function checkWrapNonce(nonceIn: Uint8Array): void {
+  const nonce = bytesArg(nonceIn, 'raft envelope nonce');
   if (nonce.length !== NONCE_SIZE) {
     throw new CryptoError('BAD_NONCE_SIZE', `raft envelope: nonce must be ${NONCE_SIZE} bytes, got ${nonce.length}`);
   }
@@ -62,6 +64,8 @@ export function wrapRaft(
 ): Uint8Array {
   requireCipher(aead, keystore);
   checkWrapNonce(nonce);
+  nonce = bytesArg(nonce, 'raft envelope nonce');
+  payload = bytesArg(payload, 'raft payload');
   const key = wrapKey(keystore!, keyId);
   const sealed = aead!.seal(key, nonce, buildRaftAad(ENVELOPE_VERSION, keyId), payload);
   const out = new Uint8Array(ENVELOPE_HEADER_SIZE + sealed.length);
@@ -91,6 +95,7 @@ export function unwrapRaft(
   envelope: Uint8Array,
 ): Uint8Array {
   requireCipher(aead, keystore);
+  envelope = bytesArg(envelope, 'raft envelope');
   const { env, key, aad } = prepareUnwrap(keystore!, envelope);
   let plain: Uint8Array;
   try {
@@ -122,6 +127,10 @@ export function wrapRaftBatch(
   items: readonly RaftWrapItem[],
 ): Uint8Array[] {
   requireCipher(aead, keystore);
+  items = itemsArg<RaftWrapItem>(items, 'raft wrap items').map((x, i) => {
+    const it = itemArg<RaftWrapItem>(x, `raft wrap item ${i}`);
+    return { nonce: bytesArg(it.nonce, `raft wrap item ${i} nonce`), payload: bytesArg(it.payload, `raft wrap item ${i} payload`) };
+  });
   for (const it of items) checkWrapNonce(it.nonce);
   const key = wrapKey(keystore!, keyId);
   const aad = buildRaftAad(ENVELOPE_VERSION, keyId);
@@ -157,6 +166,8 @@ export function unwrapRaftBatch(
   envelopes: readonly Uint8Array[],
 ): RaftUnwrapResult[] {
   requireCipher(aead, keystore);
+  // Wrong-typed envelopes are a caller bug: the whole call fails (BAD_INPUT_TYPE), not one item.
+  envelopes = itemsArg<Uint8Array>(envelopes, 'raft envelopes').map((e, i) => bytesArg(e, `raft envelope ${i}`));
   const results = new Array<RaftUnwrapResult>(envelopes.length);
   const groups = new Map<number, { key: Uint8Array; idx: number[]; items: BatchItem[] }>();
   for (let i = 0; i < envelopes.length; i++) {

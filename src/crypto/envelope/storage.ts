@@ -10,6 +10,7 @@
 
 import { CryptoError, EnvelopeError, IntegrityError } from '../../errors.js';
 import { type Aead, type BatchItem, NONCE_SIZE } from '../aead.js';
+import { bytesArg, itemArg, itemsArg, smallBytes } from '../bytes.js';
 import type { KeyLookup } from '../keystore.js';
 import {
   ENV_KEY_ID_OFFSET,
@@ -39,7 +40,10 @@ const STORAGE_AAD_PREFIX = 6;
  * ValueHeader to encode.
  */
 export function buildStorageAad(keyId: number, header: ValueHeader | Uint8Array, storageKey: Uint8Array): Uint8Array {
-  const aad = new Uint8Array(STORAGE_AAD_PREFIX + VALUE_HEADER_SIZE + storageKey.length);
+  storageKey = bytesArg(storageKey, 'storage key');
+  if (typeof header !== 'object' || header === null) throw new CryptoError('BAD_INPUT_TYPE', `value header must be 9 bytes or a ValueHeader, got ${header === null ? 'null' : typeof header}`);
+  if (ArrayBuffer.isView(header)) header = bytesArg(header, 'value header');
+  const aad = smallBytes(STORAGE_AAD_PREFIX + VALUE_HEADER_SIZE + storageKey.length);
   aad[0] = ENVELOPE_VERSION;
   aad[1] = ENVELOPE_FLAG_NONE;
   writeU32(aad, 2, keyId >>> 0);
@@ -69,7 +73,8 @@ function sealKey(keystore: KeyLookup, keyId: number): Uint8Array {
   return key;
 }
 
-function checkSealNonce(nonce: Uint8Array): void {
+function checkSealNonce(nonceIn: Uint8Array): void {
+  const nonce = bytesArg(nonceIn, 'storage envelope nonce');
   if (nonce.length !== NONCE_SIZE) {
     throw new CryptoError('BAD_NONCE_SIZE', `storage envelope: nonce must be ${NONCE_SIZE} bytes, got ${nonce.length}`);
   }
@@ -96,6 +101,9 @@ export function sealValue(
 ): Uint8Array {
   requireSealer(aead, keystore);
   checkSealNonce(nonce);
+  nonce = bytesArg(nonce, 'storage envelope nonce');
+  storageKey = bytesArg(storageKey, 'storage key');
+  value = bytesArg(value, 'value');
   const key = sealKey(keystore!, keyId);
   const out = new Uint8Array(VALUE_HEADER_SIZE + ENVELOPE_OVERHEAD + value.length);
   encodeValueHeader(encryptedHeader(expireAt), out, 0);
@@ -125,6 +133,16 @@ export function sealValueBatch(
   items: readonly StorageSealItem[],
 ): Uint8Array[] {
   requireSealer(aead, keystore);
+  items = itemsArg<StorageSealItem>(items, 'storage seal items').map((x, i) => {
+    const it = itemArg<StorageSealItem>(x, `storage seal item ${i}`);
+    const checked: StorageSealItem = {
+      nonce: bytesArg(it.nonce, `storage seal item ${i} nonce`),
+      storageKey: bytesArg(it.storageKey, `storage seal item ${i} storageKey`),
+      value: bytesArg(it.value, `storage seal item ${i} value`),
+    };
+    if (it.expireAt !== undefined) checked.expireAt = it.expireAt;
+    return checked;
+  });
   for (const it of items) checkSealNonce(it.nonce);
   const key = sealKey(keystore!, keyId);
   let total = 0;
@@ -165,6 +183,9 @@ export function openStorageEnvelope(
   body: Uint8Array,
   storageKey: Uint8Array,
 ): Uint8Array {
+  headerBytes = bytesArg(headerBytes, 'value header');
+  body = bytesArg(body, 'storage envelope');
+  storageKey = bytesArg(storageKey, 'storage key');
   let env: ReturnType<typeof parseEnvelope>;
   try {
     env = parseEnvelope(body, 'storage');
@@ -215,6 +236,8 @@ export function openValue(
   storageKey: Uint8Array,
   record: Uint8Array,
 ): OpenedValue {
+  storageKey = bytesArg(storageKey, 'storage key');
+  record = bytesArg(record, 'stored record');
   const header = decodeValueHeader(record);
   const headerBytes = record.subarray(0, VALUE_HEADER_SIZE);
   const body = record.subarray(VALUE_HEADER_SIZE);
@@ -247,6 +270,11 @@ export function openValueBatch(
   keystore: KeyLookup | null | undefined,
   items: readonly StorageOpenItem[],
 ): StorageOpenResult[] {
+  // Wrong-typed items are a caller bug: the whole call fails (BAD_INPUT_TYPE), not one item.
+  items = itemsArg<StorageOpenItem>(items, 'storage open items').map((x, i) => {
+    const it = itemArg<StorageOpenItem>(x, `storage open item ${i}`);
+    return { storageKey: bytesArg(it.storageKey, `storage open item ${i} storageKey`), record: bytesArg(it.record, `storage open item ${i} record`) };
+  });
   const results = new Array<StorageOpenResult>(items.length);
   const groups = new Map<number, { key: Uint8Array; idx: number[]; headers: ValueHeader[]; batch: BatchItem[] }>();
   for (let i = 0; i < items.length; i++) {

@@ -1,0 +1,4 @@
+// Capability for test code only: nonce factories with an arbitrary epoch and a seeded counter,
+// outside the one-per-purpose rule. Not re-exported by the package (index.ts, package.json
+// "exports"); production code never imports it (test/crypto/helpers/nonce-factory.ts does).
+export const TEST_ONLY_ACCESS: unique symbol = Symbol('sealkv.nonce.test-only');
