@@ -5,6 +5,7 @@
 // the only legitimate seed of a nonce factory: the node turns each into a factory token, so no
 // nonce can be issued under an epoch that is not on disk. Nothing else in sealkv computes an epoch.
 
+import { mintPersistedEpoch, type PersistedEpoch } from '../crypto/envelope/epoch-token.js';
 import { KeyError } from '../errors.js';
 import { PURPOSES, type Purpose, type Sidecar, U16_MAX, withKeys } from './sidecar-schema.js';
 import type { SidecarStore } from './sidecar-store.js';
@@ -97,7 +98,13 @@ export function isPersistedEpoch(rec: PinnedEpoch): boolean {
  * any nonce; a second call on the same store throws, because a factory never changes its epoch
  * within a load. Without a sidecar (or with no active DEK) nothing is written and the epochs are 0.
  */
-export async function bumpAndPinEpochs(store: SidecarStore, current: Sidecar | undefined, nodeId16: number): Promise<EpochBump> {
+/** The durable bump: the pinned records and the nonce-factory tokens minted from them. */
+export interface PersistedEpochBump extends EpochBump {
+  /** One single-use token per purpose for NonceFactory.fromPersistedEpoch (KM-8). */
+  readonly tokens: Readonly<Record<Purpose, PersistedEpoch>>;
+}
+
+export async function bumpAndPinEpochs(store: SidecarStore, current: Sidecar | undefined, nodeId16: number): Promise<PersistedEpochBump> {
   if (bumped.has(store)) throw new Error(`local_epoch already bumped for ${store.path} in this process load`);
   const plan = planEpochBump(current, nodeId16);
   bumped.add(store);
@@ -106,5 +113,7 @@ export async function bumpAndPinEpochs(store: SidecarStore, current: Sidecar | u
   }
   persisted.add(plan.pinned.storage);
   persisted.add(plan.pinned.raft);
-  return plan;
+  // Minted only here, after the write above is durable: the only way to a nonce factory.
+  const token = (p: PinnedEpoch): PersistedEpoch => mintPersistedEpoch({ purpose: p.purpose, nodeId16: p.nodeId16, localEpoch: p.localEpoch });
+  return { ...plan, tokens: Object.freeze({ storage: token(plan.pinned.storage), raft: token(plan.pinned.raft) }) };
 }

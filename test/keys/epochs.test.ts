@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NonceFactory, parseNonce } from '../../src/crypto/envelope/nonce.js';
+import { testNonceFactory } from '../crypto/helpers/nonce-factory.js';
 import { bumpAndPinEpochs, checkEpochExhaustion, isPersistedEpoch, planEpochBump } from '../../src/keys/epochs.js';
 import { emptySidecar, type Sidecar } from '../../src/keys/sidecar-schema.js';
 import { SidecarStore } from '../../src/keys/sidecar-store.js';
@@ -29,7 +30,8 @@ describe('KM-8 local_epoch bump', () => {
       expect(onDisk.keys.get(onDisk.active.raft)!.localEpoch).toBe(expected);
       expect(r.pinned.storage).toEqual({ purpose: 'storage', nodeId16: 0x79c3, localEpoch: expected, keyId: onDisk.active.storage });
       expect(r.pinned.raft).toEqual({ purpose: 'raft', nodeId16: 0x79c3, localEpoch: expected, keyId: onDisk.active.raft });
-      firstNonces.push(new NonceFactory(r.pinned.storage.nodeId16, r.pinned.storage.localEpoch).next());
+      firstNonces.push(testNonceFactory(r.pinned.storage.nodeId16, r.pinned.storage.localEpoch).next());
+      expect(r.tokens.storage).toMatchObject({ purpose: 'storage', nodeId16: 0x79c3, localEpoch: expected });
     }
     expect(parseNonce(firstNonces[0]!).epoch).toBe(8);
     expect(parseNonce(firstNonces[1]!).epoch).toBe(9);
@@ -66,8 +68,10 @@ describe('KM-8 local_epoch bump', () => {
     const store = new SidecarStore(path, { onWriteStep: (step, phase) => void (phase === 'after' && events.push(step)) });
     const pending = bumpAndPinEpochs(store, await store.read(), 9).then((r) => {
       events.push('pinned');
-      // The factory is built from the returned record only.
-      new NonceFactory(r.pinned.raft.nodeId16, r.pinned.raft.localEpoch).next();
+      // The factory is built from the returned token only (KM-8: minted after the fsync).
+      const f = NonceFactory.fromPersistedEpoch(r.tokens.raft);
+      expect(f.epoch).toBe(r.pinned.raft.localEpoch);
+      f.next();
       events.push('first-nonce');
       return r;
     });
