@@ -1,11 +1,13 @@
 // Multi-needle byte search for the offline at-rest verifier (issue 11 item 8).
 //
-// A streaming search over arbitrary byte chunks: needles are grouped by a short prefix (up to 4
-// bytes, read as one integer) in a Map, and a per-position prefilter on the first one or two bytes
-// (a 256- or 65,536-entry table) rejects almost every position before the Map lookup. Stored data
-// is dominated by zero pages and key/header bytes, so the prefilter is what makes 1,000 needles
-// cost about as much as one. Chunks overlap by `maxLen - 1` bytes so a needle that straddles a
-// chunk boundary is found, and a match is reported once, at its absolute offset.
+// A streaming search over arbitrary byte chunks. Candidates come from a Wu–Manber skip loop (a
+// shift table over 2-byte blocks of the needles' first bytes) when every needle has 4+ bytes, or
+// else from a per-position prefilter on the first one or two bytes; each candidate is checked by
+// a Map lookup of its first (up to 4) bytes, which groups the needles, then a full compare.
+// Stored data is dominated by zero pages and key/header bytes, which rarely contain needle
+// blocks, so most steps skip a whole window and 1,000 needles cost about as much as one.
+// Chunks overlap by `maxLen - 1` bytes so a needle that straddles a chunk boundary is found, and
+// a match is reported once, at its absolute offset.
 
 /** One occurrence of needle number `needle` starting at absolute byte `offset` of the stream. */
 export interface NeedleHit {
@@ -24,6 +26,9 @@ export class NeedleSet {
   private readonly filterLen: number;
   private readonly filter: Uint8Array;
   private readonly groups = new Map<number, number[]>();
+  /** Wu–Manber window (bytes of each needle's prefix used for skipping) and shift table. */
+  private readonly window: number;
+  private readonly shift: Uint8Array | null;
 
   /** `needles` must be non-empty byte strings; duplicates are the caller's choice (each reports). */
   constructor(needles: readonly Uint8Array[]) {
@@ -48,6 +53,21 @@ export class NeedleSet {
       if (g) g.push(i);
       else this.groups.set(key, [i]);
     });
+    // Skipping pays off only with windows of a few bytes; shorter needles use the plain loop.
+    this.window = Math.min(min, 64);
+    if (this.window >= 4) {
+      const w = this.window;
+      const shift = new Uint8Array(65536).fill(w - 1);
+      for (const n of needles) {
+        for (let q = 0; q + 1 < w; q++) {
+          const block = (n[q]! << 8) | n[q + 1]!;
+          shift[block] = Math.min(shift[block]!, w - 2 - q);
+        }
+      }
+      this.shift = shift;
+    } else {
+      this.shift = null;
+    }
   }
 
   /**
@@ -56,19 +76,45 @@ export class NeedleSet {
    * order, then needle order.
    */
   searchIn(buf: Uint8Array, base: number, mustEndAfter: number, onHit: (hit: NeedleHit) => void): void {
-    const { filter, filterLen, keyLen, groups, needles, minLen } = this;
+    const { filter, filterLen, minLen } = this;
     const last = buf.length - minLen; // last position where the shortest needle still fits
-    for (let i = 0; i <= last; i++) {
-      const f = filterLen === 2 ? (buf[i]! << 8) | buf[i + 1]! : buf[i]!;
-      if (filter[f] === 0) continue;
-      const group = groups.get(prefixKey(buf, i, keyLen));
-      if (group === undefined) continue;
-      for (const idx of group) {
-        const n = needles[idx]!;
-        const end = i + n.length;
-        if (end > buf.length || end <= mustEndAfter) continue;
-        if (matchesAt(buf, i, n, keyLen)) onHit({ needle: idx, offset: base + i });
+    const shift = this.shift;
+    if (shift !== null) {
+      // Wu–Manber: look at the 2-byte block ending a window of `win` bytes; unless that block
+      // occurs in some needle's first `win` bytes, no needle can start inside the window, so
+      // jump. Zero pages and text rarely contain needle blocks: most steps skip `win - 1` bytes.
+      const win = this.window;
+      for (let end = win - 1; end < buf.length; ) {
+        const sh = shift[(buf[end - 1]! << 8) | buf[end]!]!;
+        if (sh !== 0) {
+          end += sh;
+          continue;
+        }
+        const i = end - win + 1;
+        if (i <= last && filter[(buf[i]! << 8) | buf[i + 1]!] !== 0) this.verifyAt(buf, i, base, mustEndAfter, onHit);
+        end++;
       }
+    } else if (filterLen === 2) {
+      // Hot loop: a rolling 16-bit window, one table load per byte.
+      let h = last >= 0 ? buf[0]! : 0;
+      for (let i = 0; i <= last; i++) {
+        h = ((h << 8) | buf[i + 1]!) & 0xffff;
+        if (filter[h] !== 0) this.verifyAt(buf, i, base, mustEndAfter, onHit);
+      }
+    } else {
+      for (let i = 0; i <= last; i++) if (filter[buf[i]!] !== 0) this.verifyAt(buf, i, base, mustEndAfter, onHit);
+    }
+  }
+
+  /** Position `i` passed the prefilter: look up its prefix group and compare each candidate. */
+  private verifyAt(buf: Uint8Array, i: number, base: number, mustEndAfter: number, onHit: (hit: NeedleHit) => void): void {
+    const group = this.groups.get(prefixKey(buf, i, this.keyLen));
+    if (group === undefined) return;
+    for (const idx of group) {
+      const n = this.needles[idx]!;
+      const end = i + n.length;
+      if (end > buf.length || end <= mustEndAfter) continue;
+      if (matchesAt(buf, i, n, this.keyLen)) onHit({ needle: idx, offset: base + i });
     }
   }
 }

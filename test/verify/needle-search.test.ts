@@ -33,6 +33,16 @@ describe('verify-at-rest needle search', () => {
     );
   });
 
+  it('property: equals the naive search with needles of 4+ bytes (the skipping Wu-Manber path), small alphabet', () => {
+    const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max, max: 1 });
+    fc.assert(
+      fc.property(bytes(0, 400), fc.array(bytes(4, 12), { minLength: 1, maxLength: 10 }), fc.array(fc.nat(400), { maxLength: 20 }), (hay, needles, cuts) => {
+        expect(sorted(streamSearch(hay, needles, cuts))).toEqual(naiveSearch(hay, needles));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('property: full byte range, needles planted in random data at random offsets are all found', () => {
     fc.assert(
       fc.property(
