@@ -17,6 +17,7 @@ import { runAdmin } from './admin.js';
 import { buildConfig, parseFlags } from './config.js';
 import { runDev } from './dev.js';
 import { buildEncryptionConfig, type EncryptionConfig } from './encryption-config.js';
+import { runVerifyAtRest } from './verify-at-rest.js';
 
 const USAGE = `usage:
   sealkv start --id ID --data-dir DIR --raft HOST:PORT --peers ID=HOST:PORT,... [--resp HOST:PORT] [--admin HOST:PORT]
@@ -25,7 +26,8 @@ const USAGE = `usage:
                [--snapshot-threshold N] [--compaction-margin N] [--max-bulk-bytes N] [--request-timeout-ms N] [--config file.json]
                [--encryption (--kek-file F | --kek-env VAR | --kek-passphrase-file F) [--sidecar PATH] [--rotate-on-startup]]
   sealkv dev [--dir .sealkv-dev] [--base-port 6379]
-  sealkv admin <status|members|add-node|remove-node|transfer-leader> --admin HOST:PORT [--token-file F] [--id ID] [--address HOST:PORT] [--role voter|learner]`;
+  sealkv admin <status|members|add-node|remove-node|transfer-leader> --admin HOST:PORT [--token-file F] [--id ID] [--address HOST:PORT] [--role voter|learner]
+  sealkv verify-at-rest --data-dir DIR --needle HEX [--needle HEX ...] [--needles-file F] [--sidecar PATH]`;
 
 /**
  * Test-only: SEALKV_TEST_CLOCK_OFFSET_MS skews this node's data clock (expiry) by that many ms.
@@ -152,6 +154,9 @@ async function main(): Promise<void> {
       return runDev(rest);
     case 'admin':
       process.exitCode = await runAdmin(rest);
+      return;
+    case 'verify-at-rest':
+      process.exitCode = runVerifyAtRest(rest);
       return;
     case undefined:
     case 'help':
