@@ -5,10 +5,10 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { emptySidecar, serializeSidecar, withKeys } from '../../src/keys/sidecar-schema.js';
 import { LogCorruptError } from '../../src/errors.js';
-import { EntryType } from '../../src/raft/types.js';
+import { emptySidecar, serializeSidecar, withKeys } from '../../src/keys/sidecar-schema.js';
 import { CrashPoints } from '../../src/node/crash-points.js';
+import { EntryType } from '../../src/raft/types.js';
 import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import {
