@@ -31,6 +31,11 @@ export interface PeerFaultRule {
   peer?: string;
   /** 'out' (default): frames this node sends to `peer`; 'in': frames it receives from `peer`. */
   dir?: FaultDirection;
+  /**
+   * Only messages whose numeric `type` field is listed (Raft: `MessageType`, e.g. [6, 8] = AppResp
+   * and HeartbeatResp, to slow acknowledgements as AS-8 does). Such a rule never matches requests.
+   */
+  types?: number[];
   /** Probability (0..1) that a message is dropped. */
   drop?: number;
   /** Extra delay of every message, ms. */
@@ -76,11 +81,14 @@ export function parsePeerFaultSpec(input: unknown): PeerFaultSpec {
   const rules = rawRules.map((r, i): PeerFaultRule => {
     if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new Error(`peer fault spec: rules[${i}] is not an object`);
     const rule = r as Record<string, unknown>;
-    const known = new Set<string>(['peer', 'dir', 'partition', ...PROB_FIELDS, ...MS_FIELDS]);
+    const known = new Set<string>(['peer', 'dir', 'partition', 'types', ...PROB_FIELDS, ...MS_FIELDS]);
     for (const k of Object.keys(rule)) if (!known.has(k)) throw new Error(`peer fault spec: rules[${i}].${k} is unknown`);
     if (rule.peer !== undefined && typeof rule.peer !== 'string') throw new Error(`peer fault spec: rules[${i}].peer must be a string`);
     if (rule.dir !== undefined && rule.dir !== 'out' && rule.dir !== 'in' && rule.dir !== 'both') {
       throw new Error(`peer fault spec: rules[${i}].dir must be out, in or both`);
+    }
+    if (rule.types !== undefined && (!Array.isArray(rule.types) || !rule.types.every((t) => Number.isInteger(t)))) {
+      throw new Error(`peer fault spec: rules[${i}].types must be an array of integers`);
     }
     if (rule.partition !== undefined && typeof rule.partition !== 'boolean') throw new Error(`peer fault spec: rules[${i}].partition must be a boolean`);
     for (const k of PROB_FIELDS) {
@@ -94,6 +102,12 @@ export function parsePeerFaultSpec(input: unknown): PeerFaultSpec {
     return { ...(rule as PeerFaultRule) };
   });
   return { seed, rules };
+}
+
+/** The numeric `type` of a message object (Raft messages have one), else -1 (matches no `types`). */
+function messageType(msg: unknown): number {
+  const t = typeof msg === 'object' && msg !== null ? (msg as { type?: unknown }).type : undefined;
+  return typeof t === 'number' ? t : -1;
 }
 
 /** mulberry32: small, seedable, good enough to pick faults. */
@@ -133,11 +147,13 @@ export class PeerFaultLayer {
     return this.rules.length > 0;
   }
 
-  private rule(peer: string, dir: 'out' | 'in'): PeerFaultRule | undefined {
+  /** `type` undefined = a request or reply (matched only by rules without `types`). */
+  private rule(peer: string, dir: 'out' | 'in', type?: number): PeerFaultRule | undefined {
     for (const r of this.rules) {
       const d = r.dir ?? 'out';
       if ((r.peer ?? '*') !== '*' && r.peer !== peer) continue;
       if (d !== 'both' && d !== dir) continue;
+      if (r.types !== undefined && (type === undefined || !r.types.includes(type))) continue;
       return r;
     }
     return undefined;
@@ -157,8 +173,8 @@ export class PeerFaultLayer {
    * Passes one one-way message through the faults: `deliver` runs zero, one or two times, now or
    * later (timers are unref'd: a pending delayed message never keeps a process alive).
    */
-  message(peer: string, dir: 'out' | 'in', deliver: () => void): void {
-    const r = this.rule(peer, dir);
+  message(peer: string, dir: 'out' | 'in', deliver: () => void, msg?: unknown): void {
+    const r = this.rule(peer, dir, messageType(msg));
     if (!r) {
       deliver();
       return;

@@ -251,10 +251,15 @@ export class PeerTransport {
     if (this.faults === null) return this.enqueue(peer, msgFrame(msg), 0);
     // Encoded now: a delayed copy must carry the message as it was at send time.
     const [header, payload] = encodeFrame(msgFrame(msg), this.maxFrameBytes);
-    this.faults.message(to, 'out', () => {
-      const p = this.peers.get(to);
-      if (p && !this.closed) this.push(p, header, payload, 0);
-    });
+    this.faults.message(
+      to,
+      'out',
+      () => {
+        const p = this.peers.get(to);
+        if (p && !this.closed) this.push(p, header, payload, 0);
+      },
+      msg,
+    );
     return true;
   }
 
@@ -599,7 +604,7 @@ export class PeerTransport {
         }
       };
       if (this.faults === null) deliver();
-      else this.faults.message(from, 'in', deliver);
+      else this.faults.message(from, 'in', deliver, payload);
       return;
     }
     const isRpc = f.kind === Kind.Req || f.kind === Kind.ResOk || f.kind === Kind.ResErr;

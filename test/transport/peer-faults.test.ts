@@ -196,3 +196,17 @@ describe('PeerTransport with a fault layer', () => {
     expect(got).toEqual([]);
   });
 });
+
+describe('PeerFaultLayer types filter (AS-8: slow only the acknowledgements)', () => {
+  it('a rule with types matches only messages of those types, never requests', async () => {
+    const l = new PeerFaultLayer({ rules: [{ types: [6, 8], drop: 1 }] });
+    const got: number[] = [];
+    for (const type of [5, 6, 7, 8]) l.message('n1', 'out', () => got.push(type), { type });
+    l.message('n1', 'out', () => got.push(0)); // no message object: not a typed message
+    expect(got).toEqual([5, 7, 0]);
+    expect(l.counters.dropped).toBe(2);
+    expect(l.blocks('n1', 'out')).toBe(false);
+    expect(new PeerFaultLayer({ rules: [{ types: [6], partition: true }] }).blocks('n1', 'out')).toBe(false);
+    expect(() => parsePeerFaultSpec({ rules: [{ types: ['AppResp'] }] })).toThrow(/types/);
+  });
+});
