@@ -23,6 +23,7 @@
 // failing run can be replayed.
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import { TransportError } from '../errors.js';
 
 export type FaultDirection = 'out' | 'in' | 'both';
 
@@ -70,34 +71,36 @@ export interface PeerFaultCounters {
 const PROB_FIELDS = ['drop', 'duplicate', 'reorder'] as const;
 const MS_FIELDS = ['delayMs', 'jitterMs', 'duplicateDelayMs', 'reorderMs'] as const;
 
-/** Validates a spec (from JSON or code); throws an Error naming the bad field. */
+const invalid = (message: string): TransportError => new TransportError('PEER_FAULT_SPEC_INVALID', message);
+
+/** Validates a spec (from JSON or code); throws TransportError(PEER_FAULT_SPEC_INVALID) naming the bad field. */
 export function parsePeerFaultSpec(input: unknown): PeerFaultSpec {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new Error('peer fault spec: expected an object');
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid('peer fault spec: expected an object');
   const o = input as Record<string, unknown>;
   const seed = o.seed ?? 1;
-  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new Error('peer fault spec: seed must be an integer');
+  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw invalid('peer fault spec: seed must be an integer');
   const rawRules = o.rules ?? [];
-  if (!Array.isArray(rawRules)) throw new Error('peer fault spec: rules must be an array');
+  if (!Array.isArray(rawRules)) throw invalid('peer fault spec: rules must be an array');
   const rules = rawRules.map((r, i): PeerFaultRule => {
-    if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new Error(`peer fault spec: rules[${i}] is not an object`);
+    if (r === null || typeof r !== 'object' || Array.isArray(r)) throw invalid(`peer fault spec: rules[${i}] is not an object`);
     const rule = r as Record<string, unknown>;
     const known = new Set<string>(['peer', 'dir', 'partition', 'types', ...PROB_FIELDS, ...MS_FIELDS]);
-    for (const k of Object.keys(rule)) if (!known.has(k)) throw new Error(`peer fault spec: rules[${i}].${k} is unknown`);
-    if (rule.peer !== undefined && typeof rule.peer !== 'string') throw new Error(`peer fault spec: rules[${i}].peer must be a string`);
+    for (const k of Object.keys(rule)) if (!known.has(k)) throw invalid(`peer fault spec: rules[${i}].${k} is unknown`);
+    if (rule.peer !== undefined && typeof rule.peer !== 'string') throw invalid(`peer fault spec: rules[${i}].peer must be a string`);
     if (rule.dir !== undefined && rule.dir !== 'out' && rule.dir !== 'in' && rule.dir !== 'both') {
-      throw new Error(`peer fault spec: rules[${i}].dir must be out, in or both`);
+      throw invalid(`peer fault spec: rules[${i}].dir must be out, in or both`);
     }
     if (rule.types !== undefined && (!Array.isArray(rule.types) || !rule.types.every((t) => Number.isInteger(t)))) {
-      throw new Error(`peer fault spec: rules[${i}].types must be an array of integers`);
+      throw invalid(`peer fault spec: rules[${i}].types must be an array of integers`);
     }
-    if (rule.partition !== undefined && typeof rule.partition !== 'boolean') throw new Error(`peer fault spec: rules[${i}].partition must be a boolean`);
+    if (rule.partition !== undefined && typeof rule.partition !== 'boolean') throw invalid(`peer fault spec: rules[${i}].partition must be a boolean`);
     for (const k of PROB_FIELDS) {
       const v = rule[k];
-      if (v !== undefined && (typeof v !== 'number' || !(v >= 0 && v <= 1))) throw new Error(`peer fault spec: rules[${i}].${k} must be in [0, 1]`);
+      if (v !== undefined && (typeof v !== 'number' || !(v >= 0 && v <= 1))) throw invalid(`peer fault spec: rules[${i}].${k} must be in [0, 1]`);
     }
     for (const k of MS_FIELDS) {
       const v = rule[k];
-      if (v !== undefined && (typeof v !== 'number' || !(v >= 0 && v <= 600_000))) throw new Error(`peer fault spec: rules[${i}].${k} must be 0..600000 ms`);
+      if (v !== undefined && (typeof v !== 'number' || !(v >= 0 && v <= 600_000))) throw invalid(`peer fault spec: rules[${i}].${k} must be 0..600000 ms`);
     }
     return { ...(rule as PeerFaultRule) };
   });
@@ -108,6 +111,14 @@ export function parsePeerFaultSpec(input: unknown): PeerFaultSpec {
 function messageType(msg: unknown): number {
   const t = typeof msg === 'object' && msg !== null ? (msg as { type?: unknown }).type : undefined;
   return typeof t === 'number' ? t : -1;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw invalid(`peer fault spec: not valid JSON (${(e as Error).message})`);
+  }
 }
 
 /** mulberry32: small, seedable, good enough to pick faults. */
@@ -215,7 +226,7 @@ export function peerFaultLayerFromEnv(
 ): PeerFaultLayer | null {
   const v = value?.trim() ?? '';
   if (v.length === 0) return null;
-  if (!v.startsWith('@')) return new PeerFaultLayer(parsePeerFaultSpec(JSON.parse(v)));
+  if (!v.startsWith('@')) return new PeerFaultLayer(parsePeerFaultSpec(parseJson(v)));
   const path = v.slice(1);
   const layer = new PeerFaultLayer();
   // Polled by content, not by fs.watchFile: watchFile takes its first stat asynchronously and
@@ -243,7 +254,7 @@ export function peerFaultLayerFromEnv(
       return;
     }
     try {
-      layer.set(parsePeerFaultSpec(JSON.parse(text)));
+      layer.set(parsePeerFaultSpec(parseJson(text)));
     } catch (e) {
       onError(e as Error);
     }

@@ -80,6 +80,8 @@ describe('PeerFaultLayer', () => {
     expect(() => parsePeerFaultSpec({ rules: [{ dorp: 0.1 }] })).toThrow(/rules\[0\]\.dorp is unknown/);
     expect(() => parsePeerFaultSpec({ rules: [{ dir: 'sideways' }] })).toThrow(/dir/);
     expect(() => parsePeerFaultSpec([])).toThrow(/object/);
+    expect(() => parsePeerFaultSpec({ rules: [{ drop: -1 }] })).toThrow(expect.objectContaining({ code: 'PEER_FAULT_SPEC_INVALID' }));
+    expect(() => peerFaultLayerFromEnv('{oops')).toThrow(expect.objectContaining({ code: 'PEER_FAULT_SPEC_INVALID' }));
   });
 });
 
