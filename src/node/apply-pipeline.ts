@@ -25,6 +25,7 @@ import { decodeProposal } from '../crypto/envelope/proposal.js';
 import { HaltError, SealkvError } from '../errors.js';
 import { type Entry, EntryType } from '../raft/types.js';
 import type { CutoverCell } from './cutover-cell.js';
+import { CrashPoints, crashPoint } from './crash-points.js';
 import { type BufferedWrite, type CommittedReader, type KvTxn, WriteOverlay } from './write-overlay.js';
 
 export type ApplyResult<R> = { response: R } | { halt: HaltError };
@@ -244,6 +245,7 @@ export class ApplyPipeline<R> {
       }
       const settled = commit.then(
         () => {
+          crashPoint(CrashPoints.AFTER_APPLY_COMMIT);
           if (this.commitFailure === null) this.hooks.applied(end);
         },
         (err: unknown) => this.stop(failed(err)),

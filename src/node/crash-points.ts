@@ -1,21 +1,107 @@
-// Named crash points for crash-recovery tests: `SEALKV_CRASH_POINTS=name1,name2` (read once, at
-// start) makes the process SIGKILL itself the first time it reaches one of the named points —
-// no cleanup, no flush, exactly what a power cut or `kill -9` leaves behind. Off by default: with
-// the variable unset, `crashPoint` is a Set lookup on an empty set.
+// Named crash points for crash-recovery tests (the fault harness of SPEC §17).
+//
+// `SEALKV_CRASH_POINTS=name1,name2@3` (read once, at module load) makes the process SIGKILL itself
+// when it reaches a named point — no cleanup, no flush, exactly what a power cut or `kill -9`
+// leaves behind. `name` fires on the first hit, `name@N` on the N-th hit (N ≥ 1) of that point in
+// this process, e.g. `after-log-persist@5` lets four log batches through. Off by default: with the
+// variable unset, `crashPoint` returns after one `size` check of an empty map.
+//
+// Code that places a point uses the exported constant, never a string literal, so the names the
+// tests arm and the names the code reaches cannot drift apart; `isKnownCrashPoint` lets the harness
+// refuse a typo instead of waiting for a crash that never comes.
 
-const armed = new Set(
-  (process.env.SEALKV_CRASH_POINTS ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0),
-);
+/** Every named point, with where it sits. Points marked "(encryption)" are placed by that work. */
+export const CrashPoints = {
+  /** run-loop.ts: a Ready's hard state and entries are durable, before acks are sent or entries applied (AS-3, AS-4). */
+  AFTER_LOG_PERSIST: 'after-log-persist',
+  /** apply-pipeline.ts: an apply batch's LMDB commit (writes + applied index) is durable, before its `applied` hook. */
+  AFTER_APPLY_COMMIT: 'after-apply-commit',
+  /** (encryption) an encryption entry's registry rows are committed, before the sidecar write (AS-15, WR-2). */
+  AFTER_REGISTRY_COMMIT: 'after-registry-commit',
+  /** (encryption) the sidecar write of an apply is durable (KM-7 step 7 done), before the applied index passes it. */
+  AFTER_SIDECAR_WRITE: 'after-sidecar-write',
+  /** (encryption) the marker's sidecar write is durable, before the wrap installer runs (WI-5, AS-14). */
+  BEFORE_INSTALLER: 'before-installer',
+  /** (encryption) the leader saw the raft-cutover marker commit, before barrier step 5 installs the wrap (AS-12). */
+  AFTER_MARKER_COMMIT: 'after-marker-commit',
+  /** (encryption) KM-7 steps 1..7 of a sidecar write: after step k has completed (AS-16). */
+  SIDECAR_STEP_1_VALIDATED: 'sidecar-step-1-validated',
+  SIDECAR_STEP_2_STALE_TMP_REMOVED: 'sidecar-step-2-stale-tmp-removed',
+  SIDECAR_STEP_3_TMP_CREATED: 'sidecar-step-3-tmp-created',
+  SIDECAR_STEP_4_WRITTEN: 'sidecar-step-4-written',
+  SIDECAR_STEP_5_FILE_SYNCED: 'sidecar-step-5-file-synced',
+  SIDECAR_STEP_6_RENAMED: 'sidecar-step-6-renamed',
+  SIDECAR_STEP_7_DIR_SYNCED: 'sidecar-step-7-dir-synced',
+  /** cluster-node.ts snapshot install (issue 9): entered, pipeline idle, staged, installed. */
+  SNAPSHOT_INSTALL_START: 'snapshot-install:start',
+  SNAPSHOT_INSTALL_IDLE: 'snapshot-install:idle',
+  SNAPSHOT_INSTALL_STAGED: 'snapshot-install:staged',
+  SNAPSHOT_INSTALL_INSTALLED: 'snapshot-install:installed',
+  /** run-loop.ts: the Ready that carried an installed snapshot is persisted. */
+  SNAPSHOT_INSTALL_PERSISTED: 'snapshot-install:persisted',
+} as const;
 
-/** Kills the process (SIGKILL) if `name` is armed; otherwise does nothing. */
-export function crashPoint(name: string): void {
-  if (armed.size > 0 && armed.has(name)) process.kill(process.pid, 'SIGKILL');
+export type CrashPointName = (typeof CrashPoints)[keyof typeof CrashPoints];
+
+/** The KM-7 step points in step order (AS-16 runs one kill per step). */
+export const SIDECAR_WRITE_STEP_POINTS: readonly CrashPointName[] = [
+  CrashPoints.SIDECAR_STEP_1_VALIDATED,
+  CrashPoints.SIDECAR_STEP_2_STALE_TMP_REMOVED,
+  CrashPoints.SIDECAR_STEP_3_TMP_CREATED,
+  CrashPoints.SIDECAR_STEP_4_WRITTEN,
+  CrashPoints.SIDECAR_STEP_5_FILE_SYNCED,
+  CrashPoints.SIDECAR_STEP_6_RENAMED,
+  CrashPoints.SIDECAR_STEP_7_DIR_SYNCED,
+];
+
+const KNOWN = new Set<string>(Object.values(CrashPoints));
+
+export function isKnownCrashPoint(name: string): name is CrashPointName {
+  return KNOWN.has(name);
 }
 
-/** The armed names (for a start-up log line, so a test run shows what it armed). */
+/** One armed point: fires when its hit counter reaches `hit`. */
+export interface ArmedCrashPoint {
+  name: string;
+  hit: number;
+}
+
+/**
+ * Parses `name[@N],…`. Throws on a malformed item (an empty name, N not a positive integer) so a
+ * test's typo fails loudly at start-up. Unknown names are accepted (a test may arm a point of a
+ * newer build); the harness checks them with `isKnownCrashPoint`.
+ */
+export function parseCrashPoints(spec: string): ArmedCrashPoint[] {
+  const out: ArmedCrashPoint[] = [];
+  for (const raw of spec.split(',')) {
+    const item = raw.trim();
+    if (item.length === 0) continue;
+    const at = item.lastIndexOf('@');
+    const name = at < 0 ? item : item.slice(0, at);
+    const hitText = at < 0 ? '1' : item.slice(at + 1);
+    if (name.length === 0 || !/^[1-9][0-9]{0,8}$/.test(hitText)) {
+      throw new Error(`SEALKV_CRASH_POINTS: malformed item "${item}" (expected name or name@N, N ≥ 1)`);
+    }
+    out.push({ name, hit: Number(hitText) });
+  }
+  return out;
+}
+
+/** name → remaining hits before the kill (1 = the next hit kills). */
+const armed = new Map<string, number>(
+  parseCrashPoints(process.env.SEALKV_CRASH_POINTS ?? '').map((p) => [p.name, p.hit] as const),
+);
+
+/** Kills the process (SIGKILL) if `name` is armed and this is its chosen hit; otherwise does nothing. */
+export function crashPoint(name: CrashPointName | string): void {
+  if (armed.size === 0) return;
+  const left = armed.get(name);
+  if (left === undefined) return;
+  if (left <= 1) process.kill(process.pid, 'SIGKILL');
+  else armed.set(name, left - 1);
+}
+
+/** The armed names as `name@N` (for a start-up log line, so a test run shows what it armed). */
 export function armedCrashPoints(): string[] {
-  return [...armed];
+  return [...armed].map(([n, h]) => (h === 1 ? n : `${n}@${h}`));
 }

@@ -8,7 +8,7 @@
 
 import { type Entry, type Message, MessageType, type RaftNode, type Ready, type SoftState } from '../raft/index.js';
 import type { LmdbLogStorage } from '../storage/index.js';
-import { crashPoint } from './crash-points.js';
+import { CrashPoints, crashPoint } from './crash-points.js';
 
 export interface RunLoopHooks {
   /** Send one Raft message to a peer (fire and forget; Raft tolerates loss). */
@@ -115,8 +115,10 @@ export class RunLoop {
       await this.log.persist({ hardState: rd.hardState, entries: rd.entries });
       this.hooks.observePersist?.((performance.now() - t0) / 1000, rd.entries.length);
       if (this.stopped) return;
+      // Durable but neither acknowledged nor applied: the state AS-3/AS-4 edit offline.
+      if (rd.entries.length > 0) crashPoint(CrashPoints.AFTER_LOG_PERSIST);
     }
-    if (rd.snapshot) crashPoint('snapshot-install:persisted');
+    if (rd.snapshot) crashPoint(CrashPoints.SNAPSHOT_INSTALL_PERSISTED);
     this.sendAll(rd.messagesAfterPersist);
     if (rd.committedEntries.length > 0) this.hooks.committed(rd.committedEntries);
     for (const rs of rd.readStates) this.hooks.readState(rs.index, rs.context);

@@ -32,6 +32,8 @@ export interface StorageEnvOptions {
   mapSize?: number;
   /** fsync outside the write lock (lmdb-js default on Linux). Default true. */
   overlappingSync?: boolean;
+  /** Open an existing environment without write access (offline inspection of a stopped node). */
+  readOnly?: boolean;
 }
 
 export interface StorageEnv {
@@ -65,8 +67,9 @@ export async function openStorageEnv(dataDir: string, opts: StorageEnvOptions = 
   const overlappingSync = opts.overlappingSync ?? true;
   let root: RootDatabase<Uint8Array, Uint8Array>;
   try {
-    mkdirSync(path, { recursive: true });
+    if (!opts.readOnly) mkdirSync(path, { recursive: true });
     root = open<Uint8Array, Uint8Array>({
+      readOnly: opts.readOnly ?? false,
       path,
       noSubdir: false,
       maxDbs: 8,

@@ -11,6 +11,7 @@ import net from 'node:net';
 import { SealkvError, TransportError } from '../errors.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { Fifo } from './fifo.js';
+import { envPeerFaultLayer, type PeerFaultLayer } from './peer-faults.js';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder } from './frame-codec.js';
 import {
   fromWireError,
@@ -67,6 +68,11 @@ export interface PeerTransportOptions {
   limits?: PeerTransportLimits;
   backoff?: BackoffOptions;
   logger?: TransportLogger;
+  /**
+   * Test-only fault layer (peer-faults.ts). Default: the one `SEALKV_PEER_FAULTS` describes, or
+   * none when it is unset; `null` forces none.
+   */
+  faults?: PeerFaultLayer | null;
 }
 
 /** Plain counters; the node exports them through prom-client. */
@@ -183,6 +189,7 @@ export class PeerTransport {
   private closed = false;
   private messageHandler: MessageHandler = noop;
   private requestHandler: RequestHandler | null = null;
+  private readonly faults: PeerFaultLayer | null;
 
   constructor(opts: PeerTransportOptions) {
     this.id = opts.id;
@@ -197,6 +204,8 @@ export class PeerTransport {
     this.maxHandshaking = l.maxHandshakingConnections ?? 64;
     this.backoffOpts = opts.backoff ?? {};
     this.log = opts.logger ?? noopLogger;
+    this.faults = opts.faults === undefined ? envPeerFaultLayer() : opts.faults;
+    if (this.faults) this.log.warn({ node: this.id }, 'TEST-ONLY peer fault layer is on (SEALKV_PEER_FAULTS)');
     for (const [id, addr] of peerEntries(opts.peers)) this.addPeer(id, addr);
   }
 
@@ -239,7 +248,19 @@ export class PeerTransport {
       this.counters.dropped++;
       return false;
     }
-    return this.enqueue(peer, msgFrame(msg), 0);
+    if (this.faults === null) return this.enqueue(peer, msgFrame(msg), 0);
+    // Encoded now: a delayed copy must carry the message as it was at send time.
+    const [header, payload] = encodeFrame(msgFrame(msg), this.maxFrameBytes);
+    this.faults.message(
+      to,
+      'out',
+      () => {
+        const p = this.peers.get(to);
+        if (p && !this.closed) this.push(p, header, payload, 0);
+      },
+      msg,
+    );
+    return true;
   }
 
   /**
@@ -258,7 +279,9 @@ export class PeerTransport {
     }
     const id = this.nextReqId++;
     return new Promise<unknown>((resolve, reject) => {
-      if (!this.enqueue(peer, reqFrame(id, payload), id)) {
+      // A partitioned request is lost on the way: the caller sees the timeout a dead link gives.
+      const cut = this.faults?.blocks(to, 'out') === true;
+      if (!cut && !this.enqueue(peer, reqFrame(id, payload), id)) {
         reject(new TransportError('QUEUE_FULL', `send queue to ${to} is full`));
         return;
       }
@@ -570,14 +593,23 @@ export class PeerTransport {
   private onFrame(conn: Conn, f: WireFrame): void {
     const from = conn.peerId!;
     this.counters.framesReceived++;
-    switch (f.kind) {
-      case Kind.Msg:
+    if (f.kind === Kind.Msg) {
+      const payload = f.payload;
+      const deliver = (): void => {
+        if (this.closed) return;
         try {
-          this.messageHandler(from, f.payload);
+          this.messageHandler(from, payload);
         } catch (e) {
           this.log.warn({ peer: from, err: (e as Error)?.message }, 'peer message handler threw');
         }
-        return;
+      };
+      if (this.faults === null) deliver();
+      else this.faults.message(from, 'in', deliver, payload);
+      return;
+    }
+    const isRpc = f.kind === Kind.Req || f.kind === Kind.ResOk || f.kind === Kind.ResErr;
+    if (isRpc && this.faults?.blocks(from, 'in')) return;
+    switch (f.kind) {
       case Kind.Req:
         this.serveRequest(from, f.id, f.payload);
         return;
@@ -609,7 +641,7 @@ export class PeerTransport {
     const handler = this.requestHandler;
     const reply = (frame: unknown[]): void => {
       const p = this.peers.get(from);
-      if (!p) return;
+      if (!p || this.faults?.blocks(from, 'out')) return;
       try {
         this.enqueue(p, frame, 0);
       } catch (e) {
@@ -638,6 +670,10 @@ export class PeerTransport {
 
   private enqueue(p: Peer, frame: unknown[], reqId: number): boolean {
     const [header, payload] = encodeFrame(frame, this.maxFrameBytes);
+    return this.push(p, header, payload, reqId);
+  }
+
+  private push(p: Peer, header: Buffer, payload: Buffer, reqId: number): boolean {
     const size = header.length + payload.length;
     if (p.queue.length >= this.maxQueueFrames || p.queuedBytes + size > this.maxQueueBytes) {
       this.counters.dropped++;

@@ -112,7 +112,7 @@ export class Cluster {
       const n = c.node(id);
       n.peersArg = ids.map((p) => `${p}=${p === id ? `127.0.0.1:${n.raftPort}` : c.proxies.get(`${id}>${p}`)!.address}`).join(',');
       // Only what a later-added node lists for `id` in its --peers; it never dials a smaller id.
-      n.memberAddress = c.proxies.get(`${ids.find((x) => x !== id)}>${id}`)!.address;
+      n.memberAddress = c.proxies.get(`${ids.find((x) => x !== id)}>${id}`)?.address ?? `127.0.0.1:${n.raftPort}`; // size 1: no peer, no proxy
     }
     for (const id of ids) c.spawnNode(id, false);
     return c;
