@@ -3,7 +3,7 @@
 // AES-256-GCM only (C-4): 32-byte key, 12-byte nonce, 16-byte tag; "sealed" = ciphertext ‖ tag.
 
 import { CryptoError, IntegrityError } from '../errors.js';
-import { bytesArg, itemArg, label } from './bytes.js';
+import { bytesArg, itemArg, label, recheck } from './bytes.js';
 
 export type BackendName = 'native' | 'wasm' | 'js' | 'node';
 
@@ -95,6 +95,16 @@ export function checkItem(item: unknown, i: number): BatchItem {
     aad: bytesArg(it.aad, 'aad', i),
     data: bytesArg(it.data, 'data', i),
   };
+}
+
+/**
+ * Re-checks a checked item once every getter of the batch has run (see recheck): its nonce still
+ * 12 bytes, no field detached.
+ */
+export function recheckItem(it: BatchItem, i: number): void {
+  recheck(it.nonce, 'nonce', i, NONCE_SIZE);
+  recheck(it.aad, 'aad', i);
+  recheck(it.data, 'data', i);
 }
 
 /**

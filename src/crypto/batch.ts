@@ -7,6 +7,7 @@ import { CryptoError, type IntegrityError } from '../errors.js';
 import {
   type BatchItem,
   checkItem,
+  recheckItem,
   integrityError,
   D_AAD,
   D_AAD_LEN,
@@ -72,6 +73,9 @@ export function checkItems(items: unknown): BatchItem[] {
   const list = itemsArg<unknown>(items, 'batch items');
   const out = new Array<BatchItem>(list.length);
   for (let i = 0; i < list.length; i++) out[i] = checkItem(list[i], i);
+  // A later item's getter may have detached a field checked above (issue 8: a detached nonce
+  // packs as zeros); no user code runs after this loop.
+  for (let i = 0; i < out.length; i++) recheckItem(out[i]!, i);
   return out;
 }
 

@@ -70,6 +70,27 @@ function isDetached(x: ArrayBufferView): boolean {
   }
 }
 
+/**
+ * Throws BAD_INPUT_TYPE when a view checked earlier in this call has since been detached or (for
+ * a fixed-size field, `len` ≥ 0) resized. A batch reads its items through property accesses,
+ * which may be getters: one that runs after a field's check can transfer that field's buffer, and
+ * an element copy of a detached nonce reads twelve zeros (two items, one nonce). Run it once all
+ * getters have run and before the first byte is copied; it calls no user code.
+ */
+export function recheck(x: Uint8Array, what: string, item = -1, len = -1): void {
+  if (!intact(x, len)) throw changedError(label(what, item));
+}
+
+/** False when `x` is detached, or (`len` ≥ 0) no longer `len` bytes long. */
+export function intact(x: Uint8Array, len = -1): boolean {
+  const n = byteLengthOf.call(x);
+  return (len < 0 || n === len) && (n !== 0 || !isDetached(x));
+}
+
+export function changedError(what: string): CryptoError {
+  return new CryptoError('BAD_INPUT_TYPE', `${what} was detached or resized after it was checked (by a getter of the batch items)`);
+}
+
 /** `what`, or "batch item <item> <what>" for an item of a batch (built only when an error is thrown). */
 export function label(what: string, item: number): string {
   return item < 0 ? what : `batch item ${item} ${what}`;

@@ -31,7 +31,7 @@
 
 import { checkNonce, DESC_FIELDS, NONCE_SIZE, TAG_SIZE } from '../crypto/aead.js';
 import { checkItems } from '../crypto/batch.js';
-import { bytesArg, itemArg, itemsArg } from '../crypto/bytes.js';
+import { bytesArg, changedError, intact, itemArg, itemsArg } from '../crypto/bytes.js';
 import { ENVELOPE_OVERHEAD } from '../crypto/envelope/framing.js';
 import { RAFT_AAD_SIZE } from '../crypto/envelope/raft.js';
 import { CryptoError } from '../errors.js';
@@ -290,6 +290,11 @@ export function checkResealItem(x: unknown, i: number): ResealItem {
 
 export function packReseal(storageKeyId: number, keyVersion: number, itemsIn: readonly ResealItem[], take: TakeBuffer = freshBuffer): TaskViews {
   const items = itemsArg<unknown>(itemsIn, 'reseal items').map(checkResealItem);
+  // A later item's getter may have detached a field checked above; no user code runs after this.
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    if (!intact(it.envelope) || !intact(it.storageKey) || !intact(it.valueHeader) || !intact(it.nonce, NONCE_SIZE)) throw changedError(`a field of reseal item ${i}`);
+  }
   const count = items.length;
   let inLen = 0;
   let plainLen = 0;

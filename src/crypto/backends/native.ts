@@ -28,7 +28,7 @@ import {
   TAG_SIZE,
 } from '../aead.js';
 import { packedArg } from '../batch.js';
-import { bytesArg, isPlainBytes, itemArg, itemsArg } from '../bytes.js';
+import { bytesArg, changedError, isPlainBytes, itemArg, itemsArg, label } from '../bytes.js';
 
 /** Opaque handle to a native key context (a Node-API external). */
 export interface NativeContext {
@@ -421,22 +421,25 @@ class NativeAeadImpl implements NativeAead {
     for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
       const it = items[i]!;
       if (typeof it !== 'object' || it === null) itemArg(it, 'batch item', i);
+      // Each field is copied right after its check, before the next property read: that read
+      // may be a getter, which could detach a checked nonce (an element copy then reads zeros).
       const nonce = nonceOf(it.nonce, i);
-      const aad = bytesOf(it.aad, 'aad', i);
-      const aadLen = aad.length;
-      const data = bytesOf(it.data, 'data', i);
-      results[i] = data;
-      const len = data.length;
-      if (m + NONCE_SIZE + aadLen > meta.length) meta = growInput(m, m + NONCE_SIZE + aadLen);
+      if (m + NONCE_SIZE > meta.length) meta = growInput(m, m + NONCE_SIZE);
       desc[d + D_NONCE] = m;
       copyNonce(meta, m, nonce);
       m += NONCE_SIZE;
+      const aad = bytesOf(it.aad, 'aad', i);
+      const aadLen = aad.length;
       desc[d + D_AAD] = m;
       desc[d + D_AAD_LEN] = aadLen;
       if (aadLen > 0) {
+        if (m + aadLen > meta.length) meta = growInput(m, m + aadLen);
         copySmall(meta, m, aad);
         m += aadLen;
       }
+      const data = bytesOf(it.data, 'data', i);
+      results[i] = data;
+      const len = data.length;
       desc[d + D_DATA] = o;
       desc[d + D_DATA_LEN] = len;
       desc[d + D_OUT] = o;
@@ -448,12 +451,15 @@ class NativeAeadImpl implements NativeAead {
     try {
       output = allocBatchOut(this.#b, o, false);
       const ab = output.buffer;
-      for (let i = 0, at = 0; i < n; i++) {
+      for (let i = 0, d = 0, at = 0; i < n; i++, d += DESC_FIELDS) {
         const data = results[i]!;
-        const len = data.length + TAG_SIZE;
-        output.set(data, at);
-        results[i] = new Uint8Array(ab, at, len); // the constructor form is ≈2x cheaper than subarray()
-        at += len;
+        // The length pass 1 sized the slot for: a later item's getter may have detached or
+        // resized this buffer since (then the slots would no longer line up with desc).
+        const len = desc[d + D_DATA_LEN]!;
+        if (data.length !== len) throw changedError(label('data', i));
+        if (len > 0) output.set(data, at);
+        results[i] = new Uint8Array(ab, at, len + TAG_SIZE); // the constructor form is ≈2x cheaper than subarray()
+        at += len + TAG_SIZE;
       }
       if (this.#b.sealPacked(this.#cache.get(key), key, meta, output, desc, n, output) === KEY_MISMATCH) {
         this.#b.sealPacked(this.#cache.find(key), key, meta, output, desc, n, output);
@@ -479,24 +485,27 @@ class NativeAeadImpl implements NativeAead {
     for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
       const it = items[i]!;
       if (typeof it !== 'object' || it === null) itemArg(it, 'batch item', i);
+      // Each field is copied right after its check, before the next (possibly getter) read.
       const nonce = nonceOf(it.nonce, i);
-      const aad = bytesOf(it.aad, 'aad', i);
-      const data = bytesOf(it.data, 'data', i);
-      const aadLen = aad.length;
-      const len = data.length;
-      if (m + NONCE_SIZE + aadLen + len > input.length) input = growInput(m, m + NONCE_SIZE + aadLen + len);
+      if (m + NONCE_SIZE > input.length) input = growInput(m, m + NONCE_SIZE);
       desc[d + D_NONCE] = m;
       copyNonce(input, m, nonce);
       m += NONCE_SIZE;
+      const aad = bytesOf(it.aad, 'aad', i);
+      const aadLen = aad.length;
       desc[d + D_AAD] = m;
       desc[d + D_AAD_LEN] = aadLen;
       if (aadLen > 0) {
+        if (m + aadLen > input.length) input = growInput(m, m + aadLen);
         copySmall(input, m, aad);
         m += aadLen;
       }
+      const data = bytesOf(it.data, 'data', i);
+      const len = data.length;
+      if (m + len > input.length) input = growInput(m, m + len);
       desc[d + D_DATA] = m;
       desc[d + D_DATA_LEN] = len;
-      input.set(data, m);
+      if (len > 0) input.set(data, m);
       m += len;
       desc[d + D_OUT] = o;
       // Sealed data shorter than a tag gets an empty slot and fails (the rule of every backend).
