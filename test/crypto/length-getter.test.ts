@@ -8,6 +8,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { BatchItem } from '../../src/crypto/aead.js';
 import { SealkvError } from '../../src/errors.js';
+import { CryptoPool } from '../../src/pool/crypto-pool.js';
 import { loadBackends, need } from './helpers/backends.js';
 
 const KEY = new Uint8Array(randomBytes(32));
@@ -81,6 +82,28 @@ describe('issue 8 item 1: a length accessor that lies after the check changes no
         if (item.nonce !== NONCE) throw new Error('a 4-byte nonce was accepted');
         expect(r).toBeInstanceOf(Uint8Array);
         expect(Buffer.from(r as Uint8Array).toString('hex')).toBe(Buffer.from(DATA).toString('hex'));
+      }
+    });
+  }
+});
+
+describe('issue 8 item 1: a length accessor that lies after the check changes nothing in the pool (inline and worker)', () => {
+  for (const inlineThreshold of [Number.POSITIVE_INFINITY, 0]) {
+    it(`pool seal, inlineThreshold ${inlineThreshold}`, async () => {
+      const p = await CryptoPool.create({ backend: 'node', workers: 1, inlineThreshold });
+      try {
+        p.installKey(5, KEY);
+        await expect(p.seal(5, [{ nonce: lying(NONCE.subarray(0, 4), 12), aad: AAD, data: DATA }])).rejects.toBeInstanceOf(SealkvError);
+        for (const item of [
+          { nonce: NONCE, aad: lying(AAD, 64), data: DATA },
+          { nonce: NONCE, aad: AAD, data: lying(DATA, 4096) },
+        ]) {
+          const r = await p.seal(5, [item]).catch((e: unknown) => e);
+          if (r instanceof Error) expect(r).toBeInstanceOf(SealkvError);
+          else expect(Buffer.from((r as Uint8Array[])[0]!).toString('hex')).toBe(reference());
+        }
+      } finally {
+        await p.close();
       }
     });
   }
