@@ -3,7 +3,7 @@
 // AES-256-GCM only (C-4): 32-byte key, 12-byte nonce, 16-byte tag; "sealed" = ciphertext ‖ tag.
 
 import { CryptoError, IntegrityError } from '../errors.js';
-import { bytesArg, itemArg, label } from './bytes.js';
+import { byteLen, bytesArg, itemArg, label, recheck } from './bytes.js';
 
 export type BackendName = 'native' | 'wasm' | 'js' | 'node';
 
@@ -81,8 +81,9 @@ export function checkKey(key: unknown): Uint8Array {
 /** `nonce` as a 12-byte Uint8Array, or BAD_INPUT_TYPE / BAD_NONCE_SIZE. */
 export function checkNonce(nonce: unknown, what = 'nonce', item = -1): Uint8Array {
   const n = bytesArg(nonce, what, item);
-  if (n.length !== NONCE_SIZE) {
-    throw new CryptoError('BAD_NONCE_SIZE', `AES-GCM ${label(what, item)} must be ${NONCE_SIZE} bytes, got ${n.length}`);
+  const len = byteLen(n); // the intrinsic length: an own `length` accessor may lie after the check
+  if (len !== NONCE_SIZE) {
+    throw new CryptoError('BAD_NONCE_SIZE', `AES-GCM ${label(what, item)} must be ${NONCE_SIZE} bytes, got ${len}`);
   }
   return n;
 }
@@ -95,6 +96,16 @@ export function checkItem(item: unknown, i: number): BatchItem {
     aad: bytesArg(it.aad, 'aad', i),
     data: bytesArg(it.data, 'data', i),
   };
+}
+
+/**
+ * Re-checks a checked item once every getter of the batch has run (see recheck): its nonce still
+ * 12 bytes, no field detached.
+ */
+export function recheckItem(it: BatchItem, i: number): void {
+  recheck(it.nonce, 'nonce', i, NONCE_SIZE);
+  recheck(it.aad, 'aad', i);
+  recheck(it.data, 'data', i);
 }
 
 /**

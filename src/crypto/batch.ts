@@ -7,6 +7,7 @@ import { CryptoError, type IntegrityError } from '../errors.js';
 import {
   type BatchItem,
   checkItem,
+  recheckItem,
   integrityError,
   D_AAD,
   D_AAD_LEN,
@@ -19,7 +20,7 @@ import {
   type PackedBatch,
   TAG_SIZE,
 } from './aead.js';
-import { bytesArg, descArg, itemArg, itemsArg } from './bytes.js';
+import { byteLen, bytesArg, descArg, itemArg, itemsArg } from './bytes.js';
 
 export type BatchMode = 'seal' | 'open';
 
@@ -40,8 +41,8 @@ export function packItems(itemsIn: readonly BatchItem[], mode: BatchMode): Packe
   let outLen = 0;
   for (let i = 0; i < count; i++) {
     const it = items[i]!;
-    inLen += NONCE_SIZE + it.aad.length + it.data.length;
-    outLen += outputLength(mode, it.data.length);
+    inLen += NONCE_SIZE + byteLen(it.aad) + byteLen(it.data);
+    outLen += outputLength(mode, byteLen(it.data));
   }
   const input = new Uint8Array(inLen);
   const output = new Uint8Array(outLen);
@@ -54,15 +55,15 @@ export function packItems(itemsIn: readonly BatchItem[], mode: BatchMode): Packe
     input.set(it.nonce, off);
     off += NONCE_SIZE;
     desc[d + D_AAD] = off;
-    desc[d + D_AAD_LEN] = it.aad.length;
+    desc[d + D_AAD_LEN] = byteLen(it.aad);
     input.set(it.aad, off);
-    off += it.aad.length;
+    off += byteLen(it.aad);
     desc[d + D_DATA] = off;
-    desc[d + D_DATA_LEN] = it.data.length;
+    desc[d + D_DATA_LEN] = byteLen(it.data);
     input.set(it.data, off);
-    off += it.data.length;
+    off += byteLen(it.data);
     desc[d + D_OUT] = out;
-    out += outputLength(mode, it.data.length);
+    out += outputLength(mode, byteLen(it.data));
   }
   return { count, input, desc, output };
 }
@@ -72,6 +73,9 @@ export function checkItems(items: unknown): BatchItem[] {
   const list = itemsArg<unknown>(items, 'batch items');
   const out = new Array<BatchItem>(list.length);
   for (let i = 0; i < list.length; i++) out[i] = checkItem(list[i], i);
+  // A later item's getter may have detached a field checked above (issue 8: a detached nonce
+  // packs as zeros); no user code runs after this loop.
+  for (let i = 0; i < out.length; i++) recheckItem(out[i]!, i);
   return out;
 }
 

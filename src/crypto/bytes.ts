@@ -35,14 +35,29 @@ const BYTE_TAGS = new Set(['Uint8Array', 'Int8Array', 'Uint8ClampedArray']);
  * bytesArg", which either normalises the value or throws; it is never a verdict of invalid.
  * Measured ≈ 14 ns (the intrinsic `buffer` getter is most of it; Object.getPrototypeOf and
  * ArrayBuffer.isView would each add ≈ 8 ns per check, per item of a batch).
+ * The `buffer` read (a C++ builtin, ≈ 8 ns) is the only way to see a SharedArrayBuffer, so it
+ * stays per view. Measured alternatives that do not win: a WeakSet of checked views or buffers
+ * (a buffer verdict still needs the read; a view lookup costs about as much and only helps views
+ * seen before), and checking in native code (napi_get_typedarray_info + napi_is_arraybuffer per
+ * view, views passed as arguments: ≈ 95 ns per item for check and copy of nonce, AAD and data,
+ * vs ≈ 100 ns for the same in JS).
  */
 export function isPlainBytes(x: unknown): x is Uint8Array {
   try {
-    return x instanceof Uint8Array && byteLengthOf.call(x) === x.length && x.length !== 0 && !(bufferOf.call(x) instanceof SharedArrayBuffer);
+    // `x.length` first: its map check lets the optimiser inline the byteLength call (≈1.5 ns less).
+    return x instanceof Uint8Array && x.length !== 0 && byteLengthOf.call(x) === x.length && !(bufferOf.call(x) instanceof SharedArrayBuffer);
   } catch {
     // An object that only pretends to be a Uint8Array (Object.create(Uint8Array.prototype)).
     return false;
   }
+}
+
+/**
+ * The intrinsic byte length of a view: immune to an own or inherited `length` accessor, which
+ * can agree with the check and lie afterwards (a 4-byte nonce then read as 12, zero-padded).
+ */
+export function byteLen(x: ArrayBufferView): number {
+  return byteLengthOf.call(x);
 }
 
 function refuse(what: string, x: unknown): CryptoError {
@@ -68,6 +83,27 @@ function isDetached(x: ArrayBufferView): boolean {
   } catch {
     return true;
   }
+}
+
+/**
+ * Throws BAD_INPUT_TYPE when a view checked earlier in this call has since been detached or (for
+ * a fixed-size field, `len` ≥ 0) resized. A batch reads its items through property accesses,
+ * which may be getters: one that runs after a field's check can transfer that field's buffer, and
+ * an element copy of a detached nonce reads twelve zeros (two items, one nonce). Run it once all
+ * getters have run and before the first byte is copied; it calls no user code.
+ */
+export function recheck(x: Uint8Array, what: string, item = -1, len = -1): void {
+  if (!intact(x, len)) throw changedError(label(what, item));
+}
+
+/** False when `x` is detached, or (`len` ≥ 0) no longer `len` bytes long. */
+export function intact(x: Uint8Array, len = -1): boolean {
+  const n = byteLengthOf.call(x);
+  return (len < 0 || n === len) && (n !== 0 || !isDetached(x));
+}
+
+export function changedError(what: string): CryptoError {
+  return new CryptoError('BAD_INPUT_TYPE', `${what} was detached or resized after it was checked (by a getter of the batch items)`);
 }
 
 /** `what`, or "batch item <item> <what>" for an item of a batch (built only when an error is thrown). */

@@ -31,7 +31,7 @@
 
 import { checkNonce, DESC_FIELDS, NONCE_SIZE, TAG_SIZE } from '../crypto/aead.js';
 import { checkItems } from '../crypto/batch.js';
-import { bytesArg, itemArg, itemsArg } from '../crypto/bytes.js';
+import { byteLen, bytesArg, changedError, intact, itemArg, itemsArg } from '../crypto/bytes.js';
 import { ENVELOPE_OVERHEAD } from '../crypto/envelope/framing.js';
 import { RAFT_AAD_SIZE } from '../crypto/envelope/raft.js';
 import { CryptoError } from '../errors.js';
@@ -200,8 +200,8 @@ export function packSealOpen(
   let outLen = 0;
   for (let i = 0; i < count; i++) {
     const it = items[i]!;
-    inLen += NONCE_SIZE + it.aad.length + it.data.length;
-    outLen += itemOutLen(op, it.data.length);
+    inLen += NONCE_SIZE + byteLen(it.aad) + byteLen(it.data);
+    outLen += itemOutLen(op, byteLen(it.data));
   }
   const t = allocTask(take, op, count, DESC_FIELDS, inLen, outLen, keyId, keyVersion);
   const { desc, input } = t;
@@ -213,22 +213,22 @@ export function packSealOpen(
     copySmall(input, off, it.nonce);
     off += NONCE_SIZE;
     desc[d + 1] = off; // D_AAD
-    desc[d + 2] = it.aad.length; // D_AAD_LEN
+    desc[d + 2] = byteLen(it.aad); // D_AAD_LEN
     copySmall(input, off, it.aad);
-    off += it.aad.length;
+    off += byteLen(it.aad);
     desc[d + 3] = off; // D_DATA
-    desc[d + 4] = it.data.length; // D_DATA_LEN
+    desc[d + 4] = byteLen(it.data); // D_DATA_LEN
     input.set(it.data, off);
-    off += it.data.length;
+    off += byteLen(it.data);
     desc[d + 5] = out; // D_OUT
-    out += itemOutLen(op, it.data.length);
+    out += itemOutLen(op, byteLen(it.data));
   }
   return t;
 }
 
 /** Byte loop for short fields (nonces, typical AADs): cheaper than a TypedArray#set call. */
 function copySmall(dst: Uint8Array, at: number, src: Uint8Array): void {
-  const n = src.length;
+  const n = byteLen(src); // never `.length`: an own accessor may lie after the check
   if (n > 32) {
     dst.set(src, at);
     return;
@@ -290,18 +290,23 @@ export function checkResealItem(x: unknown, i: number): ResealItem {
 
 export function packReseal(storageKeyId: number, keyVersion: number, itemsIn: readonly ResealItem[], take: TakeBuffer = freshBuffer): TaskViews {
   const items = itemsArg<unknown>(itemsIn, 'reseal items').map(checkResealItem);
+  // A later item's getter may have detached a field checked above; no user code runs after this.
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    if (!intact(it.envelope) || !intact(it.storageKey) || !intact(it.valueHeader) || !intact(it.nonce, NONCE_SIZE)) throw changedError(`a field of reseal item ${i}`);
+  }
   const count = items.length;
   let inLen = 0;
   let plainLen = 0;
   let scratchLen = 0;
   for (let i = 0; i < count; i++) {
     const it = items[i]!;
-    if (it.valueHeader.length !== VALUE_HEADER_BYTES) {
-      throw new CryptoError('BAD_INPUT_TYPE', `reseal item ${i}: value header must be ${VALUE_HEADER_BYTES} bytes, got ${it.valueHeader.length}`);
+    if (byteLen(it.valueHeader) !== VALUE_HEADER_BYTES) {
+      throw new CryptoError('BAD_INPUT_TYPE', `reseal item ${i}: value header must be ${VALUE_HEADER_BYTES} bytes, got ${byteLen(it.valueHeader)}`);
     }
-    const saad = SAAD_PREFIX + VALUE_HEADER_BYTES + it.storageKey.length;
-    inLen += it.envelope.length + RAFT_AAD_SIZE + saad + NONCE_SIZE;
-    plainLen += payloadLength(it.envelope.length);
+    const saad = SAAD_PREFIX + VALUE_HEADER_BYTES + byteLen(it.storageKey);
+    inLen += byteLen(it.envelope) + RAFT_AAD_SIZE + saad + NONCE_SIZE;
+    plainLen += payloadLength(byteLen(it.envelope));
     scratchLen += saad + NONCE_SIZE;
   }
   const scratchOff = align8(plainLen);
@@ -316,16 +321,16 @@ export function packReseal(storageKeyId: number, keyVersion: number, itemsIn: re
   let store = storeOff;
   for (let i = 0, d = 0; i < count; i++, d += RS_FIELDS) {
     const it = items[i]!;
-    const pl = payloadLength(it.envelope.length);
+    const pl = payloadLength(byteLen(it.envelope));
     desc[d + RS_ENV] = off;
-    desc[d + RS_ENV_LEN] = it.envelope.length;
+    desc[d + RS_ENV_LEN] = byteLen(it.envelope);
     input.set(it.envelope, off);
-    off += it.envelope.length;
+    off += byteLen(it.envelope);
     desc[d + RS_RAFT_AAD] = off;
     input.fill(0, off, off + RAFT_AAD_SIZE);
     off += RAFT_AAD_SIZE;
     desc[d + RS_SAAD] = off;
-    desc[d + RS_SAAD_LEN] = SAAD_PREFIX + VALUE_HEADER_BYTES + it.storageKey.length;
+    desc[d + RS_SAAD_LEN] = SAAD_PREFIX + VALUE_HEADER_BYTES + byteLen(it.storageKey);
     input[off] = 0x01; // SE-2: version ‖ flag ‖ key_id ‖ header ‖ storage key
     input[off + 1] = 0x00;
     input[off + 2] = storageKeyId >>> 24;
@@ -334,7 +339,7 @@ export function packReseal(storageKeyId: number, keyVersion: number, itemsIn: re
     input[off + 5] = storageKeyId & 0xff;
     input.set(it.valueHeader, off + SAAD_PREFIX);
     input.set(it.storageKey, off + SAAD_PREFIX + VALUE_HEADER_BYTES);
-    off += SAAD_PREFIX + VALUE_HEADER_BYTES + it.storageKey.length;
+    off += SAAD_PREFIX + VALUE_HEADER_BYTES + byteLen(it.storageKey);
     desc[d + RS_SNONCE] = off;
     copySmall(input, off, it.nonce);
     off += NONCE_SIZE;

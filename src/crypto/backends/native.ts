@@ -28,7 +28,7 @@ import {
   TAG_SIZE,
 } from '../aead.js';
 import { packedArg } from '../batch.js';
-import { bytesArg, isPlainBytes, itemArg, itemsArg } from '../bytes.js';
+import { byteLen, bytesArg, changedError, isPlainBytes, itemArg, itemsArg, label } from '../bytes.js';
 
 /** Opaque handle to a native key context (a Node-API external). */
 export interface NativeContext {
@@ -300,9 +300,8 @@ function copyNonce(dst: Uint8Array, at: number, n: Uint8Array): void {
   dst[at + 11] = n[11]!;
 }
 
-/** Byte copy for short AAD (a loop beats a TypedArray#set call below ~32 bytes). */
-function copySmall(dst: Uint8Array, at: number, src: Uint8Array): void {
-  const n = src.length;
+/** Byte copy of `n` bytes of short AAD (a loop beats a TypedArray#set call below ~32 bytes). */
+function copySmall(dst: Uint8Array, at: number, src: Uint8Array, n: number): void {
   if (n > 32) {
     dst.set(src, at);
     return;
@@ -331,7 +330,8 @@ export interface NativeAead extends Aead {
  * are built only on failure: a template string per item costs more than the check itself.
  */
 function nonceOf(n: Uint8Array, i: number): Uint8Array {
-  return isPlainBytes(n) && n.length === NONCE_SIZE ? n : checkNonce(n, 'nonce', i);
+  // Lengths in the batch loops come from byteLen, never `.length` (an accessor may lie after the check).
+  return isPlainBytes(n) && byteLen(n) === NONCE_SIZE ? n : checkNonce(n, 'nonce', i);
 }
 function bytesOf(x: Uint8Array, what: string, i: number): Uint8Array {
   return isPlainBytes(x) ? x : bytesArg(x, what, i);
@@ -362,7 +362,7 @@ class NativeAeadImpl implements NativeAead {
     const plaintext = bytesArg(plaintextIn, 'plaintext');
     let out: Uint8Array;
     try {
-      out = allocOut(plaintext.length + TAG_SIZE);
+      out = allocOut(byteLen(plaintext) + TAG_SIZE);
       if (this.#b.seal(this.#cache.get(key), key, nonce, aad, plaintext, out) === KEY_MISMATCH) {
         this.#b.seal(this.#cache.find(key), key, nonce, aad, plaintext, out);
       }
@@ -377,13 +377,14 @@ class NativeAeadImpl implements NativeAead {
     const nonce = checkNonce(nonceIn);
     const aad = bytesArg(aadIn, 'aad');
     const sealed = bytesArg(sealedIn, 'sealed');
-    if (sealed.length < TAG_SIZE) {
-      throw integrityError('authentication failed (native): sealed data shorter than the tag', new Error(`native: ${sealed.length} bytes cannot hold a ${TAG_SIZE}-byte tag`));
+    const sealedLen = byteLen(sealed);
+    if (sealedLen < TAG_SIZE) {
+      throw integrityError('authentication failed (native): sealed data shorter than the tag', new Error(`native: ${sealedLen} bytes cannot hold a ${TAG_SIZE}-byte tag`));
     }
     let out: Uint8Array;
     let r: number;
     try {
-      out = allocOut(sealed.length - TAG_SIZE);
+      out = allocOut(sealedLen - TAG_SIZE);
       r = this.#b.open(this.#cache.get(key), key, nonce, aad, sealed, out);
       if (r === KEY_MISMATCH) r = this.#b.open(this.#cache.find(key), key, nonce, aad, sealed, out);
     } catch (e) {
@@ -421,22 +422,25 @@ class NativeAeadImpl implements NativeAead {
     for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
       const it = items[i]!;
       if (typeof it !== 'object' || it === null) itemArg(it, 'batch item', i);
+      // Each field is copied right after its check, before the next property read: that read
+      // may be a getter, which could detach a checked nonce (an element copy then reads zeros).
       const nonce = nonceOf(it.nonce, i);
-      const aad = bytesOf(it.aad, 'aad', i);
-      const aadLen = aad.length;
-      const data = bytesOf(it.data, 'data', i);
-      results[i] = data;
-      const len = data.length;
-      if (m + NONCE_SIZE + aadLen > meta.length) meta = growInput(m, m + NONCE_SIZE + aadLen);
+      if (m + NONCE_SIZE > meta.length) meta = growInput(m, m + NONCE_SIZE);
       desc[d + D_NONCE] = m;
       copyNonce(meta, m, nonce);
       m += NONCE_SIZE;
+      const aad = bytesOf(it.aad, 'aad', i);
+      const aadLen = byteLen(aad);
       desc[d + D_AAD] = m;
       desc[d + D_AAD_LEN] = aadLen;
       if (aadLen > 0) {
-        copySmall(meta, m, aad);
+        if (m + aadLen > meta.length) meta = growInput(m, m + aadLen);
+        copySmall(meta, m, aad, aadLen);
         m += aadLen;
       }
+      const data = bytesOf(it.data, 'data', i);
+      results[i] = data;
+      const len = byteLen(data);
       desc[d + D_DATA] = o;
       desc[d + D_DATA_LEN] = len;
       desc[d + D_OUT] = o;
@@ -448,12 +452,15 @@ class NativeAeadImpl implements NativeAead {
     try {
       output = allocBatchOut(this.#b, o, false);
       const ab = output.buffer;
-      for (let i = 0, at = 0; i < n; i++) {
+      for (let i = 0, d = 0, at = 0; i < n; i++, d += DESC_FIELDS) {
         const data = results[i]!;
-        const len = data.length + TAG_SIZE;
-        output.set(data, at);
-        results[i] = new Uint8Array(ab, at, len); // the constructor form is ≈2x cheaper than subarray()
-        at += len;
+        // The length pass 1 sized the slot for: a later item's getter may have detached or
+        // resized this buffer since (then the slots would no longer line up with desc).
+        const len = desc[d + D_DATA_LEN]!;
+        if (byteLen(data) !== len) throw changedError(label('data', i));
+        if (len > 0) output.set(data, at);
+        results[i] = new Uint8Array(ab, at, len + TAG_SIZE); // the constructor form is ≈2x cheaper than subarray()
+        at += len + TAG_SIZE;
       }
       if (this.#b.sealPacked(this.#cache.get(key), key, meta, output, desc, n, output) === KEY_MISMATCH) {
         this.#b.sealPacked(this.#cache.find(key), key, meta, output, desc, n, output);
@@ -479,24 +486,27 @@ class NativeAeadImpl implements NativeAead {
     for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
       const it = items[i]!;
       if (typeof it !== 'object' || it === null) itemArg(it, 'batch item', i);
+      // Each field is copied right after its check, before the next (possibly getter) read.
       const nonce = nonceOf(it.nonce, i);
-      const aad = bytesOf(it.aad, 'aad', i);
-      const data = bytesOf(it.data, 'data', i);
-      const aadLen = aad.length;
-      const len = data.length;
-      if (m + NONCE_SIZE + aadLen + len > input.length) input = growInput(m, m + NONCE_SIZE + aadLen + len);
+      if (m + NONCE_SIZE > input.length) input = growInput(m, m + NONCE_SIZE);
       desc[d + D_NONCE] = m;
       copyNonce(input, m, nonce);
       m += NONCE_SIZE;
+      const aad = bytesOf(it.aad, 'aad', i);
+      const aadLen = byteLen(aad);
       desc[d + D_AAD] = m;
       desc[d + D_AAD_LEN] = aadLen;
       if (aadLen > 0) {
-        copySmall(input, m, aad);
+        if (m + aadLen > input.length) input = growInput(m, m + aadLen);
+        copySmall(input, m, aad, aadLen);
         m += aadLen;
       }
+      const data = bytesOf(it.data, 'data', i);
+      const len = byteLen(data);
+      if (m + len > input.length) input = growInput(m, m + len);
       desc[d + D_DATA] = m;
       desc[d + D_DATA_LEN] = len;
-      input.set(data, m);
+      if (len > 0) input.set(data, m);
       m += len;
       desc[d + D_OUT] = o;
       // Sealed data shorter than a tag gets an empty slot and fails (the rule of every backend).

@@ -26,7 +26,7 @@ import {
   TAG_SIZE,
 } from '../aead.js';
 import { type BatchMode, batchCause, checkItems, checkPacked, outputLength, packedArg } from '../batch.js';
-import { bytesArg } from '../bytes.js';
+import { byteLen, bytesArg } from '../bytes.js';
 
 /** The part of the WebAssembly JS API used here (the project's `lib` setting does not declare it). */
 interface WasmMemory {
@@ -375,8 +375,8 @@ class WasmAesGcm implements WasmAead {
     let outLen = 0;
     for (let i = 0; i < count; i++) {
       const it = items[i]!;
-      inLen += NONCE_SIZE + it.aad.length + it.data.length;
-      outLen += outputLength(mode, it.data.length);
+      inLen += NONCE_SIZE + byteLen(it.aad) + byteLen(it.data);
+      outLen += outputLength(mode, byteLen(it.data));
     }
     const slot = this.keys.slotFor(key);
     const L = layoutBatch(this.mem.batchBase, inLen, count, outLen);
@@ -394,15 +394,15 @@ class WasmAesGcm implements WasmAead {
       m.set(it.nonce, L.inBase + off);
       off += NONCE_SIZE;
       desc[d + D_AAD] = off;
-      desc[d + D_AAD_LEN] = it.aad.length;
+      desc[d + D_AAD_LEN] = byteLen(it.aad);
       m.set(it.aad, L.inBase + off);
-      off += it.aad.length;
+      off += byteLen(it.aad);
       desc[d + D_DATA] = off;
-      desc[d + D_DATA_LEN] = it.data.length;
+      desc[d + D_DATA_LEN] = byteLen(it.data);
       m.set(it.data, L.inBase + off);
-      off += it.data.length;
+      off += byteLen(it.data);
       desc[d + D_OUT] = out;
-      out += outputLength(mode, it.data.length);
+      out += outputLength(mode, byteLen(it.data));
     }
     this.mem.setU32(L.desc, desc);
     this.call(mode, slot, L, count);
