@@ -13,7 +13,7 @@ import { ApplyStore } from '../../src/storage/apply-txn.js';
 import { type StorageEnv, openStorageEnv } from '../../src/storage/env.js';
 import { LmdbLogStorage } from '../../src/storage/log-store.js';
 import { createSnapshotStream, installSnapshot, recordLocalSnapshot } from '../../src/storage/snapshot.js';
-import { WalLogStorage } from '../../src/storage/wal/wal-log.js';
+import type { WalLogStorage } from '../../src/storage/wal/wal-log.js';
 import { bytes, range, tempDirs, text } from '../storage/helpers.js';
 
 const dirs = tempDirs();
@@ -31,7 +31,10 @@ afterEach(async () => {
 const CONF = { voters: ['n1', 'n2', 'n3'], learners: [] };
 
 function core(wal: WalLogStorage, store: ApplyStore): RaftNode {
-  return new RaftNode({ id: 'n2', electionTick: 10, heartbeatTick: 1, random: () => 0, applied: Number(store.appliedIndex()) }, wal);
+  return new RaftNode(
+    { id: 'n2', electionTick: 10, heartbeatTick: 1, preVote: true, checkQuorum: true, maxSizePerMsg: 1 << 20, maxInflightMsgs: 16, maxInflightBytes: 1 << 24, random: () => 0, applied: Number(store.appliedIndex()) },
+    wal,
+  );
 }
 
 describe('issue 13: a data dir of the previous layout (Raft log in LMDB)', () => {
