@@ -13,7 +13,7 @@ import { ApplyStore } from '../../src/storage/apply-txn.js';
 import { type StorageEnv, openStorageEnv } from '../../src/storage/env.js';
 import { LmdbLogStorage } from '../../src/storage/log-store.js';
 import { createSnapshotStream, installSnapshot, recordLocalSnapshot } from '../../src/storage/snapshot.js';
-import type { WalLogStorage } from '../../src/storage/wal/wal-log.js';
+import { WalLogStorage } from '../../src/storage/wal/wal-log.js';
 import { bytes, range, tempDirs, text } from '../storage/helpers.js';
 
 const dirs = tempDirs();
@@ -66,6 +66,43 @@ describe('issue 13: a data dir of the previous layout (Raft log in LMDB)', () =>
     closers.push(() => again.wal.close());
     expect(again.repairs).toEqual([]);
     expect([again.wal.firstIndex(), again.wal.lastIndex(), again.wal.hardState().commit]).toEqual([21, 40, 40]);
+  });
+});
+
+describe('issue 13: a migration interrupted by a crash', () => {
+  async function oldLayout(dir: string): Promise<{ e: StorageEnv; store: ApplyStore }> {
+    const e = await env(dir);
+    const old = LmdbLogStorage.open(e);
+    await old.bootstrap(CONF.voters);
+    await old.persist({ entries: range(2, 10, 2), hardState: { term: 2, vote: 'n3', commit: 9 } });
+    const store = new ApplyStore(e);
+    await store.begin().commit(9n);
+    return { e, store };
+  }
+
+  it('issue 13: a half-written wal.migrating/ (crash before the rename) is discarded and the migration redone', async () => {
+    const dir = dirs.make();
+    const { e, store } = await oldLayout(dir);
+    const partial = await WalLogStorage.open(join(dir, 'wal.migrating'));
+    await partial.persist({ entries: range(1, 3, 9) }); // nonsense a crash could have left
+    await partial.close();
+    const { wal, repairs } = await openRaftLog(dir, e, store);
+    closers.push(() => wal.close());
+    expect(repairs.join()).toContain('migrated');
+    expect([wal.firstIndex(), wal.lastIndex(), wal.term(10), wal.hardState().vote]).toEqual([2, 10, 2, 'n3']);
+  });
+
+  it('issue 13: an LMDB log still present next to a WAL (crash after the rename) is dropped, the WAL wins', async () => {
+    const dir = dirs.make();
+    const { e, store } = await oldLayout(dir);
+    await (await openRaftLog(dir, e, store)).wal.close();
+    // The old log back in LMDB, as if the drop after the rename had not happened.
+    await LmdbLogStorage.open(e).persist({ entries: range(1, 3, 7), hardState: { term: 7, vote: null, commit: 1 } });
+    const { wal, repairs } = await openRaftLog(dir, e, store);
+    closers.push(() => wal.close());
+    expect(repairs).toEqual([]);
+    expect([wal.lastIndex(), wal.hardState().term]).toEqual([10, 2]);
+    expect([...e.log.getKeys({})]).toEqual([]);
   });
 });
 
