@@ -73,6 +73,13 @@ export interface ApplyStore extends CommittedReader {
    * `get` and `appliedIndex()` as soon as this returns (before the promise settles).
    */
   commitBatch(writes: BufferedWrite[], appliedIndex: bigint): Promise<void>;
+  /**
+   * Issue 13: commits do not wait for their fsync. Resolves once everything submitted so far is
+   * committed AND fsynced, with that applied index — for entries whose effect must be durable
+   * before anything after them is acknowledged (SPEC KM-7). Optional so test stores need not
+   * implement it.
+   */
+  forceSync?(): Promise<bigint>;
 }
 
 export interface ApplyHooks<R> {

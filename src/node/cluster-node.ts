@@ -21,10 +21,8 @@ import {
 import type { BufferedWrite } from './write-overlay.js';
 import {
   ApplyStore,
-  LmdbLogStorage,
   openStorageEnv,
   recordLocalSnapshot,
-  type SnapshotHeader,
   type StorageEnv,
   StorageError,
 } from '../storage/index.js';
@@ -48,6 +46,8 @@ import { Proposer } from './proposer.js';
 import { ReadIndexBatcher } from './read-index.js';
 import { WriteClock } from './write-clock.js';
 import { RunLoop } from './run-loop.js';
+import type { WalLogStorage } from '../storage/wal/wal-log.js';
+import { bootstrapStores, openRaftLog } from './node-storage.js';
 import { type SnapChunk, SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
 import type { NodeMetrics } from '../server/metrics.js';
 
@@ -126,7 +126,7 @@ export class ClusterNode {
   private constructor(
     readonly cfg: NodeConfig,
     readonly env: StorageEnv,
-    readonly logStore: LmdbLogStorage,
+    readonly logStore: WalLogStorage,
     readonly store: ApplyStore,
     readonly raft: RaftNode,
     readonly transport: PeerTransport,
@@ -143,7 +143,7 @@ export class ClusterNode {
     const last = logStore.lastIndex();
     const from = Math.max(logStore.firstIndex(), last - 63);
     if (from <= last) this.observeEntries(logStore.entries(from, last + 1, 4 * 1024 * 1024));
-    this.lastSnapshotIndex = logStore.snapshotMeta().index;
+    this.lastSnapshotIndex = store.meta.snapshotMeta().index;
     this.proposer = new Proposer<FsmResponse>(
       {
         isLeader: () => raft.isLeader(),
@@ -212,6 +212,7 @@ export class ClusterNode {
       sendRaft: (to, m) => transport.send(to, m),
       stepLocal: (m) => this.loop.step(m),
       peers: () => book.entries(),
+      termOf: (i) => logStore.term(i),
     }, log);
     this.receiver = new SnapshotReceiver(cfg.dataDir, env, log);
     this.loop = new RunLoop(
@@ -247,14 +248,18 @@ export class ClusterNode {
     mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
     checkClusterIdentity(cfg);
     const env = await openStorageEnv(cfg.dataDir);
+    let wal: WalLogStorage | null = null;
     try {
-      const logStore = LmdbLogStorage.open(env);
-      const fresh = logStore.lastIndex() === 0 && logStore.snapshotMeta().index === 0;
-      if (fresh && !cfg.join) await logStore.bootstrap([...cfg.peers.keys()].sort());
+      // The state machine commits without waiting for its fsync (the Raft log is the durable
+      // record); the log lives in its own WAL (issue 13, docs/ARCHITECTURE.md "Two stores").
       const store = new ApplyStore(env, false);
-      if (await logStore.finishInterruptedInstall(store.appliedIndex())) {
-        log.warn({ index: String(store.appliedIndex()) }, 'finished the log reset of a snapshot install interrupted by a crash');
-      }
+      store.onSynced = () => crashPoint('state-sync:synced');
+      const opened = await openRaftLog(cfg.dataDir, env, store);
+      const logStore = opened.wal;
+      wal = logStore;
+      for (const r of opened.repairs) log.warn({ index: String(store.appliedIndex()) }, r);
+      const fresh = logStore.lastIndex() === 0 && logStore.snapshot().meta.index === 0;
+      if (fresh && !cfg.join) await bootstrapStores(env, store, logStore, [...cfg.peers.keys()].sort());
       const book = new AddressBook(cfg.dataDir, new Map([...cfg.peers].map(([id, hp]) => [id, `${hp.host}:${hp.port}`])));
       const transport = new PeerTransport({
         id: cfg.id,
@@ -292,6 +297,7 @@ export class ClusterNode {
       node.wire();
       return node;
     } catch (e) {
+      await wal?.close().catch(() => undefined);
       await env.close().catch(() => undefined);
       throw e;
     }
@@ -490,6 +496,7 @@ export class ClusterNode {
     this.waiter.failAll(new ProposalError('CLOSED', 'the node is shutting down'));
     await this.transport.close();
     await this.pipeline.idle().catch(() => undefined);
+    await this.logStore.close().catch(() => undefined);
     await this.env.close();
   }
 
@@ -503,8 +510,9 @@ export class ClusterNode {
       commitBatch: (writes: BufferedWrite[], applied: bigint) => {
         const conf = this.pendingConf;
         this.pendingConf = null;
-        return store.commitBatch(writes, applied, conf ?? undefined);
+        return store.commitBatch(writes, applied, conf ?? undefined).then(() => crashPoint('state-sync:committed'));
       },
+      forceSync: () => store.forceSync(),
     };
   }
 
@@ -538,12 +546,15 @@ export class ClusterNode {
   }
 
   /**
-   * The run loop's snapshot install (followers). The staged state and the log reset land in ONE
-   * LMDB transaction, so a crash anywhere leaves either the old state and log or the new ones
-   * (never applied > commit). A HALT that fires while this runs aborts it: nothing is installed
-   * after the halt, the node exits with applied = k−1. The core only accepts a snapshot once
-   * every entry it handed over is applied (asyncApply), so the pipeline is idle here; waiting for
-   * it anyway keeps the install from racing a batch that is still committing.
+   * The run loop's snapshot install (followers), two durable steps in this order (issue 13):
+   * 1. ONE LMDB transaction installs the staged state with its snapshot point and applied index;
+   * 2. the WAL resets the log to start after the snapshot and raises the commit index to it.
+   * A crash between them leaves applied = LMDB's snapshot point > the WAL's commit, which
+   * `openRaftLog` detects at start and finishes by writing step 2 (node-storage.ts). A crash
+   * before step 1 leaves the old state and log. A HALT that fires while this runs aborts it:
+   * nothing is installed after the halt, the node exits with applied = k−1. The core only accepts
+   * a snapshot once every entry it handed over is applied (asyncApply), so the pipeline is idle
+   * here; waiting for it anyway keeps the install from racing a batch that is still committing.
    */
   private async installSnapshot(meta: SnapshotMeta, signal: AbortSignal): Promise<void> {
     const aborted = (): boolean => signal.aborted || this.pipeline.haltedWith() !== null;
@@ -551,26 +562,18 @@ export class ClusterNode {
     await this.pipeline.idle();
     crashPoint('snapshot-install:idle');
     if (aborted()) throw new StorageError('INSTALL_ABORTED', `snapshot ${meta.index} not installed: apply halted`);
-    let reset = false;
-    let header: SnapshotHeader;
-    try {
-      header = await this.receiver.install(meta, {
-        aborted,
-        staged: (h) => {
-          crashPoint('snapshot-install:staged');
-          // Addresses first (only additions): the members the snapshot names stay reachable.
-          if (h.peers) this.book.learn(h.peers);
-        },
-        commitOps: () => {
-          reset = true;
-          return this.logStore.snapshotResetOps(meta);
-        },
-      });
-    } catch (e) {
-      if (reset) this.logStore.fail(e); // its memory already starts after the snapshot
-      throw e;
-    }
+    const header = await this.receiver.install(meta, {
+      aborted,
+      staged: (h) => {
+        crashPoint('snapshot-install:staged');
+        // Addresses first (only additions): the members the snapshot names stay reachable.
+        if (h.peers) this.book.learn(h.peers);
+      },
+    });
     crashPoint('snapshot-install:installed');
+    const hs = this.logStore.hardState();
+    await this.logStore.persist({ snapshot: meta, hardState: { ...hs, commit: Math.max(hs.commit, meta.index) } });
+    crashPoint('snapshot-install:log-reset');
     this.book.retain([...header.conf.voters, ...header.conf.learners], this.cfg.id);
     this.transport.updatePeers(this.book.entries());
     this.store.reload();
@@ -588,20 +591,37 @@ export class ClusterNode {
     if (!this.snapshotting && Number(i) - this.lastSnapshotIndex >= this.cfg.snapshotThreshold) void this.snapshot();
   }
 
-  /** Records a snapshot point at the applied index and compacts the log behind it. */
+  /**
+   * Records a snapshot point at the applied index and compacts the log behind it. The LMDB record
+   * is a durable transaction (it waits for the flush, so the state up to the point is synced);
+   * the log is compacted at most to the synced applied index, so a crash that rolls the state
+   * back to its last flushed commit still finds every entry it must replay.
+   */
   private async snapshot(): Promise<void> {
     this.snapshotting = true;
     try {
-      const meta = await recordLocalSnapshot(this.env);
+      const meta = await recordLocalSnapshot(this.env, { termOf: (i) => this.logStore.term(i) });
+      crashPoint('snapshot:recorded');
+      await this.logStore.recordSnapshot({ index: meta.index, term: meta.term, conf: meta.conf });
       this.lastSnapshotIndex = meta.index;
-      const upTo = meta.index - this.cfg.compactionMargin;
+      const upTo = Math.min(meta.index - this.cfg.compactionMargin, Number(this.store.syncedAppliedIndex()));
       if (upTo >= this.logStore.firstIndex()) await this.logStore.compact(upTo);
+      crashPoint('snapshot:compacted');
       this.log.info({ index: meta.index, compactedTo: upTo }, 'snapshot recorded');
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'snapshot failed');
     } finally {
       this.snapshotting = false;
     }
+  }
+
+  /**
+   * Makes the state machine durable up to everything applied so far (issue 13: apply commits do
+   * not wait for their fsync). For the encryption entries that must be on disk before anything
+   * after them is acknowledged (SPEC KM-7). Resolves with the synced applied index.
+   */
+  forceSync(): Promise<bigint> {
+    return this.store.forceSync();
   }
 
   private onSoftState(role: Role, leader: string | null): void {

@@ -39,6 +39,20 @@ export const CrashPoints = {
   SNAPSHOT_INSTALL_INSTALLED: 'snapshot-install:installed',
   /** run-loop.ts: the Ready that carried an installed snapshot is persisted. */
   SNAPSHOT_INSTALL_PERSISTED: 'snapshot-install:persisted',
+  /** cluster-node.ts (issue 13): the state install committed, the WAL not yet reset to the snapshot. */
+  SNAPSHOT_INSTALL_LOG_RESET: 'snapshot-install:log-reset',
+  /** run-loop.ts (issue 13): before a Ready's WAL write, and once it is durable (nothing acknowledged yet). */
+  LOG_PERSIST_BEFORE: 'log-persist:before',
+  LOG_PERSIST_SYNCED: 'log-persist:synced',
+  /** apply-txn / cluster-node (issue 13): a state batch committed (not yet fsynced), and its fsync done. */
+  STATE_SYNC_COMMITTED: 'state-sync:committed',
+  STATE_SYNC_SYNCED: 'state-sync:synced',
+  /** cluster-node.ts (issue 13): local snapshot recorded in LMDB; WAL compacted behind it. */
+  SNAPSHOT_RECORDED: 'snapshot:recorded',
+  SNAPSHOT_COMPACTED: 'snapshot:compacted',
+  /** node-storage.ts (issue 13): migration of an LMDB log into wal.migrating/ written, and renamed to wal/. */
+  WAL_MIGRATE_WRITTEN: 'wal-migrate:written',
+  WAL_MIGRATE_RENAMED: 'wal-migrate:renamed',
 } as const;
 
 export type CrashPointName = (typeof CrashPoints)[keyof typeof CrashPoints];

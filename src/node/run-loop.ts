@@ -2,12 +2,12 @@
 //
 // One Ready at a time: its messages that promise nothing about local state go out at once (a
 // leader's appends are pipelined with its own fsync), its hard state and entries are persisted
-// in ONE durable LMDB transaction, and only then are votes and acknowledgements sent (the
+// in ONE durable write of the Raft log (the WAL: one group commit), and only then are votes and acknowledgements sent (the
 // durability contract of Ready). While that fsync runs, new proposals and messages accumulate
 // in the core and form the next Ready — the next log batch.
 
 import { type Entry, type Message, MessageType, type RaftNode, type Ready, type SoftState } from '../raft/index.js';
-import type { LmdbLogStorage } from '../storage/index.js';
+import type { DurableLog } from '../storage/wal/durable-log.js';
 import { CrashPoints, crashPoint } from './crash-points.js';
 
 export interface RunLoopHooks {
@@ -40,7 +40,7 @@ export class RunLoop {
 
   constructor(
     readonly raft: RaftNode,
-    private readonly log: LmdbLogStorage,
+    private readonly log: DurableLog,
     private readonly hooks: RunLoopHooks,
     private readonly tickMs: number,
   ) {}
@@ -112,7 +112,10 @@ export class RunLoop {
     }
     if (rd.hardState || rd.entries.length > 0) {
       const t0 = performance.now();
+      crashPoint('log-persist:before');
       await this.log.persist({ hardState: rd.hardState, entries: rd.entries });
+      // Durable, nothing acknowledged yet: a kill here must lose nothing anybody was told about.
+      crashPoint('log-persist:synced');
       this.hooks.observePersist?.((performance.now() - t0) / 1000, rd.entries.length);
       if (this.stopped) return;
       // Durable but neither acknowledged nor applied: the state AS-3/AS-4 edit offline.

@@ -31,6 +31,8 @@ export interface SnapshotPeerIo {
   stepLocal(m: Message): void;
   /** The sender's address book: the stream's header carries the members' addresses. */
   peers?(): ReadonlyMap<string, string>;
+  /** Term of a log index from the node's Raft log (the WAL), for the header's last term. */
+  termOf?(index: number): number;
 }
 
 const CHUNK_BYTES = 1024 * 1024;
@@ -52,7 +54,8 @@ export class SnapshotSender {
   }
 
   private async stream(m: Message): Promise<void> {
-    const s = createSnapshotStream(this.env, { chunkBytes: CHUNK_BYTES, peers: this.io.peers?.() });
+    const termOf = this.io.termOf?.bind(this.io);
+    const s = createSnapshotStream(this.env, { chunkBytes: CHUNK_BYTES, peers: this.io.peers?.(), termOf });
     const id = randomUUID();
     const index = Number(s.header.lastIndex);
     const t0 = Date.now();

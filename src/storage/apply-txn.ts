@@ -58,7 +58,11 @@ export class ApplyStore {
   private inflight: ApplyBatch[] = [];
   private submittedApplied: bigint;
   private durableApplied: bigint;
+  /** Applied index whose commit LMDB has flushed (fsynced): what survives a power cut. */
+  private syncedApplied: bigint;
   private failed: unknown = null;
+  /** Called when the synced applied index moves (metrics, crash-point tests). */
+  onSynced: ((applied: bigint) => void) | null = null;
 
   /**
    * `durableCommits: false` (the node's choice) resolves apply batches at commit instead of after
@@ -74,6 +78,7 @@ export class ApplyStore {
     this.meta = new MetaStore(env.meta);
     this.durableApplied = this.meta.appliedIndex();
     this.submittedApplied = this.durableApplied;
+    this.syncedApplied = this.durableApplied;
   }
 
   /** Applied index of the last batch submitted (what the state machine has applied). */
@@ -81,9 +86,41 @@ export class ApplyStore {
     return this.submittedApplied;
   }
 
-  /** Applied index that is durable on disk. */
+  /**
+   * Applied index of the last committed batch (visible to readers; with `durableCommits: false`
+   * not necessarily fsynced yet — see `syncedAppliedIndex`).
+   */
   durableAppliedIndex(): bigint {
     return this.durableApplied;
+  }
+
+  /**
+   * Applied index that is fsynced: a crash of the machine leaves at least this state. The Raft
+   * log must keep every entry after it (it is replayed from there), so the node never compacts
+   * the log past it (issue 13).
+   */
+  syncedAppliedIndex(): bigint {
+    return this.syncedApplied;
+  }
+
+  /**
+   * Makes everything applied so far durable: waits for every submitted batch to commit, then for
+   * LMDB's flush. For entries whose effect must be on disk before anything after them is
+   * acknowledged (SPEC KM-7, sidecar-writing encryption entries). Resolves with the synced index.
+   */
+  async forceSync(): Promise<bigint> {
+    const target = this.submittedApplied;
+    await this.env.writes.idle();
+    if (this.failed !== null) throw new StorageError('STORAGE_IO', 'apply storage is halted after a failed commit', { cause: this.failed });
+    await this.env.root.flushed;
+    this.markSynced(target);
+    return this.syncedApplied;
+  }
+
+  private markSynced(applied: bigint): void {
+    if (applied <= this.syncedApplied) return;
+    this.syncedApplied = applied;
+    this.onSynced?.(applied);
   }
 
   /**
@@ -94,6 +131,7 @@ export class ApplyStore {
     if (this.inflight.length > 0) throw new StorageError('APPLY_ORDER', 'ApplyStore.reload while batches are committing');
     this.durableApplied = this.meta.appliedIndex();
     this.submittedApplied = this.durableApplied;
+    this.syncedApplied = this.durableApplied;
   }
 
   begin(): ApplyBatch {
@@ -175,6 +213,14 @@ export class ApplyStore {
       () => {
         done();
         if (applied > this.durableApplied) this.durableApplied = applied;
+        // Read after the commit, `flushed` resolves once this commit is fsynced (lmdb-js
+        // coalesces: one sync covers every commit since the previous one).
+        if (this.durableCommits || !this.env.overlappingSync) this.markSynced(applied);
+        else
+          this.env.root.flushed.then(
+            () => this.markSynced(applied),
+            () => undefined,
+          );
       },
       (cause: unknown) => {
         done();

@@ -57,26 +57,34 @@ export interface SnapshotWriteOptions {
   peers?: ReadonlyMap<string, string>;
   /** Advisory header bytes (SH-3); v1 readers ignore them. For tests and later extensions. */
   advisory?: Uint8Array;
+  /**
+   * Term of a log index, from the node's Raft log (the WAL, issue 13). Without it the term is
+   * read from this environment's own `log` table (the layout before the WAL).
+   */
+  termOf?: (index: number) => number;
 }
 
 function corrupt(msg: string, cause?: unknown): StorageError {
   return new StorageError('SNAPSHOT_CORRUPT', `snapshot stream: ${msg}`, cause === undefined ? {} : { cause });
 }
 
-/** Term of `index` as seen by `txn`: the log record, else the snapshot or compaction point. */
-function termAt(env: StorageEnv, meta: MetaStore, index: number, txn: Transaction): number {
+/** Term of `index` as seen by `txn`: the snapshot point, the log record, else the compaction point. */
+function termAt(env: StorageEnv, meta: MetaStore, index: number, txn: Transaction | undefined, termOf?: (index: number) => number): number {
   if (index === 0) return 0;
-  const rec = env.log.get(logKey(index), { transaction: txn }) as Uint8Array | undefined;
-  if (rec !== undefined) return decodeLogRecord(index, rec).term;
   const snap = meta.snapshotMeta(txn);
   if (snap.index === index) return snap.term;
+  // The WAL answers for every index from its compaction point on, and the node never compacts
+  // it past the applied index (docs/ARCHITECTURE.md, "State sync").
+  if (termOf) return termOf(index);
+  const rec = env.log.get(logKey(index), txn ? { transaction: txn } : {}) as Uint8Array | undefined;
+  if (rec !== undefined) return decodeLogRecord(index, rec).term;
   const trunc = meta.logTrunc(txn);
   if (trunc.index === index) return trunc.term;
   throw new LogCorruptError(BigInt(index), 'applied entry is neither in the log nor the snapshot point');
 }
 
 /** Reads the header fields of the current state from one read transaction. */
-function headerAt(env: StorageEnv, txn: Transaction): SnapshotHeader {
+function headerAt(env: StorageEnv, txn: Transaction, termOf?: (index: number) => number): SnapshotHeader {
   const meta = new MetaStore(env.meta);
   const applied = meta.appliedIndex(txn);
   if (applied > BigInt(Number.MAX_SAFE_INTEGER)) throw new StorageError('META_MALFORMED', `applied index ${applied} exceeds 2^53-1`);
@@ -85,7 +93,7 @@ function headerAt(env: StorageEnv, txn: Transaction): SnapshotHeader {
     raftEnvelopeCutoverIndex: meta.raftCutoverIndex(txn),
     sidecarAppliedIndex: meta.sidecarAppliedIndex(txn),
     lastIndex: applied,
-    lastTerm: BigInt(termAt(env, meta, Number(applied), txn)),
+    lastTerm: BigInt(termAt(env, meta, Number(applied), txn, termOf)),
     conf: meta.confState(txn),
   };
 }
@@ -103,7 +111,7 @@ export function createSnapshotStream(env: StorageEnv, opts: SnapshotWriteOptions
   };
   let header: SnapshotHeader;
   try {
-    header = headerAt(env, txn);
+    header = headerAt(env, txn, opts.termOf);
     if (opts.peers) {
       const peers: Record<string, string> = {};
       for (const id of [...header.conf.voters, ...header.conf.learners]) {
@@ -384,24 +392,14 @@ export async function installSnapshot(
  * applied index) in `meta`, read and written in one write transaction. The caller then
  * compacts the log (`LmdbLogStorage.compact`) up to at most the returned index.
  */
-export async function recordLocalSnapshot(env: StorageEnv): Promise<StoredSnapshotMeta> {
+export async function recordLocalSnapshot(env: StorageEnv, opts: { termOf?: (index: number) => number } = {}): Promise<StoredSnapshotMeta> {
   const meta = new MetaStore(env.meta);
   const recorded: StoredSnapshotMeta[] = [];
   await env.writes.submitTxn(() => {
     // Reads inside the write transaction see exactly the state being recorded.
     const applied = meta.appliedIndex();
     const index = Number(applied);
-    const rec = env.log.get(logKey(index)) as Uint8Array | undefined;
-    let term: number;
-    if (index === 0) term = 0;
-    else if (rec !== undefined) term = decodeLogRecord(index, rec).term;
-    else {
-      const s = meta.snapshotMeta();
-      const t = meta.logTrunc();
-      if (s.index === index) term = s.term;
-      else if (t.index === index) term = t.term;
-      else throw new LogCorruptError(applied, 'applied entry is neither in the log nor the snapshot point');
-    }
+    const term = termAt(env, meta, index, undefined, opts.termOf);
     const m: StoredSnapshotMeta = {
       index,
       term,

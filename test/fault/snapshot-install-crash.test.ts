@@ -18,6 +18,8 @@ const POINTS = [
   'snapshot-install:idle',
   'snapshot-install:staged',
   'snapshot-install:installed',
+  // Issue 13: the state is installed in LMDB, the log reset is in the WAL (a second write).
+  'snapshot-install:log-reset',
   'snapshot-install:persisted',
 ];
 

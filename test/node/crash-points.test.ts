@@ -44,3 +44,22 @@ describe('crash points', () => {
     expect(runHits('after-log-persist@3', 5)).toEqual({ signal: 'SIGKILL', out: 'passed 1\npassed 2\n' });
   });
 });
+
+describe('crash point names used in src', () => {
+  it('every crashPoint(\'…\') literal in src/ is a registered name (no silent typo)', async () => {
+    const { readdirSync, readFileSync, statSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const root = join(import.meta.dirname, '../../src');
+    const names = new Set<string>();
+    const walk = (d: string): void => {
+      for (const f of readdirSync(d)) {
+        const p = join(d, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (p.endsWith('.ts')) for (const m of readFileSync(p, 'utf8').matchAll(/crashPoint\('([^']+)'\)/g)) names.add(m[1]!);
+      }
+    };
+    walk(root);
+    expect(names.size).toBeGreaterThan(5);
+    for (const n of names) expect(isKnownCrashPoint(n), n).toBe(true);
+  });
+});
