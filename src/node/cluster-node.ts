@@ -18,7 +18,6 @@ import {
   Role,
   type SnapshotMeta,
 } from '../raft/index.js';
-import type { BufferedWrite } from './write-overlay.js';
 import {
   ApplyStore,
   LmdbLogStorage,
@@ -29,9 +28,9 @@ import {
   StorageError,
 } from '../storage/index.js';
 import { PeerTransport } from '../transport/peer-transport.js';
-import type { NodeConfig } from '../cli/config.js';
+import type { NodeConfig } from './config.js';
 import { AddressBook } from './address-book.js';
-import { ApplyPipeline, type ApplyStore as PipelineStore } from './apply-pipeline.js';
+import { ApplyPipeline, type ApplyStore as PipelineStore, type BatchResult } from './apply-pipeline.js';
 import { AppliedWaiter } from './applied-waiter.js';
 import { crashPoint } from './crash-points.js';
 import { CutoverCell } from './cutover-cell.js';
@@ -49,7 +48,7 @@ import { ReadIndexBatcher } from './read-index.js';
 import { WriteClock } from './write-clock.js';
 import { RunLoop } from './run-loop.js';
 import { type SnapChunk, SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
-import type { NodeMetrics } from '../server/metrics.js';
+import type { NodeMetricsSink } from './metrics.js';
 
 export interface NodeHooks {
   /** Apply HALTed (C-3): the CLI logs and exits with status 3. */
@@ -114,7 +113,6 @@ export class ClusterNode {
   private readonly sender: SnapshotSender;
   private readonly receiver: SnapshotReceiver;
   private readonly timers: NodeJS.Timeout[] = [];
-  private pendingConf: ConfState | null = null;
   private lastSnapshotIndex: number;
   private snapshotting = false;
   private sweepCursor: Uint8Array | null = null;
@@ -132,7 +130,7 @@ export class ClusterNode {
     readonly transport: PeerTransport,
     readonly book: AddressBook,
     readonly log: Logger,
-    readonly metrics: NodeMetrics,
+    readonly metrics: NodeMetricsSink,
     private readonly hooks: NodeHooks,
     clock: () => number,
   ) {
@@ -188,10 +186,10 @@ export class ClusterNode {
     const fsm = new KvStateMachine();
     this.pipeline = new ApplyPipeline<FsmResponse>(
       {
-        apply: (payload, index, kv, _registry, _extra, kvmod) => {
+        apply: (payload, index, tables, extra) => {
           const t = commandTime(payload);
           if (t !== null) this.time.observeApplied(t);
-          return fsm.apply(payload, index, kv, kvmod);
+          return fsm.apply(payload, index, tables, extra);
         },
       },
       this.pipelineStore(),
@@ -240,7 +238,7 @@ export class ClusterNode {
   static async start(
     cfg: NodeConfig,
     log: Logger,
-    metrics: NodeMetrics,
+    metrics: NodeMetricsSink,
     hooks: NodeHooks,
     opts: ClusterNodeOptions = {},
   ): Promise<ClusterNode> {
@@ -500,17 +498,14 @@ export class ClusterNode {
     return {
       get: (table, key) => store.get(table, key),
       appliedIndex: () => store.appliedIndex(),
-      commitBatch: (writes: BufferedWrite[], applied: bigint) => {
-        const conf = this.pendingConf;
-        this.pendingConf = null;
-        return store.commitBatch(writes, applied, conf ?? undefined);
-      },
+      commitBatch: (batch: BatchResult<never>) => store.commitBatch(batch.writes, batch.applied, batch.conf),
     };
   }
 
-  private applyConfChange(e: Entry): void {
+  /** Applies a committed conf change to Raft; its ConfState is committed with the apply batch. */
+  private applyConfChange(e: Entry): ConfState {
     const cc = decodeConfChange(e.data);
-    this.pendingConf = this.raft.applyConfChange(cc);
+    const conf = this.raft.applyConfChange(cc);
     if ((cc.type === ConfChangeType.AddVoter || cc.type === ConfChangeType.AddLearner) && cc.context && cc.context.length > 0) {
       this.book.set(cc.node, Buffer.from(cc.context).toString('utf8'));
     }
@@ -518,6 +513,7 @@ export class ClusterNode {
     this.transport.updatePeers(this.book.entries());
     this.log.info({ index: e.index, change: ConfChangeType[cc.type], node: cc.node }, 'membership changed');
     this.loop.kick();
+    return conf;
   }
 
   /** Stamps found in entries a leader sends, and a leader's read time, keep this node's times monotonic. */

@@ -1,8 +1,9 @@
 // Prometheus metrics (prom-client), one registry per node process.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { NodeMetricsSink } from '../node/metrics.js';
 
-export class NodeMetrics {
+export class NodeMetrics implements NodeMetricsSink {
   readonly registry = new Registry();
   readonly term = new Gauge({ name: 'sealkv_raft_term', help: 'Current Raft term', registers: [this.registry] });
   readonly commitIndex = new Gauge({ name: 'sealkv_raft_commit_index', help: 'Raft commit index', registers: [this.registry] });
