@@ -13,7 +13,13 @@ import { registerAdminRoutes } from '../server/admin-routes.js';
 import { NodeMetrics } from '../server/metrics.js';
 import { RespHandler } from '../server/resp-handler.js';
 import { RespServer } from '../server/resp-server.js';
+import { createEncryptionRuntime, type EncryptionRuntime } from '../encryption/runtime.js';
+import { type AdminNodePort, CAPABILITY_REQUEST, EncryptionAdmin } from '../encryption/admin-flows.js';
+import { EncryptionStateCell } from '../encryption/state-cell.js';
+import type { NodeConfig } from '../node/config.js';
+import { registerEncryptionRoutes } from '../server/encryption-routes.js';
 import { runAdmin } from './admin.js';
+import { encryptionMetricsSource } from './encryption-metrics.js';
 import { buildConfig, parseFlags } from './config.js';
 import { runDev } from './dev.js';
 import { buildEncryptionConfig, type EncryptionConfig } from './encryption-config.js';
@@ -68,15 +74,15 @@ async function start(argv: string[]): Promise<void> {
   }
   const log = createLogger(cfg.logLevel, { node: cfg.id });
   // KM-14 steps 1–3 and 6 (node id, KEK, group A guards, epoch bump) run before LMDB opens; every
-  // refusal is one line and exit 2 (OP-4). The node wiring of issue 10 hands `enc` (keys, pinned
-  // epochs) to the node; until then the checks and the bump run, and no nonce is issued.
+  // refusal is one line and exit 2 (OP-4).
   let enc: PreflightResult;
+  const sidecarStore = SidecarStore.open(cfg.dataDir, encCfg.sidecarPath);
   try {
     enc = await runStartupPreflight({
       raftId: cfg.id,
       encryption: encCfg.encryption,
       kekOptions: encCfg.kek,
-      sidecar: SidecarStore.open(cfg.dataDir, encCfg.sidecarPath),
+      sidecar: sidecarStore,
     });
   } catch (e) {
     if (e instanceof ConfigError && e.code === 'USAGE') die(1, e.code, `${e.message}\n${USAGE}`);
@@ -84,8 +90,21 @@ async function start(argv: string[]): Promise<void> {
     throw e;
   }
   for (const w of enc.warnings) log.warn(w);
-  for (const dek of enc.deks.values()) dek.fill(0);
   const metrics = new NodeMetrics();
+  // With --encryption: keystore from the preflight's DEKs, nonce factories from its tokens only,
+  // the crypto pool per --cipher/--crypto-workers (src/encryption/runtime.ts).
+  let runtime: EncryptionRuntime | undefined;
+  if (enc.encryption) {
+    try {
+      runtime = await createEncryptionRuntime({ cipher: cfg.cipher, cryptoWorkers: cfg.cryptoWorkers, preflight: enc, sidecar: sidecarStore });
+    } catch (e) {
+      if (e instanceof SealkvError) die(2, e.code, e.message);
+      throw e;
+    }
+    metrics.setEncryptionSource(encryptionMetricsSource(runtime));
+  } else {
+    for (const dek of enc.deks.values()) dek.fill(0);
+  }
   let node: ClusterNode;
   try {
     node = await ClusterNode.start(cfg, log, metrics, {
@@ -99,8 +118,9 @@ async function start(argv: string[]): Promise<void> {
         log.flush();
         setTimeout(() => process.exit(1), 50);
       },
-    }, { clock: testClock() });
+    }, { clock: testClock(), ...(runtime ? { encryption: runtime } : {}) });
   } catch (e) {
+    await runtime?.close().catch(() => undefined);
     if (e instanceof SealkvError) die(2, e.code, e.message);
     die(2, 'STARTUP_FAILED', (e as Error)?.message ?? String(e));
   }
@@ -114,6 +134,15 @@ async function start(argv: string[]): Promise<void> {
   });
   const admin = new AdminHttpServer(token);
   registerAdminRoutes(admin, node, metrics);
+  const encAdmin = new EncryptionAdmin(adminPort(node, cfg), {
+    kek: enc.kek,
+    state: runtime?.state ?? new EncryptionStateCell(undefined),
+    fullNodeId: enc.identity.fullNodeId,
+    pinned: { storage: enc.pinned.storage.localEpoch, raft: enc.pinned.raft.localEpoch },
+    build: BUILD,
+  });
+  node.registerPeerRequest(CAPABILITY_REQUEST, () => encAdmin.capability());
+  registerEncryptionRoutes(admin, encAdmin);
   try {
     await resp.listen();
   } catch (e) {
@@ -141,6 +170,25 @@ async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
+}
+
+const BUILD = 'sealkv 0.1.0';
+
+/** The node as the encryption admin handlers see it. */
+function adminPort(node: ClusterNode, cfg: NodeConfig): AdminNodePort {
+  return {
+    selfId: cfg.id,
+    isLeader: () => node.raft.isLeader(),
+    leader: () => node.raft.leader,
+    memberIds: () => node.members().map((m) => m.id),
+    confirmLeadership: async (deadline) => {
+      await node.linearizableRead(deadline);
+    },
+    proposeAdmin: (payload, deadline) => node.proposeAdmin(payload, deadline),
+    requestPeer: (to, payload, timeoutMs) => node.transport.request(to, payload, timeoutMs),
+    appliedIndex: () => node.store.appliedIndex(),
+    fanOutTimeoutMs: cfg.tickMs * cfg.electionTicks,
+  };
 }
 
 async function main(): Promise<void> {

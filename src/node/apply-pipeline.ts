@@ -256,8 +256,12 @@ export class ApplyPipeline<R, X = never> {
     }
     if (last > startApplied) {
       const end = last;
+      // A HaltError from the store is an effect's own verdict (e.g. the sidecar write, KM-7).
       const failed = (err: unknown): HaltError =>
-        (this.commitFailure ??= new HaltError('STORAGE_IO', `apply batch ending at ${end} failed to commit`, { index: end, reason: 'STORAGE_IO', cause: err }));
+        (this.commitFailure ??=
+          err instanceof HaltError && err.index !== undefined
+            ? err
+            : new HaltError('STORAGE_IO', `apply batch ending at ${end} failed to commit`, { index: end, reason: 'STORAGE_IO', cause: err }));
       let commit: Promise<void>;
       try {
         const result: BatchResult<X> = { writes: overlay.writes(), applied: last };

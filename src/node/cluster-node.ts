@@ -48,7 +48,9 @@ import { ReadIndexBatcher } from './read-index.js';
 import { WriteClock } from './write-clock.js';
 import { RunLoop } from './run-loop.js';
 import { type SnapChunk, SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
+import type { EncryptionStatus, NodeEncryption } from './encryption-port.js';
 import type { NodeMetricsSink } from './metrics.js';
+import { cleartextValueCodec, type ValueCodec } from './fsm/value-codec.js';
 
 export interface NodeHooks {
   /** Apply HALTed (C-3): the CLI logs and exits with status 3. */
@@ -63,6 +65,8 @@ export interface ClusterNodeOptions {
    * deadlines and timeouts keep the real clock. Injectable so tests can skew one node's clock.
    */
   clock?: () => number;
+  /** The encryption wing (src/encryption/), when `--encryption` is on; cleartext otherwise. */
+  encryption?: NodeEncryption<unknown>;
 }
 
 interface ForwardRequest {
@@ -107,7 +111,9 @@ export class ClusterNode {
   /** The time of data: stamps on admission, read times, everything seen in the log. */
   readonly time: WriteClock;
   private readonly loop: RunLoop;
-  private readonly pipeline: ApplyPipeline<FsmResponse>;
+  private readonly pipeline: ApplyPipeline<FsmResponse, unknown>;
+  /** The `kv` value codec (sealing when the storage envelope is on); the RESP read path uses it. */
+  readonly codec: ValueCodec;
   private readonly reads: ReadIndexBatcher;
   private readonly promoter: LearnerPromoter;
   private readonly sender: SnapshotSender;
@@ -120,6 +126,8 @@ export class ClusterNode {
   private closed = false;
   private wasLeader = false;
   private confChain: Promise<void> = Promise.resolve();
+  /** Peer request types served by the layers above (e.g. the encryption capability fan-out). */
+  private readonly peerHandlers = new Map<string, (from: string, payload: unknown) => unknown>();
 
   private constructor(
     readonly cfg: NodeConfig,
@@ -133,7 +141,9 @@ export class ClusterNode {
     readonly metrics: NodeMetricsSink,
     private readonly hooks: NodeHooks,
     clock: () => number,
+    private readonly encryption: NodeEncryption<unknown> | null,
   ) {
+    this.codec = encryption?.codec ?? cleartextValueCodec;
     this.waiter = new AppliedWaiter(store.appliedIndex());
     this.time = new WriteClock(clock);
     // After a restart the newest stamps are in the log's tail (the latest entries carry them):
@@ -183,8 +193,8 @@ export class ClusterNode {
       onError: (id, e) => log.debug({ node: id, err: (e as Error)?.message }, 'learner promotion not done; will retry'),
     });
     metrics.setStorageCommitsSource(() => env.writes.groups);
-    const fsm = new KvStateMachine();
-    this.pipeline = new ApplyPipeline<FsmResponse>(
+    const fsm = new KvStateMachine<unknown>(encryption ? { codec: encryption.codec, encryption: encryption.handler } : {});
+    this.pipeline = new ApplyPipeline<FsmResponse, unknown>(
       {
         apply: (payload, index, tables, extra) => {
           const t = commandTime(payload);
@@ -197,6 +207,7 @@ export class ClusterNode {
       {
         resolve: (i, term, data, response) => this.proposer.resolve(i, term, data, response),
         confChange: (e) => this.applyConfChange(e),
+        effectCommitted: (i, effect) => encryption?.publish(i, effect),
         applied: (i) => this.onApplied(i),
         halt: (e) => this.onHalt(e),
         observeBatch: (n, s) => {
@@ -286,7 +297,7 @@ export class ClusterNode {
         },
         logStore,
       );
-      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks, opts.clock ?? Date.now);
+      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks, opts.clock ?? Date.now, opts.encryption ?? null);
       node.wire();
       return node;
     } catch (e) {
@@ -315,6 +326,8 @@ export class ClusterNode {
         return { index: r.commitIndex, response: r.response } satisfies WriteResult;
       }
       if (p?.t === 'snap-chunk') return this.receiver.onChunk(from, payload as SnapChunk);
+      const extra = typeof p?.t === 'string' ? this.peerHandlers.get(p.t) : undefined;
+      if (extra !== undefined) return extra(from, payload);
       throw new SealkvError('BAD_REQUEST', `unknown peer request type '${String(p?.t)}'`);
     });
     this.loop.start();
@@ -372,6 +385,23 @@ export class ClusterNode {
     this.time.observe(p.readTime);
     await this.waiter.waitFor(p.index, deadline);
     return { index: p.index, readTime: this.time.judge(p.readTime) };
+  }
+
+  /** Serves peer requests `{ t: type, … }` (the transport authenticated `from`). */
+  registerPeerRequest(type: string, handler: (from: string, payload: unknown) => unknown): void {
+    if (type === 'fwd' || type === 'snap-chunk') throw new SealkvError('INVALID_ARGUMENT', `peer request type '${type}' is reserved`);
+    this.peerHandlers.set(type, handler);
+  }
+
+  /**
+   * An admin entry (encryption entries, registrations) on the leader's admin path: never
+   * stamped as a user command; resolves with its index once applied here (for encryption
+   * entries: once its sidecar write is durable).
+   */
+  async proposeAdmin(payload: Uint8Array, deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<bigint> {
+    if (!this.raft.isLeader()) throw new ProposalError('NOT_LEADER', 'admin entries go to the leader', { leader: this.raft.leader });
+    const r = await this.proposer.proposeAdmin(payload, { deadline });
+    return r.commitIndex;
   }
 
   /** Waits until this node has applied `index` (a connection's earlier writes, before its read). */
@@ -466,7 +496,7 @@ export class ClusterNode {
       firstIndex: String(this.logStore.firstIndex()),
       snapshotIndex: String(this.lastSnapshotIndex),
       halted: this.pipeline.haltedWith()?.code ?? null,
-      encryption: { storageEnvelope: false, raftCutoverIndex: '0' },
+      encryption: encryptionStatusFields(this.encryption?.status() ?? null),
     };
   }
 
@@ -488,6 +518,7 @@ export class ClusterNode {
     this.waiter.failAll(new ProposalError('CLOSED', 'the node is shutting down'));
     await this.transport.close();
     await this.pipeline.idle().catch(() => undefined);
+    await this.encryption?.close();
     await this.env.close();
   }
 
@@ -498,7 +529,22 @@ export class ClusterNode {
     return {
       get: (table, key) => store.get(table, key),
       appliedIndex: () => store.appliedIndex(),
-      commitBatch: (batch: BatchResult<never>) => store.commitBatch(batch.writes, batch.applied, batch.conf),
+      commitBatch: (batch: BatchResult<unknown>) => {
+        const enc = batch.encryption;
+        if (enc === undefined) return store.commitBatch(batch.writes, batch.applied, batch.conf);
+        // The contract order (src/keys/README): the batch's writes (registry rows included) commit
+        // with applied = k−1; then the effect's keys and the KM-7 sidecar write; only then does the
+        // applied index pass k. A crash in between replays k against the written sidecar (FW-7).
+        const encryption = this.encryption;
+        if (encryption === null) return Promise.reject(new Error('an encryption effect without an encryption wing'));
+        const first = store.commitBatch(batch.writes, enc.index - 1n, batch.conf);
+        return (async () => {
+          await first;
+          crashPoint('after-registry-commit');
+          await encryption.persist(enc.index, enc.effect);
+          await store.commitBatch([], batch.applied);
+        })();
+      },
     };
   }
 
@@ -647,6 +693,19 @@ export class ClusterNode {
       this.sweeping = false;
     }
   }
+}
+
+/** /v1/status `encryption` fields (strings for 64-bit indexes). */
+function encryptionStatusFields(s: EncryptionStatus | null): Record<string, string | boolean> {
+  if (s === null) return { enabled: false, storageEnvelope: false, storageCutoverIndex: '0', raftCutoverIndex: '0', activeStorageDekId: '0', activeRaftDekId: '0' };
+  return {
+    enabled: s.enabled,
+    storageEnvelope: s.storageEnvelope,
+    storageCutoverIndex: String(s.storageCutoverIndex),
+    raftCutoverIndex: String(s.raftCutoverIndex),
+    activeStorageDekId: String(s.activeDekIds.storage),
+    activeRaftDekId: String(s.activeDekIds.raft),
+  };
 }
 
 function* rangeAfter(env: StorageEnv, after: Uint8Array | undefined): Iterable<KvEntry> {

@@ -80,5 +80,8 @@ export function registerAdminRoutes(http: AdminHttpServer, node: ClusterNode, me
     await node.transferLeader(id, req.deadline);
     return { body: { leader: id } };
   });
-  http.route('GET', '/metrics', async () => ({ raw: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
+  http.route('GET', '/metrics', async () => {
+    metrics.syncEncryption();
+    return { raw: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
+  });
 }
