@@ -1,7 +1,7 @@
 // Issue 10 acceptance on real 3-node clusters: bootstrap (RO-4), the Phase 1 storage envelope
 // (RO-5, SE-1..SE-10) under a writer load, the needle search of every node's raw `kv` records,
 // nonce uniqueness across kill -9 restarts, storage rotations and leader changes, and the typed
-// refusals of the admin surface (AS-15, AS-16, AS-26 storage parts).
+// refusals of the admin surface (AS-26 storage parts).
 
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -55,7 +55,7 @@ async function setAll(conn: RespClient, entries: [string, string][]): Promise<vo
 }
 
 describe('encryption part 1 on a 3-node cluster', () => {
-  it('AS-15/AS-16/AS-26: bootstrap and the storage cutover under a writer load; no needle written after the switch is stored in cleartext on any node; every value reads back everywhere; nonces never repeat under one DEK across kill -9, rotation and leader change', async () => {
+  it('issue 10 needle + nonce acceptance, AS-26: bootstrap and the storage cutover under a writer load; no needle written after the switch is stored in cleartext on any node; every value reads back everywhere; nonces never repeat under one DEK across kill -9, rotation and leader change', async () => {
     const c = await encryptedCluster('enc-needle');
     const leader = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
     const conns = new Map(await Promise.all(c.ids().map(async (id) => [id, await c.resp(id)] as const)));
