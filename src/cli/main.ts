@@ -15,6 +15,7 @@ import { RespHandler } from '../server/resp-handler.js';
 import { RespServer } from '../server/resp-server.js';
 import { createEncryptionRuntime, type EncryptionRuntime } from '../encryption/runtime.js';
 import { type AdminNodePort, CAPABILITY_REQUEST, EncryptionAdmin } from '../encryption/admin-flows.js';
+import { WriterRegistrar } from '../encryption/registrar.js';
 import { EncryptionStateCell } from '../encryption/state-cell.js';
 import type { NodeConfig } from '../node/config.js';
 import { registerEncryptionRoutes } from '../server/encryption-routes.js';
@@ -123,6 +124,24 @@ async function start(argv: string[]): Promise<void> {
     await runtime?.close().catch(() => undefined);
     if (e instanceof SealkvError) die(2, e.code, e.message);
     die(2, 'STARTUP_FAILED', (e as Error)?.message ?? String(e));
+  }
+  if (runtime) {
+    // WR-5 (process start) and WR-6 (after a storage rotation): register as a writer for the
+    // active storage DEK when needed; this node's client writes wait for it.
+    const rt = runtime;
+    const registrar = new WriterRegistrar(
+      {
+        registryRow: (d, n) => node.registryRow(d, n),
+        submitAdmin: (payload, deadline) => node.submitAdmin(payload, deadline),
+        gateWrites: (p) => node.gateWrites(p),
+        log: (msg, err) => log.warn({ err: (err as Error)?.message }, msg),
+      },
+      rt.state,
+      enc.identity.fullNodeId,
+      enc.pinned.storage.localEpoch,
+    );
+    rt.state.subscribe(() => registrar.ensure());
+    registrar.ensure();
   }
   const resp = new RespServer({
     handler: new RespHandler(node, metrics),

@@ -10,7 +10,12 @@ import { Keystore } from '../crypto/keystore.js';
 import type { EncryptionEffect } from '../keys/entry-apply.js';
 import type { PreflightResult } from '../keys/startup.js';
 import type { SidecarStore } from '../keys/sidecar-store.js';
-import type { EncryptionStatus, NodeEncryption } from '../node/encryption-port.js';
+import { decodeProposal } from '../crypto/envelope/proposal.js';
+import { CryptoError } from '../errors.js';
+import { deriveNodeIdentity } from '../keys/node-identity.js';
+import { type PeerRegistryAnswer, peerCheckQuorum } from '../keys/registry-rules.js';
+import { runGroupBGuards } from '../keys/startup-guards.js';
+import type { EncryptionStatus, NodeEncryption, NodeStartView } from '../node/encryption-port.js';
 import { CryptoPool } from '../pool/index.js';
 import type { PoolMetrics } from '../pool/metrics.js';
 import { EntryExecutor } from './entry-executor.js';
@@ -62,6 +67,7 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
     pinned: { storage: pre.pinned.storage.localEpoch, raft: pre.pinned.raft.localEpoch },
   });
   return {
+    beforeRun: (view) => runGuards(view, pre, state, keystore),
     pool,
     keystore,
     state,
@@ -86,4 +92,58 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
       await pool.close();
     },
   };
+}
+
+/** WR-11 retry pace while a majority of the voters has not answered. */
+const PEER_QUERY_TIMEOUT_MS = 2000;
+
+/** KM-14 step 8: the group B guards over the node's LMDB view and its peers (OP-4 rows 8–12). */
+function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionStateCell, keystore: Keystore): Promise<readonly string[]> {
+  const s = state.sidecar();
+  return runGroupBGuards({
+    encryption: true,
+    identity: pre.identity,
+    sidecar: s,
+    pinned: pre.pinned,
+    lag: {
+      sidecarIndex: s?.raftAppliedIndex ?? 0n,
+      appliedIndex: view.appliedIndex,
+      snapshotIndex: view.snapshotIndex,
+      // SH-1 (the sidecar index recorded with a snapshot) comes with the snapshot header work of part 2.
+      snapshotSidecarIndex: 0n,
+      raftCutoverIndex: s?.raftEnvelopeCutoverIndex ?? 0n,
+      log: { firstIndex: () => view.firstLogIndex, entries: (lo, hi) => view.logEntries(lo, hi) },
+      payloadOf: (e, wrapped) => {
+        if (wrapped) throw new CryptoError('NO_CIPHER', 'raft-envelope entries are part 2');
+        return decodeProposal(e.data).payload;
+      },
+    },
+    registry: { get: (d, n) => view.registryRow(d, n) },
+    members: [...new Set([...view.voters, ...view.learners])].map((raftId) => ({ raftId, fullNodeId: deriveNodeIdentity(raftId).fullNodeId })),
+    queryPeers: (dekIds) => queryPeers(view, pre.identity.fullNodeId, dekIds),
+    snapshot: undefined,
+    isKeyLoaded: (id) => keystore.has(id),
+  });
+}
+
+/** WR-11: asks every other voter until a majority of the voters (this node included) answered. */
+async function queryPeers(view: NodeStartView, fullNodeId: bigint, dekIds: readonly number[]): Promise<PeerRegistryAnswer[]> {
+  const answers = new Map<string, PeerRegistryAnswer>();
+  const others = view.voters.filter((v) => v !== view.selfId);
+  for (;;) {
+    await Promise.all(
+      others
+        .filter((p) => !answers.has(p))
+        .map(async (peer) => {
+          try {
+            const rows = await view.queryPeerRegistry(peer, fullNodeId, dekIds, PEER_QUERY_TIMEOUT_MS);
+            answers.set(peer, { peer, rows: rows.map((r) => ({ dekId: r.dekId, row: r })) });
+          } catch {
+            // unanswered: asked again below
+          }
+        }),
+    );
+    if (peerCheckQuorum(view.voters, view.selfId, answers.keys())) return [...answers.values()];
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

@@ -33,8 +33,16 @@ export class EncryptionStateCell {
     return this.current?.active[purpose] ?? 0;
   }
 
+  private readonly listeners = new Set<() => void>();
+
   publish(next: Sidecar): void {
     this.current = next;
     this.gen++;
+    for (const l of this.listeners) l();
+  }
+
+  /** Called after every publish (e.g. the post-rotation registration, WR-6). */
+  subscribe(listener: () => void): void {
+    this.listeners.add(listener);
   }
 }

@@ -12,6 +12,7 @@ import {
   type ConfState,
   decodeConfChange,
   type Entry,
+  EntryType,
   type Message,
   MessageType,
   RaftNode,
@@ -22,6 +23,8 @@ import {
   ApplyStore,
   LmdbLogStorage,
   openStorageEnv,
+  type RegistryRow,
+  RegistryStore,
   recordLocalSnapshot,
   type SnapshotHeader,
   type StorageEnv,
@@ -48,7 +51,7 @@ import { ReadIndexBatcher } from './read-index.js';
 import { WriteClock } from './write-clock.js';
 import { RunLoop } from './run-loop.js';
 import { type SnapChunk, SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
-import type { EncryptionStatus, NodeEncryption } from './encryption-port.js';
+import type { EncryptionStatus, NodeEncryption, NodeStartView } from './encryption-port.js';
 import type { NodeMetricsSink } from './metrics.js';
 import { cleartextValueCodec, type ValueCodec } from './fsm/value-codec.js';
 
@@ -93,6 +96,8 @@ export interface WriteOptions {
 type TimedMessage = Message & { readTime?: bigint };
 
 const SWEEP_INTERVAL_MS = 1000;
+/** The peer request of the WR-11 start-up check: a node's registry rows held by a peer. */
+const REG_ROWS_REQUEST = 'reg-rows';
 /** Committed entries handed to the apply pipeline and not yet applied (its queue bound). */
 const MAX_APPLYING_ENTRIES = 32 * 1024;
 const MAX_APPLYING_BYTES = 64 * 1024 * 1024;
@@ -127,6 +132,8 @@ export class ClusterNode {
   private wasLeader = false;
   private confChain: Promise<void> = Promise.resolve();
   /** Peer request types served by the layers above (e.g. the encryption capability fan-out). */
+  /** Client writes wait for this (the writer registration of WR-5/WR-6); null = open. */
+  private writeGate: Promise<void> | null = null;
   private readonly peerHandlers = new Map<string, (from: string, payload: unknown) => unknown>();
 
   private constructor(
@@ -207,7 +214,6 @@ export class ClusterNode {
       {
         resolve: (i, term, data, response) => this.proposer.resolve(i, term, data, response),
         confChange: (e) => this.applyConfChange(e),
-        effectCommitted: (i, effect) => encryption?.publish(i, effect),
         applied: (i) => this.onApplied(i),
         halt: (e) => this.onHalt(e),
         observeBatch: (n, s) => {
@@ -298,6 +304,21 @@ export class ClusterNode {
         logStore,
       );
       const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks, opts.clock ?? Date.now, opts.encryption ?? null);
+      if (opts.encryption?.beforeRun) {
+        // Peers restarting at the same time ask each other (WR-11): answer registry queries
+        // before this node's own guards run, and nothing else until the node is wired.
+        transport.onRequest(async (_from, payload) => {
+          const p = payload as { t?: string };
+          if (p?.t === REG_ROWS_REQUEST) return node.registryRowsFor(payload);
+          throw new SealkvError('UNAVAILABLE', 'this node is still starting');
+        });
+        try {
+          for (const w of await opts.encryption.beforeRun(node.startView())) log.warn(w);
+        } catch (e) {
+          await transport.close().catch(() => undefined);
+          throw e;
+        }
+      }
       node.wire();
       return node;
     } catch (e) {
@@ -326,6 +347,7 @@ export class ClusterNode {
         return { index: r.commitIndex, response: r.response } satisfies WriteResult;
       }
       if (p?.t === 'snap-chunk') return this.receiver.onChunk(from, payload as SnapChunk);
+      if (p?.t === REG_ROWS_REQUEST) return this.registryRowsFor(payload);
       const extra = typeof p?.t === 'string' ? this.peerHandlers.get(p.t) : undefined;
       if (extra !== undefined) return extra(from, payload);
       throw new SealkvError('BAD_REQUEST', `unknown peer request type '${String(p?.t)}'`);
@@ -353,6 +375,7 @@ export class ClusterNode {
   async write(payload: Uint8Array, opts: WriteOptions = {}): Promise<WriteResult> {
     const deadline = opts.deadline ?? Date.now() + this.cfg.requestTimeoutMs;
     const relativeTtl = opts.relativeTtl ?? false;
+    if (this.writeGate !== null) await this.waitGate(this.writeGate, deadline);
     if (this.raft.isLeader()) {
       const r = await this.proposer.propose(payload, { deadline, relativeTtl });
       return { index: r.commitIndex, response: r.response };
@@ -385,6 +408,53 @@ export class ClusterNode {
     this.time.observe(p.readTime);
     await this.waiter.waitFor(p.index, deadline);
     return { index: p.index, readTime: this.time.judge(p.readTime) };
+  }
+
+  /**
+   * WR-5/WR-6 gate: this node's client writes wait until `p` settles (its writer registration
+   * committed); reads never wait. A write whose deadline passes first fails, retryable.
+   */
+  gateWrites(p: Promise<void>): void {
+    const g = p.catch(() => undefined);
+    this.writeGate = g;
+    void g.then(() => {
+      if (this.writeGate === g) this.writeGate = null;
+    });
+  }
+
+  private async waitGate(gate: Promise<void>, deadline: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((r) => {
+      timer = setTimeout(() => r('expired'), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      if ((await Promise.race([gate, expired])) === 'expired') {
+        throw new ProposalError('WRITER_NOT_REGISTERED', 'this node is registering as a writer for the active storage DEK; retry');
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** An admin entry from any node: proposed here when leader, forwarded otherwise; resolves once applied here. */
+  async submitAdmin(payload: Uint8Array, deadline: number): Promise<void> {
+    let index: bigint;
+    if (this.raft.isLeader()) {
+      index = await this.proposeAdmin(payload, deadline);
+    } else {
+      const leader = this.raft.leader;
+      if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });
+      const req: ForwardRequest = { t: 'fwd', payload, deadline };
+      const r = (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - Date.now()))) as Partial<WriteResult> | null;
+      if (typeof r?.index !== 'bigint') throw new ProposalError('UNAVAILABLE', 'the leader answered a forwarded entry without its log index');
+      index = r.index;
+    }
+    await this.waiter.waitFor(index, deadline);
+  }
+
+  /** The committed registry row (dekId, nodeId16) of this node's store. */
+  registryRow(dekId: number, nodeId16: number): RegistryRow | undefined {
+    return new RegistryStore(this.env.registry).get(dekId, nodeId16);
   }
 
   /** Serves peer requests `{ t: type, … }` (the transport authenticated `from`). */
@@ -524,6 +594,55 @@ export class ClusterNode {
 
   // ------------------------------------------------------------------ internals
 
+  /** What the start-up guards read (LMDB open, run loop not started). */
+  private startView(): NodeStartView {
+    const conf = this.raft.status().conf;
+    const registry = new RegistryStore(this.env.registry);
+    return {
+      appliedIndex: this.store.appliedIndex(),
+      snapshotIndex: BigInt(this.logStore.snapshotMeta().index),
+      firstLogIndex: BigInt(this.logStore.firstIndex()),
+      logEntries: (lo, hi) => {
+        if (hi <= lo) return [];
+        return this.logStore.entries(Number(lo) + 1, Number(hi) + 1, Number.MAX_SAFE_INTEGER).map((e) => ({
+          index: BigInt(e.index),
+          kind: e.type === EntryType.ConfChange ? ('conf-change' as const) : ('normal' as const),
+          data: e.data,
+        }));
+      },
+      registryRow: (dekId, nodeId16) => registry.get(dekId, nodeId16),
+      voters: [...conf.voters],
+      learners: [...conf.learners],
+      selfId: this.cfg.id,
+      queryPeerRegistry: async (peer, fullNodeId, dekIds, timeoutMs) => {
+        const r = (await this.transport.request(peer, { t: REG_ROWS_REQUEST, fullNodeId: fullNodeId.toString(), dekIds: [...dekIds] }, timeoutMs)) as
+          | { rows?: { dekId: number; fullNodeId: string; firstSeenLocalEpoch: number; lastSeenLocalEpoch: number }[] }
+          | null;
+        if (!Array.isArray(r?.rows)) throw new SealkvError('BAD_REQUEST', `peer ${peer} answered the registry query without rows`);
+        return r.rows.map((x) => ({ ...x, fullNodeId: BigInt(x.fullNodeId) }));
+      },
+    };
+  }
+
+  /** WR-11 answer: this node's registry rows of the asking node's full_node_id. */
+  private registryRowsFor(payload: unknown): { rows: { dekId: number; fullNodeId: string; firstSeenLocalEpoch: number; lastSeenLocalEpoch: number }[] } {
+    const q = payload as { fullNodeId?: unknown; dekIds?: unknown };
+    if (typeof q.fullNodeId !== 'string' || !/^[0-9]{1,20}$/.test(q.fullNodeId) || !Array.isArray(q.dekIds)) {
+      throw new SealkvError('BAD_REQUEST', 'malformed registry query');
+    }
+    const full = BigInt(q.fullNodeId);
+    const registry = new RegistryStore(this.env.registry);
+    const rows = [];
+    for (const d of q.dekIds) {
+      if (!Number.isInteger(d) || d < 1 || d > 0xffffffff) continue;
+      const row = registry.get(d as number, Number(full & 0xffffn));
+      if (row !== undefined && row.fullNodeId === full) {
+        rows.push({ dekId: d as number, fullNodeId: row.fullNodeId.toString(), firstSeenLocalEpoch: row.firstSeenLocalEpoch, lastSeenLocalEpoch: row.lastSeenLocalEpoch });
+      }
+    }
+    return { rows };
+  }
+
   private pipelineStore(): PipelineStore {
     const store = this.store;
     return {
@@ -542,6 +661,9 @@ export class ClusterNode {
           await first;
           crashPoint('after-registry-commit');
           await encryption.persist(enc.index, enc.effect);
+          // The state cache is refreshed from the durable sidecar before the applied index
+          // passes k: whoever sees applied ≥ k also sees the new state.
+          encryption.publish(enc.index, enc.effect);
           await store.commitBatch([], batch.applied);
         })();
       },
