@@ -58,7 +58,7 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
   });
   const unfollow = pool.followKeystore(keystore);
   const state = new EncryptionStateCell(pre.sidecar);
-  const codec = new SealingValueCodec(aead, keystore, state, storageNonces);
+  const codec = new SealingValueCodec(aead, keystore, state, storageNonces, pool);
   const executor = new EntryExecutor({
     kek: pre.kek,
     sidecar: opts.sidecar,

@@ -246,6 +246,23 @@ export class ApplyPipeline<R, X = never> {
     // Entries after an effect go back to the front of the queue, in order.
     if (consumed < batch.length && !halt) this.queue.unshift(...batch.slice(consumed));
 
+    if (this.fsm.finishBatch !== undefined) {
+      try {
+        await this.fsm.finishBatch();
+      } catch (err) {
+        // The batch's values could not be sealed: none of it is committed or answered (SE-6).
+        const code = err instanceof SealkvError ? err.code : 'INTERNAL';
+        this.stop(
+          new HaltError('ENCRYPTION_APPLY', `apply batch from ${startApplied + 1n}: storage sealing failed (${code})`, {
+            index: startApplied + 1n,
+            reason: code,
+            cause: err,
+          }),
+        );
+        return;
+      }
+      if (this.halted) return;
+    }
     if (last === startApplied && batch.length > 0 && !halt) {
       // Nothing new (entries at or below the applied index, PE-8): still report the index, after
       // the earlier commits, so whoever waits for it (the Raft core's applied index) moves on.

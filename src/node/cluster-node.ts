@@ -208,6 +208,7 @@ export class ClusterNode {
           if (t !== null) this.time.observeApplied(t);
           return fsm.apply(payload, index, tables, extra);
         },
+        finishBatch: () => fsm.finishBatch(),
       },
       this.pipelineStore(),
       this.cutover,

@@ -26,4 +26,10 @@ export interface StateMachine<R, X = never> {
    * prepared for this entry (null when none; the FSM then seals inline).
    */
   apply(payload: Uint8Array, index: bigint, tables: ApplyTables, extra: unknown): ApplyResult<R, X>;
+  /**
+   * Optional: deferred work of the entries applied since the last call (the storage seals of a
+   * batch in one crypto-pool round trip), awaited before the batch is committed. A rejection
+   * HALTs at the batch's first entry: nothing of the batch is committed or answered.
+   */
+  finishBatch?(): Promise<void>;
 }

@@ -69,3 +69,30 @@ describe('SealingValueCodec', () => {
     expect(() => codec.decodeFromStore(b('k1'), relabelled)).toThrow(expect.objectContaining({ code: 'ENCRYPTED_READ_INTEGRITY' }));
   });
 });
+
+describe('SealingValueCodec with the crypto pool (one round trip per apply batch)', () => {
+  it('SE-6/DESIGN §2: records of a batch read back inside the batch before sealing, are sealed by finishBatch in the pool, and open afterwards', async () => {
+    const { CryptoPool } = await import('../../src/pool/index.js');
+    const aead = await loadAead('node');
+    const ks = new Keystore();
+    ks.set(7, new Uint8Array(32).fill(3));
+    const pool = await CryptoPool.create({ backend: 'node', workers: 1, inlineThreshold: 0 });
+    try {
+      pool.followKeystore(ks);
+      const state = new EncryptionStateCell({ ...emptySidecar(), active: { storage: 7, raft: 8 }, storageEnvelopeActive: true, storageEnvelopeCutoverIndex: 3n });
+      const codec = new SealingValueCodec(aead, ks, state, testNonceFactory(0x1234, 1), pool);
+      const recs = ['a', 'b', 'c'].map((k) => codec.encodeRecord(b(k), { tombstone: false, expireAt: 0n }, b(`value-${k}-0123456789`)));
+      // Read-your-writes inside the batch, before the seal.
+      expect(Buffer.from(codec.decodeFromStore(b('b'), recs[1]!).value).toString()).toBe('value-b-0123456789');
+      await codec.finishBatch();
+      expect(pool.metrics.poolBatches).toBe(1);
+      for (const [i, k] of ['a', 'b', 'c'].entries()) {
+        expect(Buffer.from(recs[i]!).includes(Buffer.from(`value-${k}`))).toBe(false);
+        expect(Buffer.from(codec.decodeFromStore(b(k), recs[i]!).value).toString()).toBe(`value-${k}-0123456789`);
+      }
+      expect(() => codec.decodeFromStore(b('a'), recs[1]!)).toThrow(expect.objectContaining({ code: 'ENCRYPTED_READ_INTEGRITY' }));
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -135,6 +135,13 @@ describe('encryption part 1 on a 3-node cluster', () => {
       ids.map((id, j) => setAll(conns.get(id)!, needles.flatMap((n, i) => (i % ids.length === j ? [[`needle-${i}`, n] as [string, string]] : [])))),
     );
 
+    // The seals ran through the crypto pool (worker or inline batches), and the metrics say so.
+    const metrics = String((await c.node(leader).admin.request('GET', '/metrics')).body);
+    const batches = [...metrics.matchAll(/^sealkv_crypto_pool_batches\{where="(?:worker|inline)"\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(batches).toBeGreaterThan(0);
+    expect(metrics).toContain(`sealkv_encryption_active_dek_id{purpose="storage"} ${b.storage_dek_id}`);
+    expect(metrics).toMatch(new RegExp(`sealkv_encryption_writes_per_dek\\{dek_id="${b.storage_dek_id}"\\} [1-9]`));
+
     // Nonce history: kill -9 a follower, restart it, write more; rotate the storage DEK; move leadership.
     const follower = ids.find((id) => id !== leader)!;
     conns.get(follower)!.close();
@@ -159,6 +166,9 @@ describe('encryption part 1 on a 3-node cluster', () => {
       for (const i of [0, 1, 2, 499, 998, 999]) expect(await conn.call(['GET', `needle-${i}`]), id).toEqual({ type: 'bulk', value: needles[i] });
       expect(await conn.call(['GET', 'after-rotate-7']), id).toEqual({ type: 'bulk', value: 'q-7' });
     }
+    await c.waitCaughtUp();
+    // Each node's writes pass its gate once its WR-6 registration for the new DEK committed.
+    for (const [id, conn] of conns) await setAll(conn, [[`registered-${id}`, 'r']]);
     await c.waitCaughtUp();
     for (const conn of conns.values()) conn.close();
 

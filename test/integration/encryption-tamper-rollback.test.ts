@@ -64,6 +64,10 @@ describe('encryption guards and tampering on a 3-node cluster', () => {
     const before = readFileSync(sidecarPath(c, f1));
     expect((await c.adminOnLeader('POST', '/v1/encryption/rotate-dek', { purpose: 'storage' })).status).toBe(200);
     await c.waitCaughtUp();
+    // A write through each node passes its writer gate only once its WR-6 registration for the
+    // new DEK has committed: after this, every node can restart.
+    for (const id of c.ids()) await setVia(c, id, `after-rotation-${id}`, 'r');
+    await c.waitCaughtUp();
     await c.kill(f1, 'SIGTERM');
     const current = readFileSync(sidecarPath(c, f1));
     writeFileSync(sidecarPath(c, f1), before);

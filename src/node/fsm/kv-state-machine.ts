@@ -272,10 +272,18 @@ export class KvStateMachine<X = never> implements StateMachine<FsmResponse, X> {
   }
 
   private write(s: Staged, key: Uint8Array, value: Uint8Array, expireAt: bigint): void {
-    const { header, body } = this.guard('seal', key, () =>
-      this.codec.encodeForStore(key, { tombstone: false, expireAt }, value),
-    );
+    const codec = this.codec;
+    if (codec.encodeRecord !== undefined) {
+      s.put(key, this.guard('seal', key, () => codec.encodeRecord!(key, { tombstone: false, expireAt }, value)));
+      return;
+    }
+    const { header, body } = this.guard('seal', key, () => codec.encodeForStore(key, { tombstone: false, expireAt }, value));
     s.put(key, joinRecord(header, body));
+  }
+
+  /** The batch's deferred work (the codec's storage seals, one pool round trip) before it commits. */
+  finishBatch(): Promise<void> {
+    return this.codec.finishBatch?.() ?? Promise.resolve();
   }
 
   // --- commands --------------------------------------------------------------------------
