@@ -18,7 +18,7 @@ import { type AdminNodePort, CAPABILITY_REQUEST, EncryptionAdmin } from '../encr
 import { WriterRegistrar } from '../encryption/registrar.js';
 import { EncryptionStateCell } from '../encryption/state-cell.js';
 import type { NodeConfig } from '../node/config.js';
-import { registerEncryptionRoutes } from '../server/encryption-routes.js';
+import { registerEncryptionRoutes, registerTestProposeRoute } from '../server/encryption-routes.js';
 import { runAdmin } from './admin.js';
 import { encryptionMetricsSource } from './encryption-metrics.js';
 import { buildConfig, parseFlags } from './config.js';
@@ -162,6 +162,7 @@ async function start(argv: string[]): Promise<void> {
   });
   node.registerPeerRequest(CAPABILITY_REQUEST, () => encAdmin.capability());
   registerEncryptionRoutes(admin, encAdmin);
+  registerTestProposeRoute(admin, (payload, deadline) => node.proposeAdmin(payload, deadline));
   try {
     await resp.listen();
   } catch (e) {

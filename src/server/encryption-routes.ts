@@ -10,6 +10,21 @@ function onlyKeys(body: Record<string, Json>, allowed: string[]): void {
   }
 }
 
+/**
+ * Test-only (AS-5): proposes raw admin-entry bytes. Registered only when the process runs under
+ * NODE_ENV=test with SEALKV_TEST_PROPOSE_ADMIN=1 (the integration harness sets both for the test
+ * that needs it); absent from every other start.
+ */
+export function registerTestProposeRoute(http: AdminHttpServer, propose: (payload: Uint8Array, deadline: number) => Promise<bigint>): void {
+  if (process.env.NODE_ENV !== 'test' || process.env.SEALKV_TEST_PROPOSE_ADMIN !== '1') return;
+  http.route('POST', '/v1/test/propose-admin', async (req) => {
+    const hex = req.body.hex;
+    if (typeof hex !== 'string' || !/^([0-9a-f]{2})+$/.test(hex)) throw new AdminError(400, 'INVALID_ARGUMENT', "'hex' must be hex bytes");
+    const index = await propose(new Uint8Array(Buffer.from(hex, 'hex')), req.deadline);
+    return { body: { applied_index: index.toString() } };
+  });
+}
+
 export function registerEncryptionRoutes(http: AdminHttpServer, admin: EncryptionAdmin): void {
   http.route('GET', '/v1/encryption/capability', async () => ({ body: admin.capability() as unknown as Json }));
   http.route('GET', '/v1/encryption/status', async () => ({ body: admin.status() as Json }));
