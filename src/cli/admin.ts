@@ -2,13 +2,14 @@
 // prints `error: <CODE>: <message>` and returns a non-zero status (OP-3).
 
 import { readFileSync } from 'node:fs';
+import { runKekParams } from './kek-params.js';
 
 const FLAGS = new Set(['admin', 'token-file', 'id', 'address', 'role', 'timeout-ms', 'purpose', 'writer']);
 /** Flags without a value. `--voter`: add-node adds a voter directly instead of a learner. */
 const BOOL_FLAGS = new Set(['voter']);
 
 /** The encryption subcommands served over the admin API (OP-3), and how each prints its answer. */
-const ENCRYPTION_COMMANDS = new Set(['capability', 'status', 'sidecar', 'bootstrap', 'enable-storage-envelope', 'rotate-dek', 'disable']);
+const ENCRYPTION_COMMANDS = new Set(['capability', 'status', 'sidecar', 'bootstrap', 'enable-storage-envelope', 'rotate-dek', 'disable', 'kek-params']);
 
 export async function runAdmin(argv: string[]): Promise<number> {
   let [sub, ...rest] = argv;
@@ -16,6 +17,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
   if (sub === 'encryption') {
     encSub = rest[0];
     rest = rest.slice(1);
+    if (encSub === 'kek-params') return runKekParams(rest);
     if (encSub === 'disable') {
       // RO-15: one way; no request is sent.
       process.stderr.write('error: ENCRYPTION_DISABLE_UNSUPPORTED: encryption cannot be disabled in place; follow the dump-and-reload procedure in docs/OPERATIONS.md\n');

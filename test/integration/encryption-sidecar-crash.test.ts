@@ -26,7 +26,7 @@ async function setVia(c: Cluster, id: string, key: string): Promise<void> {
 }
 
 describe('AS-16 on a 3-node cluster', () => {
-  it('AS-16: a kill at each KM-7 step of a rotation sidecar write leaves a valid old-or-new keys.json; the restart replays and catches up', async () => {
+  it('AS-16: a kill at each KM-7 step up to the rename of a rotation sidecar write leaves the old keys.json valid; the restart replays and catches up', async () => {
     const env: Record<string, Record<string, string>> = {};
     for (const id of ['n1', 'n2', 'n3']) env[id] = { SEALKV_TEST_KEK: KEK };
     const c = await clusterForTest({ name: 'enc-as16', extraArgs: ['--encryption', '--kek-env', 'SEALKV_TEST_KEK'], env, cipher: 'native' });
