@@ -2,13 +2,33 @@
 // prints `error: <CODE>: <message>` and returns a non-zero status (OP-3).
 
 import { readFileSync } from 'node:fs';
+import { runKekParams } from './kek-params.js';
 
-const FLAGS = new Set(['admin', 'token-file', 'id', 'address', 'role', 'timeout-ms']);
+const FLAGS = new Set(['admin', 'token-file', 'id', 'address', 'role', 'timeout-ms', 'purpose', 'writer']);
 /** Flags without a value. `--voter`: add-node adds a voter directly instead of a learner. */
 const BOOL_FLAGS = new Set(['voter']);
 
+/** The encryption subcommands served over the admin API (OP-3), and how each prints its answer. */
+const ENCRYPTION_COMMANDS = new Set(['capability', 'status', 'sidecar', 'bootstrap', 'enable-storage-envelope', 'rotate-dek', 'disable', 'kek-params']);
+
 export async function runAdmin(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
+  let [sub, ...rest] = argv;
+  let encSub: string | undefined;
+  if (sub === 'encryption') {
+    encSub = rest[0];
+    rest = rest.slice(1);
+    if (encSub === 'kek-params') return runKekParams(rest);
+    if (encSub === 'disable') {
+      // RO-15: one way; no request is sent.
+      process.stderr.write('error: ENCRYPTION_DISABLE_UNSUPPORTED: encryption cannot be disabled in place; follow the dump-and-reload procedure in docs/OPERATIONS.md\n');
+      return 2;
+    }
+    if (encSub === undefined || !ENCRYPTION_COMMANDS.has(encSub)) {
+      process.stderr.write(`error: USAGE: unknown or unavailable encryption command '${encSub ?? ''}' (available: ${[...ENCRYPTION_COMMANDS].join(', ')})\n`);
+      return 1;
+    }
+  }
+  const writers: string[] = [];
   const f: Record<string, string> = {};
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
@@ -21,7 +41,8 @@ export async function runAdmin(argv: string[]): Promise<number> {
       process.stderr.write(`error: USAGE: bad option '${a}'\n`);
       return 1;
     }
-    f[name] = rest[++i]!;
+    if (name === 'writer') writers.push(rest[++i]!);
+    else f[name] = rest[++i]!;
   }
   const base = `http://${f.admin ?? '127.0.0.1:8081'}`;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -63,9 +84,15 @@ export async function runAdmin(argv: string[]): Promise<number> {
       path = '/v1/transfer-leader';
       body = { id: f.id, ...timeout };
       break;
-    case 'encryption':
-      process.stderr.write('error: ENCRYPTION_MUTATORS_DISABLED: encryption administration is not available in this build\n');
-      return 2;
+    case 'encryption': {
+      const r = encryptionRequest(encSub!, f, writers, timeout);
+      if (typeof r === 'string') {
+        process.stderr.write(`error: USAGE: ${r}\n`);
+        return 1;
+      }
+      ({ method, path, body } = r);
+      break;
+    }
     default:
       process.stderr.write(`error: USAGE: unknown admin command '${sub ?? ''}'\n`);
       return 1;
@@ -87,6 +114,55 @@ export async function runAdmin(argv: string[]): Promise<number> {
     }
     return 2;
   }
-  process.stdout.write(`${text}\n`);
+  process.stdout.write(`${encSub === undefined ? text : encryptionOutput(encSub, text)}\n`);
   return 0;
+}
+
+function encryptionRequest(
+  sub: string,
+  f: Record<string, string>,
+  writers: string[],
+  timeout: object,
+): { method: string; path: string; body?: object } | string {
+  switch (sub) {
+    case 'capability':
+    case 'status':
+    case 'sidecar':
+      return { method: 'GET', path: `/v1/encryption/${sub}` };
+    case 'bootstrap': {
+      const list: { full_node_id: string; local_epoch: number }[] = [];
+      for (const w of writers) {
+        const m = /^([0-9]{1,20}):([0-9]{1,6})$/.exec(w);
+        if (!m) return `--writer must be <full_node_id>:<local_epoch>, got '${w}'`;
+        list.push({ full_node_id: m[1]!, local_epoch: Number(m[2]) });
+      }
+      return { method: 'POST', path: '/v1/encryption/bootstrap', body: { ...(list.length > 0 ? { writers: list } : {}), ...timeout } };
+    }
+    case 'enable-storage-envelope':
+      return { method: 'POST', path: '/v1/encryption/enable-storage-envelope', body: timeout };
+    case 'rotate-dek':
+      if (f.purpose === undefined) return 'rotate-dek needs --purpose storage|raft';
+      return { method: 'POST', path: '/v1/encryption/rotate-dek', body: { purpose: f.purpose, ...timeout } };
+    default:
+      return `unknown encryption command '${sub}'`;
+  }
+}
+
+/** OP-3's stable lines for the cutover and rotation; JSON for everything else. */
+function encryptionOutput(sub: string, text: string): string {
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return text;
+  }
+  if (sub === 'enable-storage-envelope') {
+    const line = `${doc.was_already_active === true ? 'already-active' : 'enabled'} applied_index=${String(doc.applied_index)}`;
+    return doc.cutover_index_unknown === true ? `${line}\nwarning: cutover index unknown` : line;
+  }
+  if (sub === 'rotate-dek') return `rotated purpose=${String(doc.purpose ?? 'storage')} key_id=${String(doc.key_id)} applied_index=${String(doc.applied_index)}`;
+  if (sub === 'bootstrap') {
+    return `bootstrapped storage_dek_id=${String(doc.storage_dek_id)} raft_dek_id=${String(doc.raft_dek_id)} applied_index=${String(doc.applied_index)}`;
+  }
+  return text;
 }

@@ -5,38 +5,10 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { BackendName } from '../crypto/aead.js';
 import { ConfigError } from '../errors.js';
+import { checkNodeId, type HostPort, type NodeConfig, parseHostPort } from '../node/config.js';
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
-export interface NodeConfig {
-  id: string;
-  clusterId: string;
-  dataDir: string;
-  raft: HostPort;
-  resp: HostPort;
-  admin: HostPort;
-  /** Initial membership: raft id → peer address (this node included). */
-  peers: Map<string, HostPort>;
-  /** Join an existing cluster instead of bootstrapping from `peers`. */
-  join: boolean;
-  cipher: BackendName;
-  cryptoWorkers: number;
-  adminTokenFile: string | null;
-  logLevel: string;
-  tickMs: number;
-  electionTicks: number;
-  heartbeatTicks: number;
-  /** Applied entries beyond the last snapshot that trigger a new snapshot + log compaction. */
-  snapshotThreshold: number;
-  /** Entries kept in the log behind a snapshot so slow followers can catch up without one. */
-  compactionMargin: number;
-  maxBulkBytes: number;
-  /** Deadline of a client write or linearizable read, ms. */
-  requestTimeoutMs: number;
-}
+// Moved to node/ (node must not import cli/); re-exported for the CLI's callers.
+export { checkNodeId, type HostPort, type NodeConfig, parseHostPort };
 
 const BACKENDS: readonly BackendName[] = ['native', 'wasm', 'js', 'node'];
 
@@ -103,15 +75,6 @@ export function parseFlags(argv: readonly string[]): Record<string, string | boo
   return out;
 }
 
-export function parseHostPort(s: string, what: string): HostPort {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s.trim());
-  if (!m) throw new ConfigError('CONFIG_INVALID', `${what}: expected host:port, got '${s}'`);
-  const host = m[1]!.replace(/^\[|\]$/g, '');
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) throw new ConfigError('CONFIG_INVALID', `${what}: port ${port} out of range`);
-  return { host, port };
-}
-
 export function parsePeers(s: string): Map<string, HostPort> {
   const peers = new Map<string, HostPort>();
   for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
@@ -123,12 +86,6 @@ export function parsePeers(s: string): Map<string, HostPort> {
     peers.set(id, parseHostPort(part.slice(eq + 1), `--peers ${id}`));
   }
   return peers;
-}
-
-export function checkNodeId(id: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(id)) {
-    throw new ConfigError('NODE_ID_INVALID', `node id '${id}' must be 1–64 characters of [A-Za-z0-9._-]`);
-  }
 }
 
 function intOpt(v: unknown, name: string, min: number, max: number, dflt: number): number {

@@ -7,13 +7,21 @@ import { ConfigError, type HaltError, SealkvError, StartupRefusedError } from '.
 import { SidecarStore } from '../keys/sidecar-store.js';
 import { type PreflightResult, runStartupPreflight } from '../keys/startup.js';
 import { ClusterNode } from '../node/cluster-node.js';
+import { crashPoint } from '../node/crash-points.js';
 import { createLogger } from '../node/logger.js';
 import { AdminHttpServer } from '../server/admin-http.js';
 import { registerAdminRoutes } from '../server/admin-routes.js';
 import { NodeMetrics } from '../server/metrics.js';
 import { RespHandler } from '../server/resp-handler.js';
 import { RespServer } from '../server/resp-server.js';
+import { createEncryptionRuntime, type EncryptionRuntime } from '../encryption/runtime.js';
+import { type AdminNodePort, CAPABILITY_REQUEST, EncryptionAdmin } from '../encryption/admin-flows.js';
+import { WriterRegistrar } from '../encryption/registrar.js';
+import { EncryptionStateCell } from '../encryption/state-cell.js';
+import type { NodeConfig } from '../node/config.js';
+import { registerEncryptionRoutes, registerTestProposeRoute } from '../server/encryption-routes.js';
 import { runAdmin } from './admin.js';
+import { encryptionMetricsSource } from './encryption-metrics.js';
 import { buildConfig, parseFlags } from './config.js';
 import { runDev } from './dev.js';
 import { buildEncryptionConfig, type EncryptionConfig } from './encryption-config.js';
@@ -70,15 +78,15 @@ async function start(argv: string[]): Promise<void> {
   }
   const log = createLogger(cfg.logLevel, { node: cfg.id });
   // KM-14 steps 1–3 and 6 (node id, KEK, group A guards, epoch bump) run before LMDB opens; every
-  // refusal is one line and exit 2 (OP-4). The node wiring of issue 10 hands `enc` (keys, pinned
-  // epochs) to the node; until then the checks and the bump run, and no nonce is issued.
+  // refusal is one line and exit 2 (OP-4).
   let enc: PreflightResult;
+  const sidecarStore = SidecarStore.open(cfg.dataDir, encCfg.sidecarPath);
   try {
     enc = await runStartupPreflight({
       raftId: cfg.id,
       encryption: encCfg.encryption,
       kekOptions: encCfg.kek,
-      sidecar: SidecarStore.open(cfg.dataDir, encCfg.sidecarPath),
+      sidecar: sidecarStore,
     });
   } catch (e) {
     if (e instanceof ConfigError && e.code === 'USAGE') die(1, e.code, `${e.message}\n${USAGE}`);
@@ -86,8 +94,26 @@ async function start(argv: string[]): Promise<void> {
     throw e;
   }
   for (const w of enc.warnings) log.warn(w);
-  for (const dek of enc.deks.values()) dek.fill(0);
   const metrics = new NodeMetrics();
+  // With --encryption: keystore from the preflight's DEKs, nonce factories from its tokens only,
+  // the crypto pool per --cipher/--crypto-workers (src/encryption/runtime.ts).
+  let runtime: EncryptionRuntime | undefined;
+  if (enc.encryption) {
+    try {
+      // The apply path's sidecar writes (KM-7) carry named crash points per step (AS-16); they
+      // are no-ops unless SEALKV_CRASH_POINTS arms them. The preflight's own write has none.
+      const applySidecar = SidecarStore.open(cfg.dataDir, encCfg.sidecarPath, {
+        onWriteStep: (step, phase) => crashPoint(`sidecar-write:${step}:${phase}`),
+      });
+      runtime = await createEncryptionRuntime({ cipher: cfg.cipher, cryptoWorkers: cfg.cryptoWorkers, preflight: enc, sidecar: applySidecar });
+    } catch (e) {
+      if (e instanceof SealkvError) die(2, e.code, e.message);
+      throw e;
+    }
+    metrics.setEncryptionSource(encryptionMetricsSource(runtime));
+  } else {
+    for (const dek of enc.deks.values()) dek.fill(0);
+  }
   let node: ClusterNode;
   try {
     node = await ClusterNode.start(cfg, log, metrics, {
@@ -101,10 +127,29 @@ async function start(argv: string[]): Promise<void> {
         log.flush();
         setTimeout(() => process.exit(1), 50);
       },
-    }, { clock: testClock() });
+    }, { clock: testClock(), ...(runtime ? { encryption: runtime } : {}) });
   } catch (e) {
+    await runtime?.close().catch(() => undefined);
     if (e instanceof SealkvError) die(2, e.code, e.message);
     die(2, 'STARTUP_FAILED', (e as Error)?.message ?? String(e));
+  }
+  if (runtime) {
+    // WR-5 (process start) and WR-6 (after a storage rotation): register as a writer for the
+    // active storage DEK when needed; this node's client writes wait for it.
+    const rt = runtime;
+    const registrar = new WriterRegistrar(
+      {
+        registryRow: (d, n) => node.registryRow(d, n),
+        submitAdmin: (payload, deadline) => node.submitAdmin(payload, deadline),
+        gateWrites: (p) => node.gateWrites(p),
+        log: (msg, err) => log.warn({ err: (err as Error)?.message }, msg),
+      },
+      rt.state,
+      enc.identity.fullNodeId,
+      enc.pinned.storage.localEpoch,
+    );
+    rt.state.subscribe(() => registrar.ensure());
+    registrar.ensure();
   }
   const resp = new RespServer({
     handler: new RespHandler(node, metrics),
@@ -116,6 +161,16 @@ async function start(argv: string[]): Promise<void> {
   });
   const admin = new AdminHttpServer(token);
   registerAdminRoutes(admin, node, metrics);
+  const encAdmin = new EncryptionAdmin(adminPort(node, cfg), {
+    kek: enc.kek,
+    state: runtime?.state ?? new EncryptionStateCell(undefined),
+    fullNodeId: enc.identity.fullNodeId,
+    pinned: { storage: enc.pinned.storage.localEpoch, raft: enc.pinned.raft.localEpoch },
+    build: BUILD,
+  });
+  node.registerPeerRequest(CAPABILITY_REQUEST, () => encAdmin.capability());
+  registerEncryptionRoutes(admin, encAdmin);
+  registerTestProposeRoute(admin, (payload, deadline) => node.proposeAdmin(payload, deadline));
   try {
     await resp.listen();
   } catch (e) {
@@ -143,6 +198,25 @@ async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
+}
+
+const BUILD = 'sealkv 0.1.0';
+
+/** The node as the encryption admin handlers see it. */
+function adminPort(node: ClusterNode, cfg: NodeConfig): AdminNodePort {
+  return {
+    selfId: cfg.id,
+    isLeader: () => node.raft.isLeader(),
+    leader: () => node.raft.leader,
+    memberIds: () => node.members().map((m) => m.id),
+    confirmLeadership: async (deadline) => {
+      await node.linearizableRead(deadline);
+    },
+    proposeAdmin: (payload, deadline) => node.proposeAdmin(payload, deadline),
+    requestPeer: (to, payload, timeoutMs) => node.transport.request(to, payload, timeoutMs),
+    appliedIndex: () => node.store.appliedIndex(),
+    fanOutTimeoutMs: cfg.tickMs * cfg.electionTicks,
+  };
 }
 
 async function main(): Promise<void> {

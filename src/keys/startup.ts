@@ -8,7 +8,7 @@
 // and opens LMDB for the group B guards (startup-guards.ts).
 
 import { SealkvError, StartupRefusedError } from '../errors.js';
-import { bumpAndPinEpochs, checkEpochExhaustion, type PinnedEpochs } from './epochs.js';
+import { bumpAndPinEpochs, checkEpochExhaustion, type PersistedEpochBump, type PinnedEpochs } from './epochs.js';
 import { unwrapSidecarKeys } from './hydrate.js';
 import { type KekOptions, type KekSource, type LoadedKek, loadKek, selectKekSource } from './kek-source.js';
 import type { Kek } from './kek-provider.js';
@@ -39,6 +39,8 @@ export interface PreflightResult {
   readonly deks: ReadonlyMap<number, Uint8Array>;
   /** KM-8 step 5: the node_id16 and epoch per purpose for the nonce factories. */
   readonly pinned: PinnedEpochs;
+  /** The single-use tokens for NonceFactory.fromPersistedEpoch, minted after the bump is durable (KM-8). */
+  readonly tokens: PersistedEpochBump['tokens'];
   /** Lines to log as warnings (KEK from env, KM-10 epochs close to exhaustion). */
   readonly warnings: readonly string[];
 }
@@ -92,7 +94,7 @@ export async function runStartupPreflight(input: PreflightInput): Promise<Prefli
   if (!input.encryption || loaded === null) {
     // No sidecar and no DEK: epochs 0, nothing to persist (KM-8); still the one source of records.
     const none = await step(() => bumpAndPinEpochs(store, undefined, identity.nodeId16));
-    return { identity, encryption: false, kek: null, sidecar: undefined, deks: new Map(), pinned: none.pinned, warnings };
+    return { identity, encryption: false, kek: null, sidecar: undefined, deks: new Map(), pinned: none.pinned, tokens: none.tokens, warnings };
   }
   const kek = loaded.kek;
   // Group A, 4–7: validation, KEK check, exhaustion, directory and durability probe.
@@ -103,5 +105,5 @@ export async function runStartupPreflight(input: PreflightInput): Promise<Prefli
   // Step 6: bump and pin (KM-8). Persisted before anything can issue a nonce.
   const bump = await step(() => bumpAndPinEpochs(store, current, identity.nodeId16), `sidecar ${store.path}`);
   warnings.push(...bump.warnings);
-  return { identity, encryption: true, kek, sidecar: bump.sidecar, deks, pinned: bump.pinned, warnings };
+  return { identity, encryption: true, kek, sidecar: bump.sidecar, deks, pinned: bump.pinned, tokens: bump.tokens, warnings };
 }

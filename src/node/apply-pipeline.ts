@@ -23,12 +23,14 @@
 
 import { decodeProposal } from '../crypto/envelope/proposal.js';
 import { HaltError, SealkvError } from '../errors.js';
+import type { ConfState } from '../raft/index.js';
 import { type Entry, EntryType } from '../raft/types.js';
 import type { CutoverCell } from './cutover-cell.js';
 import { CrashPoints, crashPoint } from './crash-points.js';
-import { type BufferedWrite, type CommittedReader, type KvTxn, WriteOverlay } from './write-overlay.js';
+import type { ApplyResult, StateMachine } from './state-machine.js';
+import { type BufferedWrite, type CommittedReader, WriteOverlay } from './write-overlay.js';
 
-export type ApplyResult<R> = { response: R } | { halt: HaltError };
+export type { ApplyResult, ApplyTables, StateMachine } from './state-machine.js';
 
 /** The HALT for an error thrown (not returned) while applying entry `index`. */
 function unexpectedHalt(index: bigint, err: unknown): HaltError {
@@ -39,14 +41,6 @@ function unexpectedHalt(index: bigint, err: unknown): HaltError {
   const reason = err instanceof SealkvError ? err.code : 'INTERNAL';
   const what = err instanceof Error ? err.message : String(err);
   return new HaltError('ENTRY_MALFORMED', `entry ${index} could not be applied: ${what}`, { index, reason, cause: err });
-}
-
-export interface StateMachine<R> {
-  /**
-   * Applies one cleartext payload at `index` (FW-6). `extra` carries what a reseal round trip
-   * prepared for this entry (null when none; the FSM then seals inline).
-   */
-  apply(payload: Uint8Array, index: bigint, kv: KvTxn, registry: KvTxn, extra: unknown, kvmod: KvTxn): ApplyResult<R>;
 }
 
 /** One speculative unwrap (and optional storage reseal) result. */
@@ -65,14 +59,27 @@ export interface RaftUnwrapper {
   unwrapOne(envelope: Uint8Array, index: bigint): UnwrapResult;
 }
 
-export interface ApplyStore extends CommittedReader {
+/**
+ * What one apply batch did, as a value: committed by the store in ONE LMDB transaction (writes,
+ * the ConfState of its last conf change, the applied index). A batch with an encryption effect
+ * ends at that entry; the store carries the effect out around that transaction (the sidecar write
+ * before it, KM-7) and the pipeline publishes it only once the commit settled.
+ */
+export interface BatchResult<X> {
+  writes: BufferedWrite[];
+  applied: bigint;
+  conf?: ConfState;
+  encryption?: { index: bigint; effect: X };
+}
+
+export interface ApplyStore<X = never> extends CommittedReader {
   /** The state machine's applied index, including batches handed to `commitBatch` but not yet committed. */
   appliedIndex(): bigint;
   /**
-   * Writes `writes` and `appliedIndex` in ONE LMDB transaction. The writes must be visible to
-   * `get` and `appliedIndex()` as soon as this returns (before the promise settles).
+   * Commits the batch (writes, conf, applied index) in ONE LMDB transaction. The writes must be
+   * visible to `get` and `appliedIndex()` as soon as this returns (before the promise settles).
    */
-  commitBatch(writes: BufferedWrite[], appliedIndex: bigint): Promise<void>;
+  commitBatch(batch: BatchResult<X>): Promise<void>;
   /**
    * Issue 13: commits do not wait for their fsync. Resolves once everything submitted so far is
    * committed AND fsynced, with that applied index — for entries whose effect must be durable
@@ -82,11 +89,16 @@ export interface ApplyStore extends CommittedReader {
   forceSync?(): Promise<bigint>;
 }
 
-export interface ApplyHooks<R> {
+export interface ApplyHooks<R, X = never> {
   /** In-order, once the batch containing it is applied and submitted to the store (PE-4). */
   resolve(index: bigint, term: number, data: Uint8Array, response: R): void;
-  /** A conf-change entry reached its turn; the run loop applies it to Raft and persists ConfState. */
-  confChange(entry: Entry): void;
+  /**
+   * A conf-change entry reached its turn: the node applies it to Raft and returns the ConfState,
+   * which the pipeline commits with the batch (one transaction with the applied index).
+   */
+  confChange(entry: Entry): ConfState | undefined;
+  /** An encryption effect is durable (its batch committed): publish it (state cell, metrics). */
+  effectCommitted?(index: bigint, effect: X): void;
   /** The read-visible applied index moved: the batch ending at `index` is committed to LMDB. */
   applied(index: bigint): void;
   /** Apply stopped for good at `err.index` (C-3 HALT). */
@@ -104,7 +116,7 @@ interface Speculation {
   keyGen: number;
 }
 
-export class ApplyPipeline<R> {
+export class ApplyPipeline<R, X = never> {
   private halted: HaltError | null = null;
   private readonly queue: Entry[] = [];
   private running: Promise<void> | null = null;
@@ -116,10 +128,10 @@ export class ApplyPipeline<R> {
   private haltNotified: Promise<void> | null = null;
 
   constructor(
-    private readonly fsm: StateMachine<R>,
-    private readonly store: ApplyStore,
+    private readonly fsm: StateMachine<R, X>,
+    private readonly store: ApplyStore<X>,
     private readonly cutover: CutoverCell,
-    private readonly hooks: ApplyHooks<R>,
+    private readonly hooks: ApplyHooks<R, X>,
     private unwrapper: RaftUnwrapper | null = null,
     private readonly maxBatch = 4096,
   ) {}
@@ -177,6 +189,9 @@ export class ApplyPipeline<R> {
     const done: { index: bigint; term: number; data: Uint8Array; response: R }[] = [];
     let last = startApplied;
     let halt: HaltError | null = null;
+    let conf: ConfState | undefined;
+    let encryption: { index: bigint; effect: X } | undefined;
+    let consumed = batch.length;
 
     for (let k = 0; k < batch.length; k++) {
       const e = batch[k]!;
@@ -188,7 +203,7 @@ export class ApplyPipeline<R> {
         break;
       }
       if (e.type === EntryType.ConfChange) {
-        this.hooks.confChange(e);
+        conf = this.hooks.confChange(e) ?? conf;
         last = index;
         continue;
       }
@@ -213,9 +228,9 @@ export class ApplyPipeline<R> {
         payload = opened.payload;
         extra = opened.extra;
       }
-      let r: ApplyResult<R>;
+      let r: ApplyResult<R, X>;
       try {
-        r = this.fsm.apply(payload, index, kv, registry, extra, kvmod);
+        r = this.fsm.apply(payload, index, { kv, registry, kvmod }, extra);
       } catch (err) {
         // A state machine must return halt results; a throw is a bug, and still a HALT at k.
         r = { halt: unexpectedHalt(index, err) };
@@ -228,8 +243,34 @@ export class ApplyPipeline<R> {
       overlay.commitEntry();
       last = index;
       done.push({ index, term: e.term, data: e.data, response: r.response });
+      if (r.effect !== undefined) {
+        // The batch ends here: what follows must see the effect (keys, flags) in force, and the
+        // effect must be durable before anything after it is acknowledged (no early reply).
+        encryption = { index, effect: r.effect };
+        consumed = k + 1;
+        break;
+      }
     }
+    // Entries after an effect go back to the front of the queue, in order.
+    if (consumed < batch.length && !halt) this.queue.unshift(...batch.slice(consumed));
 
+    if (this.fsm.finishBatch !== undefined) {
+      try {
+        await this.fsm.finishBatch();
+      } catch (err) {
+        // The batch's values could not be sealed: none of it is committed or answered (SE-6).
+        const code = err instanceof SealkvError ? err.code : 'INTERNAL';
+        this.stop(
+          new HaltError('ENCRYPTION_APPLY', `apply batch from ${startApplied + 1n}: storage sealing failed (${code})`, {
+            index: startApplied + 1n,
+            reason: code,
+            cause: err,
+          }),
+        );
+        return;
+      }
+      if (this.halted) return;
+    }
     if (last === startApplied && batch.length > 0 && !halt) {
       // Nothing new (entries at or below the applied index, PE-8): still report the index, after
       // the earlier commits, so whoever waits for it (the Raft core's applied index) moves on.
@@ -240,11 +281,18 @@ export class ApplyPipeline<R> {
     }
     if (last > startApplied) {
       const end = last;
+      // A HaltError from the store is an effect's own verdict (e.g. the sidecar write, KM-7).
       const failed = (err: unknown): HaltError =>
-        (this.commitFailure ??= new HaltError('STORAGE_IO', `apply batch ending at ${end} failed to commit`, { index: end, reason: 'STORAGE_IO', cause: err }));
+        (this.commitFailure ??=
+          err instanceof HaltError && err.index !== undefined
+            ? err
+            : new HaltError('STORAGE_IO', `apply batch ending at ${end} failed to commit`, { index: end, reason: 'STORAGE_IO', cause: err }));
       let commit: Promise<void>;
       try {
-        commit = this.store.commitBatch(overlay.writes(), last);
+        const result: BatchResult<X> = { writes: overlay.writes(), applied: last };
+        if (conf !== undefined) result.conf = conf;
+        if (encryption !== undefined) result.encryption = encryption;
+        commit = this.store.commitBatch(result);
       } catch (err) {
         // Refused before anything was queued: nothing of this batch is applied or resolved.
         this.stop(failed(err));
@@ -253,7 +301,9 @@ export class ApplyPipeline<R> {
       const settled = commit.then(
         () => {
           crashPoint(CrashPoints.AFTER_APPLY_COMMIT);
-          if (this.commitFailure === null) this.hooks.applied(end);
+          if (this.commitFailure !== null) return;
+          if (encryption !== undefined) this.hooks.effectCommitted?.(encryption.index, encryption.effect);
+          this.hooks.applied(end);
         },
         (err: unknown) => this.stop(failed(err)),
       );
@@ -261,6 +311,12 @@ export class ApplyPipeline<R> {
       void settled.then(() => {
         this.commits.splice(this.commits.indexOf(settled), 1);
       });
+      if (encryption !== undefined) {
+        // Exempt from the early reply: durable (sidecar and LMDB) before any response or the
+        // next batch; a failure HALTs here with applied = k−1 (stop() waits for earlier commits).
+        await settled;
+        if (this.commitFailure !== null || this.halted !== null) return;
+      }
       // PE-4: the in-memory applied index moved when commitBatch returned; now the responses.
       if (this.commitFailure === null) for (const d of done) this.hooks.resolve(d.index, d.term, d.data, d.response);
     }

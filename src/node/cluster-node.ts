@@ -12,24 +12,26 @@ import {
   type ConfState,
   decodeConfChange,
   type Entry,
+  EntryType,
   type Message,
   MessageType,
   RaftNode,
   Role,
   type SnapshotMeta,
 } from '../raft/index.js';
-import type { BufferedWrite } from './write-overlay.js';
 import {
   ApplyStore,
   openStorageEnv,
+  type RegistryRow,
+  RegistryStore,
   recordLocalSnapshot,
   type StorageEnv,
   StorageError,
 } from '../storage/index.js';
 import { PeerTransport } from '../transport/peer-transport.js';
-import type { NodeConfig } from '../cli/config.js';
+import type { NodeConfig } from './config.js';
 import { AddressBook } from './address-book.js';
-import { ApplyPipeline, type ApplyStore as PipelineStore } from './apply-pipeline.js';
+import { ApplyPipeline, type ApplyStore as PipelineStore, type BatchResult } from './apply-pipeline.js';
 import { AppliedWaiter } from './applied-waiter.js';
 import { crashPoint } from './crash-points.js';
 import { CutoverCell } from './cutover-cell.js';
@@ -49,7 +51,9 @@ import { RunLoop } from './run-loop.js';
 import type { WalLogStorage } from '../storage/wal/wal-log.js';
 import { bootstrapStores, openRaftLog } from './node-storage.js';
 import { type SnapChunk, SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
-import type { NodeMetrics } from '../server/metrics.js';
+import type { EncryptionStatus, NodeEncryption, NodeStartView } from './encryption-port.js';
+import type { NodeMetricsSink } from './metrics.js';
+import { cleartextValueCodec, type ValueCodec } from './fsm/value-codec.js';
 
 export interface NodeHooks {
   /** Apply HALTed (C-3): the CLI logs and exits with status 3. */
@@ -64,6 +68,8 @@ export interface ClusterNodeOptions {
    * deadlines and timeouts keep the real clock. Injectable so tests can skew one node's clock.
    */
   clock?: () => number;
+  /** The encryption wing (src/encryption/), when `--encryption` is on; cleartext otherwise. */
+  encryption?: NodeEncryption<unknown>;
 }
 
 interface ForwardRequest {
@@ -90,6 +96,8 @@ export interface WriteOptions {
 type TimedMessage = Message & { readTime?: bigint };
 
 const SWEEP_INTERVAL_MS = 1000;
+/** The peer request of the WR-11 start-up check: a node's registry rows held by a peer. */
+const REG_ROWS_REQUEST = 'reg-rows';
 /** Committed entries handed to the apply pipeline and not yet applied (its queue bound). */
 const MAX_APPLYING_ENTRIES = 32 * 1024;
 const MAX_APPLYING_BYTES = 64 * 1024 * 1024;
@@ -108,13 +116,14 @@ export class ClusterNode {
   /** The time of data: stamps on admission, read times, everything seen in the log. */
   readonly time: WriteClock;
   private readonly loop: RunLoop;
-  private readonly pipeline: ApplyPipeline<FsmResponse>;
+  private readonly pipeline: ApplyPipeline<FsmResponse, unknown>;
+  /** The `kv` value codec (sealing when the storage envelope is on); the RESP read path uses it. */
+  readonly codec: ValueCodec;
   private readonly reads: ReadIndexBatcher;
   private readonly promoter: LearnerPromoter;
   private readonly sender: SnapshotSender;
   private readonly receiver: SnapshotReceiver;
   private readonly timers: NodeJS.Timeout[] = [];
-  private pendingConf: ConfState | null = null;
   private lastSnapshotIndex: number;
   private snapshotting = false;
   private sweepCursor: Uint8Array | null = null;
@@ -122,6 +131,10 @@ export class ClusterNode {
   private closed = false;
   private wasLeader = false;
   private confChain: Promise<void> = Promise.resolve();
+  /** Peer request types served by the layers above (e.g. the encryption capability fan-out). */
+  /** Client writes wait for this (the writer registration of WR-5/WR-6); null = open. */
+  private writeGate: Promise<void> | null = null;
+  private readonly peerHandlers = new Map<string, (from: string, payload: unknown) => unknown>();
 
   private constructor(
     readonly cfg: NodeConfig,
@@ -132,10 +145,12 @@ export class ClusterNode {
     readonly transport: PeerTransport,
     readonly book: AddressBook,
     readonly log: Logger,
-    readonly metrics: NodeMetrics,
+    readonly metrics: NodeMetricsSink,
     private readonly hooks: NodeHooks,
     clock: () => number,
+    private readonly encryption: NodeEncryption<unknown> | null,
   ) {
+    this.codec = encryption?.codec ?? cleartextValueCodec;
     this.waiter = new AppliedWaiter(store.appliedIndex());
     this.time = new WriteClock(clock);
     // After a restart the newest stamps are in the log's tail (the latest entries carry them):
@@ -185,14 +200,15 @@ export class ClusterNode {
       onError: (id, e) => log.debug({ node: id, err: (e as Error)?.message }, 'learner promotion not done; will retry'),
     });
     metrics.setStorageCommitsSource(() => env.writes.groups);
-    const fsm = new KvStateMachine();
-    this.pipeline = new ApplyPipeline<FsmResponse>(
+    const fsm = new KvStateMachine<unknown>(encryption ? { codec: encryption.codec, encryption: encryption.handler } : {});
+    this.pipeline = new ApplyPipeline<FsmResponse, unknown>(
       {
-        apply: (payload, index, kv, _registry, _extra, kvmod) => {
+        apply: (payload, index, tables, extra) => {
           const t = commandTime(payload);
           if (t !== null) this.time.observeApplied(t);
-          return fsm.apply(payload, index, kv, kvmod);
+          return fsm.apply(payload, index, tables, extra);
         },
+        finishBatch: () => fsm.finishBatch(),
       },
       this.pipelineStore(),
       this.cutover,
@@ -241,7 +257,7 @@ export class ClusterNode {
   static async start(
     cfg: NodeConfig,
     log: Logger,
-    metrics: NodeMetrics,
+    metrics: NodeMetricsSink,
     hooks: NodeHooks,
     opts: ClusterNodeOptions = {},
   ): Promise<ClusterNode> {
@@ -293,7 +309,22 @@ export class ClusterNode {
         },
         logStore,
       );
-      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks, opts.clock ?? Date.now);
+      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks, opts.clock ?? Date.now, opts.encryption ?? null);
+      if (opts.encryption?.beforeRun) {
+        // Peers restarting at the same time ask each other (WR-11): answer registry queries
+        // before this node's own guards run, and nothing else until the node is wired.
+        transport.onRequest(async (_from, payload) => {
+          const p = payload as { t?: string };
+          if (p?.t === REG_ROWS_REQUEST) return node.registryRowsFor(payload);
+          throw new SealkvError('UNAVAILABLE', 'this node is still starting');
+        });
+        try {
+          for (const w of await opts.encryption.beforeRun(node.startView())) log.warn(w);
+        } catch (e) {
+          await transport.close().catch(() => undefined);
+          throw e;
+        }
+      }
       node.wire();
       return node;
     } catch (e) {
@@ -323,6 +354,9 @@ export class ClusterNode {
         return { index: r.commitIndex, response: r.response } satisfies WriteResult;
       }
       if (p?.t === 'snap-chunk') return this.receiver.onChunk(from, payload as SnapChunk);
+      if (p?.t === REG_ROWS_REQUEST) return this.registryRowsFor(payload);
+      const extra = typeof p?.t === 'string' ? this.peerHandlers.get(p.t) : undefined;
+      if (extra !== undefined) return extra(from, payload);
       throw new SealkvError('BAD_REQUEST', `unknown peer request type '${String(p?.t)}'`);
     });
     this.loop.start();
@@ -348,6 +382,7 @@ export class ClusterNode {
   async write(payload: Uint8Array, opts: WriteOptions = {}): Promise<WriteResult> {
     const deadline = opts.deadline ?? Date.now() + this.cfg.requestTimeoutMs;
     const relativeTtl = opts.relativeTtl ?? false;
+    if (this.writeGate !== null) await this.waitGate(this.writeGate, deadline);
     if (this.raft.isLeader()) {
       const r = await this.proposer.propose(payload, { deadline, relativeTtl });
       return { index: r.commitIndex, response: r.response };
@@ -380,6 +415,70 @@ export class ClusterNode {
     this.time.observe(p.readTime);
     await this.waiter.waitFor(p.index, deadline);
     return { index: p.index, readTime: this.time.judge(p.readTime) };
+  }
+
+  /**
+   * WR-5/WR-6 gate: this node's client writes wait until `p` settles (its writer registration
+   * committed); reads never wait. A write whose deadline passes first fails, retryable.
+   */
+  gateWrites(p: Promise<void>): void {
+    const g = p.catch(() => undefined);
+    this.writeGate = g;
+    void g.then(() => {
+      if (this.writeGate === g) this.writeGate = null;
+    });
+  }
+
+  private async waitGate(gate: Promise<void>, deadline: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((r) => {
+      timer = setTimeout(() => r('expired'), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      if ((await Promise.race([gate, expired])) === 'expired') {
+        throw new ProposalError('WRITER_NOT_REGISTERED', 'this node is registering as a writer for the active storage DEK; retry');
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** An admin entry from any node: proposed here when leader, forwarded otherwise; resolves once applied here. */
+  async submitAdmin(payload: Uint8Array, deadline: number): Promise<void> {
+    let index: bigint;
+    if (this.raft.isLeader()) {
+      index = await this.proposeAdmin(payload, deadline);
+    } else {
+      const leader = this.raft.leader;
+      if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });
+      const req: ForwardRequest = { t: 'fwd', payload, deadline };
+      const r = (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - Date.now()))) as Partial<WriteResult> | null;
+      if (typeof r?.index !== 'bigint') throw new ProposalError('UNAVAILABLE', 'the leader answered a forwarded entry without its log index');
+      index = r.index;
+    }
+    await this.waiter.waitFor(index, deadline);
+  }
+
+  /** The committed registry row (dekId, nodeId16) of this node's store. */
+  registryRow(dekId: number, nodeId16: number): RegistryRow | undefined {
+    return new RegistryStore(this.env.registry).get(dekId, nodeId16);
+  }
+
+  /** Serves peer requests `{ t: type, … }` (the transport authenticated `from`). */
+  registerPeerRequest(type: string, handler: (from: string, payload: unknown) => unknown): void {
+    if (type === 'fwd' || type === 'snap-chunk') throw new SealkvError('INVALID_ARGUMENT', `peer request type '${type}' is reserved`);
+    this.peerHandlers.set(type, handler);
+  }
+
+  /**
+   * An admin entry (encryption entries, registrations) on the leader's admin path: never
+   * stamped as a user command; resolves with its index once applied here (for encryption
+   * entries: once its sidecar write is durable).
+   */
+  async proposeAdmin(payload: Uint8Array, deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<bigint> {
+    if (!this.raft.isLeader()) throw new ProposalError('NOT_LEADER', 'admin entries go to the leader', { leader: this.raft.leader });
+    const r = await this.proposer.proposeAdmin(payload, { deadline });
+    return r.commitIndex;
   }
 
   /** Waits until this node has applied `index` (a connection's earlier writes, before its read). */
@@ -474,7 +573,7 @@ export class ClusterNode {
       firstIndex: String(this.logStore.firstIndex()),
       snapshotIndex: String(this.lastSnapshotIndex),
       halted: this.pipeline.haltedWith()?.code ?? null,
-      encryption: { storageEnvelope: false, raftCutoverIndex: '0' },
+      encryption: encryptionStatusFields(this.encryption?.status() ?? null),
     };
   }
 
@@ -496,29 +595,98 @@ export class ClusterNode {
     this.waiter.failAll(new ProposalError('CLOSED', 'the node is shutting down'));
     await this.transport.close();
     await this.pipeline.idle().catch(() => undefined);
+    await this.encryption?.close();
     await this.logStore.close().catch(() => undefined);
     await this.env.close();
   }
 
   // ------------------------------------------------------------------ internals
 
+  /** What the start-up guards read (LMDB open, run loop not started). */
+  private startView(): NodeStartView {
+    const conf = this.raft.status().conf;
+    const registry = new RegistryStore(this.env.registry);
+    return {
+      appliedIndex: this.store.appliedIndex(),
+      snapshotIndex: BigInt(this.logStore.snapshot().meta.index),
+      firstLogIndex: BigInt(this.logStore.firstIndex()),
+      logEntries: (lo, hi) => {
+        if (hi <= lo) return [];
+        return this.logStore.entries(Number(lo) + 1, Number(hi) + 1, Number.MAX_SAFE_INTEGER).map((e) => ({
+          index: BigInt(e.index),
+          kind: e.type === EntryType.ConfChange ? ('conf-change' as const) : ('normal' as const),
+          data: e.data,
+        }));
+      },
+      registryRow: (dekId, nodeId16) => registry.get(dekId, nodeId16),
+      voters: [...conf.voters],
+      learners: [...conf.learners],
+      selfId: this.cfg.id,
+      queryPeerRegistry: async (peer, fullNodeId, dekIds, timeoutMs) => {
+        const r = (await this.transport.request(peer, { t: REG_ROWS_REQUEST, fullNodeId: fullNodeId.toString(), dekIds: [...dekIds] }, timeoutMs)) as
+          | { rows?: { dekId: number; fullNodeId: string; firstSeenLocalEpoch: number; lastSeenLocalEpoch: number }[] }
+          | null;
+        if (!Array.isArray(r?.rows)) throw new SealkvError('BAD_REQUEST', `peer ${peer} answered the registry query without rows`);
+        return r.rows.map((x) => ({ ...x, fullNodeId: BigInt(x.fullNodeId) }));
+      },
+    };
+  }
+
+  /** WR-11 answer: this node's registry rows of the asking node's full_node_id. */
+  private registryRowsFor(payload: unknown): { rows: { dekId: number; fullNodeId: string; firstSeenLocalEpoch: number; lastSeenLocalEpoch: number }[] } {
+    const q = payload as { fullNodeId?: unknown; dekIds?: unknown };
+    if (typeof q.fullNodeId !== 'string' || !/^[0-9]{1,20}$/.test(q.fullNodeId) || !Array.isArray(q.dekIds)) {
+      throw new SealkvError('BAD_REQUEST', 'malformed registry query');
+    }
+    const full = BigInt(q.fullNodeId);
+    const registry = new RegistryStore(this.env.registry);
+    const rows = [];
+    for (const d of q.dekIds) {
+      if (!Number.isInteger(d) || d < 1 || d > 0xffffffff) continue;
+      const row = registry.get(d as number, Number(full & 0xffffn));
+      if (row !== undefined && row.fullNodeId === full) {
+        rows.push({ dekId: d as number, fullNodeId: row.fullNodeId.toString(), firstSeenLocalEpoch: row.firstSeenLocalEpoch, lastSeenLocalEpoch: row.lastSeenLocalEpoch });
+      }
+    }
+    return { rows };
+  }
+
   private pipelineStore(): PipelineStore {
     const store = this.store;
     return {
       get: (table, key) => store.get(table, key),
       appliedIndex: () => store.appliedIndex(),
-      commitBatch: (writes: BufferedWrite[], applied: bigint) => {
-        const conf = this.pendingConf;
-        this.pendingConf = null;
-        return store.commitBatch(writes, applied, conf ?? undefined).then(() => crashPoint('state-sync:committed'));
+      commitBatch: (batch: BatchResult<unknown>) => {
+        const enc = batch.encryption;
+        if (enc === undefined) return store.commitBatch(batch.writes, batch.applied, batch.conf).then(() => crashPoint('state-sync:committed'));
+        // The contract order (src/keys/README): the batch's writes (registry rows included) commit
+        // with applied = k−1; then the effect's keys and the KM-7 sidecar write; only then does the
+        // applied index pass k. A crash in between replays k against the written sidecar (FW-7).
+        // State commits do not wait for their fsync (issue 13), so both commits of an effect batch
+        // are forced to disk: nothing after k is acknowledged before k's apply is durable (KM-7).
+        const encryption = this.encryption;
+        if (encryption === null) return Promise.reject(new Error('an encryption effect without an encryption wing'));
+        const first = store.commitBatch(batch.writes, enc.index - 1n, batch.conf);
+        return (async () => {
+          await first;
+          await store.forceSync();
+          crashPoint('after-registry-commit');
+          await encryption.persist(enc.index, enc.effect);
+          // The state cache is refreshed from the durable sidecar before the applied index
+          // passes k: whoever sees applied ≥ k also sees the new state.
+          encryption.publish(enc.index, enc.effect);
+          await store.commitBatch([], batch.applied);
+          await store.forceSync();
+        })();
       },
       forceSync: () => store.forceSync(),
     };
   }
 
-  private applyConfChange(e: Entry): void {
+  /** Applies a committed conf change to Raft; its ConfState is committed with the apply batch. */
+  private applyConfChange(e: Entry): ConfState {
     const cc = decodeConfChange(e.data);
-    this.pendingConf = this.raft.applyConfChange(cc);
+    const conf = this.raft.applyConfChange(cc);
     if ((cc.type === ConfChangeType.AddVoter || cc.type === ConfChangeType.AddLearner) && cc.context && cc.context.length > 0) {
       this.book.set(cc.node, Buffer.from(cc.context).toString('utf8'));
     }
@@ -526,6 +694,7 @@ export class ClusterNode {
     this.transport.updatePeers(this.book.entries());
     this.log.info({ index: e.index, change: ConfChangeType[cc.type], node: cc.node }, 'membership changed');
     this.loop.kick();
+    return conf;
   }
 
   /** Stamps found in entries a leader sends, and a leader's read time, keep this node's times monotonic. */
@@ -671,6 +840,19 @@ export class ClusterNode {
       this.sweeping = false;
     }
   }
+}
+
+/** /v1/status `encryption` fields (strings for 64-bit indexes). */
+function encryptionStatusFields(s: EncryptionStatus | null): Record<string, string | boolean> {
+  if (s === null) return { enabled: false, storageEnvelope: false, storageCutoverIndex: '0', raftCutoverIndex: '0', activeStorageDekId: '0', activeRaftDekId: '0' };
+  return {
+    enabled: s.enabled,
+    storageEnvelope: s.storageEnvelope,
+    storageCutoverIndex: String(s.storageCutoverIndex),
+    raftCutoverIndex: String(s.raftCutoverIndex),
+    activeStorageDekId: String(s.activeDekIds.storage),
+    activeRaftDekId: String(s.activeDekIds.raft),
+  };
 }
 
 function* rangeAfter(env: StorageEnv, after: Uint8Array | undefined): Iterable<KvEntry> {

@@ -6,7 +6,16 @@
 // thread turns the codes back into typed errors. Only a backend defect throws.
 
 import { type Aead, DESC_FIELDS, NONCE_SIZE } from '../crypto/aead.js';
-import { ENVELOPE_FLAG_NONE, ENVELOPE_HEADER_SIZE, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, ENV_NONCE_OFFSET, readU32, writeEnvelopeHeader } from '../crypto/envelope/framing.js';
+import {
+  checkEnvelopeFraming,
+  ENVELOPE_HEADER_SIZE,
+  ENVELOPE_OVERHEAD,
+  ENVELOPE_VERSION,
+  ENV_NONCE_OFFSET,
+  type FramingFault,
+  readU32,
+  writeEnvelopeHeader,
+} from '../crypto/envelope/framing.js';
 import type { KeyLookup } from '../crypto/keystore.js';
 import { RAFT_AAD_PURPOSE, RAFT_AAD_SIZE } from '../crypto/envelope/raft.js';
 import {
@@ -63,6 +72,13 @@ export interface ExecutorKeys extends KeyLookup {
  * into the header for the main thread's metrics. For a seal, the plaintext copy in the task
  * buffer is wiped before returning (the buffer is recycled by the main thread).
  */
+/** The task-format status of each RE-6 framing fault (one check, crypto/envelope/framing.ts). */
+const FRAMING_STATUS: Record<FramingFault, number> = {
+  ENVELOPE_SHORT: ST_ENVELOPE_SHORT,
+  ENVELOPE_VERSION: ST_ENVELOPE_VERSION,
+  ENVELOPE_FLAG: ST_ENVELOPE_FLAG,
+};
+
 export function executeTask(buffer: ArrayBuffer, aead: Aead, keys: ExecutorKeys, workerId = 0): ArrayBuffer {
   const t0 = performance.now();
   const t = viewTask(buffer);
@@ -144,9 +160,8 @@ function runReseal(aead: Aead, storageKey: Uint8Array, storageKeyId: number, key
   for (let i = 0, d = 0; i < count; i++, d += RS_FIELDS) {
     const env = desc[d + RS_ENV]!;
     const len = desc[d + RS_ENV_LEN]!;
-    if (len < ENVELOPE_OVERHEAD) status[i] = ST_ENVELOPE_SHORT;
-    else if (input[env] !== ENVELOPE_VERSION) status[i] = ST_ENVELOPE_VERSION;
-    else if (input[env + 1] !== ENVELOPE_FLAG_NONE) status[i] = ST_ENVELOPE_FLAG;
+    const fault = checkEnvelopeFraming(input, env, len);
+    if (fault !== null) status[i] = FRAMING_STATUS[fault];
     else {
       const rid = readU32(input, env + 2);
       if (keys.get(rid) === undefined) {

@@ -1,7 +1,7 @@
 // The admin endpoints of DESIGN.md §4 over a ClusterNode.
 
 import { AdminError, ProposalError } from '../errors.js';
-import { checkNodeId, parseHostPort } from '../cli/config.js';
+import { checkNodeId, parseHostPort } from '../node/config.js';
 import type { ClusterNode } from '../node/cluster-node.js';
 import type { AdminHttpServer, Json } from './admin-http.js';
 import type { NodeMetrics } from './metrics.js';
@@ -80,5 +80,8 @@ export function registerAdminRoutes(http: AdminHttpServer, node: ClusterNode, me
     await node.transferLeader(id, req.deadline);
     return { body: { leader: id } };
   });
-  http.route('GET', '/metrics', async () => ({ raw: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
+  http.route('GET', '/metrics', async () => {
+    metrics.syncEncryption();
+    return { raw: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
+  });
 }

@@ -1,8 +1,17 @@
 // Prometheus metrics (prom-client), one registry per node process.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { NodeMetricsSink } from '../node/metrics.js';
 
-export class NodeMetrics {
+/** What the encryption wing reports (plain values; cli/ adapts the runtime to it). */
+export interface EncryptionMetricsSnapshot {
+  pool: { queueDepth: number; inflight: number; poolBatches: number; inlineBatches: number; cryptoSeconds: Record<string, number> };
+  activeDekIds: { storage: number; raft: number };
+  decryptFailures: ReadonlyMap<string, number>;
+  writesPerDek: ReadonlyMap<number, number>;
+}
+
+export class NodeMetrics implements NodeMetricsSink {
   readonly registry = new Registry();
   readonly term = new Gauge({ name: 'sealkv_raft_term', help: 'Current Raft term', registers: [this.registry] });
   readonly commitIndex = new Gauge({ name: 'sealkv_raft_commit_index', help: 'Raft commit index', registers: [this.registry] });
@@ -54,6 +63,58 @@ export class NodeMetrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+
+  readonly poolInflight = new Gauge({ name: 'sealkv_crypto_pool_inflight', help: 'Crypto pool batches in workers', registers: [this.registry] });
+  readonly poolBatches = new Gauge({
+    name: 'sealkv_crypto_pool_batches',
+    help: 'Crypto pool batches run, by where they ran (worker or inline on the main thread)',
+    labelNames: ['where'] as const,
+    registers: [this.registry],
+  });
+  readonly activeDekId = new Gauge({
+    name: 'sealkv_encryption_active_dek_id',
+    help: 'Active DEK key_id per purpose (0 = none)',
+    labelNames: ['purpose'] as const,
+    registers: [this.registry],
+  });
+  readonly decryptFailures = new Gauge({
+    name: 'sealkv_encryption_decrypt_failures_total',
+    help: 'Stored values that failed to decrypt, by reason (error code)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly writesPerDek = new Gauge({
+    name: 'sealkv_encryption_writes_per_dek',
+    help: 'Values sealed under each storage DEK by this process',
+    labelNames: ['dek_id'] as const,
+    registers: [this.registry],
+  });
+  private encryptionSource: (() => EncryptionMetricsSnapshot) | null = null;
+
+  /** Where the encryption and pool metrics read their values (set when --encryption is on). */
+  setEncryptionSource(read: () => EncryptionMetricsSnapshot): void {
+    this.encryptionSource = read;
+  }
+
+  /** Copies the encryption/pool snapshot into the gauges; called by /metrics before rendering. */
+  syncEncryption(): void {
+    const s = this.encryptionSource?.();
+    if (!s) return;
+    this.poolQueueDepth.set(s.pool.queueDepth);
+    this.poolInflight.set(s.pool.inflight);
+    this.poolBatches.set({ where: 'worker' }, s.pool.poolBatches);
+    this.poolBatches.set({ where: 'inline' }, s.pool.inlineBatches);
+    for (const [backend, secs] of Object.entries(s.pool.cryptoSeconds)) {
+      const prev = this.cryptoSecondsSeen.get(backend) ?? 0;
+      if (secs > prev) this.cryptoSeconds.inc({ backend }, secs - prev);
+      this.cryptoSecondsSeen.set(backend, secs);
+    }
+    this.activeDekId.set({ purpose: 'storage' }, s.activeDekIds.storage);
+    this.activeDekId.set({ purpose: 'raft' }, s.activeDekIds.raft);
+    for (const [reason, n] of s.decryptFailures) this.decryptFailures.set({ reason }, n);
+    for (const [id, n] of s.writesPerDek) this.writesPerDek.set({ dek_id: String(id) }, n);
+  }
+  private readonly cryptoSecondsSeen = new Map<string, number>();
 
   /** Where sealkv_storage_commits_total reads its running count (the commit queue). */
   setStorageCommitsSource(read: () => number): void {

@@ -45,7 +45,8 @@ function keyError(c: KvCommand): Reply | null {
 }
 
 /** What the handler needs of a node (ClusterNode; a fake in unit tests). */
-export type RespNode = Pick<ClusterNode, 'now' | 'write' | 'waitApplied' | 'linearizableRead' | 'linearizableReadAt' | 'readView' | 'status'>;
+export type RespNode = Pick<ClusterNode, 'now' | 'write' | 'waitApplied' | 'linearizableRead' | 'linearizableReadAt' | 'readView' | 'status'> &
+  Partial<Pick<ClusterNode, 'codec'>>;
 /** The metrics the handler counts (NodeMetrics). */
 export type HandlerMetrics = Pick<NodeMetrics, 'respCommands'>;
 
@@ -59,12 +60,15 @@ interface Connection {
 
 export class RespHandler implements CommandHandler {
   private readonly conns = new WeakMap<ClientContext, Connection>();
-  private readonly reader = new KvReader();
+  /** Reads dispatch on each record's encryption state through the node's codec (SE-5). */
+  private readonly reader: KvReader;
 
   constructor(
     private readonly node: RespNode,
     private readonly metrics: HandlerMetrics,
-  ) {}
+  ) {
+    this.reader = new KvReader(node.codec);
+  }
 
   private connection(client: ClientContext): Connection {
     let c = this.conns.get(client);

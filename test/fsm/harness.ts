@@ -43,7 +43,7 @@ export class Node {
   applyPayload(payload: Uint8Array): ApplyResult {
     this.index++;
     this.log.push(payload);
-    return this.fsm.apply(payload, this.index, this.kv, this.mods);
+    return this.fsm.apply(payload, this.index, { kv: this.kv, kvmod: this.mods });
   }
 
   /** Runs a command end to end and returns its reply. */

@@ -30,7 +30,7 @@ describe('FW-1: dispatch on payload[0]', () => {
     for (const fsm of [new KvStateMachine(), new KvStateMachine({ encryption: handler })]) {
       for (const op of [0x06, 0x07]) {
         const kv = new MemoryKv();
-        const h = halt(fsm.apply(new Uint8Array([op, 0x01]), 9n, kv));
+        const h = halt(fsm.apply(new Uint8Array([op, 0x01]), 9n, { kv }));
         expect(h.code).toBe('ENCRYPTION_APPLY');
         expect(h.reason).toBe('RESERVED_OPCODE');
         expect(h.index).toBe(9n);
@@ -43,7 +43,7 @@ describe('FW-1: dispatch on payload[0]', () => {
   it('0x03..0x05 without a handler HALT with KEK_NOT_CONFIGURED', () => {
     const fsm = new KvStateMachine();
     for (const op of [0x03, 0x04, 0x05]) {
-      const h = halt(fsm.apply(new Uint8Array([op, 0x01, 0, 0]), 3n, new MemoryKv()));
+      const h = halt(fsm.apply(new Uint8Array([op, 0x01, 0, 0]), 3n, { kv: new MemoryKv() }));
       expect(h.code).toBe('ENCRYPTION_APPLY');
       expect(h.reason).toBe('KEK_NOT_CONFIGURED');
     }
@@ -58,7 +58,7 @@ describe('FW-1: dispatch on payload[0]', () => {
       },
     };
     const fsm = new KvStateMachine({ encryption: handler });
-    for (const op of [0x03, 0x04, 0x05]) expect(fsm.apply(new Uint8Array([op, 1]), 42n, new MemoryKv())).toHaveProperty('response');
+    for (const op of [0x03, 0x04, 0x05]) expect(fsm.apply(new Uint8Array([op, 1]), 42n, { kv: new MemoryKv() })).toHaveProperty('response');
     expect(seen).toEqual([
       [3, 42n],
       [4, 42n],
@@ -69,17 +69,17 @@ describe('FW-1: dispatch on payload[0]', () => {
   it('an unknown KV opcode HALTs (ENTRY_MALFORMED, UNKNOWN_OPCODE); other malformed commands are business errors', () => {
     const fsm = new KvStateMachine();
     const kv = new MemoryKv();
-    const h = halt(fsm.apply(new Uint8Array([0x42, 0, 0, 0, 0, 0, 0, 0, 0]), 5n, kv));
+    const h = halt(fsm.apply(new Uint8Array([0x42, 0, 0, 0, 0, 0, 0, 0, 0]), 5n, { kv }));
     expect(h.code).toBe('ENTRY_MALFORMED');
     expect(h.reason).toBe('UNKNOWN_OPCODE');
     const good = encodeCommand({ op: 'append', now: T0, key: b('k'), value: b('v') });
-    const r = fsm.apply(Buffer.concat([good, new Uint8Array([0])]), 6n, kv);
+    const r = fsm.apply(Buffer.concat([good, new Uint8Array([0])]), 6n, { kv });
     expect(r).toEqual({ response: { t: 'error', v: expect.stringMatching(/^ERR COMMAND_MALFORMED .*trailing/) } });
     expect(kv.size).toBe(0);
   });
 
   it('an empty payload is a business error (the engine never passes one, PE-2)', () => {
-    const r = new KvStateMachine().apply(new Uint8Array(), 1n, new MemoryKv());
+    const r = new KvStateMachine().apply(new Uint8Array(), 1n, { kv: new MemoryKv() });
     expect(r).toHaveProperty('response.t', 'error');
   });
 });
@@ -313,9 +313,9 @@ describe('determinism', () => {
         const out2: unknown[] = [];
         payloads.forEach((p, i) => {
           spy.mockReturnValue(0);
-          out1.push(r1.apply(p, BigInt(i + 1), kv1));
+          out1.push(r1.apply(p, BigInt(i + 1), { kv: kv1 }));
           spy.mockReturnValue(9e15);
-          out2.push(r2.apply(p, BigInt(i + 1), kv2));
+          out2.push(r2.apply(p, BigInt(i + 1), { kv: kv2 }));
         });
         spy.mockRestore();
         expect(out2).toEqual(out1);
@@ -331,7 +331,7 @@ describe('determinism', () => {
     new KvStateMachine().apply(
       encodeCommand({ op: 'set', now: T0, key: b('k'), value: b('v'), condition: 'always', get: false, ttl: { mode: 'at', expireAt: T0 + 10n } }),
       1n,
-      kv,
+      { kv },
     );
     const reader = new KvReader();
     expect(reader.get(kv, b('k'), T0 + 10n)).not.toBeNull();

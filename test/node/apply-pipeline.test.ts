@@ -7,10 +7,9 @@ import { encodeProposal } from '../../src/crypto/envelope/proposal.js';
 import { wrapRaft } from '../../src/crypto/envelope/raft.js';
 import { Keystore } from '../../src/crypto/keystore.js';
 import { HaltError } from '../../src/errors.js';
-import { ApplyPipeline, type ApplyResult, type ApplyStore, type StateMachine } from '../../src/node/apply-pipeline.js';
+import { ApplyPipeline, type ApplyResult, type ApplyStore, type ApplyTables, type BatchResult, type StateMachine } from '../../src/node/apply-pipeline.js';
 import { CutoverCell } from '../../src/node/cutover-cell.js';
 import { InlineRaftUnwrapper } from '../../src/node/raft-unwrapper.js';
-import type { BufferedWrite, KvTxn } from '../../src/node/write-overlay.js';
 import { type Entry, EntryType } from '../../src/raft/types.js';
 
 const enc = new TextEncoder();
@@ -29,7 +28,7 @@ class MemStore implements ApplyStore {
   appliedIndex(): bigint {
     return this.applied;
   }
-  async commitBatch(writes: BufferedWrite[], applied: bigint): Promise<void> {
+  async commitBatch({ writes, applied }: BatchResult<never>): Promise<void> {
     if (this.failNext) throw new Error('disk on fire');
     for (const w of writes) {
       if (w.value === null) this.kv.delete(dec.decode(w.key));
@@ -43,7 +42,7 @@ class MemStore implements ApplyStore {
 /** Payload "k=v" sets k; "HALT" returns a halt result after writing (the write must be dropped). */
 class TestFsm implements StateMachine<string> {
   calls: bigint[] = [];
-  apply(payload: Uint8Array, index: bigint, kv: KvTxn): ApplyResult<string> {
+  apply(payload: Uint8Array, index: bigint, { kv }: ApplyTables, _extra: unknown = null): ApplyResult<string> {
     this.calls.push(index);
     const s = dec.decode(payload);
     if (s === 'HALT') {
@@ -192,9 +191,9 @@ describe('apply pipeline', () => {
     const e = c.wrap(1, 'x=1');
     const seen: Uint8Array[] = [];
     const inner = h.fsm.apply.bind(h.fsm);
-    h.fsm.apply = (payload, index, kv) => {
+    h.fsm.apply = (payload, index, tables, extra) => {
       seen.push(payload.slice());
-      return payload.length > 0 && payload[0] === 0x01 ? { response: 'raw' } : inner(payload, index, kv);
+      return payload.length > 0 && payload[0] === 0x01 ? { response: 'raw' } : inner(payload, index, tables, extra);
     };
     h.p.push([e]);
     await h.p.idle();
@@ -220,12 +219,12 @@ describe('apply pipeline', () => {
     h.p.setUnwrapper(c.unwrapper);
     // The "marker" payload sets the cutover to its own index while it applies (the installer).
     const inner = h.fsm.apply.bind(h.fsm);
-    h.fsm.apply = (payload, index, kv) => {
+    h.fsm.apply = (payload, index, tables, extra) => {
       if (dec.decode(payload) === 'MARKER') {
         h.cell.set(index);
         return { response: 'cutover' };
       }
-      return inner(payload, index, kv);
+      return inner(payload, index, tables, extra);
     };
     h.p.push([entry(1, 'a=1'), entry(2, 'MARKER'), c.wrap(3, 'b=1'), c.wrap(4, 'c=1'), c.wrap(5, 'd=1')]);
     await h.p.idle();
@@ -250,12 +249,12 @@ describe('apply pipeline', () => {
     const later = [c.wrap(3, 'x=1', 12), c.wrap(4, 'y=1', 12)];
     c.ks.delete(12);
     const inner = h.fsm.apply.bind(h.fsm);
-    h.fsm.apply = (payload, index, kv) => {
+    h.fsm.apply = (payload, index, tables, extra) => {
       if (dec.decode(payload) === 'ROTATE') {
         c.ks.set(12, newKey);
         return { response: 'rotated' };
       }
-      return inner(payload, index, kv);
+      return inner(payload, index, tables, extra);
     };
     h.p.push([c.wrap(2, 'ROTATE'), ...later]);
     await h.p.idle();
@@ -301,7 +300,7 @@ describe('apply pipeline', () => {
     // A store whose commits settle only when the test says so; writes are visible at submit.
     class GatedStore extends MemStore {
       gates: Array<() => void> = [];
-      override commitBatch(writes: BufferedWrite[], applied: bigint): Promise<void> {
+      override commitBatch({ writes, applied }: BatchResult<never>): Promise<void> {
         for (const w of writes) this.kv.set(dec.decode(w.key), dec.decode(w.value!));
         this.applied = applied;
         return new Promise((r) => this.gates.push(r));
@@ -336,7 +335,7 @@ describe('apply pipeline', () => {
     class GatedStore extends MemStore {
       gates: Array<() => void> = [];
       durable = 0n;
-      override commitBatch(writes: BufferedWrite[], applied: bigint): Promise<void> {
+      override commitBatch({ writes, applied }: BatchResult<never>): Promise<void> {
         for (const w of writes) this.kv.set(dec.decode(w.key), dec.decode(w.value!));
         this.applied = applied;
         return new Promise((r) =>
@@ -386,9 +385,9 @@ describe('defect 9.5: a state machine that throws', () => {
   it('defect 9.5: a non-SealkvError thrown by the state machine ends in the fail-closed HALT at k (applied = k−1)', async () => {
     const h = harness();
     const throwing: StateMachine<string> = {
-      apply: (payload, index, kv) => {
+      apply: (payload, index, tables, extra) => {
         if (dec.decode(payload) === 'BOOM') throw new TypeError('cannot read properties of undefined');
-        return h.fsm.apply(payload, index, kv);
+        return h.fsm.apply(payload, index, tables, extra);
       },
     };
     const halts: HaltError[] = [];
@@ -408,5 +407,114 @@ describe('defect 9.5: a state machine that throws', () => {
     expect(h.store.applied, 'applied = k − 1').toBe(2n);
     expect(h.store.kv.has('c')).toBe(false);
     expect(h.resolved.map((r) => r.index)).toEqual([1n, 2n]);
+  });
+});
+
+describe('issue 10 Step 0: apply effects are values committed with the applied index', () => {
+  /** "EFFECT:x" applies like "k=v"-less entries and returns the effect "x". */
+  class EffectFsm implements StateMachine<string, string> {
+    apply(payload: Uint8Array, index: bigint, tables: ApplyTables): ApplyResult<string, string> {
+      const s = dec.decode(payload);
+      if (s.startsWith('EFFECT:')) {
+        tables.registry?.put(enc.encode(`reg${index}`), enc.encode('row'));
+        return { response: 'effect', effect: s.slice(7) };
+      }
+      const [k, v] = s.split('=');
+      tables.kv.put(enc.encode(k!), enc.encode(v!));
+      return { response: 'ok' };
+    }
+  }
+  class EffectStore implements ApplyStore<string> {
+    applied = 0n;
+    batches: BatchResult<string>[] = [];
+    gates: Array<() => void> = [];
+    get(): Uint8Array | undefined {
+      return undefined;
+    }
+    appliedIndex(): bigint {
+      return this.applied;
+    }
+    commitBatch(b: BatchResult<string>): Promise<void> {
+      this.batches.push(b);
+      this.applied = b.applied;
+      return new Promise((r) => this.gates.push(r));
+    }
+  }
+  const conf = { voters: ['a', 'b'], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+
+  function effectHarness() {
+    const store = new EffectStore();
+    const resolved: bigint[] = [];
+    const published: [bigint, string][] = [];
+    const p = new ApplyPipeline<string, string>(new EffectFsm(), store, new CutoverCell(), {
+      resolve: (index) => resolved.push(index),
+      confChange: () => conf as never,
+      effectCommitted: (index, effect) => published.push([index, effect]),
+      applied: () => undefined,
+      halt: () => undefined,
+    });
+    return { store, resolved, published, p };
+  }
+
+  it('Step 0: a conf change ConfState travels in the batch result (no side channel), with the writes and applied index', async () => {
+    const h = effectHarness();
+    h.p.push([entry(1, 'a=1'), { index: 2, term: 1, type: EntryType.ConfChange, data: new Uint8Array([1]) }, entry(3, 'b=2')]);
+    await new Promise((r) => setImmediate(r));
+    expect(h.store.batches).toHaveLength(1);
+    expect(h.store.batches[0]!.conf).toBe(conf);
+    expect(h.store.batches[0]!.applied).toBe(3n);
+    expect(h.store.batches[0]!.writes.map((w) => dec.decode(w.key))).toEqual(['a', 'b']);
+    h.store.gates[0]!();
+    await h.p.idle();
+  });
+
+  it('FW/KM-7: an encryption effect ends its batch, is committed with its registry rows, and is exempt from the early reply', async () => {
+    const h = effectHarness();
+    h.p.push([entry(1, 'a=1'), entry(2, 'EFFECT:sidecar-v2'), entry(3, 'b=2')]);
+    await new Promise((r) => setImmediate(r));
+    // One batch up to and including the effect entry; nothing after it is applied yet.
+    expect(h.store.batches).toHaveLength(1);
+    const b = h.store.batches[0]!;
+    expect(b.applied).toBe(2n);
+    expect(b.encryption).toEqual({ index: 2n, effect: 'sidecar-v2' });
+    expect(b.writes.map((w) => `${w.table}:${dec.decode(w.key)}`)).toEqual(['kv:a', 'registry:reg2']);
+    // No early reply: nothing resolves and nothing is published before the commit settles.
+    expect(h.resolved).toEqual([]);
+    expect(h.published).toEqual([]);
+    h.store.gates[0]!();
+    await new Promise((r) => setImmediate(r));
+    expect(h.published).toEqual([[2n, 'sidecar-v2']]);
+    expect(h.resolved.slice(0, 2)).toEqual([1n, 2n]);
+    // The entry after the effect is applied in the next batch.
+    expect(h.store.batches).toHaveLength(2);
+    expect(h.store.batches[1]!.applied).toBe(3n);
+    h.store.gates[1]!();
+    await h.p.idle();
+    expect(h.resolved).toEqual([1n, 2n, 3n]);
+  });
+
+  it('KM-7: a failed commit of an effect batch HALTs with applied = k−1 and nothing is published or resolved', async () => {
+    const store = new EffectStore();
+    const halts: HaltError[] = [];
+    const resolved: bigint[] = [];
+    const published: string[] = [];
+    store.commitBatch = (b) => {
+      store.batches.push(b);
+      return b.encryption ? Promise.reject(new Error('sidecar fsync failed')) : Promise.resolve();
+    };
+    const p = new ApplyPipeline<string, string>(new EffectFsm(), store, new CutoverCell(), {
+      resolve: (index) => resolved.push(index),
+      confChange: () => undefined,
+      effectCommitted: (_i, e) => published.push(e),
+      applied: () => undefined,
+      halt: (e) => halts.push(e),
+    });
+    p.push([entry(1, 'EFFECT:x'), entry(2, 'a=1')]);
+    await p.idle();
+    expect(halts[0]?.code).toBe('STORAGE_IO');
+    expect(halts[0]?.index).toBe(1n);
+    expect(published).toEqual([]);
+    expect(resolved).toEqual([]);
+    expect(store.batches).toHaveLength(1);
   });
 });

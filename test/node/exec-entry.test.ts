@@ -7,13 +7,13 @@ import { loadAead } from '../../src/crypto/index.js';
 import { encodeProposal } from '../../src/crypto/envelope/proposal.js';
 import { wrapRaft } from '../../src/crypto/envelope/raft.js';
 import { Keystore } from '../../src/crypto/keystore.js';
-import { ApplyPipeline, type ApplyStore } from '../../src/node/apply-pipeline.js';
+import { ApplyPipeline, type ApplyStore, type BatchResult } from '../../src/node/apply-pipeline.js';
 import { CutoverCell } from '../../src/node/cutover-cell.js';
 import { encodeCommand, type KvCommand, type SetCommand } from '../../src/node/fsm/command-codec.js';
 import type { FsmResponse } from '../../src/node/fsm/fsm-types.js';
 import { KvStateMachine } from '../../src/node/fsm/kv-state-machine.js';
 import { InlineRaftUnwrapper } from '../../src/node/raft-unwrapper.js';
-import type { BufferedWrite, TableName } from '../../src/node/write-overlay.js';
+import type { TableName } from '../../src/node/write-overlay.js';
 import { type Entry, EntryType } from '../../src/raft/types.js';
 
 const id = (t: TableName, k: Uint8Array) => `${t}:${Buffer.from(k).toString('latin1')}`;
@@ -27,7 +27,7 @@ class MemStore implements ApplyStore {
   appliedIndex(): bigint {
     return this.applied;
   }
-  async commitBatch(writes: BufferedWrite[], applied: bigint): Promise<void> {
+  async commitBatch({ writes, applied }: BatchResult<never>): Promise<void> {
     for (const w of writes) {
       if (w.value === null) this.rows.delete(id(w.table, w.key));
       else this.rows.set(id(w.table, w.key), w.value);
@@ -56,7 +56,7 @@ describe('EXEC entry through the apply pipeline (issue 12)', () => {
     cell.set(1n);
     const resolved: FsmResponse[] = [];
     const p = new ApplyPipeline<FsmResponse>(
-      { apply: (payload, index, kv, _r, _e, kvmod) => fsm.apply(payload, index, kv, kvmod) },
+      fsm,
       store,
       cell,
       { resolve: (_i, _t, _d, r) => resolved.push(r), confChange: () => undefined, applied: () => undefined, halt: (e) => { throw e; } },

@@ -44,9 +44,9 @@ class FakeFollower implements RespNode {
     this.events.push(`propose ${index}`);
     await sleep(this.writeMs);
     // The leader applied it: the response is known; this node applies it a little later, in order.
-    const r = this.fsm.apply(payload, index, this.leaderKv);
+    const r = this.fsm.apply(payload, index, { kv: this.leaderKv });
     setTimeout(() => {
-      this.fsm.apply(payload, index, this.kv);
+      this.fsm.apply(payload, index, { kv: this.kv });
       this.applied = index;
       for (const w of this.appliedWaiters.splice(0)) {
         if (w.index <= index) w.resolve();

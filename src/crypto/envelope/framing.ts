@@ -41,23 +41,39 @@ export interface ParsedEnvelope {
   body: Uint8Array;
 }
 
+/** The outcome of the RE-6 framing checks: null when they pass, else the first failing code. */
+export type FramingFault = 'ENVELOPE_SHORT' | 'ENVELOPE_VERSION' | 'ENVELOPE_FLAG';
+
 /**
- * Framing checks 1–3 of RE-6 in order: length ≥ 34 (ENVELOPE_SHORT), version 0x01
- * (ENVELOPE_VERSION), flag 0x00 (ENVELOPE_FLAG). The key and tag checks belong to the caller.
+ * Framing checks 1–3 of RE-6 in order, on `len` bytes at `off` of `buf`: length ≥ 34
+ * (ENVELOPE_SHORT), version 0x01 (ENVELOPE_VERSION), flag 0x00 (ENVELOPE_FLAG). Pure and
+ * allocation-free: the one check shared by `parseEnvelope` and the pool's executor.
+ */
+export function checkEnvelopeFraming(buf: Uint8Array, off: number, len: number): FramingFault | null {
+  if (len < ENVELOPE_OVERHEAD) return 'ENVELOPE_SHORT';
+  if (buf[off] !== ENVELOPE_VERSION) return 'ENVELOPE_VERSION';
+  if (buf[off + 1] !== ENVELOPE_FLAG_NONE) return 'ENVELOPE_FLAG';
+  return null;
+}
+
+/**
+ * Framing checks 1–3 of RE-6 (`checkEnvelopeFraming`) as typed errors. The key and tag checks
+ * belong to the caller.
  */
 export function parseEnvelope(env: Uint8Array, what: string): ParsedEnvelope {
-  if (env.length < ENVELOPE_OVERHEAD) {
+  const fault = checkEnvelopeFraming(env, 0, env.length);
+  if (fault === 'ENVELOPE_SHORT') {
     throw new EnvelopeError(
       'ENVELOPE_SHORT',
       `${what} envelope of ${env.length} bytes is shorter than the ${ENVELOPE_OVERHEAD}-byte minimum`,
     );
   }
   const version = env[0]!;
-  if (version !== ENVELOPE_VERSION) {
+  if (fault === 'ENVELOPE_VERSION') {
     throw new EnvelopeError('ENVELOPE_VERSION', `${what} envelope version 0x${hex2(version)} is not supported`);
   }
   const flag = env[1]!;
-  if (flag !== ENVELOPE_FLAG_NONE) {
+  if (fault === 'ENVELOPE_FLAG') {
     throw new EnvelopeError('ENVELOPE_FLAG', `${what} envelope flag 0x${hex2(flag)} is reserved`);
   }
   return {

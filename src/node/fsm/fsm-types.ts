@@ -1,6 +1,7 @@
 // Result types of the KV state machine (PE-7) and the encryption-entry seam (FW-1).
 
-import type { HaltError } from '../../errors.js';
+import type { ApplyResult as NodeApplyResult } from '../state-machine.js';
+import type { KvTxn } from './kv-store.js';
 
 /**
  * The state machine's answer to a command. A subset of the server's RESP `Reply` union, with
@@ -17,15 +18,19 @@ export type FsmResponse =
   /** EXEC's per-command replies, MGET inside EXEC; null = EXEC aborted by WATCH. */
   | { readonly t: 'array'; readonly v: readonly FsmResponse[] | null };
 
-/** `halt`: the engine HALTs at this entry (no setApplied, no resolveProposal; PE-7, EH-5). */
-export type ApplyResult = { response: FsmResponse } | { halt: HaltError };
+/**
+ * `halt`: the engine HALTs at this entry (no setApplied, no resolveProposal; PE-7, EH-5).
+ * `effect`: what an encryption entry changes, carried out and published by the pipeline.
+ */
+export type ApplyResult<X = never> = NodeApplyResult<FsmResponse, X>;
 
 /**
- * Applies the encryption entries `0x03..0x05` (FW-3..FW-5). The engine's implementation writes
- * the registry and sidecar; it must HALT (`ENCRYPTION_APPLY` with a reason) on any failure.
+ * Decides the encryption entries `0x03..0x05` (FW-3..FW-5): registry rows go into `registry`
+ * (the batch's table), everything else (keys, sidecar, cutover) comes back as the effect value.
+ * It must HALT (`ENCRYPTION_APPLY` with a reason) on any refusal, and never do I/O.
  */
-export interface EncryptionHandler {
-  apply(payload: Uint8Array, index: bigint): ApplyResult;
+export interface EncryptionHandler<X = never> {
+  apply(payload: Uint8Array, index: bigint, registry: KvTxn | undefined): ApplyResult<X>;
 }
 
 export const OK: FsmResponse = { t: 'simple', v: 'OK' };

@@ -46,6 +46,7 @@ import {
   OK,
 } from './fsm-types.js';
 import { formatInt, I64_MAX, I64_MIN, parseI64 } from './int64.js';
+import type { ApplyTables, StateMachine } from '../state-machine.js';
 import type { KvTxn } from './kv-store.js';
 import { cleartextValueCodec, joinRecord, type ValueCodec } from './value-codec.js';
 
@@ -56,11 +57,11 @@ export const ERR_NOT_INTEGER = 'ERR value is not an integer or out of range';
 export const ERR_INCR_OVERFLOW = 'ERR increment or decrement would overflow';
 export const ERR_STRING_TOO_LONG = 'ERR string exceeds maximum allowed size (proto-max-bulk-len)';
 
-export interface KvStateMachineOptions {
+export interface KvStateMachineOptions<X = never> {
   /** Storage sealing hook; default cleartext (state 0b00). */
   codec?: ValueCodec;
   /** Applies 0x03..0x05; without one those entries HALT with KEK_NOT_CONFIGURED. */
-  encryption?: EncryptionHandler;
+  encryption?: EncryptionHandler<X>;
 }
 
 /** A live (visible) value read inside apply. */
@@ -127,11 +128,11 @@ class Staged {
   }
 }
 
-export class KvStateMachine {
+export class KvStateMachine<X = never> implements StateMachine<FsmResponse, X> {
   private readonly codec: ValueCodec;
-  private readonly encryption: EncryptionHandler | undefined;
+  private readonly encryption: EncryptionHandler<X> | undefined;
 
-  constructor(options: KvStateMachineOptions = {}) {
+  constructor(options: KvStateMachineOptions<X> = {}) {
     this.codec = options.codec ?? cleartextValueCodec;
     this.encryption = options.encryption;
   }
@@ -141,9 +142,11 @@ export class KvStateMachine {
    * an error reply; only encryption failures (and unknown opcodes, see below) come back as
    * `{ halt }`. Errors that are not SealkvErrors (bugs, storage I/O from `tx`) are thrown.
    */
-  apply(payload: Uint8Array, index: bigint, tx: KvTxn, mods?: KvTxn): ApplyResult {
+  apply(payload: Uint8Array, index: bigint, tables: ApplyTables, _extra: unknown = null): ApplyResult<X> {
+    const tx = tables.kv;
+    const mods = tables.kvmod;
     const opcode = payload.length > 0 ? payload[0]! : -1;
-    if (opcode >= 0x03 && opcode <= 0x07) return this.applyEncryptionEntry(opcode, payload, index);
+    if (opcode >= 0x03 && opcode <= 0x07) return this.applyEncryptionEntry(opcode, payload, index, tables.registry);
 
     let cmd: KvCommand;
     try {
@@ -184,7 +187,7 @@ export class KvStateMachine {
     }
   }
 
-  private applyEncryptionEntry(opcode: number, payload: Uint8Array, index: bigint): ApplyResult {
+  private applyEncryptionEntry(opcode: number, payload: Uint8Array, index: bigint, registry: KvTxn | undefined): ApplyResult<X> {
     if (opcode >= 0x06) {
       return {
         halt: new HaltError('ENCRYPTION_APPLY', `entry ${index}: opcode 0x0${opcode} is reserved`, {
@@ -202,7 +205,7 @@ export class KvStateMachine {
         ),
       };
     }
-    return this.encryption.apply(payload, index);
+    return this.encryption.apply(payload, index, registry);
   }
 
   private execute(cmd: KvCommand, s: Staged): FsmResponse {
@@ -269,10 +272,18 @@ export class KvStateMachine {
   }
 
   private write(s: Staged, key: Uint8Array, value: Uint8Array, expireAt: bigint): void {
-    const { header, body } = this.guard('seal', key, () =>
-      this.codec.encodeForStore(key, { tombstone: false, expireAt }, value),
-    );
+    const codec = this.codec;
+    if (codec.encodeRecord !== undefined) {
+      s.put(key, this.guard('seal', key, () => codec.encodeRecord!(key, { tombstone: false, expireAt }, value)));
+      return;
+    }
+    const { header, body } = this.guard('seal', key, () => codec.encodeForStore(key, { tombstone: false, expireAt }, value));
     s.put(key, joinRecord(header, body));
+  }
+
+  /** The batch's deferred work (the codec's storage seals, one pool round trip) before it commits. */
+  finishBatch(): Promise<void> {
+    return this.codec.finishBatch?.() ?? Promise.resolve();
   }
 
   // --- commands --------------------------------------------------------------------------

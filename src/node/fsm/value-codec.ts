@@ -42,6 +42,14 @@ export interface ValueCodec {
    * of an encrypted record.
    */
   decodeFromStore(key: Uint8Array, record: Uint8Array): DecodedRecord;
+  /**
+   * Optional: the whole record (`header ‖ body`) for a write inside apply. A codec that seals a
+   * batch at once returns a record whose body it completes in `finishBatch`; until then
+   * `decodeFromStore` must read that very record (read-your-writes inside the batch).
+   */
+  encodeRecord?(key: Uint8Array, header: LogicalHeader, value: Uint8Array): Uint8Array;
+  /** Optional: completes every record `encodeRecord` returned since the last call (one pool round trip). */
+  finishBatch?(): Promise<void>;
 }
 
 /** `header ‖ body` as one buffer, the bytes the `kv` table holds. */

@@ -1,0 +1,98 @@
+// Carries out encryption entries for the node (issue 10 item 3; src/keys/README "Wiring contract").
+//
+// Inside apply (synchronous, no I/O): `decideEncryptionEntry` with the batch's registry view;
+// its registry rows go into the batch's `registry` table (committed with every earlier entry,
+// WR-2) and the rest comes back to the pipeline as the effect VALUE. Around the LMDB commit the
+// node calls `persist` (KEK-unwrap the new keys → keystore and workers → the KM-7 sidecar write)
+// and, once the applied index passed the entry, `publish` (the state cell).
+
+import type { Keystore } from '../crypto/keystore.js';
+import { HaltError } from '../errors.js';
+import { decideEncryptionEntry, type EncryptionEffect, unwrapEffectKeys } from '../keys/entry-apply.js';
+import type { Kek } from '../keys/kek-provider.js';
+import type { RegistryView } from '../keys/registry-rules.js';
+import type { Purpose } from '../keys/sidecar-schema.js';
+import type { SidecarStore } from '../keys/sidecar-store.js';
+import { crashPoint } from '../node/crash-points.js';
+import type { ApplyResult, EncryptionHandler } from '../node/fsm/fsm-types.js';
+import type { KvTxn } from '../node/fsm/kv-store.js';
+import { decodeRegistryValue, encodeRegistryValue, registryKey } from '../storage/registry-store.js';
+import type { EncryptionStateCell } from './state-cell.js';
+
+/** The registry as the entry sees it: committed rows plus the batch's earlier writes. */
+export function registryView(txn: KvTxn): RegistryView {
+  return {
+    get: (dekId, nodeId16) => {
+      const v = txn.get(registryKey(dekId, nodeId16));
+      return v === undefined ? undefined : decodeRegistryValue(v, `registry row (${dekId}, ${nodeId16})`);
+    },
+  };
+}
+
+export interface EntryExecutorDeps {
+  readonly kek: Kek | null;
+  readonly sidecar: SidecarStore;
+  readonly state: EncryptionStateCell;
+  readonly keystore: Keystore;
+  /** This load's pinned local_epoch per purpose (KM-8). */
+  readonly pinned: Readonly<Record<Purpose, number>>;
+  /** RFC 3339 `created` stamp for new keys (informational, local to the sidecar). */
+  readonly now?: () => string;
+}
+
+export class EntryExecutor implements EncryptionHandler<EncryptionEffect> {
+  constructor(private readonly deps: EntryExecutorDeps) {}
+
+  apply(payload: Uint8Array, index: bigint, registry: KvTxn | undefined): ApplyResult<EncryptionEffect> {
+    if (registry === undefined) {
+      return { halt: new HaltError('ENCRYPTION_APPLY', `entry ${index}: no registry table in this apply`, { reason: 'INTERNAL', index }) };
+    }
+    const d = decideEncryptionEntry(payload, {
+      index,
+      sidecar: this.deps.state.sidecar(),
+      registry: registryView(registry),
+      pinned: this.deps.pinned,
+      kekConfigured: this.deps.kek !== null,
+      now: (this.deps.now ?? (() => new Date().toISOString()))(),
+    });
+    if ('halt' in d) return d;
+    for (const w of d.effect.registryWrites) registry.put(registryKey(w.dekId, w.nodeId16), encodeRegistryValue(w.row));
+    return { response: { t: 'simple', v: 'OK' }, effect: d.effect };
+  }
+
+  /** KEK-unwrap and install the effect's keys, then the KM-7 sidecar write; a failure is the HALT at `index`. */
+  async persist(index: bigint, effect: EncryptionEffect): Promise<void> {
+    const kek = this.deps.kek;
+    if (effect.installKeys.length > 0) {
+      if (kek === null) throw new HaltError('ENCRYPTION_APPLY', `entry ${index}: keys to install but no KEK`, { reason: 'KEK_NOT_CONFIGURED', index });
+      const u = unwrapEffectKeys(effect, (w, what) => kek.unwrapSync(w, what), index);
+      if ('halt' in u) throw u.halt;
+      try {
+        for (const [id, dek] of u.deks) this.deps.keystore.set(id, dek); // the pool follows the keystore
+      } catch (e) {
+        throw new HaltError('ENCRYPTION_APPLY', `entry ${index}: ${(e as Error).message}`, { reason: 'KEY_CONFLICT', cause: e, index });
+      } finally {
+        for (const dek of u.deks.values()) dek.fill(0);
+      }
+    }
+    if (effect.installer !== null) {
+      // The raft-envelope installer is part 2 (issue 11); nothing in this build proposes its entry.
+      throw new HaltError('ENCRYPTION_APPLY', `entry ${index}: raft-envelope installer (${effect.installer.branch}) is not available in this build`, {
+        reason: 'INSTALLER_FAILED',
+        index,
+      });
+    }
+    if (effect.sidecar !== null) {
+      try {
+        await this.deps.sidecar.write(effect.sidecar);
+      } catch (e) {
+        throw new HaltError('ENCRYPTION_APPLY', `entry ${index}: sidecar write failed: ${(e as Error).message}`, { reason: 'SIDECAR_WRITE_FAILED', cause: e, index });
+      }
+      crashPoint('after-sidecar-write');
+    }
+  }
+
+  publish(_index: bigint, effect: EncryptionEffect): void {
+    if (effect.sidecar !== null) this.deps.state.publish(effect.sidecar);
+  }
+}

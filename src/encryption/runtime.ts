@@ -1,0 +1,149 @@
+// Composition of an encrypting node's crypto (issue 10 item 6): the cipher backend, the
+// keystore hydrated from the preflight's DEKs, the two nonce factories built ONLY from the
+// PersistedEpoch tokens of the KM-8 bump, and the crypto pool (`--cipher`, `--crypto-workers`)
+// following the keystore, so keys reach the workers at start, bootstrap and rotation.
+
+import { loadAead } from '../crypto/index.js';
+import type { BackendName } from '../crypto/aead.js';
+import { NonceFactory } from '../crypto/envelope/nonce.js';
+import { Keystore } from '../crypto/keystore.js';
+import type { EncryptionEffect } from '../keys/entry-apply.js';
+import type { PreflightResult } from '../keys/startup.js';
+import type { SidecarStore } from '../keys/sidecar-store.js';
+import { decodeProposal } from '../crypto/envelope/proposal.js';
+import { CryptoError } from '../errors.js';
+import { deriveNodeIdentity } from '../keys/node-identity.js';
+import { type PeerRegistryAnswer, peerCheckQuorum } from '../keys/registry-rules.js';
+import { runGroupBGuards } from '../keys/startup-guards.js';
+import type { EncryptionStatus, NodeEncryption, NodeStartView } from '../node/encryption-port.js';
+import { CryptoPool } from '../pool/index.js';
+import type { PoolMetrics } from '../pool/metrics.js';
+import { EntryExecutor } from './entry-executor.js';
+import { EncryptionStateCell } from './state-cell.js';
+import { type CodecCounters, SealingValueCodec } from './value-codec.js';
+
+export interface EncryptionRuntimeOptions {
+  cipher: BackendName;
+  /** `--crypto-workers`; 0 runs every batch inline (one idle worker is still started). */
+  cryptoWorkers: number;
+  preflight: PreflightResult;
+  sidecar: SidecarStore;
+}
+
+export interface EncryptionRuntime extends NodeEncryption<EncryptionEffect> {
+  readonly pool: CryptoPool;
+  readonly keystore: Keystore;
+  readonly state: EncryptionStateCell;
+  readonly counters: CodecCounters;
+  poolMetrics(): PoolMetrics;
+}
+
+export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): Promise<EncryptionRuntime> {
+  const pre = opts.preflight;
+  const keystore = new Keystore();
+  try {
+    for (const [id, dek] of pre.deks) keystore.set(id, dek);
+  } finally {
+    for (const dek of pre.deks.values()) dek.fill(0);
+  }
+  const storageNonces = NonceFactory.fromPersistedEpoch(pre.tokens.storage);
+  // The raft factory is pinned now (its only source is this load's token); part 2 uses it.
+  NonceFactory.fromPersistedEpoch(pre.tokens.raft);
+  const aead = await loadAead(opts.cipher);
+  const pool = await CryptoPool.create({
+    backend: opts.cipher,
+    workers: Math.max(1, opts.cryptoWorkers),
+    ...(opts.cryptoWorkers === 0 ? { inlineThreshold: Number.POSITIVE_INFINITY } : {}),
+    storageNonces,
+  });
+  const unfollow = pool.followKeystore(keystore);
+  const state = new EncryptionStateCell(pre.sidecar);
+  const codec = new SealingValueCodec(aead, keystore, state, storageNonces, pool);
+  const executor = new EntryExecutor({
+    kek: pre.kek,
+    sidecar: opts.sidecar,
+    state,
+    keystore,
+    pinned: { storage: pre.pinned.storage.localEpoch, raft: pre.pinned.raft.localEpoch },
+  });
+  return {
+    beforeRun: (view) => runGuards(view, pre, state, keystore),
+    pool,
+    keystore,
+    state,
+    codec,
+    counters: codec.counters,
+    handler: executor,
+    persist: (i, e) => executor.persist(i, e),
+    publish: (i, e) => executor.publish(i, e),
+    poolMetrics: () => pool.metrics,
+    status: (): EncryptionStatus => {
+      const s = state.sidecar();
+      return {
+        enabled: true,
+        storageEnvelope: s?.storageEnvelopeActive === true,
+        storageCutoverIndex: s?.storageEnvelopeCutoverIndex ?? 0n,
+        raftCutoverIndex: s?.raftEnvelopeCutoverIndex ?? 0n,
+        activeDekIds: { storage: s?.active.storage ?? 0, raft: s?.active.raft ?? 0 },
+      };
+    },
+    close: async () => {
+      unfollow();
+      await pool.close();
+    },
+  };
+}
+
+/** WR-11 retry pace while a majority of the voters has not answered. */
+const PEER_QUERY_TIMEOUT_MS = 2000;
+
+/** KM-14 step 8: the group B guards over the node's LMDB view and its peers (OP-4 rows 8–12). */
+function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionStateCell, keystore: Keystore): Promise<readonly string[]> {
+  const s = state.sidecar();
+  return runGroupBGuards({
+    encryption: true,
+    identity: pre.identity,
+    sidecar: s,
+    pinned: pre.pinned,
+    lag: {
+      sidecarIndex: s?.raftAppliedIndex ?? 0n,
+      appliedIndex: view.appliedIndex,
+      snapshotIndex: view.snapshotIndex,
+      // SH-1 (the sidecar index recorded with a snapshot) comes with the snapshot header work of part 2.
+      snapshotSidecarIndex: 0n,
+      raftCutoverIndex: s?.raftEnvelopeCutoverIndex ?? 0n,
+      log: { firstIndex: () => view.firstLogIndex, entries: (lo, hi) => view.logEntries(lo, hi) },
+      payloadOf: (e, wrapped) => {
+        if (wrapped) throw new CryptoError('NO_CIPHER', 'raft-envelope entries are part 2');
+        return decodeProposal(e.data).payload;
+      },
+    },
+    registry: { get: (d, n) => view.registryRow(d, n) },
+    members: [...new Set([...view.voters, ...view.learners])].map((raftId) => ({ raftId, fullNodeId: deriveNodeIdentity(raftId).fullNodeId })),
+    queryPeers: (dekIds) => queryPeers(view, pre.identity.fullNodeId, dekIds),
+    snapshot: undefined,
+    isKeyLoaded: (id) => keystore.has(id),
+  });
+}
+
+/** WR-11: asks every other voter until a majority of the voters (this node included) answered. */
+async function queryPeers(view: NodeStartView, fullNodeId: bigint, dekIds: readonly number[]): Promise<PeerRegistryAnswer[]> {
+  const answers = new Map<string, PeerRegistryAnswer>();
+  const others = view.voters.filter((v) => v !== view.selfId);
+  for (;;) {
+    await Promise.all(
+      others
+        .filter((p) => !answers.has(p))
+        .map(async (peer) => {
+          try {
+            const rows = await view.queryPeerRegistry(peer, fullNodeId, dekIds, PEER_QUERY_TIMEOUT_MS);
+            answers.set(peer, { peer, rows: rows.map((r) => ({ dekId: r.dekId, row: r })) });
+          } catch {
+            // unanswered: asked again below
+          }
+        }),
+    );
+    if (peerCheckQuorum(view.voters, view.selfId, answers.keys())) return [...answers.values()];
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,121 @@
+// The `kv` value codec of an encrypting node (SE-1, SE-5, SE-6, SE-9, SE-10).
+//
+// Writes: cleartext (state 0b00) until the storage envelope is published active, then every
+// value is sealed with the active storage DEK, bound to the user key and the value header, with
+// a nonce from the storage factory (the only one of this process, KM-9). Reads dispatch on the
+// header's state bits only: 0b00 cleartext (old values stay readable, SE-9 relabel guard), 0b01
+// opened and authenticated before anything of the record is used (SE-8). A failed open throws
+// its typed error; the caller never sees the raw envelope.
+
+import type { Aead } from '../crypto/aead.js';
+import { ENV_NONCE_OFFSET, ENVELOPE_HEADER_SIZE, ENVELOPE_OVERHEAD, writeEnvelopeHeader } from '../crypto/envelope/framing.js';
+import { buildStorageAad, openValue, sealValue } from '../crypto/envelope/storage.js';
+import { STATE_CLEARTEXT, STATE_ENCRYPTED, VALUE_HEADER_SIZE, decodeValueHeader, encodeValueHeader } from '../crypto/envelope/value-header.js';
+import type { NonceFactory } from '../crypto/envelope/nonce.js';
+import type { Keystore } from '../crypto/keystore.js';
+import { CryptoError, SealkvError } from '../errors.js';
+import { type DecodedRecord, joinRecord, type LogicalHeader, type ValueCodec, type ValueHeader } from '../node/fsm/value-codec.js';
+import type { CryptoPool } from '../pool/index.js';
+import type { EncryptionStateCell } from './state-cell.js';
+
+/** Counts of sealed writes per DEK and decrypt failures per reason (metrics read them). */
+export class CodecCounters {
+  readonly writesPerDek = new Map<number, number>();
+  readonly decryptFailures = new Map<string, number>();
+}
+
+/** A record of the current apply batch whose body `finishBatch` seals. */
+interface PendingSeal {
+  record: Uint8Array;
+  keyId: number;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+export class SealingValueCodec implements ValueCodec {
+  readonly counters = new CodecCounters();
+  /** Records of the current apply batch not sealed yet, by identity (read-your-writes in the batch). */
+  private readonly pending = new Map<Uint8Array, PendingSeal>();
+
+  /**
+   * With `pool`, writes inside apply are sealed per apply batch in one pool round trip
+   * (`encodeRecord` + `finishBatch`); without it every write is sealed inline.
+   */
+  constructor(
+    private readonly aead: Aead,
+    private readonly keystore: Keystore,
+    private readonly state: EncryptionStateCell,
+    private readonly nonces: NonceFactory,
+    private readonly pool: CryptoPool | null = null,
+  ) {}
+
+  /**
+   * SE-1/SE-6 inside apply: the record's header and envelope header (key_id, a fresh nonce) now,
+   * its ciphertext in `finishBatch`. Cleartext (state 0b00) before the switch and for tombstones.
+   */
+  encodeRecord(key: Uint8Array, header: LogicalHeader, value: Uint8Array): Uint8Array {
+    if (this.pool === null || header.tombstone || !this.state.storageEnvelopeActive()) {
+      const { header: h, body } = this.encodeForStore(key, header, value);
+      return joinRecord(h, body);
+    }
+    const keyId = this.activeKeyId();
+    const record = new Uint8Array(VALUE_HEADER_SIZE + ENVELOPE_OVERHEAD + value.length);
+    encodeValueHeader({ tombstone: false, state: STATE_ENCRYPTED, expireAt: header.expireAt }, record, 0);
+    writeEnvelopeHeader(record, VALUE_HEADER_SIZE, keyId, this.nonces.next());
+    this.pending.set(record, { record, keyId, key: key.slice(), value: value.slice() });
+    this.counters.writesPerDek.set(keyId, (this.counters.writesPerDek.get(keyId) ?? 0) + 1);
+    return record;
+  }
+
+  /** Seals every pending record of the batch: one pool call per storage DEK (almost always one). */
+  async finishBatch(): Promise<void> {
+    if (this.pending.size === 0 || this.pool === null) return;
+    const byKey = new Map<number, PendingSeal[]>();
+    for (const p of this.pending.values()) {
+      const g = byKey.get(p.keyId);
+      if (g === undefined) byKey.set(p.keyId, [p]);
+      else g.push(p);
+    }
+    this.pending.clear();
+    for (const [keyId, group] of byKey) {
+      const items = group.map((p) => {
+        const off = VALUE_HEADER_SIZE;
+        return {
+          nonce: p.record.slice(off + ENV_NONCE_OFFSET, off + ENVELOPE_HEADER_SIZE),
+          aad: buildStorageAad(keyId, p.record.subarray(0, VALUE_HEADER_SIZE), p.key),
+          data: p.value,
+        };
+      });
+      const sealed = await this.pool.seal(keyId, items);
+      for (let i = 0; i < group.length; i++) group[i]!.record.set(sealed[i]!, VALUE_HEADER_SIZE + ENVELOPE_HEADER_SIZE);
+    }
+  }
+
+  private activeKeyId(): number {
+    const keyId = this.state.activeDekId('storage');
+    if (keyId === 0 || !this.keystore.has(keyId)) throw new CryptoError('UNKNOWN_KEY_ID', `the storage envelope is active but storage DEK ${keyId} is not loaded`);
+    return keyId;
+  }
+
+  encodeForStore(key: Uint8Array, header: LogicalHeader, value: Uint8Array): { header: ValueHeader; body: Uint8Array } {
+    if (header.tombstone || !this.state.storageEnvelopeActive()) {
+      return { header: { tombstone: header.tombstone, state: STATE_CLEARTEXT, expireAt: header.expireAt }, body: value };
+    }
+    const keyId = this.activeKeyId();
+    const record = sealValue(this.aead, this.keystore, keyId, this.nonces.next(), key, value, header.expireAt);
+    this.counters.writesPerDek.set(keyId, (this.counters.writesPerDek.get(keyId) ?? 0) + 1);
+    return { header: decodeValueHeader(record), body: record.subarray(VALUE_HEADER_SIZE) };
+  }
+
+  decodeFromStore(key: Uint8Array, record: Uint8Array): DecodedRecord {
+    const p = this.pending.get(record);
+    if (p !== undefined) return { header: decodeValueHeader(record), value: p.value.slice() };
+    try {
+      return openValue(this.aead, this.keystore, key, record);
+    } catch (e) {
+      const reason = e instanceof SealkvError ? e.code : 'INTERNAL';
+      this.counters.decryptFailures.set(reason, (this.counters.decryptFailures.get(reason) ?? 0) + 1);
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,63 @@
+// What the node needs from the encryption wing (src/encryption/ implements it; cli/ wires it).
+// The node owns this interface so node/ never imports encryption/.
+
+import type { EncryptionHandler } from './fsm/fsm-types.js';
+import type { ValueCodec } from './fsm/value-codec.js';
+
+/** The published encryption state (after persistence), for /v1/status and metrics. */
+export interface EncryptionStatus {
+  /** `--encryption` was given (a KEK is configured). */
+  enabled: boolean;
+  /** The sidecar's storage-envelope flag (SE-10). */
+  storageEnvelope: boolean;
+  storageCutoverIndex: bigint;
+  raftCutoverIndex: bigint;
+  /** Active key_id per purpose; 0 = none. */
+  activeDekIds: { storage: number; raft: number };
+}
+
+/** One registry row as a peer returns it for the WR-11 query. */
+export interface PeerRegistryRow {
+  dekId: number;
+  fullNodeId: bigint;
+  firstSeenLocalEpoch: number;
+  lastSeenLocalEpoch: number;
+}
+
+/** What the start-up guards see of a node whose LMDB is open and whose run loop has not started. */
+export interface NodeStartView {
+  appliedIndex: bigint;
+  snapshotIndex: bigint;
+  firstLogIndex: bigint;
+  /** Normal/conf-change entries in (lo, hi]. */
+  logEntries(lo: bigint, hi: bigint): Iterable<{ index: bigint; kind: 'normal' | 'conf-change'; data: Uint8Array }>;
+  /** The row (dekId, nodeId16) of the local registry (a malformed row throws). */
+  registryRow(dekId: number, nodeId16: number): { fullNodeId: bigint; firstSeenLocalEpoch: number; lastSeenLocalEpoch: number } | undefined;
+  voters: readonly string[];
+  learners: readonly string[];
+  selfId: string;
+  /** WR-11: a peer's rows of `fullNodeId` for `dekIds` (rejects when the peer does not answer in time). */
+  queryPeerRegistry(peer: string, fullNodeId: bigint, dekIds: readonly number[], timeoutMs: number): Promise<PeerRegistryRow[]>;
+}
+
+export interface NodeEncryption<X> {
+  /**
+   * KM-14 step 8 (group B guards) before any entry is applied; returns warning lines, throws a
+   * StartupRefusedError to refuse the start.
+   */
+  beforeRun?(view: NodeStartView): Promise<readonly string[]>;
+  /** The `kv` value codec the state machine and the read path use (SE-5, SE-6). */
+  readonly codec: ValueCodec;
+  /** Decides `0x03..0x05` entries as effect values (FW-6); registry rows go to the batch. */
+  readonly handler: EncryptionHandler<X>;
+  /**
+   * Carries out the durable part of an effect of entry `index`: keystore/worker key install and
+   * the KM-7 sidecar write. Called after the batch's writes (registry rows included) are
+   * committed with applied = index−1, before the applied index passes `index`. A rejection HALTs.
+   */
+  persist(index: bigint, effect: X): Promise<void>;
+  /** The effect is durable: publish it (state cell, metrics). */
+  publish(index: bigint, effect: X): void;
+  status(): EncryptionStatus;
+  close(): Promise<void>;
+}

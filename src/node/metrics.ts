@@ -1,0 +1,27 @@
+// What the node reports, as an interface the node owns: the server's Prometheus registry
+// (server/metrics.ts) implements it, tests can pass a no-op. node/ never imports server/.
+
+export interface GaugeSink {
+  set(value: number): void;
+}
+
+export interface ObserveSink {
+  observe(value: number): void;
+}
+
+export interface LabelledCounterSink<L extends string> {
+  inc(labels: Partial<Record<L, string>>, value?: number): void;
+}
+
+export interface NodeMetricsSink {
+  readonly term: GaugeSink;
+  readonly commitIndex: GaugeSink;
+  readonly appliedIndex: GaugeSink;
+  readonly isLeader: GaugeSink;
+  readonly proposals: LabelledCounterSink<'outcome'>;
+  readonly applyBatchSize: ObserveSink;
+  readonly applyBatchSeconds: ObserveSink;
+  readonly logPersistSeconds: ObserveSink;
+  /** Where the LMDB write-transaction counter reads its running count. */
+  setStorageCommitsSource(read: () => number): void;
+}
