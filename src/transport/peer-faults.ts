@@ -22,6 +22,7 @@
 // put specific peers before a `*` rule. Randomness comes from a seeded generator (`seed`), so a
 // failing run can be replayed.
 
+import { mulberry32 } from '../prng.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { TransportError } from '../errors.js';
 
@@ -121,17 +122,7 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** mulberry32: small, seedable, good enough to pick faults. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 export class PeerFaultLayer {
   private rules: PeerFaultRule[] = [];

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../src/prng.js';
 // Generators of KV histories for the checker's tests: linearizable by construction (simulated
 // clients against one register per key, each op taking effect at a random instant inside its
 // interval), optionally with indeterminate ops.
@@ -6,16 +7,7 @@ import type { HistoryOp, OpCall, OpResult } from './history.js';
 import { type RegisterState, step } from './kv-model.js';
 
 /** Small deterministic PRNG (mulberry32) so failures reproduce from the seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export interface GenOptions {
   processes: number;

@@ -1,21 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ApplyStore } from '../../src/storage/apply-txn.js';
-import { type StorageEnv, openStorageEnv } from '../../src/storage/env.js';
 import { MetaStore } from '../../src/storage/meta-store.js';
 import { encodeRegistryValue, registryKey } from '../../src/storage/registry-store.js';
-import { bytes, tempDirs, text } from './helpers.js';
+import { bytes, testEnvs, text } from './helpers.js';
 
-const dirs = tempDirs();
-const envs: StorageEnv[] = [];
-async function env(dir = dirs.make()): Promise<StorageEnv> {
-  const e = await openStorageEnv(dir);
-  envs.push(e);
-  return e;
-}
-afterEach(async () => {
-  for (const e of envs.splice(0)) await e.close().catch(() => undefined);
-  dirs.cleanup();
-});
+const { dirs, envs, env } = testEnvs();
 
 describe('ApplyStore / ApplyBatch', () => {
   it('commits kv + registry + meta copies + applied index in one transaction, durable across reopen', async () => {

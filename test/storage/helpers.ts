@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { type Entry, EntryType } from '../../src/raft/types.js';
+import { openStorageEnv, type StorageEnv } from '../../src/storage/index.js';
 
 /** Creates a temp data dir; `cleanup()` removes every dir created. */
 export function tempDirs(): { make(): string; cleanup(): void } {
@@ -30,3 +32,25 @@ export function range(lo: number, hi: number, term: number): Entry[] {
 
 export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/**
+ * Storage environments in temp dirs, closed and removed after each test: `env()` opens one in a
+ * fresh dir (or `env(dir)` reopens a dir); a test that closes one itself takes it out of `envs`.
+ */
+export function testEnvs(): { dirs: ReturnType<typeof tempDirs>; envs: StorageEnv[]; env(dir?: string): Promise<StorageEnv> } {
+  const dirs = tempDirs();
+  const envs: StorageEnv[] = [];
+  afterEach(async () => {
+    for (const e of envs.splice(0)) await e.close().catch(() => undefined);
+    dirs.cleanup();
+  });
+  return {
+    dirs,
+    envs,
+    async env(dir = dirs.make()): Promise<StorageEnv> {
+      const e = await openStorageEnv(dir);
+      envs.push(e);
+      return e;
+    },
+  };
+}

@@ -2,24 +2,14 @@
 // committed with the apply batch, read through in-flight batches, kept across a restart, and
 // carried by snapshots (a replica installing a snapshot must decide EXEC like the others).
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ApplyStore } from '../../src/storage/apply-txn.js';
-import { openStorageEnv, type StorageEnv } from '../../src/storage/env.js';
+import { openStorageEnv } from '../../src/storage/env.js';
 import { LmdbLogStorage } from '../../src/storage/log-store.js';
 import { createSnapshotStream, installSnapshot } from '../../src/storage/snapshot.js';
-import { bytes, range, tempDirs } from './helpers.js';
+import { bytes, range, testEnvs } from './helpers.js';
 
-const dirs = tempDirs();
-const envs: StorageEnv[] = [];
-async function env(dir = dirs.make()): Promise<StorageEnv> {
-  const e = await openStorageEnv(dir);
-  envs.push(e);
-  return e;
-}
-afterEach(async () => {
-  for (const e of envs.splice(0)) await e.close().catch(() => undefined);
-  dirs.cleanup();
-});
+const { dirs, env } = testEnvs();
 
 const u64 = (n: bigint): Uint8Array => {
   const b = new Uint8Array(8);

@@ -1,20 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type StorageEnv, openStorageEnv } from '../../src/storage/env.js';
+import { describe, expect, it } from 'vitest';
 import { LmdbLogStorage } from '../../src/storage/log-store.js';
 import { EntryType } from '../../src/raft/types.js';
-import { entry, range, tempDirs, text } from './helpers.js';
+import { entry, range, testEnvs, text } from './helpers.js';
 
-const dirs = tempDirs();
-const envs: StorageEnv[] = [];
-async function env(dir = dirs.make()): Promise<StorageEnv> {
-  const e = await openStorageEnv(dir);
-  envs.push(e);
-  return e;
-}
-afterEach(async () => {
-  for (const e of envs.splice(0)) await e.close().catch(() => undefined);
-  dirs.cleanup();
-});
+const { dirs, envs, env } = testEnvs();
 
 describe('LmdbLogStorage', () => {
   it('starts empty', async () => {

@@ -2,28 +2,18 @@
 // LMDB transaction (so no crash can leave applied > commit), an aborted install changes nothing,
 // and the header carries the members' addresses as an advisory field (old headers still read).
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { RaftNode } from '../../src/raft/node.js';
 import { ApplyStore } from '../../src/storage/apply-txn.js';
-import { type StorageEnv, openStorageEnv } from '../../src/storage/env.js';
+import type { StorageEnv } from '../../src/storage/env.js';
 import { LmdbLogStorage } from '../../src/storage/log-store.js';
 import { MetaStore } from '../../src/storage/meta-store.js';
 import { decodeSnapshotHeader, encodeSnapshotHeader } from '../../src/storage/snapshot-header.js';
 import { createSnapshotStream, installSnapshot } from '../../src/storage/snapshot.js';
-import { bytes, range, tempDirs } from './helpers.js';
+import { bytes, range, testEnvs } from './helpers.js';
 
-const dirs = tempDirs();
-const envs: StorageEnv[] = [];
-async function env(dir = dirs.make()): Promise<StorageEnv> {
-  const e = await openStorageEnv(dir);
-  envs.push(e);
-  return e;
-}
-afterEach(async () => {
-  for (const e of envs.splice(0)) await e.close().catch(() => undefined);
-  dirs.cleanup();
-});
+const { dirs, envs, env } = testEnvs();
 
 const CONF = { voters: ['n1', 'n2', 'n3'], learners: [] };
 

@@ -1,24 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ApplyStore } from '../../src/storage/apply-txn.js';
-import { type StorageEnv, openStorageEnv } from '../../src/storage/env.js';
+import type { StorageEnv } from '../../src/storage/env.js';
 import { LmdbLogStorage } from '../../src/storage/log-store.js';
 import { MetaStore } from '../../src/storage/meta-store.js';
 import { RegistryStore } from '../../src/storage/registry-store.js';
 import { decodeSnapshotHeader, encodeSnapshotHeader } from '../../src/storage/snapshot-header.js';
 import { createSnapshotStream, installSnapshot, recordLocalSnapshot } from '../../src/storage/snapshot.js';
-import { bytes, range, tempDirs } from './helpers.js';
+import { bytes, range, testEnvs } from './helpers.js';
 
-const dirs = tempDirs();
-const envs: StorageEnv[] = [];
-async function env(dir = dirs.make()): Promise<StorageEnv> {
-  const e = await openStorageEnv(dir);
-  envs.push(e);
-  return e;
-}
-afterEach(async () => {
-  for (const e of envs.splice(0)) await e.close().catch(() => undefined);
-  dirs.cleanup();
-});
+const { env } = testEnvs();
 
 const CONF = { voters: ['n1', 'n2', 'n3'], learners: ['n4'] };
 

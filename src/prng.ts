@@ -1,0 +1,14 @@
+// mulberry32: a small, seedable PRNG (a leaf module, like errors.ts). Used where a choice must
+// replay from a seed — the test-only peer fault layer, the test workload generators — never for
+// anything secret (keys, nonces and ids use node:crypto).
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
