@@ -123,15 +123,21 @@ async function adminPost(n, path, body) {
   return JSON.parse(text);
 }
 
-/** Bootstrap, then the storage envelope (Phase 1), then the raft envelope (Phase 2), on the leader. */
-export async function enableEncryption(cluster, log) {
+/**
+ * Bootstrap, then the storage envelope (Phase 1), then the raft envelope (Phase 2), on the leader.
+ * `{ raft: false }` stops after Phase 1 (the raft-envelope cutover is not built yet).
+ */
+export async function enableEncryption(cluster, log, { raft = true } = {}) {
   const l = cluster.leader;
   const b = await adminPost(l, '/v1/encryption/bootstrap', {});
   log(`sealkv: encryption bootstrapped at index ${b.applied_index} (storage DEK ${b.storage_dek_id}, raft DEK ${b.raft_dek_id})`);
   const s = await adminPost(l, '/v1/encryption/enable-storage-envelope', {});
   log(`sealkv: storage envelope enabled at index ${s.applied_index}`);
-  const r = await adminPost(l, '/v1/encryption/enable-raft-envelope', {});
-  log(`sealkv: raft envelope enabled at index ${r.applied_index}`);
+  let r = null;
+  if (raft) {
+    r = await adminPost(l, '/v1/encryption/enable-raft-envelope', {});
+    log(`sealkv: raft envelope enabled at index ${r.applied_index}`);
+  }
   const st = await nodeStatus(l);
   return { bootstrap: b, storage: s, raft: r, status: st?.encryption ?? null };
 }

@@ -4,7 +4,9 @@
 // write) and the apply / log-persist / LMDB-commit counters from /metrics. The full, reported
 // comparison with etcd is scripts/bench-cluster.mjs.
 //
-//   node scripts/bench-cluster/set-load.mjs [-c=64] [-P=1] [-n=100000] [--prof] [--na=<node arg>]...
+//   node scripts/bench-cluster/set-load.mjs [-c=64] [-P=1] [-n=100000] [--prof] [--storage-envelope] [--na=<node arg>]...
+// --storage-envelope starts the nodes with --encryption (a generated KEK), bootstraps and enables the
+// storage envelope before the load (the cipher is the node default unless --na=--cipher=… is given).
 //
 // --prof runs every node under --cpu-prof and keeps the profiles (the path is printed).
 
@@ -14,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readCpu } from './procs.mjs';
 import { redisBenchmark } from './redis-bench.mjs';
-import { startSealkvCluster, stopSealkvCluster } from './sealkv.mjs';
+import { enableEncryption, startSealkvCluster, stopSealkvCluster } from './sealkv.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);
@@ -28,6 +30,7 @@ const num = (flag, dflt) => {
   return v;
 };
 const prof = args.includes('--prof');
+const storageEnvelope = args.includes('--storage-envelope');
 const requests = num('-n', 100_000);
 const pipeline = num('-P', 1);
 const clients = num('-c', 64);
@@ -35,8 +38,9 @@ const nodeArgs = args.filter((a) => a.startsWith('--na=')).map((a) => a.slice(5)
 const dir = mkdtempSync(join(tmpdir(), 'sealkv-set-load-'));
 const log = (m) => console.log(m);
 
-const cl = await startSealkvCluster({ repo: REPO, dir, clusterId: 'set-load', cpuProfDir: prof ? join(dir, 'prof') : null, encryption: false, nodeArgs, log });
+const cl = await startSealkvCluster({ repo: REPO, dir, clusterId: 'set-load', cpuProfDir: prof ? join(dir, 'prof') : null, encryption: storageEnvelope, nodeArgs, log });
 try {
+  if (storageEnvelope) await enableEncryption(cl, log, { raft: false });
   const before = cl.nodes.map((x) => readCpu(x.proc.child.pid));
   const r = await redisBenchmark({ endpoint: cl.leader.resp, tests: 'set', dataSize: 256, clients, requests, pipeline, log });
   const after = cl.nodes.map((x) => readCpu(x.proc.child.pid));
@@ -47,7 +51,7 @@ try {
     const sys = after[i].sysS - before[i].sysS;
     console.log(`${x.id} ${x === cl.leader ? 'leader  ' : 'follower'} user ${user.toFixed(2)} s, sys ${sys.toFixed(2)} s, ${(((user + sys) * 1e6) / requests).toFixed(0)} µs/write`);
   });
-  const wanted = /^sealkv_(apply_batch_entries_count|apply_batch_seconds_sum|raft_log_persist_seconds_count|raft_log_persist_seconds_sum|storage_commits_total) /;
+  const wanted = /^sealkv_(apply_batch_entries_count|apply_batch_seconds_sum|raft_log_persist_seconds_count|raft_log_persist_seconds_sum|storage_commits_total|crypto_seconds_total|crypto_pool_batches)\b/;
   for (const x of cl.nodes) {
     const text = await (await fetch(`http://${x.admin}/metrics`)).text();
     console.log(`${x.id} ${text.split('\n').filter((l) => wanted.test(l)).join(', ')}`);
