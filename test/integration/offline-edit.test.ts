@@ -2,7 +2,7 @@
 // the apply pipeline (issue 10 item 8, SPEC §17 harness), against a real node's data directory.
 // A one-node cluster: every write commits locally, so the checks are about storage, not Raft.
 
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { LogCorruptError } from '../../src/errors.js';
@@ -26,6 +26,8 @@ import {
   readLogEntry,
   readMeta,
   readRawLogRecord,
+  restoreLogRecord,
+  rewriteMeta,
   readRegistry,
   readSidecar,
   readSidecarText,
@@ -33,7 +35,6 @@ import {
   sidecarPath,
   truncateFile,
   writeKv,
-  writeRawLogRecord,
   writeRegistryRow,
   writeSidecarText,
 } from './harness/offline.js';
@@ -59,27 +60,63 @@ it('offline helpers read and edit a stopped node’s log, meta, kv, registry and
   await c.kill('n1', 'SIGTERM');
   const dir = c.node('n1').dataDir;
 
-  // meta and log: decoded with the node's own decoders.
+  // meta and log: decoded with the node's own decoders (hard state from the WAL, applied from LMDB).
   const meta = await readMeta(dir);
   const bounds = await logBounds(dir);
   expect(bounds).not.toBeNull();
   expect(meta.appliedIndex).toBe(BigInt(bounds!.last));
   expect(meta.hardState.commit).toBe(bounds!.last);
+  expect(meta.logTrunc.index).toBe(bounds!.first - 1);
   const last = await readLogEntry(dir, bounds!.last);
   expect(last?.type).toBe(EntryType.Normal);
   expect(last!.data.length).toBeGreaterThan(0);
 
-  // corruptLogEntry: without the CRC the record check finds it; with it, only the data differs.
+  // corruptLogEntry without the CRC: the WAL's recovery finds it, offline and in the node, which
+  // refuses to start with LOG_CORRUPT naming the index. Restoring the saved frame undoes it.
   const saved = await corruptLogEntry(dir, bounds!.last);
-  await expect(readLogEntry(dir, bounds!.last)).rejects.toBeInstanceOf(LogCorruptError);
-  await writeRawLogRecord(dir, bounds!.last, saved);
+  const err = await readLogEntry(dir, bounds!.last).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(LogCorruptError);
+  expect((err as Error).message).toContain(`log entry ${bounds!.last}:`);
+  c.start('n1');
+  c.expectExit('n1');
+  expect((await c.waitExit('n1')).code).not.toBe(0);
+  const startLog = readFileSync(c.node('n1').logFile, 'utf8').split('=== ').at(-2) ?? '';
+  expect(startLog).toContain('LOG_CORRUPT');
+  expect(startLog).toContain(`log entry ${bounds!.last}:`);
+  restoreLogRecord(saved);
   expect(await readLogEntry(dir, bounds!.last)).toEqual(last);
+  expect((await readRawLogRecord(dir, bounds!.last))!.frame).toEqual(saved.frame);
+
+  // With the CRC recomputed the record check passes and only the data differs.
   await corruptLogEntry(dir, bounds!.last, { dataOffset: 0, mask: 0x01, recomputeChecksum: true });
-  const edited = await readLogEntry(dir, bounds!.last);
-  expect(edited!.data[0]).toBe(last!.data[0] ^ 0x01);
-  expect(edited!.data.subarray(1)).toEqual(last!.data.subarray(1));
+  const flipped = await readLogEntry(dir, bounds!.last);
+  expect(flipped!.data[0]).toBe(last!.data[0] ^ 0x01);
+  expect(flipped!.data.subarray(1)).toEqual(last!.data.subarray(1));
   await editLogEntryData(dir, bounds!.last, () => last!.data);
-  expect(await readRawLogRecord(dir, bounds!.last)).toEqual(saved);
+  expect((await readRawLogRecord(dir, bounds!.last))!.frame).toEqual(saved.frame);
+
+  // editLogEntryData is what a restarted node reads: rewrite SET b's value in place (same length;
+  // another length is refused), rewind the applied index so the node applies it again, restart.
+  let setB = 0;
+  for (let i = bounds!.first; i <= bounds!.last; i++) if (Buffer.from((await readLogEntry(dir, i))!.data).includes('bravo')) setB = i;
+  expect(setB).toBeGreaterThan(0);
+  await expect(editLogEntryData(dir, setB, (d) => new Uint8Array([...d, 0]))).rejects.toThrow(/same-length/);
+  await editLogEntryData(dir, setB, (d) => {
+    const at = Buffer.from(d).indexOf('bravo');
+    d.set(new TextEncoder().encode('BRAVO'), at);
+    return d;
+  });
+  await rewriteMeta(dir, { appliedIndex: BigInt(setB - 1) });
+  c.start('n1');
+  await c.waitForLeader({ quorum: 1, timeoutMs: 20_000 });
+  expect(await call(c, 'GET', 'b')).toEqual({ type: 'bulk', value: 'BRAVO' });
+  await c.kill('n1', 'SIGTERM');
+
+  // rewriteMeta's hard state is a record appended to the WAL, and what readMeta (the recovery) sees.
+  const hs = (await readMeta(dir)).hardState;
+  expect(hs.vote).toBe('n1');
+  await rewriteMeta(dir, { hardState: { ...hs, vote: null } });
+  expect((await readMeta(dir)).hardState).toEqual({ ...hs, vote: null });
 
   // kv: raw values; an offline copy of a's record onto b, and a deletion, are what the node serves.
   const aRec = await readKv(dir, 'a');
