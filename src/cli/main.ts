@@ -7,7 +7,7 @@ import { ConfigError, type HaltError, SealkvError, StartupRefusedError } from '.
 import { SidecarStore } from '../keys/sidecar-store.js';
 import { type PreflightResult, runStartupPreflight } from '../keys/startup.js';
 import { ClusterNode } from '../node/cluster-node.js';
-import { crashPoint } from '../node/crash-points.js';
+import { crashPoint, sidecarWriteCrashPoint } from '../node/crash-points.js';
 import { createLogger } from '../node/logger.js';
 import { AdminHttpServer } from '../server/admin-http.js';
 import { registerAdminRoutes } from '../server/admin-routes.js';
@@ -103,7 +103,7 @@ async function start(argv: string[]): Promise<void> {
       // The apply path's sidecar writes (KM-7) carry named crash points per step (AS-16); they
       // are no-ops unless SEALKV_CRASH_POINTS arms them. The preflight's own write has none.
       const applySidecar = SidecarStore.open(cfg.dataDir, encCfg.sidecarPath, {
-        onWriteStep: (step, phase) => crashPoint(`sidecar-write:${step}:${phase}`),
+        onWriteStep: (step, phase) => crashPoint(sidecarWriteCrashPoint(step, phase)),
       });
       runtime = await createEncryptionRuntime({ cipher: cfg.cipher, cryptoWorkers: cfg.cryptoWorkers, preflight: enc, sidecar: applySidecar });
     } catch (e) {

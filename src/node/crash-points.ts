@@ -10,6 +10,8 @@
 // tests arm and the names the code reaches cannot drift apart; `isKnownCrashPoint` lets the harness
 // refuse a typo instead of waiting for a crash that never comes.
 
+import { WRITE_STEPS, type WriteStep } from '../keys/sidecar-store.js';
+
 /** Every named point, with where it sits. Points marked "(encryption)" are placed by that work. */
 export const CrashPoints = {
   /** run-loop.ts: a Ready's hard state and entries are durable, before acks are sent or entries applied (AS-3, AS-4). */
@@ -24,14 +26,6 @@ export const CrashPoints = {
   BEFORE_INSTALLER: 'before-installer',
   /** (encryption) the leader saw the raft-cutover marker commit, before barrier step 5 installs the wrap (AS-12). */
   AFTER_MARKER_COMMIT: 'after-marker-commit',
-  /** (encryption) KM-7 steps 1..7 of a sidecar write: after step k has completed (AS-16). */
-  SIDECAR_STEP_1_VALIDATED: 'sidecar-step-1-validated',
-  SIDECAR_STEP_2_STALE_TMP_REMOVED: 'sidecar-step-2-stale-tmp-removed',
-  SIDECAR_STEP_3_TMP_CREATED: 'sidecar-step-3-tmp-created',
-  SIDECAR_STEP_4_WRITTEN: 'sidecar-step-4-written',
-  SIDECAR_STEP_5_FILE_SYNCED: 'sidecar-step-5-file-synced',
-  SIDECAR_STEP_6_RENAMED: 'sidecar-step-6-renamed',
-  SIDECAR_STEP_7_DIR_SYNCED: 'sidecar-step-7-dir-synced',
   /** cluster-node.ts snapshot install (issue 9): entered, pipeline idle, staged, installed. */
   SNAPSHOT_INSTALL_START: 'snapshot-install:start',
   SNAPSHOT_INSTALL_IDLE: 'snapshot-install:idle',
@@ -57,18 +51,24 @@ export const CrashPoints = {
 
 export type CrashPointName = (typeof CrashPoints)[keyof typeof CrashPoints];
 
-/** The KM-7 step points in step order (AS-16 runs one kill per step). */
-export const SIDECAR_WRITE_STEP_POINTS: readonly CrashPointName[] = [
-  CrashPoints.SIDECAR_STEP_1_VALIDATED,
-  CrashPoints.SIDECAR_STEP_2_STALE_TMP_REMOVED,
-  CrashPoints.SIDECAR_STEP_3_TMP_CREATED,
-  CrashPoints.SIDECAR_STEP_4_WRITTEN,
-  CrashPoints.SIDECAR_STEP_5_FILE_SYNCED,
-  CrashPoints.SIDECAR_STEP_6_RENAMED,
-  CrashPoints.SIDECAR_STEP_7_DIR_SYNCED,
-];
+/**
+ * The KM-7 steps of a sidecar write (src/keys/sidecar-store.ts), each with a point before and after
+ * it: `sidecar-write:<step>:<before|after>` (AS-16 runs one kill per step). Placed by the CLI's
+ * apply-path sidecar store through `sidecarWriteCrashPoint`.
+ */
+export type SidecarWriteCrashPoint = `sidecar-write:${WriteStep}:${'before' | 'after'}`;
 
-const KNOWN = new Set<string>(Object.values(CrashPoints));
+export function sidecarWriteCrashPoint(step: WriteStep, phase: 'before' | 'after'): SidecarWriteCrashPoint {
+  return `sidecar-write:${step}:${phase}`;
+}
+
+/** The points after each KM-7 step, in step order. */
+export const SIDECAR_WRITE_STEP_POINTS: readonly SidecarWriteCrashPoint[] = WRITE_STEPS.map((s) => sidecarWriteCrashPoint(s, 'after'));
+
+const KNOWN = new Set<string>([
+  ...Object.values(CrashPoints),
+  ...WRITE_STEPS.flatMap((s) => [sidecarWriteCrashPoint(s, 'before'), sidecarWriteCrashPoint(s, 'after')]),
+]);
 
 export function isKnownCrashPoint(name: string): name is CrashPointName {
   return KNOWN.has(name);
