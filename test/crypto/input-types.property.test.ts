@@ -4,9 +4,10 @@
 // silent coercion (a string nonce used to become twelve zero bytes: a reused nonce).
 // Pool workers run compiled JS: run `npx tsc -p tsconfig.json` first.
 
+import { inlineAndWorkerPools } from './helpers/pools.js';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Aead, BatchItem, PackedBatch } from '../../src/crypto/aead.js';
 import { packItems } from '../../src/crypto/batch.js';
 import {
@@ -25,7 +26,6 @@ import {
 } from '../../src/crypto/envelope/index.js';
 import { Keystore } from '../../src/crypto/keystore.js';
 import { SealkvError } from '../../src/errors.js';
-import { CryptoPool } from '../../src/pool/crypto-pool.js';
 import { loadBackends, need } from './helpers/backends.js';
 
 /** The codes an invalid argument may produce: the type refusal, or a size error for its length. */
@@ -253,18 +253,10 @@ describe('issue 8 item 1: the envelope helpers refuse wrong-typed inputs', () =>
 });
 
 describe('issue 8 item 1: the pool refuses wrong-typed inputs (inline and worker paths)', () => {
-  const pools: [string, CryptoPool][] = [];
-  beforeAll(async () => {
-    pools.push(['inline', await CryptoPool.create({ backend: 'node', workers: 1, inlineThreshold: Number.POSITIVE_INFINITY })]);
-    pools.push(['worker', await CryptoPool.create({ backend: 'node', workers: 1, inlineThreshold: 0 })]);
-    for (const [, p] of pools) {
-      p.installKey(5, KEY);
-      p.installKey(6, new Uint8Array(32).fill(9));
-    }
-  });
-  afterAll(async () => {
-    for (const [, p] of pools) await p.close();
-  });
+  const pools = inlineAndWorkerPools([
+    [5, KEY],
+    [6, new Uint8Array(32).fill(9)],
+  ]);
 
   for (const kind of KINDS) {
     it(`seal/open/reseal/installKey with a ${kind}`, async () => {

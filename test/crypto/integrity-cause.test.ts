@@ -2,11 +2,11 @@
 // `cause`, on every path — single open, openBatch, the pool's open and reseal, the envelopes.
 // Pool workers run compiled JS: run `npx tsc -p tsconfig.json` first.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inlineAndWorkerPools } from './helpers/pools.js';
+import { describe, expect, it } from 'vitest';
 import { encodeValueHeader, STATE_ENCRYPTED, unwrapRaftBatch, wrapRaft } from '../../src/crypto/envelope/index.js';
 import { Keystore } from '../../src/crypto/keystore.js';
 import { IntegrityError } from '../../src/errors.js';
-import { CryptoPool } from '../../src/pool/crypto-pool.js';
 import { loadBackends, need } from './helpers/backends.js';
 
 const KEY = new Uint8Array(32).fill(4);
@@ -60,18 +60,10 @@ describe('CK-3 every INTEGRITY carries the backend error as cause', () => {
 });
 
 describe('CK-3 the pool reports INTEGRITY with a cause (inline and worker paths)', () => {
-  const pools: [string, CryptoPool][] = [];
-  beforeAll(async () => {
-    pools.push(['inline', await CryptoPool.create({ backend: 'node', workers: 1, inlineThreshold: Number.POSITIVE_INFINITY })]);
-    pools.push(['worker', await CryptoPool.create({ backend: 'node', workers: 1, inlineThreshold: 0 })]);
-    for (const [, p] of pools) {
-      p.installKey(5, KEY);
-      p.installKey(6, new Uint8Array(32).fill(6));
-    }
-  });
-  afterAll(async () => {
-    for (const [, p] of pools) await p.close();
-  });
+  const pools = inlineAndWorkerPools([
+    [5, KEY],
+    [6, new Uint8Array(32).fill(6)],
+  ]);
 
   it('open and reseal', async () => {
     const aead = (slots.get('node') as { aead: import('../../src/crypto/aead.js').Aead }).aead;

@@ -8,6 +8,7 @@
 // Afterwards every member serves every acknowledged write and the history is linearizable.
 
 import { afterAll, expect, it } from 'vitest';
+import { mulberry32 } from '../../src/prng.js';
 import type { Cluster } from '../integration/harness/cluster.js';
 import { clusterForTest, destroyAllClusters, endpointsOf, newRecorder } from '../integration/harness/fixture.js';
 import { verifyAfterFaults } from '../integration/harness/verify.js';
@@ -18,18 +19,6 @@ afterAll(destroyAllClusters);
 
 const KEYS = ['a', 'b', 'c', 'd'];
 const POINTS = ['snapshot-install:start', 'snapshot-install:idle', 'snapshot-install:staged', 'snapshot-install:installed', 'snapshot-install:persisted'];
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
 
 /**
  * `id` was just started with a crash point armed: resolves 'crashed' when it killed itself, or
@@ -62,7 +51,7 @@ async function commitIndex(c: Cluster, among: string[]): Promise<bigint> {
 
 it('nemesis: kill -9 during snapshot installs mixed with membership changes; linearizable', async () => {
   const seed = Number(process.env.SEALKV_NEMESIS_SEED ?? 20261203);
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const c = await clusterForTest({ name: 'nemesis-snap', snapshotThreshold: 25, compactionMargin: 3 });
   await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });

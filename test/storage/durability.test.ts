@@ -10,7 +10,7 @@ import { ApplyStore } from '../../src/storage/apply-txn.js';
 import { type StorageEnv, openStorageEnv } from '../../src/storage/env.js';
 import { LmdbLogStorage } from '../../src/storage/log-store.js';
 import { MetaStore } from '../../src/storage/meta-store.js';
-import { bytes, range, tempDirs } from './helpers.js';
+import { bytes, killAfterAcks, range, tempDirs } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dirs = tempDirs();
@@ -97,30 +97,7 @@ describe('durability contract', () => {
     if (!existsSync(dist)) ctx.skip('dist/storage is not built (run `npx tsc -p tsconfig.json`; the child process needs compiled JS)');
     const dir = dirs.make();
     for (let round = 0; round < 3; round++) {
-      const child = spawn(process.execPath, [join(here, 'fixtures/durable-writer.mjs'), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-      });
-      const acked = await new Promise<number>((resolve, reject) => {
-        let buf = '';
-        let acks = 0;
-        child.stdout.on('data', (d: Buffer) => {
-          buf += d.toString();
-          const lines = buf.split('\n');
-          buf = lines.pop() ?? '';
-          for (const line of lines) {
-            const m = /^ack (\d+)$/.exec(line);
-            if (m && ++acks >= 5 + round * 7) {
-              child.kill('SIGKILL'); // at once: no graceful close, no further commits awaited
-              resolve(Number(m[1]));
-              return;
-            }
-          }
-        });
-        child.on('exit', (code) => reject(new Error(`child exited (${code}) before enough acks: ${stderr}`)));
-      });
-      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.on('exit', r)));
+      const acked = await killAfterAcks(join(here, 'fixtures/durable-writer.mjs'), [dir], 5 + round * 7);
       const env = await openStorageEnv(dir);
       const log = LmdbLogStorage.open(env); // also re-checks every record's CRC
       expect(log.lastIndex()).toBeGreaterThanOrEqual(acked);

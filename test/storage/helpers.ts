@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,4 +54,37 @@ export function testEnvs(): { dirs: ReturnType<typeof tempDirs>; envs: StorageEn
       return e;
     },
   };
+}
+
+/**
+ * Runs a writer fixture (`node script ...args`) that prints `ack <index>` once each write is
+ * durable, SIGKILLs it at once after the `acksWanted`-th ack (no graceful close, no further commits
+ * awaited) and resolves with the last acknowledged index once the process is gone.
+ */
+export async function killAfterAcks(script: string, args: readonly string[], acksWanted: number): Promise<number> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const acked = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    let acks = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /^ack (\d+)$/.exec(line);
+        if (m && ++acks >= acksWanted) {
+          child.kill('SIGKILL');
+          resolve(Number(m[1]));
+          return;
+        }
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`child exited (${code}) before enough acks: ${stderr}`)));
+  });
+  await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.on('exit', r)));
+  return acked;
 }

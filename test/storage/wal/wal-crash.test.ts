@@ -1,44 +1,17 @@
 // kill -9 of a process writing the WAL loses no acknowledged entry or hard state, whatever it
 // was doing (group write, segment rollover, compaction). Runs the compiled WAL (dist/):
 // `npm run build:ts` first.
-import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WalLogStorage } from '../../../src/storage/wal/index.js';
-import { tempDirs } from '../helpers.js';
+import { killAfterAcks, tempDirs } from '../helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
 
-async function runUntilAcks(dir: string, acksWanted: number): Promise<number> {
-  const child = spawn(process.execPath, [join(here, 'fixtures/wal-writer.mjs'), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const acked = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    let acks = 0;
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const line of lines) {
-        const m = /^ack (\d+)$/.exec(line);
-        if (m && ++acks >= acksWanted) {
-          child.kill('SIGKILL');
-          resolve(Number(m[1]));
-          return;
-        }
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`child exited (${code}) before enough acks: ${stderr}`)));
-  });
-  await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.on('exit', r)));
-  return acked;
-}
+const runUntilAcks = (dir: string, acksWanted: number): Promise<number> => killAfterAcks(join(here, 'fixtures/wal-writer.mjs'), [dir], acksWanted);
 
 describe('WAL crash safety', () => {
   it('WAL-C1 kill -9 mid-write, mid-rollover or mid-compaction loses no acknowledged entry', async () => {
