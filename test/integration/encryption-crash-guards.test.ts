@@ -10,16 +10,12 @@ import { openStorageEnv } from '../../src/storage/env.js';
 import { type Cluster, MAIN_JS } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import { waitFor } from './harness/wait.js';
+import { onLeader } from './harness/on-leader.js';
 
 afterAll(destroyAllClusters);
 
 const run = promisify(execFile);
 const KEK = randomBytes(32).toString('base64');
-
-async function onLeader(c: Cluster, method: 'POST' | 'GET', path: string, body?: unknown) {
-  const leader = await c.waitForLeader({ timeoutMs: 20_000 });
-  return c.node(leader).admin.request(method, path, body, 15_000);
-}
 
 /** Makes sure `id` is not the leader (the crashing node must not be the one answering). */
 async function leaderOtherThan(c: Cluster, id: string): Promise<string> {

@@ -10,6 +10,7 @@ import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import type { RespClient } from './harness/resp-client.js';
 import { waitFor } from './harness/wait.js';
+import { onLeader } from './harness/on-leader.js';
 
 afterAll(destroyAllClusters);
 
@@ -43,12 +44,6 @@ const ok = { type: 'simple', value: 'OK' };
 
 /** SE-4: encryption_state is bits 1–2 of the header's flags byte. */
 const stateOf = (record: Buffer): number => (record[0]! >> 1) & 0b11;
-
-/** One request to the current leader (no retry: for answers that are expected refusals). */
-async function onLeader(c: Cluster, method: 'POST' | 'GET', path: string, body?: unknown) {
-  const leader = await c.waitForLeader({ timeoutMs: 20_000 });
-  return c.node(leader).admin.request(method, path, body, 15_000);
-}
 
 /** SETs with retries of retryable replies (a leader change under load); every key ends up set. */
 async function setAll(conn: RespClient, entries: [string, string][]): Promise<void> {
