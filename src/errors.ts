@@ -200,7 +200,10 @@ export type KeyCode =
   | 'RESERVED_OPCODE'
   | 'INVALID_ARGUMENT'
   | 'CAPABILITY_CHECK_FAILED'
-  | 'STORAGE_IO';
+  | 'STORAGE_IO'
+  // BR-1 (backup-verify)
+  | 'BACKUP_MISSING_SIDECAR'
+  | 'UNKNOWN_KEY_ID';
 
 /**
  * Key management, sidecar, epoch and writer-registry errors (SPEC KM, WR, FW-2). The same code

@@ -2,14 +2,47 @@
 // prints `error: <CODE>: <message>` and returns a non-zero status (OP-3).
 
 import { readFileSync } from 'node:fs';
+import { runBackup, runBackupVerify } from './backup.js';
 import { runKekParams } from './kek-params.js';
+import { runResyncSidecar } from './resync-sidecar.js';
 
-const FLAGS = new Set(['admin', 'token-file', 'id', 'address', 'role', 'timeout-ms', 'purpose', 'writer']);
+// ---- KM-13 / BR-1 / WR-3 recovery commands ----
+
+/** Offline commands over a stopped node's data directory or a backup (no admin request). */
+const OFFLINE_COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  'resync-sidecar': runResyncSidecar,
+  backup: runBackup,
+  'backup-verify': runBackupVerify,
+};
+const RECOVERY_COMMANDS = ['register-writer', ...Object.keys(OFFLINE_COMMANDS)];
+const RECOVERY_FLAGS = ['dek-id', 'full-node-id', 'local-epoch'];
+
+const FLAGS = new Set(['admin', 'token-file', 'id', 'address', 'role', 'timeout-ms', 'purpose', 'writer', ...RECOVERY_FLAGS]);
 /** Flags without a value. `--voter`: add-node adds a voter directly instead of a learner. */
 const BOOL_FLAGS = new Set(['voter']);
 
 /** The encryption subcommands served over the admin API (OP-3), and how each prints its answer. */
-const ENCRYPTION_COMMANDS = new Set(['capability', 'status', 'sidecar', 'bootstrap', 'enable-storage-envelope', 'rotate-dek', 'disable', 'kek-params']);
+const ENCRYPTION_COMMANDS = new Set([
+  'capability',
+  'status',
+  'sidecar',
+  'bootstrap',
+  'enable-storage-envelope',
+  'rotate-dek',
+  'disable',
+  'kek-params',
+  ...RECOVERY_COMMANDS,
+]);
+
+/** OP-3 `register-writer --dek-id N --full-node-id U64 --local-epoch N` (the node checks the ranges). */
+function registerWriterRequest(f: Record<string, string>, timeout: object): { method: string; path: string; body: object } | string {
+  const dek = f['dek-id'];
+  const node = f['full-node-id'];
+  const epoch = f['local-epoch'];
+  if (dek === undefined || node === undefined || epoch === undefined) return 'register-writer needs --dek-id N --full-node-id U64 --local-epoch N';
+  if (!/^[0-9]{1,10}$/.test(dek) || !/^[0-9]{1,20}$/.test(node) || !/^[0-9]{1,10}$/.test(epoch)) return 'register-writer: --dek-id, --full-node-id and --local-epoch are decimal integers';
+  return { method: 'POST', path: '/v1/encryption/register-writer', body: { dek_id: Number(dek), full_node_id: node, local_epoch: Number(epoch), ...timeout } };
+}
 
 export async function runAdmin(argv: string[]): Promise<number> {
   let [sub, ...rest] = argv;
@@ -18,6 +51,8 @@ export async function runAdmin(argv: string[]): Promise<number> {
     encSub = rest[0];
     rest = rest.slice(1);
     if (encSub === 'kek-params') return runKekParams(rest);
+    const offline = OFFLINE_COMMANDS[encSub ?? ''];
+    if (offline !== undefined) return offline(rest);
     if (encSub === 'disable') {
       // RO-15: one way; no request is sent.
       process.stderr.write('error: ENCRYPTION_DISABLE_UNSUPPORTED: encryption cannot be disabled in place; follow the dump-and-reload procedure in docs/OPERATIONS.md\n');
@@ -143,6 +178,8 @@ function encryptionRequest(
     case 'rotate-dek':
       if (f.purpose === undefined) return 'rotate-dek needs --purpose storage|raft';
       return { method: 'POST', path: '/v1/encryption/rotate-dek', body: { purpose: f.purpose, ...timeout } };
+    case 'register-writer':
+      return registerWriterRequest(f, timeout);
     default:
       return `unknown encryption command '${sub}'`;
   }
@@ -160,6 +197,7 @@ function encryptionOutput(sub: string, text: string): string {
     const line = `${doc.was_already_active === true ? 'already-active' : 'enabled'} applied_index=${String(doc.applied_index)}`;
     return doc.cutover_index_unknown === true ? `${line}\nwarning: cutover index unknown` : line;
   }
+  if (sub === 'register-writer') return `${doc.proposed === true ? 'registered' : 'already-registered'} applied_index=${String(doc.applied_index)}`;
   if (sub === 'rotate-dek') return `rotated purpose=${String(doc.purpose ?? 'storage')} key_id=${String(doc.key_id)} applied_index=${String(doc.applied_index)}`;
   if (sub === 'bootstrap') {
     return `bootstrapped storage_dek_id=${String(doc.storage_dek_id)} raft_dek_id=${String(doc.raft_dek_id)} applied_index=${String(doc.applied_index)}`;

@@ -19,7 +19,8 @@ import { type AdminNodePort, CAPABILITY_REQUEST, EncryptionAdmin } from '../encr
 import { WriterRegistrar } from '../encryption/registrar.js';
 import { EncryptionStateCell } from '../encryption/state-cell.js';
 import type { NodeConfig } from '../node/config.js';
-import { registerEncryptionRoutes, registerTestProposeRoute } from '../server/encryption-routes.js';
+import { registerEncryptionRoutes, registerRecoveryRoutes, registerTestProposeRoute } from '../server/encryption-routes.js';
+import { RecoveryFlows } from '../encryption/recovery-flows.js';
 import { runAdmin } from './admin.js';
 import { encryptionMetricsSource } from './encryption-metrics.js';
 import { buildConfig, parseFlags } from './config.js';
@@ -171,6 +172,16 @@ async function start(argv: string[]): Promise<void> {
   node.registerPeerRequest(CAPABILITY_REQUEST, () => encAdmin.capability());
   registerEncryptionRoutes(admin, encAdmin);
   registerTestProposeRoute(admin, (payload, deadline) => node.proposeAdmin(payload, deadline));
+  // KM-13 / WR-3 recovery endpoints (register-writer, the leader's resync-sidecar report).
+  const port = adminPort(node, cfg);
+  registerRecoveryRoutes(
+    admin,
+    new RecoveryFlows(
+      { ...port, registryRow: (d, n) => node.registryRow(d, n) },
+      enc.kek,
+      runtime?.state ?? new EncryptionStateCell(undefined),
+    ),
+  );
   try {
     await resp.listen();
   } catch (e) {

@@ -49,7 +49,9 @@ export function resyncFromReport(b: ResyncBase, report: SidecarReport): Sidecar 
   }
   const keys = new Map<number, SidecarKey>();
   for (const [id, k] of report.keys) {
-    const epoch = Math.max(b.local?.keys.get(id)?.localEpoch ?? 0, report.writerRegistryForCaller?.get(id) ?? 0) + 1;
+    // The local registry row is included too: it can only be at or below the leader's, but a
+    // report saved earlier than this node's last registration must not produce a reused epoch.
+    const epoch = Math.max(b.local?.keys.get(id)?.localEpoch ?? 0, report.writerRegistryForCaller?.get(id) ?? 0, registryEpoch(b, id)) + 1;
     if (epoch > U16_MAX) throw new KeyError('LOCAL_EPOCH_EXHAUSTED', `key_id ${id} (${k.purpose}) would need local_epoch ${epoch}; rotate the ${k.purpose} DEK first`);
     keys.set(id, { purpose: k.purpose, wrapped: k.wrapped, created: k.created, localEpoch: epoch });
   }

@@ -1,6 +1,7 @@
 // The encryption admin endpoints (SPEC OP-2) over the encryption wing's handlers.
 
 import type { EncryptionAdmin } from '../encryption/admin-flows.js';
+import type { RecoveryFlows } from '../encryption/recovery-flows.js';
 import { AdminError } from '../errors.js';
 import type { AdminHttpServer, Json } from './admin-http.js';
 
@@ -49,5 +50,20 @@ export function registerEncryptionRoutes(http: AdminHttpServer, admin: Encryptio
   http.route('POST', '/v1/encryption/disable', async () => {
     // RO-15: the switch is one way; going back to cleartext is a dump and reload.
     throw new AdminError(409, 'ENCRYPTION_DISABLE_UNSUPPORTED', 'encryption cannot be disabled in place; see docs/OPERATIONS.md "dump and reload"');
+  });
+}
+
+/**
+ * KM-13 / WR-3 recovery endpoints (OP-2): `register-writer` and the leader's `resync-sidecar`
+ * report. Kept apart from the cutover routes above.
+ */
+export function registerRecoveryRoutes(http: AdminHttpServer, flows: RecoveryFlows): void {
+  http.route('POST', '/v1/encryption/register-writer', async (req) => {
+    onlyKeys(req.body, ['dek_id', 'full_node_id', 'local_epoch']);
+    return { body: (await flows.registerWriter(req.body, req.deadline)) as Json };
+  });
+  http.route('POST', '/v1/encryption/resync-sidecar', async (req) => {
+    onlyKeys(req.body, ['full_node_id']);
+    return { body: (await flows.resyncReport(req.body, req.deadline)) as Json };
   });
 }
