@@ -70,7 +70,8 @@ export async function runBackup(argv: string[], io: Io = stdio): Promise<number>
     mkdirSync(join(out, LMDB_SUBDIR), { recursive: true, mode: 0o700 });
     const env = await openStorageEnv(dataDir, { readOnly: true });
     try {
-      await env.root.backup(join(out, LMDB_SUBDIR, LMDB_DATA_FILE), true);
+      // The environment is a directory (noSubdir: false): the copy goes to OUT/db/data.mdb.
+      await env.root.backup(join(out, LMDB_SUBDIR), true);
     } finally {
       await env.close();
     }

@@ -137,8 +137,11 @@ export async function runResyncSidecar(argv: string[], io: Io = stdio): Promise<
         next = resyncByLocalReplay({
           ...base,
           snapshotIndex: node.snapshotIndex,
-          // SH-1's sidecar index comes with the snapshot header work of part 2 (as at start-up).
-          snapshotSidecarIndex: 0n,
+          // L (SH-1's sidecar index of the snapshot) is not recorded yet (snapshot header work of
+          // part 2). L ≤ S always, so S stands in for it: local replay then refuses whenever the
+          // sidecar is older than the snapshot, because the compacted range might have held an
+          // encryption entry; the leader's report is the remedy (KM-13).
+          snapshotSidecarIndex: node.snapshotIndex,
           log: node.log,
           payloadOf: (e, wrapped) => {
             if (wrapped) throw new CryptoError('NO_CIPHER', 'raft-envelope entries are part 2');
