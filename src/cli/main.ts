@@ -21,6 +21,7 @@ import { EncryptionStateCell } from '../encryption/state-cell.js';
 import type { NodeConfig } from '../node/config.js';
 import { registerEncryptionRoutes, registerRecoveryRoutes, registerTestProposeRoute } from '../server/encryption-routes.js';
 import { RecoveryFlows } from '../encryption/recovery-flows.js';
+import { MembershipGate } from '../encryption/membership-gate.js';
 import { runAdmin } from './admin.js';
 import { encryptionMetricsSource } from './encryption-metrics.js';
 import { buildConfig, parseFlags } from './config.js';
@@ -161,7 +162,19 @@ async function start(argv: string[]): Promise<void> {
     connectionCommands: false,
   });
   const admin = new AdminHttpServer(token);
-  registerAdminRoutes(admin, node, metrics);
+  // WR-7 / RO-14: the encryption gate in front of adding or promoting a member.
+  const memberGate = new MembershipGate(
+    {
+      memberIds: () => node.members().map((m) => m.id),
+      registryRow: (d, n) => node.registryRow(d, n),
+      proposeAdmin: (payload, deadline) => node.proposeAdmin(payload, deadline),
+      requestCandidate: (id, address, payload, timeoutMs) => node.requestCandidate(id, address, payload, timeoutMs),
+      fanOutTimeoutMs: cfg.tickMs * cfg.electionTicks,
+    },
+    runtime?.state ?? new EncryptionStateCell(undefined),
+    enc.kek !== null,
+  );
+  registerAdminRoutes(admin, node, metrics, { beforeChange: (id, a, d) => memberGate.beforeChange(id, a, d), refused: (id) => node.forgetCandidate(id) });
   const encAdmin = new EncryptionAdmin(adminPort(node, cfg), {
     kek: enc.kek,
     state: runtime?.state ?? new EncryptionStateCell(undefined),

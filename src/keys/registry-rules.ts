@@ -203,6 +203,13 @@ export interface RollbackGuardInput {
   readonly fullNodeId: bigint;
   /** This load's pinned storage epoch (after the bump). */
   readonly pinnedStorageEpoch: number;
+  /**
+   * The active storage DEK came with a rotation whose index is above the durable applied index
+   * (the sidecar is ahead, KM-12: a crash after the sidecar write, before the applied index
+   * commit). Its rows cannot be in the registry yet (the replay applies them, then this node
+   * registers, WR-6), so a missing row is expected, not a lost anchor (AS-16).
+   */
+  readonly activeStorageAboveApplied?: boolean;
 }
 
 /**
@@ -218,6 +225,7 @@ export function checkLocalEpochRollback(view: RegistryView, g: RollbackGuardInpu
   const where = `active storage DEK key_id ${g.activeStorageDekId}, node_id16 ${hex16(nodeId16)}`;
   if (row === undefined || row.fullNodeId !== g.fullNodeId) {
     if (!g.storageEnvelopeActive) return;
+    if (row === undefined && g.activeStorageAboveApplied === true) return;
     throw new KeyError(
       'LOCAL_EPOCH_ROLLBACK',
       `${where}: ${row === undefined ? 'no registry row' : `the registry row belongs to full_node_id ${row.fullNodeId}`} while the storage envelope is active; run resync-sidecar or replace this member`,

@@ -3,6 +3,7 @@
 // registry, the membership and the peers' WR-11 answers; every refusal is a StartupRefusedError.
 
 import { KeyError, SealkvError, StartupRefusedError } from '../errors.js';
+import { decodeEncryptionEntry, SUBTAG_ROTATE_DEK } from './encryption-entries.js';
 import type { PinnedEpochs } from './epochs.js';
 import type { NodeIdentity } from './node-identity.js';
 import {
@@ -133,6 +134,32 @@ function refuse(e: unknown): never {
   throw e;
 }
 
+/**
+ * True when the sidecar is ahead of the applied index (R > E) and the entry that made the active
+ * storage DEK active — a storage `rotate-dek` — lies in (E, R]: it will be replayed (FW-7), and
+ * until then no registry row of this node for that DEK can exist (WR-10's missing-row rule would
+ * otherwise refuse a node killed between the sidecar write and the applied index commit, AS-16).
+ * Any read or decode failure answers false, so the guard stays as strict as before (fail closed).
+ */
+export function activeStorageRotationAboveApplied(s: Sidecar, lag: SidecarLagInput): boolean {
+  const E = lag.appliedIndex;
+  const R = s.raftAppliedIndex;
+  if (R <= E || s.active.storage === 0) return false;
+  try {
+    for (const entry of lag.log.entries(E, R)) {
+      if (entry.kind !== 'normal' || entry.data.length === 0) continue;
+      const C = lag.raftCutoverIndex;
+      const payload = lag.payloadOf(entry, C !== 0n && entry.index > C);
+      if (payload[0] !== 0x05) continue;
+      const e = decodeEncryptionEntry(payload);
+      if (e.kind === 'rotation' && e.subTag === SUBTAG_ROTATE_DEK && e.purpose === 'storage' && e.dekId === s.active.storage) return true;
+    }
+  } catch {
+    return false;
+  }
+  return false;
+}
+
 /** OP-4 rows 8–12 in order; returns warning lines. Nothing to check when encryption is off. */
 export async function runGroupBGuards(x: GroupBInput): Promise<readonly string[]> {
   if (!x.encryption) return [];
@@ -153,6 +180,7 @@ export async function runGroupBGuards(x: GroupBInput): Promise<readonly string[]
       storageEnvelopeActive: s?.storageEnvelopeActive ?? false,
       fullNodeId: x.identity.fullNodeId,
       pinnedStorageEpoch: x.pinned.storage.localEpoch,
+      activeStorageAboveApplied: s !== undefined && x.lag !== undefined && activeStorageRotationAboveApplied(s, x.lag),
     });
     if (s !== undefined && (s.storageEnvelopeActive || s.raftEnvelopeCutoverIndex !== 0n)) {
       const pinnedByDek = new Map<number, number>();

@@ -508,6 +508,26 @@ export class ClusterNode {
     return this.proposeConf({ type: learner ? ConfChangeType.AddLearner : ConfChangeType.AddVoter, node: id, context: Buffer.from(address) }, deadline);
   }
 
+  /**
+   * A peer request to a membership candidate (RO-14's capability check before the conf change):
+   * its address is entered in the address book first, as `addMember` would, so the transport can
+   * dial it; a refused candidate's entry is removed again by `forgetCandidate`.
+   */
+  async requestCandidate(id: string, address: string | undefined, payload: unknown, timeoutMs: number): Promise<unknown> {
+    if (address !== undefined && this.book.get(id) !== address) {
+      this.book.set(id, address);
+      this.transport.updatePeers(this.book.entries());
+    }
+    return this.transport.request(id, payload, timeoutMs);
+  }
+
+  /** Drops a candidate's address again when it did not become a member. */
+  forgetCandidate(id: string): void {
+    if (this.members().some((m) => m.id === id) || this.book.get(id) === undefined) return;
+    this.book.delete(id);
+    this.transport.updatePeers(this.book.entries());
+  }
+
   async removeMember(id: string, deadline: number): Promise<bigint> {
     return this.proposeConf({ type: ConfChangeType.RemoveNode, node: id }, deadline);
   }

@@ -23,7 +23,27 @@ function requireLeader(node: ClusterNode): void {
   if (!node.raft.isLeader()) throw new ProposalError('NOT_LEADER', 'this node is not the leader', { leader: node.raft.leader });
 }
 
-export function registerAdminRoutes(http: AdminHttpServer, node: ClusterNode, metrics: NodeMetrics): void {
+/**
+ * Runs before a conf change that adds or promotes `id` (WR-7, RO-14: the encryption gate); a
+ * throw refuses the change before anything is proposed.
+ */
+export interface MemberChangeGate {
+  beforeChange(id: string, address: string | undefined, deadline: number): Promise<void>;
+  /** After a refusal: forget an address entered for a candidate that did not join. */
+  refused(id: string): void;
+}
+
+async function gated(gate: MemberChangeGate | undefined, id: string, address: string | undefined, deadline: number): Promise<void> {
+  if (gate === undefined) return;
+  try {
+    await gate.beforeChange(id, address, deadline);
+  } catch (e) {
+    gate.refused(id);
+    throw e;
+  }
+}
+
+export function registerAdminRoutes(http: AdminHttpServer, node: ClusterNode, metrics: NodeMetrics, gate?: MemberChangeGate): void {
   http.route('GET', '/v1/status', async () => ({ body: node.status() }));
   http.route('GET', '/v1/members', async () => ({ body: { members: node.members() } }));
   http.route('POST', '/v1/members', async (req) => {
@@ -49,6 +69,7 @@ export function registerAdminRoutes(http: AdminHttpServer, node: ClusterNode, me
     const current = node.members().find((m) => m.id === id);
     // A retried default add of a learner that was promoted meanwhile is not a demotion request.
     if (current && (current.role === role || asked === undefined)) return { body: { applied_index: '0', was_already_member: true } };
+    await gated(gate, id, current ? undefined : address, req.deadline);
     const index =
       current?.role === 'learner' && role === 'voter'
         ? await node.promoteMember(id, req.deadline)
@@ -62,6 +83,7 @@ export function registerAdminRoutes(http: AdminHttpServer, node: ClusterNode, me
     const current = node.members().find((m) => m.id === id);
     if (!current) throw new AdminError(404, 'NOT_A_MEMBER', `'${id}' is not a member`);
     if (current.role !== 'learner') throw new AdminError(400, 'INVALID_ARGUMENT', `'${id}' is already a voter`);
+    await gated(gate, id, undefined, req.deadline);
     const index = await node.promoteMember(id, req.deadline);
     return { body: { applied_index: index.toString() } };
   });

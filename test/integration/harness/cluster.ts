@@ -41,6 +41,10 @@ export interface ClusterOptions {
   extraArgs?: string[];
   /** Extra environment per node id (e.g. SEALKV_TEST_CLOCK_OFFSET_MS for a skewed clock). */
   env?: Record<string, Record<string, string>>;
+  /** Node ids instead of n1..nN (AS-18: ids whose node_id16 collide). */
+  ids?: string[];
+  /** Per node id: replaces `extraArgs` for that node (e.g. a learner started without --encryption). */
+  argsFor?: Record<string, string[]>;
 }
 
 export interface NodeExit {
@@ -76,7 +80,7 @@ export class Cluster {
   private readonly nodes = new Map<string, ClusterNode>();
   /** "a>b" → proxy carrying a's connections to b; "*>b" for nodes added later. */
   private readonly proxies = new Map<string, TcpProxy>();
-  private readonly opts: Required<Omit<ClusterOptions, 'extraArgs'>> & { extraArgs: string[] };
+  private readonly opts: Required<Omit<ClusterOptions, 'extraArgs' | 'ids' | 'argsFor'>> & { extraArgs: string[]; ids?: string[]; argsFor: Record<string, string[]> };
   private destroyed = false;
 
   private constructor(opts: ClusterOptions) {
@@ -96,6 +100,7 @@ export class Cluster {
       logLevel: 'info',
       extraArgs: [],
       env: {},
+      argsFor: {},
       ...opts,
     };
     this.dir = mkdtempSync(join(tmpdir(), `sealkv-${opts.name}-`));
@@ -105,7 +110,7 @@ export class Cluster {
   static async create(opts: ClusterOptions): Promise<Cluster> {
     if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run \`npx tsc -p tsconfig.json\` first`);
     const c = new Cluster(opts);
-    const ids = Array.from({ length: c.opts.size }, (_, i) => `n${i + 1}`);
+    const ids = c.opts.ids ?? Array.from({ length: c.opts.size }, (_, i) => `n${i + 1}`);
     for (const id of ids) await c.allocate(id);
     for (const a of ids) for (const b of ids) if (a !== b) await c.proxy(`${a}>${b}`, c.node(b).raftPort);
     for (const id of ids) {
@@ -184,7 +189,7 @@ export class Cluster {
       '--cipher', o.cipher,
       '--crypto-workers', String(o.cryptoWorkers),
       '--log-level', o.logLevel,
-      ...o.extraArgs,
+      ...(o.argsFor[n.id] ?? o.extraArgs),
     ];
     if (join) a.push('--join');
     return a;
@@ -393,6 +398,15 @@ export class Cluster {
    * node before it is added (until `heal()`).
    */
   async addNode(id: string, role?: 'voter' | 'learner', opts: { isolated?: boolean; env?: Record<string, string> } = {}): Promise<AdminReply> {
+    await this.prepareNode(id, opts);
+    return this.addMember(id, role);
+  }
+
+  /**
+   * Allocates `id` (if new) and starts it with --join, without asking the leader to add it; its
+   * member address is then `node(id).memberAddress` (for a test that sends the add itself).
+   */
+  async prepareNode(id: string, opts: { isolated?: boolean; env?: Record<string, string> } = {}): Promise<void> {
     if (!this.nodes.has(id)) {
       const n = await this.allocate(id);
       const inbound = await this.proxy(`*>${id}`, n.raftPort);
@@ -404,7 +418,6 @@ export class Cluster {
     // carries all of its links.
     if (opts.isolated) this.proxies.get(`*>${id}`)?.sever();
     this.spawnNode(id, true, opts.env ?? {});
-    return this.addMember(id, role);
   }
 
   /** Re-adds an existing (e.g. wiped and restarted with --join) node through the shared proxy. */
