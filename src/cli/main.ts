@@ -51,6 +51,21 @@ function testClock(): (() => number) | undefined {
   return () => Date.now() + offset;
 }
 
+/**
+ * Test-only (AS-16's fsync-failure run): SEALKV_TEST_FAIL_DIR_FSYNC=apply makes the directory
+ * fsync of every apply-path sidecar write fail; =all also fails the start-up durability probe
+ * (a filesystem that still cannot fsync directories). Honoured only under NODE_ENV=test.
+ */
+function testDirFsyncFault(): 'apply' | 'all' | null {
+  const v = process.env.SEALKV_TEST_FAIL_DIR_FSYNC;
+  if (process.env.NODE_ENV !== 'test' || (v !== 'apply' && v !== 'all')) return null;
+  return v;
+}
+
+const injectedFsyncFailure = (): never => {
+  throw Object.assign(new Error('injected directory fsync failure (SEALKV_TEST_FAIL_DIR_FSYNC)'), { code: 'EINVAL' });
+};
+
 /** One line on stderr naming the code, then the exit status (C-6, OP-3). */
 function die(status: number, code: string, message: string): never {
   process.stderr.write(`error: ${code}: ${message}\n`);
@@ -82,7 +97,8 @@ async function start(argv: string[]): Promise<void> {
   // KM-14 steps 1–3 and 6 (node id, KEK, group A guards, epoch bump) run before LMDB opens; every
   // refusal is one line and exit 2 (OP-4).
   let enc: PreflightResult;
-  const sidecarStore = SidecarStore.open(cfg.dataDir, encCfg.sidecarPath);
+  const fsyncFault = testDirFsyncFault();
+  const sidecarStore = SidecarStore.open(cfg.dataDir, encCfg.sidecarPath, fsyncFault === 'all' ? { onProbeSync: injectedFsyncFailure } : {});
   try {
     enc = await runStartupPreflight({
       raftId: cfg.id,
@@ -105,7 +121,10 @@ async function start(argv: string[]): Promise<void> {
       // The apply path's sidecar writes (KM-7) carry named crash points per step (AS-16); they
       // are no-ops unless SEALKV_CRASH_POINTS arms them. The preflight's own write has none.
       const applySidecar = SidecarStore.open(cfg.dataDir, encCfg.sidecarPath, {
-        onWriteStep: (step, phase) => crashPoint(sidecarWriteCrashPoint(step, phase)),
+        onWriteStep: (step, phase) => {
+          if (fsyncFault !== null && step === 'fsync-dir' && phase === 'before') injectedFsyncFailure();
+          crashPoint(sidecarWriteCrashPoint(step, phase));
+        },
       });
       runtime = await createEncryptionRuntime({ cipher: cfg.cipher, cryptoWorkers: cfg.cryptoWorkers, preflight: enc, sidecar: applySidecar });
     } catch (e) {
