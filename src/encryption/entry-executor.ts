@@ -7,7 +7,7 @@
 // and, once the applied index passed the entry, `publish` (the state cell).
 
 import type { Keystore } from '../crypto/keystore.js';
-import { HaltError } from '../errors.js';
+import { HaltError, SealkvError } from '../errors.js';
 import { decideEncryptionEntry, type EncryptionEffect, unwrapEffectKeys } from '../keys/entry-apply.js';
 import type { Kek } from '../keys/kek-provider.js';
 import type { RegistryView } from '../keys/registry-rules.js';
@@ -86,7 +86,9 @@ export class EntryExecutor implements EncryptionHandler<EncryptionEffect> {
       try {
         await this.deps.sidecar.write(effect.sidecar);
       } catch (e) {
-        throw new HaltError('ENCRYPTION_APPLY', `entry ${index}: sidecar write failed: ${(e as Error).message}`, { reason: 'SIDECAR_WRITE_FAILED', cause: e, index });
+        // The HALT reason is the sidecar's own code (KM-7: SIDECAR_IO, UNSUPPORTED_FILESYSTEM; AS-16).
+        const reason = e instanceof SealkvError ? e.code : 'SIDECAR_IO';
+        throw new HaltError('ENCRYPTION_APPLY', `entry ${index}: sidecar write failed: ${(e as Error).message}`, { reason, cause: e, index });
       }
       crashPoint('after-sidecar-write');
     }

@@ -70,13 +70,13 @@ describe('EntryExecutor', () => {
     expect(h.state.sidecar()!.active).toEqual({ storage: 11, raft: 12 });
   });
 
-  it('KM-7: a failed sidecar write is a HALT of the entry (reason SIDECAR_WRITE_FAILED), the state cell unchanged', async () => {
+  it('KM-7: a failed sidecar write is a HALT of the entry (reason: the store error\'s code, SIDECAR_IO for an untyped one), the state cell unchanged', async () => {
     const h = setup({ failWrite: true });
     const r = h.ex.apply(h.bootstrap().payload, 5n, new MemoryKv());
     if ('halt' in r) throw r.halt;
     const e = await h.ex.persist(5n, r.effect!).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(HaltError);
-    expect(e).toMatchObject({ code: 'ENCRYPTION_APPLY', reason: 'SIDECAR_WRITE_FAILED', index: 5n });
+    expect(e).toMatchObject({ code: 'ENCRYPTION_APPLY', reason: 'SIDECAR_IO', index: 5n });
     expect(h.state.sidecar()!.active.storage).toBe(0);
   });
 

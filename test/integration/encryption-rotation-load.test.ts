@@ -1,0 +1,119 @@
+// Issue 10 acceptance on a real 3-node cluster: the storage part of AS-25 (RT-1, WR-6, SE-6) —
+// rotate the storage DEK under a writer load through every node. No write fails except with
+// retryable replies; kv records written after the rotation carry the new key_id, those written
+// before keep the old one and still read back; the non-proposing nodes register for the new DEK
+// without restarting (WR-6); restarting each node afterwards passes the rollback guard (WR-10).
+// (The raft-DEK half of AS-25 belongs to the raft envelope, part 2.)
+
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ENV_KEY_ID_OFFSET, readU32 } from '../../src/crypto/envelope/framing.js';
+import { STATE_ENCRYPTED, VALUE_HEADER_SIZE } from '../../src/crypto/envelope/value-header.js';
+import { deriveNodeIdentity } from '../../src/keys/node-identity.js';
+import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
+import { listRecords } from './harness/offline.js';
+import type { RespClient } from './harness/resp-client.js';
+import { waitFor } from './harness/wait.js';
+
+afterAll(destroyAllClusters);
+
+const KEK = randomBytes(32).toString('base64');
+const RETRYABLE = /NOT_LEADER|UNKNOWN_OUTCOME|TIMEOUT|TRYAGAIN|WRITER_NOT_REGISTERED|UNAVAILABLE|ENVELOPE_CUTOVER_IN_PROGRESS/;
+
+/** SET with retries of retryable replies; any other reply fails the test. */
+async function set(conn: RespClient, k: string, v: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const r = await conn.call(['SET', k, v]);
+    if (r.type === 'simple' && r.value === 'OK') return;
+    const msg = String((r as { message?: string }).message);
+    if (r.type !== 'error' || !RETRYABLE.test(msg) || i >= 100) throw new Error(`SET ${k}: ${JSON.stringify(r)}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+const keyIdOf = (record: Uint8Array): number | null =>
+  ((record[0]! >> 1) & 0b11) === STATE_ENCRYPTED ? readU32(record, VALUE_HEADER_SIZE + ENV_KEY_ID_OFFSET) : null;
+
+describe('AS-25 (storage part): rotation under load', () => {
+  it('AS-25, RT-1, WR-6: the storage DEK rotates under a writer load through every node; new records carry the new key_id, old values read back, followers register without restarting, every node restarts past the rollback guard', async () => {
+    const ids = ['n1', 'n2', 'n3'];
+    const env: Record<string, Record<string, string>> = {};
+    for (const id of ids) env[id] = { SEALKV_TEST_KEK: KEK };
+    const c = await clusterForTest({ name: 'enc-as25', extraArgs: ['--encryption', '--kek-env', 'SEALKV_TEST_KEK'], env, cipher: 'native' });
+    await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
+    expect((await c.adminOnLeader('POST', '/v1/encryption/bootstrap', {})).status).toBe(200);
+    const boot = await c.adminOnLeader('POST', '/v1/encryption/enable-storage-envelope', {});
+    expect(boot.status).toBe(200);
+    const conns = new Map(await Promise.all(ids.map(async (id) => [id, await c.resp(id)] as const)));
+
+    // Phase marks: a key's phase is the phase in which its SET was issued.
+    type Phase = 'before' | 'during' | 'after';
+    let phase = 'before' as Phase;
+    const written = new Map<string, { v: string; phase: Phase }>();
+    let running = true;
+    const writers = ids.map(async (id, j) => {
+      for (let i = 0; running; i++) {
+        const k = `w${j}-${i}`;
+        const p = phase;
+        const v = `${p}-${randomBytes(6).toString('hex')}`;
+        await set(conns.get(id)!, k, v);
+        written.set(k, { v, phase: p });
+      }
+    });
+    await waitFor('load before the rotation', () => written.size > 60, 30_000);
+    phase = 'during';
+    const rot = await c.adminOnLeader('POST', '/v1/encryption/rotate-dek', { purpose: 'storage' });
+    expect(rot.status, JSON.stringify(rot.body)).toBe(200);
+    const newKey = (rot.body as { key_id: number }).key_id;
+    phase = 'after';
+    const mark = written.size;
+    await waitFor('load after the rotation', () => written.size > mark + 90, 60_000);
+    running = false;
+    await Promise.all(writers);
+    expect([...written.values()].filter((w) => w.phase === 'after').length).toBeGreaterThan(30);
+
+    // WR-6: every node (the leader proposed the rotation with its own row) has a row for the new
+    // DEK, without any restart; the leader's KM-13 report shows each node's row.
+    await c.waitCaughtUp();
+    const leader = await c.waitForLeader({ timeoutMs: 20_000 });
+    for (const id of ids) {
+      const fid = deriveNodeIdentity(id).fullNodeId.toString();
+      const rep = await c.node(leader).admin.request('POST', '/v1/encryption/resync-sidecar', { full_node_id: fid });
+      expect(rep.status).toBe(200);
+      expect((rep.body as { writer_registry_for_caller: Record<string, number> }).writer_registry_for_caller, id).toHaveProperty(String(newKey));
+    }
+
+    // Every value, old and new, reads back through every node.
+    for (const id of ids) {
+      const conn = conns.get(id)!;
+      for (const [k, w] of written) expect(await conn.call(['GET', k]), `${id} ${k}`).toEqual({ type: 'bulk', value: w.v });
+    }
+    for (const conn of conns.values()) conn.close();
+
+    // Restarting each node passes the rollback guard (and the node writes again).
+    for (const id of ids) {
+      await c.kill(id, 'SIGTERM');
+      c.start(id);
+      await waitFor(`${id} back`, async () => ((await c.status(id))?.leader ? true : undefined), 30_000);
+      const conn = await c.resp(id);
+      await set(conn, `restart-${id}`, 'ok');
+      conn.close();
+      await c.waitCaughtUp();
+    }
+
+    // Offline: records of keys written after the rotation carry the new key_id; before it, the old.
+    for (const id of ids) await c.kill(id, 'SIGTERM');
+    for (const id of ids) {
+      const recs = new Map((await listRecords(c.node(id).dataDir, 'kv')).map((r) => [Buffer.from(r.key).toString(), r.value]));
+      const beforeIds = new Set<number | null>();
+      for (const [k, w] of written) {
+        const kid = keyIdOf(recs.get(k)!);
+        if (w.phase === 'after') expect(kid, `${id} ${k}`).toBe(newKey);
+        if (w.phase === 'before') beforeIds.add(kid);
+      }
+      expect([...beforeIds].length, id).toBe(1);
+      expect([...beforeIds][0], id).not.toBe(newKey);
+      expect([...beforeIds][0], id).not.toBeNull();
+    }
+  }, 240_000);
+});
