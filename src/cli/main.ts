@@ -37,6 +37,8 @@ const USAGE = `usage:
                [--encryption (--kek-file F | --kek-env VAR | --kek-passphrase-file F) [--sidecar PATH] [--rotate-on-startup]]
   sealkv dev [--dir .sealkv-dev] [--base-port 6379]
   sealkv admin <status|members|add-node|remove-node|transfer-leader> --admin HOST:PORT [--token-file F] [--id ID] [--address HOST:PORT] [--role voter|learner]
+  sealkv admin encryption <capability|status|sidecar|bootstrap|enable-storage-envelope|rotate-dek|register-writer|disable|kek-params> --admin HOST:PORT …
+  sealkv admin encryption <resync-sidecar|backup|backup-verify> …   (offline, node stopped; docs/OPERATIONS.md §6, §9)
   sealkv verify-at-rest --data-dir DIR --needle HEX [--needle HEX ...] [--needles-file F] [--sidecar PATH]`;
 
 /**
