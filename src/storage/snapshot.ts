@@ -27,6 +27,7 @@ import { decodeLogRecord, logKey } from './log-record.js';
 import { MetaStore, type StoredSnapshotMeta } from './meta-store.js';
 import { decodeRegistryKey, decodeRegistryValue } from './registry-store.js';
 import {
+  SNAPSHOT_FORMAT_VERSION,
   type SnapshotHeader,
   checkHeaderPrefix,
   decodeEncryptionState,
@@ -103,7 +104,7 @@ function headerAt(env: StorageEnv, txn: Transaction, termOf?: (index: number) =>
   const applied = meta.appliedIndex(txn);
   if (applied > BigInt(Number.MAX_SAFE_INTEGER)) throw new StorageError('META_MALFORMED', `applied index ${applied} exceeds 2^53-1`);
   return {
-    formatVersion: 1,
+    formatVersion: SNAPSHOT_FORMAT_VERSION,
     raftEnvelopeCutoverIndex: meta.raftCutoverIndex(txn),
     sidecarAppliedIndex: meta.sidecarAppliedIndex(txn),
     lastIndex: applied,
