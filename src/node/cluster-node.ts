@@ -21,6 +21,7 @@ import {
 } from '../raft/index.js';
 import {
   ApplyStore,
+  META_KEYS,
   MetaStore,
   openStorageEnv,
   type RegistryRow,
@@ -324,6 +325,7 @@ export class ClusterNode {
         });
         try {
           for (const w of await opts.encryption.beforeRun(node.startView())) log.warn(w);
+          await node.backfillEncryptionCopies();
         } catch (e) {
           await transport.close().catch(() => undefined);
           throw e;
@@ -635,6 +637,27 @@ export class ClusterNode {
         return r.rows.map((x) => ({ ...x, fullNodeId: BigInt(x.fullNodeId) }));
       },
     };
+  }
+
+  /**
+   * SH-1 for data directories written before the meta copies existed: when `meta` holds no copy of
+   * the encryption state and the sidecar is not ahead of the applied index, the (guard-checked,
+   * KM-12) sidecar describes the state as of the applied index, so its copies are written now.
+   * With the sidecar ahead (a crash inside an encryption entry's apply) the replay of that entry
+   * writes them.
+   */
+  private async backfillEncryptionCopies(): Promise<void> {
+    const enc = this.encryption?.snapshot;
+    if (!enc || this.env.meta.get(META_KEYS.encryptionState) !== undefined) return;
+    const copies = enc.copies();
+    if (copies.sidecarAppliedIndex > this.store.appliedIndex()) return;
+    const meta = new MetaStore(this.env.meta);
+    await this.env.writes.submitOps([
+      meta.opRaftCutoverIndex(copies.raftCutoverIndex),
+      meta.opSidecarAppliedIndex(copies.sidecarAppliedIndex),
+      meta.opEncryptionState(copies.state),
+    ]);
+    this.log.info({ sidecarAppliedIndex: String(copies.sidecarAppliedIndex) }, 'SH-1: encryption state copied into meta from the sidecar');
   }
 
   /** SH-1 / OP-4 row 11: the snapshot point recorded in `meta` with its SH-1 fields (none below index 1). */
