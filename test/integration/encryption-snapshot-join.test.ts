@@ -8,8 +8,9 @@
 // where the raft cutover step goes is marked below (AS-20 then also checks the header cutover N
 // on the joiner and that it wraps its proposals once leader). AS-20 fault 1 (a sidecar cutover
 // edited larger than the snapshot's) needs a non-zero raft cutover to be meaningful; with only the
-// storage cutover the recorded snapshot cutover is 0, which SH-5 accepts. It is covered at unit
-// level (test/keys/snapshot-sidecar.test.ts, OP-4 row 11).
+// storage cutover the recorded snapshot cutover is 0, which SH-5 accepts. Its decision is covered
+// at unit level (test/keys/snapshot-sidecar.test.ts); the start-up refusal itself (OP-4 row 11)
+// runs here on a real node with the snapshot's recorded cutover edited instead of the sidecar's.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -17,7 +18,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
-import { listRecords, readMeta } from './harness/offline.js';
+import { MetaStore } from '../../src/storage/meta-store.js';
+import { listRecords, readMeta, withStoredNode } from './harness/offline.js';
 import type { RespClient } from './harness/resp-client.js';
 import { waitFor } from './harness/wait.js';
 
@@ -52,7 +54,7 @@ async function encryptedCluster(name: string): Promise<Cluster> {
 }
 
 describe('snapshots carry the encryption state (issue 11 item 7)', () => {
-  it('AS-20 (fault 2, the snapshot now rebuilding the sidecar), SH-1, SH-6: a node added after the log was compacted past the bootstrap rebuilds its sidecar from the snapshot, reads every value, stores new values encrypted and restarts; another KEK refuses with KEK_MISMATCH', async () => {
+  it('AS-20 (fault 2, the snapshot now rebuilding the sidecar), SH-1, SH-6: a node added after the log was compacted past the bootstrap rebuilds its sidecar from the snapshot, reads every value, stores new values encrypted and restarts; another KEK refuses with KEK_MISMATCH; SH-5 (OP-4 row 11): a recorded snapshot cutover that differs from the sidecar refuses start', async () => {
     const c = await encryptedCluster('enc-snap-join');
     const leader = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
     const conn = await c.resp(leader);
@@ -152,5 +154,25 @@ describe('snapshots carry the encryption state (issue 11 item 7)', () => {
     expect(m5.appliedIndex).toBe(0n);
     await waitFor('the 4 healthy members still serve', async () => (await c.statuses(['n1', 'n2', 'n3', 'n4'])).size === 4, 20_000);
     conn.close();
+
+    // OP-4 row 11 through a real start (the AS-20 fault 1 refusal, Phase 1 variant): n3's
+    // recorded snapshot point is edited to say it was taken above a raft cutover at 5 while its
+    // sidecar says 0 (AS-20 proper edits the sidecar's cutover larger than the snapshot's, which
+    // needs a real raft cutover: see the header comment). n3 refuses with
+    // ENVELOPE_CUTOVER_DIVERGENCE, exit 2; with the record put back it starts again.
+    const n3 = c.node('n3').dataDir;
+    await c.kill('n3', 'SIGTERM');
+    const saved = (await readMeta(n3)).snapshot;
+    expect(saved.index).toBeGreaterThan(1);
+    expect(saved.raftEnvelopeCutoverIndex).toBe(0n);
+    await withStoredNode(n3, (e) => e.writes.submitOps([new MetaStore(e.meta).opSnapshotMeta({ ...saved, raftEnvelopeCutoverIndex: 5n })]), { write: true });
+    c.expectExit('n3');
+    c.start('n3');
+    const refused = await c.waitExit('n3', 60_000);
+    expect(refused.code).toBe(2);
+    expect(c.log('n3').split('\n').filter((l) => l.startsWith('error: ')).at(-1)).toMatch(/^error: ENVELOPE_CUTOVER_DIVERGENCE: /);
+    await withStoredNode(n3, (e) => e.writes.submitOps([new MetaStore(e.meta).opSnapshotMeta(saved)]), { write: true });
+    c.start('n3');
+    await c.waitCaughtUp(['n1', 'n2', 'n3', 'n4'], 60_000);
   }, 300_000);
 });
