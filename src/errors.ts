@@ -94,6 +94,8 @@ export type HaltCode =
   | 'ENTRY_MALFORMED'
   | 'ENVELOPE_CUTOVER_DIVERGENCE'
   | 'SIDECAR_BEHIND_RAFT_LOG'
+  /** A received snapshot's wrapped DEKs do not unwrap under this node's KEK (issue 11 item 7). */
+  | 'KEK_MISMATCH'
   | 'STORAGE_IO'
   | 'LOG_CORRUPT';
 

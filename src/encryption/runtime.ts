@@ -19,6 +19,7 @@ import type { EncryptionStatus, NodeEncryption, NodeStartView } from '../node/en
 import { CryptoPool } from '../pool/index.js';
 import type { PoolMetrics } from '../pool/metrics.js';
 import { EntryExecutor } from './entry-executor.js';
+import { createSnapshotHooks, snapshotGuardInputs } from './snapshot-install.js';
 import { EncryptionStateCell } from './state-cell.js';
 import { type CodecCounters, SealingValueCodec } from './value-codec.js';
 
@@ -74,6 +75,15 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
     codec,
     counters: codec.counters,
     handler: executor,
+    // Issue 11 item 7: snapshots carry the encryption state and rebuild a lagging sidecar.
+    snapshot: createSnapshotHooks({
+      kek: pre.kek,
+      sidecar: opts.sidecar,
+      state,
+      keystore,
+      identity: pre.identity,
+      pinned: { storage: pre.pinned.storage.localEpoch, raft: pre.pinned.raft.localEpoch },
+    }),
     persist: (i, e) => executor.persist(i, e),
     publish: (i, e) => executor.publish(i, e),
     poolMetrics: () => pool.metrics,
@@ -100,6 +110,7 @@ const PEER_QUERY_TIMEOUT_MS = 2000;
 /** KM-14 step 8: the group B guards over the node's LMDB view and its peers (OP-4 rows 8–12). */
 function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionStateCell, keystore: Keystore): Promise<readonly string[]> {
   const s = state.sidecar();
+  const snap = snapshotGuardInputs(view);
   return runGroupBGuards({
     encryption: true,
     identity: pre.identity,
@@ -109,8 +120,7 @@ function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionS
       sidecarIndex: s?.raftAppliedIndex ?? 0n,
       appliedIndex: view.appliedIndex,
       snapshotIndex: view.snapshotIndex,
-      // SH-1 (the sidecar index recorded with a snapshot) comes with the snapshot header work of part 2.
-      snapshotSidecarIndex: 0n,
+      snapshotSidecarIndex: snap.snapshotSidecarIndex,
       raftCutoverIndex: s?.raftEnvelopeCutoverIndex ?? 0n,
       log: { firstIndex: () => view.firstLogIndex, entries: (lo, hi) => view.logEntries(lo, hi) },
       payloadOf: (e, wrapped) => {
@@ -121,7 +131,7 @@ function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionS
     registry: { get: (d, n) => view.registryRow(d, n) },
     members: [...new Set([...view.voters, ...view.learners])].map((raftId) => ({ raftId, fullNodeId: deriveNodeIdentity(raftId).fullNodeId })),
     queryPeers: (dekIds) => queryPeers(view, pre.identity.fullNodeId, dekIds),
-    snapshot: undefined,
+    snapshot: snap.snapshot,
     isKeyLoaded: (id) => keystore.has(id),
   });
 }

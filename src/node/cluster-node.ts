@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ProposalError, SealkvError, StartupRefusedError, type HaltError } from '../errors.js';
+import { HaltError, ProposalError, SealkvError, StartupRefusedError } from '../errors.js';
 import {
   type ConfChange,
   ConfChangeType,
@@ -21,10 +21,14 @@ import {
 } from '../raft/index.js';
 import {
   ApplyStore,
+  META_KEYS,
+  MetaStore,
   openStorageEnv,
   type RegistryRow,
   RegistryStore,
   recordLocalSnapshot,
+  type SnapshotHeader,
+  stagedRegistryRow,
   type StorageEnv,
   StorageError,
 } from '../storage/index.js';
@@ -229,6 +233,7 @@ export class ClusterNode {
       stepLocal: (m) => this.loop.step(m),
       peers: () => book.entries(),
       termOf: (i) => logStore.term(i),
+      ...(encryption?.snapshot ? { cutoverSeen: () => encryption.snapshot!.cutoverSeen() } : {}),
     }, log);
     this.receiver = new SnapshotReceiver(cfg.dataDir, env, log);
     this.loop = new RunLoop(
@@ -320,6 +325,7 @@ export class ClusterNode {
         });
         try {
           for (const w of await opts.encryption.beforeRun(node.startView())) log.warn(w);
+          await node.backfillEncryptionCopies();
         } catch (e) {
           await transport.close().catch(() => undefined);
           throw e;
@@ -642,6 +648,7 @@ export class ClusterNode {
       voters: [...conf.voters],
       learners: [...conf.learners],
       selfId: this.cfg.id,
+      snapshotRecord: this.snapshotRecord(),
       queryPeerRegistry: async (peer, fullNodeId, dekIds, timeoutMs) => {
         const r = (await this.transport.request(peer, { t: REG_ROWS_REQUEST, fullNodeId: fullNodeId.toString(), dekIds: [...dekIds] }, timeoutMs)) as
           | { rows?: { dekId: number; fullNodeId: string; firstSeenLocalEpoch: number; lastSeenLocalEpoch: number }[] }
@@ -650,6 +657,34 @@ export class ClusterNode {
         return r.rows.map((x) => ({ ...x, fullNodeId: BigInt(x.fullNodeId) }));
       },
     };
+  }
+
+  /**
+   * SH-1 for data directories written before the meta copies existed: when `meta` holds no copy of
+   * the encryption state and the sidecar is not ahead of the applied index, the (guard-checked,
+   * KM-12) sidecar describes the state as of the applied index, so its copies are written now.
+   * With the sidecar ahead (a crash inside an encryption entry's apply) the replay of that entry
+   * writes them.
+   */
+  private async backfillEncryptionCopies(): Promise<void> {
+    const enc = this.encryption?.snapshot;
+    if (!enc || this.env.meta.get(META_KEYS.encryptionState) !== undefined) return;
+    const copies = enc.copies();
+    if (copies.sidecarAppliedIndex > this.store.appliedIndex()) return;
+    const meta = new MetaStore(this.env.meta);
+    await this.env.writes.submitOps([
+      meta.opRaftCutoverIndex(copies.raftCutoverIndex),
+      meta.opSidecarAppliedIndex(copies.sidecarAppliedIndex),
+      meta.opEncryptionState(copies.state),
+    ]);
+    this.log.info({ sidecarAppliedIndex: String(copies.sidecarAppliedIndex) }, 'SH-1: encryption state copied into meta from the sidecar');
+  }
+
+  /** SH-1 / OP-4 row 11: the snapshot point recorded in `meta` with its SH-1 fields (none below index 1). */
+  private snapshotRecord(): NodeStartView['snapshotRecord'] {
+    const m = new MetaStore(this.env.meta).snapshotMeta();
+    if (m.index === 0) return undefined;
+    return { index: BigInt(m.index), raftCutoverIndex: m.raftEnvelopeCutoverIndex, sidecarAppliedIndex: m.sidecarAppliedIndex };
   }
 
   /** WR-11 answer: this node's registry rows of the asking node's full_node_id. */
@@ -695,7 +730,9 @@ export class ClusterNode {
           // The state cache is refreshed from the durable sidecar before the applied index
           // passes k: whoever sees applied ≥ k also sees the new state.
           encryption.publish(enc.index, enc.effect);
-          await store.commitBatch([], batch.applied);
+          // SH-1: the meta copies (raft cutover, sidecar_applied_index, the replicated state)
+          // commit in the same transaction as this entry's applied index.
+          await store.commitBatch([], batch.applied, undefined, encryption.snapshot?.copies());
           await store.forceSync();
         })();
       },
@@ -751,14 +788,29 @@ export class ClusterNode {
     await this.pipeline.idle();
     crashPoint('snapshot-install:idle');
     if (aborted()) throw new StorageError('INSTALL_ABORTED', `snapshot ${meta.index} not installed: apply halted`);
-    const header = await this.receiver.install(meta, {
-      aborted,
-      staged: (h) => {
-        crashPoint('snapshot-install:staged');
-        // Addresses first (only additions): the members the snapshot names stay reachable.
-        if (h.peers) this.book.learn(h.peers);
-      },
-    });
+    const enc = this.encryption?.snapshot;
+    let header: SnapshotHeader;
+    try {
+      header = await this.receiver.install(meta, {
+        aborted,
+        // SH-5 (and SH-6 for a v1 stream) before anything is staged.
+        ...(enc ? { check: (h: SnapshotHeader) => enc.check(h) } : {}),
+        staged: async (h) => {
+          crashPoint('snapshot-install:staged');
+          // Issue 11 item 7: a lagging sidecar is rebuilt from the snapshot (KM-7) before its data lands.
+          if (enc) await enc.staged(h, (d, n) => stagedRegistryRow(this.env, d, n));
+          // Addresses first (only additions): the members the snapshot names stay reachable.
+          if (h.peers) this.book.learn(h.peers);
+        },
+      });
+    } catch (e) {
+      // A refused install (SH-5, SH-6, KEK_MISMATCH, …) is a HALT: nothing of it was installed.
+      if (e instanceof HaltError) {
+        this.onHalt(e);
+        return;
+      }
+      throw e;
+    }
     crashPoint('snapshot-install:installed');
     const hs = this.logStore.hardState();
     await this.logStore.persist({ snapshot: meta, hardState: { ...hs, commit: Math.max(hs.commit, meta.index) } });

@@ -1,6 +1,8 @@
 // What the node needs from the encryption wing (src/encryption/ implements it; cli/ wires it).
 // The node owns this interface so node/ never imports encryption/.
 
+import type { EncryptionCopies } from '../storage/apply-txn.js';
+import type { SnapshotHeader } from '../storage/snapshot-header.js';
 import type { EncryptionHandler } from './fsm/fsm-types.js';
 import type { ValueCodec } from './fsm/value-codec.js';
 
@@ -36,11 +38,33 @@ export interface NodeStartView {
   voters: readonly string[];
   learners: readonly string[];
   selfId: string;
+  /**
+   * SH-1/OP-4 row 11: what the node recorded with its latest snapshot point in `meta` (undefined
+   * when it has none): the cutover (null = not recorded) and the sidecar_applied_index.
+   */
+  snapshotRecord?: { index: bigint; raftCutoverIndex: bigint | null; sidecarAppliedIndex: bigint };
   /** WR-11: a peer's rows of `fullNodeId` for `dekIds` (rejects when the peer does not answer in time). */
   queryPeerRegistry(peer: string, fullNodeId: bigint, dekIds: readonly number[], timeoutMs: number): Promise<PeerRegistryRow[]>;
 }
 
+/** The encryption side of snapshots (issue 11 item 7; src/encryption/snapshot-install.ts). */
+export interface SnapshotEncryptionHooks {
+  /** SH-1: the meta copies to commit with the applied index of an encryption entry (after publish). */
+  copies(): EncryptionCopies;
+  /** SH-4: the highest raft cutover this process has seen, and the sidecar's current one. */
+  cutoverSeen(): { seen: bigint; sidecar: bigint };
+  /** SH-5 / SH-6 on a received header, before anything is staged; throws the HaltError. */
+  check(header: SnapshotHeader): void;
+  /**
+   * The stream verified, nothing installed yet: rebuild a lagging sidecar from the snapshot's
+   * encryption state (`registryRow`: the snapshot's staged registry row, raw). Throws the HaltError.
+   */
+  staged(header: SnapshotHeader, registryRow: (dekId: number, nodeId16: number) => Uint8Array | undefined): Promise<void>;
+}
+
 export interface NodeEncryption<X> {
+  /** Snapshots carry and restore the encryption state (absent: the node does neither). */
+  readonly snapshot?: SnapshotEncryptionHooks;
   /**
    * KM-14 step 8 (group B guards) before any entry is applied; returns warning lines, throws a
    * StartupRefusedError to refuse the start.

@@ -141,7 +141,8 @@ export async function bootstrapStores(env: StorageEnv, store: ApplyStore, wal: W
   if (wal.lastIndex() > 0 || wal.firstIndex() > 1 || wal.hardState().term > 0) return false;
   if (store.appliedIndex() > 1n) return false;
   const conf: ConfState = { voters: [...voters], learners: [] };
-  const snap: StoredSnapshotMeta = { index: 1, term: 1, conf, raftEnvelopeCutoverIndex: null, sidecarAppliedIndex: 0n };
+  // SH-1: the founding point's cutover is known: nothing was applied before index 1, so 0.
+  const snap: StoredSnapshotMeta = { index: 1, term: 1, conf, raftEnvelopeCutoverIndex: 0n, sidecarAppliedIndex: 0n };
   await env.writes.submitOps([store.meta.opAppliedIndex(1n), store.meta.opConfState(conf), store.meta.opSnapshotMeta(snap)]);
   store.reload();
   return wal.bootstrap(voters);

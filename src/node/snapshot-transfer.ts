@@ -33,6 +33,8 @@ export interface SnapshotPeerIo {
   peers?(): ReadonlyMap<string, string>;
   /** Term of a log index from the node's Raft log (the WAL), for the header's last term. */
   termOf?(index: number): number;
+  /** SH-4: the raft cutover this process has seen and the sidecar's (never downgrade the header). */
+  cutoverSeen?(): { seen: bigint; sidecar: bigint };
 }
 
 const CHUNK_BYTES = 1024 * 1024;
@@ -55,7 +57,13 @@ export class SnapshotSender {
 
   private async stream(m: Message): Promise<void> {
     const termOf = this.io.termOf?.bind(this.io);
-    const s = createSnapshotStream(this.env, { chunkBytes: CHUNK_BYTES, peers: this.io.peers?.(), termOf });
+    const cutoverSeen = this.io.cutoverSeen?.bind(this.io);
+    const s = createSnapshotStream(this.env, {
+      chunkBytes: CHUNK_BYTES,
+      peers: this.io.peers?.(),
+      termOf,
+      ...(cutoverSeen ? { cutoverSeen, onCutoverError: (msg: string) => this.log.error({ to: m.to }, msg) } : {}),
+    });
     const id = randomUUID();
     const index = Number(s.header.lastIndex);
     const t0 = Date.now();

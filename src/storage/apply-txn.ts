@@ -33,6 +33,18 @@ import {
 } from './registry-store.js';
 
 /** A buffered write of the node's apply overlay (structurally node/write-overlay's BufferedWrite). */
+
+/**
+ * SH-1: what an applied encryption entry leaves in `meta`, committed in the same transaction as
+ * its applied index: the raft cutover, the sidecar's raft_applied_index, and the replicated
+ * encryption state (snapshot-header.ts v2 section encoding).
+ */
+export interface EncryptionCopies {
+  raftCutoverIndex: bigint;
+  sidecarAppliedIndex: bigint;
+  state: Uint8Array;
+}
+
 export type StoreTable = 'kv' | 'registry' | 'kvmod';
 export interface StoreWrite {
   table: StoreTable;
@@ -182,13 +194,15 @@ export class ApplyStore {
    * so an invalid batch writes nothing. The buffers are not copied: they belong to the store
    * until the promise settles (lmdb-js reads them on its write thread).
    */
-  commitBatch(writes: readonly StoreWrite[], appliedIndex: bigint, confState?: ConfState): Promise<void> {
+  commitBatch(writes: readonly StoreWrite[], appliedIndex: bigint, confState?: ConfState, encryption?: EncryptionCopies): Promise<void> {
     let batch: ApplyBatch;
     try {
       batch = this.begin();
       for (const w of writes) batch.addUnchecked(w);
       // A conf change applied in this batch: the membership is stored with its applied index.
       if (confState) batch.setConfState(confState);
+      // SH-1: the copies of an encryption entry's effect, in the transaction of its applied index.
+      if (encryption) batch.setEncryptionCopies(encryption);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -331,6 +345,14 @@ export class ApplyBatch {
   /** SH-1: the state machine's copy of the sidecar's raft_applied_index. */
   setSidecarAppliedIndex(i: bigint): this {
     this.ops.push(this.store.meta.opSidecarAppliedIndex(i));
+    return this;
+  }
+
+  /** SH-1: all three copies of an encryption entry's effect (cutover, sidecar index, state). */
+  setEncryptionCopies(c: EncryptionCopies): this {
+    this.setRaftCutoverIndex(c.raftCutoverIndex);
+    this.setSidecarAppliedIndex(c.sidecarAppliedIndex);
+    this.ops.push(this.store.meta.opEncryptionState(c.state));
     return this;
   }
 

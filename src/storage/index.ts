@@ -15,13 +15,24 @@ export {
   encodeRegistryValue,
   decodeRegistryValue,
 } from './registry-store.js';
-export { ApplyStore, ApplyBatch, type StoreTable, type StoreWrite } from './apply-txn.js';
+export { ApplyStore, ApplyBatch, type StoreTable, type StoreWrite, type EncryptionCopies } from './apply-txn.js';
 export {
   createSnapshotStream,
   installSnapshot,
   recordLocalSnapshot,
+  stagedRegistryRow,
+  chooseHeaderCutover,
   type SnapshotStream,
   type SnapshotWriteOptions,
   type InstallOptions,
 } from './snapshot.js';
-export { type SnapshotHeader, encodeSnapshotHeader, decodeSnapshotHeader, SNAPSHOT_FORMAT_VERSION } from './snapshot-header.js';
+export {
+  type SnapshotHeader,
+  type SnapshotEncryptionState,
+  type SnapshotKey,
+  encodeSnapshotHeader,
+  decodeSnapshotHeader,
+  encodeEncryptionState,
+  decodeEncryptionState,
+  SNAPSHOT_FORMAT_VERSION,
+} from './snapshot-header.js';

@@ -38,6 +38,8 @@ export const META_KEYS = {
   appliedIndex: enc.encode('applied_index'),
   raftCutoverIndex: enc.encode('raft_cutover_index'),
   sidecarAppliedIndex: enc.encode('sidecar_applied_index'),
+  /** The replicated encryption state (snapshot-header.ts encoding), copied like the two above (SH-1). */
+  encryptionState: enc.encode('encryption_state'),
   logTrunc: enc.encode('log_trunc'),
 } as const;
 
@@ -210,6 +212,16 @@ export class MetaStore {
     return b === undefined ? 0n : decodeU64(b, 'sidecar_applied_index');
   }
 
+  /**
+   * The state machine's copy of the replicated encryption state as of the applied index, encoded
+   * as the snapshot header's v2 section (empty: not bootstrapped). Raw bytes here; the snapshot
+   * code decodes them.
+   */
+  encryptionStateBytes(txn?: Transaction): Uint8Array {
+    const b = this.raw(META_KEYS.encryptionState, txn);
+    return b === undefined ? new Uint8Array(0) : new Uint8Array(b);
+  }
+
   logTrunc(txn?: Transaction): LogTrunc {
     const b = this.raw(META_KEYS.logTrunc, txn);
     return b === undefined ? { index: 0, term: 0 } : decodeLogTrunc(b);
@@ -233,6 +245,9 @@ export class MetaStore {
   opSidecarAppliedIndex(i: bigint): WriteOp {
     return { db: this.db, key: META_KEYS.sidecarAppliedIndex, value: u64be(i) };
   }
+  opEncryptionState(b: Uint8Array): WriteOp {
+    return { db: this.db, key: META_KEYS.encryptionState, value: b };
+  }
   opLogTrunc(t: LogTrunc): WriteOp {
     return { db: this.db, key: META_KEYS.logTrunc, value: encodeLogTrunc(t) };
   }
@@ -255,6 +270,9 @@ export class MetaStore {
   }
   stageSidecarAppliedIndex(i: bigint): void {
     this.db.putSync(META_KEYS.sidecarAppliedIndex, u64be(i));
+  }
+  stageEncryptionState(b: Uint8Array): void {
+    this.db.putSync(META_KEYS.encryptionState, b);
   }
   stageLogTrunc(t: LogTrunc): void {
     this.db.putSync(META_KEYS.logTrunc, encodeLogTrunc(t));

@@ -26,7 +26,16 @@ import { StorageError } from './errors.js';
 import { decodeLogRecord, logKey } from './log-record.js';
 import { MetaStore, type StoredSnapshotMeta } from './meta-store.js';
 import { decodeRegistryKey, decodeRegistryValue } from './registry-store.js';
-import { type SnapshotHeader, checkHeaderPrefix, decodeSnapshotHeader, encodeSnapshotHeader } from './snapshot-header.js';
+import {
+  SNAPSHOT_FORMAT_VERSION,
+  type SnapshotHeader,
+  checkHeaderPrefix,
+  decodeEncryptionState,
+  decodeSnapshotHeader,
+  encodeEncryptionState,
+  encodeSnapshotHeader,
+} from './snapshot-header.js';
+import { registryKey } from './registry-store.js';
 
 export type { SnapshotHeader } from './snapshot-header.js';
 
@@ -62,6 +71,12 @@ export interface SnapshotWriteOptions {
    * read from this environment's own `log` table (the layout before the WAL).
    */
   termOf?: (index: number) => number;
+  /**
+   * SH-4: the highest non-zero raft cutover this process has seen and the sidecar's current one;
+   * with them the header never downgrades the cutover (errors go to `onCutoverError`).
+   */
+  cutoverSeen?: () => { seen: bigint; sidecar: bigint };
+  onCutoverError?: (message: string) => void;
 }
 
 function corrupt(msg: string, cause?: unknown): StorageError {
@@ -89,13 +104,30 @@ function headerAt(env: StorageEnv, txn: Transaction, termOf?: (index: number) =>
   const applied = meta.appliedIndex(txn);
   if (applied > BigInt(Number.MAX_SAFE_INTEGER)) throw new StorageError('META_MALFORMED', `applied index ${applied} exceeds 2^53-1`);
   return {
-    formatVersion: 1,
+    formatVersion: SNAPSHOT_FORMAT_VERSION,
     raftEnvelopeCutoverIndex: meta.raftCutoverIndex(txn),
     sidecarAppliedIndex: meta.sidecarAppliedIndex(txn),
     lastIndex: applied,
     lastTerm: BigInt(termAt(env, meta, Number(applied), txn, termOf)),
     conf: meta.confState(txn),
+    // v2 (issue 11 item 7): the encryption state of the same read transaction.
+    encryption: decodeEncryptionState(meta.encryptionStateBytes(txn)),
   };
+}
+
+/**
+ * SH-4: the header's cutover is the `meta` value, but never lower than a non-zero cutover this
+ * process has already seen (`seen`); `sidecar` is the sidecar's current value. Returns the value
+ * to write and, when something dropped to 0, the error line to log (the snapshot still goes out).
+ */
+export function chooseHeaderCutover(meta: bigint, seen: bigint, sidecar: bigint): { cutover: bigint; error: string | null } {
+  if (meta === 0n && seen !== 0n) {
+    return { cutover: seen, error: `SH-4: meta's raft cutover reads 0 but this process saw ${seen}; the snapshot header keeps ${seen}` };
+  }
+  if (sidecar === 0n && meta !== 0n) {
+    return { cutover: meta, error: `SH-4: the sidecar's raft cutover reads 0 but meta holds ${meta}; the snapshot header keeps ${meta}` };
+  }
+  return { cutover: meta, error: null };
 }
 
 /** Opens a snapshot of the current applied state. The read transaction is held until the end. */
@@ -112,6 +144,12 @@ export function createSnapshotStream(env: StorageEnv, opts: SnapshotWriteOptions
   let header: SnapshotHeader;
   try {
     header = headerAt(env, txn, opts.termOf);
+    if (opts.cutoverSeen) {
+      const { seen, sidecar } = opts.cutoverSeen();
+      const c = chooseHeaderCutover(header.raftEnvelopeCutoverIndex, seen, sidecar);
+      header.raftEnvelopeCutoverIndex = c.cutover;
+      if (c.error !== null) opts.onCutoverError?.(c.error);
+    }
     if (opts.peers) {
       const peers: Record<string, string> = {};
       for (const id of [...header.conf.voters, ...header.conf.learners]) {
@@ -242,8 +280,12 @@ export interface InstallOptions {
    * with nothing changed (the node runs SH-5 / SH-6 here).
    */
   check?: (header: SnapshotHeader) => void | Promise<void>;
-  /** Called once every record is staged and verified, just before the swap transaction. */
-  staged?: (header: SnapshotHeader) => void;
+  /**
+   * Called once every record is staged and verified, just before the swap transaction; throwing
+   * refuses the install with nothing of kv/registry/meta changed. The node rebuilds a lagging
+   * sidecar here (it reads the staged registry rows with `stagedRegistryRow`).
+   */
+  staged?: (header: SnapshotHeader) => void | Promise<void>;
   /**
    * Checked before staging and again inside the swap transaction: true refuses the install
    * (INSTALL_ABORTED) with nothing changed. The node aborts when it halted meanwhile.
@@ -345,7 +387,7 @@ export async function installSnapshot(
     if (tail.length < 4) throw corrupt('truncated checksum');
     if (view(tail).getUint32(0) !== expected) throw corrupt('CRC-32C mismatch');
     if (!(await r.atEnd())) throw corrupt('bytes after the checksum');
-    opts.staged?.(header);
+    await opts.staged?.(header);
 
     const meta = new MetaStore(env.meta);
     const snap: StoredSnapshotMeta = {
@@ -373,6 +415,9 @@ export async function installSnapshot(
       meta.stageAppliedIndex(header.lastIndex);
       meta.stageRaftCutoverIndex(header.raftEnvelopeCutoverIndex);
       meta.stageSidecarAppliedIndex(header.sidecarAppliedIndex);
+      // A v1 stream does not carry the state: the node's own copy stays (its sidecar was
+      // required to be up to date, SH-6).
+      if (header.encryption !== undefined) meta.stageEncryptionState(encodeEncryptionState(header.encryption));
       if (opts.commitOps) {
         for (const op of opts.commitOps(header)) {
           if (op.value === null) op.db.removeSync(op.key);
@@ -385,6 +430,19 @@ export async function installSnapshot(
     await clearStaging().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * A registry row of the snapshot being installed, as staged (between `check` and the swap):
+ * the raw 12-byte value or undefined. Only meaningful inside `InstallOptions.staged`.
+ */
+export function stagedRegistryRow(env: StorageEnv, dekId: number, nodeId16: number): Uint8Array | undefined {
+  const k = registryKey(dekId, nodeId16);
+  const sk = new Uint8Array(1 + k.length);
+  sk[0] = TAG_REGISTRY;
+  sk.set(k, 1);
+  const v = env.staging.get(sk) as Uint8Array | undefined;
+  return v === undefined ? undefined : new Uint8Array(v);
 }
 
 /**

@@ -110,7 +110,7 @@ describe('defect 9.2: the snapshot header carries the address book', () => {
     const { e } = await destination(dirs.make());
     const h = await installSnapshot(e, await collect(s.chunks));
     expect(h.peers).toEqual({ n1: '10.0.0.1:7001', n2: '10.0.0.2:7001' });
-    expect(h.formatVersion).toBe(1);
+    expect(h.formatVersion).toBe(2);
   });
 
   it('defect 9.2: a header without the field (older writer) or with opaque advisory bytes still decodes', () => {

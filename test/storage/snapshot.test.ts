@@ -4,8 +4,13 @@ import type { StorageEnv } from '../../src/storage/env.js';
 import { LmdbLogStorage } from '../../src/storage/log-store.js';
 import { MetaStore } from '../../src/storage/meta-store.js';
 import { RegistryStore } from '../../src/storage/registry-store.js';
-import { decodeSnapshotHeader, encodeSnapshotHeader } from '../../src/storage/snapshot-header.js';
-import { createSnapshotStream, installSnapshot, recordLocalSnapshot } from '../../src/storage/snapshot.js';
+import {
+  decodeSnapshotHeader,
+  encodeEncryptionState,
+  encodeSnapshotHeader,
+  type SnapshotEncryptionState,
+} from '../../src/storage/snapshot-header.js';
+import { chooseHeaderCutover, createSnapshotStream, installSnapshot, recordLocalSnapshot, stagedRegistryRow } from '../../src/storage/snapshot.js';
 import { bytes, range, testEnvs } from './helpers.js';
 
 const { env } = testEnvs();
@@ -24,6 +29,50 @@ async function source(n = 200, valueBytes = 100): Promise<StorageEnv> {
   b.setRaftCutoverIndex(5n).setSidecarAppliedIndex(9n).setConfState(CONF);
   await b.commit(12n);
   return e;
+}
+
+const ENC: SnapshotEncryptionState = {
+  storageEnvelopeActive: true,
+  storageEnvelopeCutoverIndex: 7n,
+  activeStorage: 11,
+  activeRaft: 12,
+  keys: [
+    { keyId: 3, purpose: 1, wrapped: new Uint8Array(60).fill(3) },
+    { keyId: 11, purpose: 1, wrapped: new Uint8Array(60).fill(11) },
+    { keyId: 12, purpose: 2, wrapped: new Uint8Array(60).fill(12) },
+  ],
+};
+
+type HeaderFields = Parameters<typeof encodeSnapshotHeader>[0];
+
+/** The same header as an older (v1) writer wrote it: no encryption section. */
+function v1Header(h: HeaderFields): Uint8Array {
+  const b = encodeSnapshotHeader(h);
+  const confLen = Buffer.from(b).readUInt32BE(38);
+  const out = new Uint8Array(b.length - 4);
+  out.set(b.subarray(0, 42 + confLen), 0);
+  out.set(b.subarray(42 + confLen + 4), 42 + confLen);
+  Buffer.from(out.buffer).writeUInt16BE(1, 0);
+  Buffer.from(out.buffer).writeUInt32BE(out.length, 2);
+  return out;
+}
+
+/** A v2 header whose encryption section is `section` (raw bytes). */
+function withSection(h: HeaderFields, section: Uint8Array): Uint8Array {
+  const b = encodeSnapshotHeader(h);
+  const confLen = Buffer.from(b).readUInt32BE(38);
+  const out = new Uint8Array(b.length + section.length);
+  out.set(b.subarray(0, 42 + confLen), 0);
+  Buffer.from(out.buffer).writeUInt32BE(section.length, 42 + confLen);
+  out.set(section, 42 + confLen + 4);
+  Buffer.from(out.buffer).writeUInt32BE(out.length, 2);
+  return out;
+}
+
+function mutateSection(section: Uint8Array, f: (s: Uint8Array) => void): Uint8Array {
+  const c = new Uint8Array(section);
+  f(c);
+  return c;
 }
 
 async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
@@ -60,17 +109,18 @@ async function target(): Promise<StorageEnv> {
 describe('snapshot header (SH-1, SH-3)', () => {
   const h = { raftEnvelopeCutoverIndex: 5n, sidecarAppliedIndex: 9n, lastIndex: 12n, lastTerm: 3n, conf: CONF };
 
-  it('SH-1: carries format_version 1, cutover, sidecar_applied_index, last index/term and membership, big-endian', () => {
+  it('SH-1: carries format_version 2, cutover, sidecar_applied_index, last index/term and membership, big-endian', () => {
     const b = encodeSnapshotHeader(h);
-    expect(Buffer.from(b.subarray(0, 2)).toString('hex')).toBe('0001');
+    expect(Buffer.from(b.subarray(0, 2)).toString('hex')).toBe('0002');
     expect(Buffer.from(b).readUInt32BE(2)).toBe(b.length);
     expect(Buffer.from(b.subarray(6, 14)).toString('hex')).toBe('0000000000000005');
-    expect(decodeSnapshotHeader(b)).toEqual({ formatVersion: 1, ...h });
+    expect(Buffer.from(b.subarray(14, 22)).toString('hex')).toBe('0000000000000009');
+    expect(decodeSnapshotHeader(b)).toEqual({ formatVersion: 2, encryption: null, ...h });
   });
 
-  it('SH-3: version 2 fails with SNAPSHOT_HEADER_VERSION', async () => {
+  it('SH-3: version 3 fails with SNAPSHOT_HEADER_VERSION (and changes nothing)', async () => {
     const b = encodeSnapshotHeader(h);
-    b[1] = 2;
+    b[1] = 3;
     expect(() => decodeSnapshotHeader(b)).toThrow(expect.objectContaining({ code: 'SNAPSHOT_HEADER_VERSION' }));
     const t = await target();
     const before = state(t);
@@ -101,9 +151,131 @@ describe('snapshot header (SH-1, SH-3)', () => {
     expect(() => decodeSnapshotHeader(conf)).toThrow(expect.objectContaining({ code: 'SNAPSHOT_HEADER_MALFORMED' }));
   });
 
-  it('SH-3: a version-1 header with extra advisory bytes is accepted', () => {
+  it('SH-3: a version-2 header with extra advisory bytes is accepted', () => {
     const b = encodeSnapshotHeader(h, bytes('future advisory field'));
-    expect(decodeSnapshotHeader(b)).toEqual({ formatVersion: 1, ...h });
+    expect(decodeSnapshotHeader(b)).toEqual({ formatVersion: 2, encryption: null, ...h });
+    const withState = encodeSnapshotHeader({ ...h, encryption: ENC }, bytes('future advisory field'));
+    expect(decodeSnapshotHeader(withState).encryption).toEqual(ENC);
+  });
+
+  it('SH-3: a version-1 header (no encryption section) is still read, and says nothing of the state', () => {
+    expect(decodeSnapshotHeader(v1Header(h))).toEqual({ formatVersion: 1, ...h });
+    expect(decodeSnapshotHeader(v1Header(h)).encryption).toBeUndefined();
+  });
+
+  it('issue 11 item 7: the v2 encryption section round-trips the wrapped DEKs, active ids and flags', () => {
+    const b = encodeSnapshotHeader({ ...h, encryption: ENC });
+    const d = decodeSnapshotHeader(b);
+    expect(d.encryption).toEqual(ENC);
+    expect(d.raftEnvelopeCutoverIndex).toBe(5n);
+  });
+
+  it('SH-3: a v2 header without its required encryption section, or with a malformed one, is SNAPSHOT_HEADER_MALFORMED', async () => {
+    // The section length field cut off: the header ends right after the conf state.
+    const full = encodeSnapshotHeader(h);
+    const noSection = new Uint8Array(full.subarray(0, full.length - 4));
+    Buffer.from(noSection.buffer).writeUInt32BE(noSection.length, 2);
+    expect(() => decodeSnapshotHeader(noSection)).toThrow(expect.objectContaining({ code: 'SNAPSHOT_HEADER_MALFORMED' }));
+    const t = await target();
+    const before = state(t);
+    await expect(installSnapshot(t, once(noSection))).rejects.toMatchObject({ code: 'SNAPSHOT_HEADER_MALFORMED' });
+    expect(state(t)).toBe(before);
+    const section = encodeEncryptionState(ENC);
+    for (const bad of [
+      mutateSection(section, (s) => {
+        s[0] = 2; // unknown flag bit
+      }),
+      mutateSection(section, (s) => {
+        s[21 + 4] = 3; // purpose of the first key
+      }),
+      mutateSection(section, (s) => {
+        Buffer.from(s.buffer, s.byteOffset).writeUInt32BE(99, 9); // active storage names no key
+      }),
+      section.subarray(0, section.length - 1), // truncated key
+      section.subarray(0, 10),
+    ]) {
+      expect(() => decodeSnapshotHeader(withSection(h, bad))).toThrow(expect.objectContaining({ code: 'SNAPSHOT_HEADER_MALFORMED' }));
+    }
+    // A section declared longer than the header.
+    const over = encodeSnapshotHeader({ ...h, encryption: ENC });
+    const confLen = Buffer.from(over).readUInt32BE(38);
+    Buffer.from(over.buffer).writeUInt32BE(over.length, 42 + confLen);
+    expect(() => decodeSnapshotHeader(over)).toThrow(expect.objectContaining({ code: 'SNAPSHOT_HEADER_MALFORMED' }));
+  });
+});
+
+describe('SH-1: the encryption state travels from meta through the stream into meta', () => {
+  it('SH-1: the header takes the meta copies from the read transaction; install stores them and the staged registry rows are readable before the swap', async () => {
+    const src = await source(20);
+    await src.writes.submitOps([new MetaStore(src.meta).opEncryptionState(encodeEncryptionState(ENC))]);
+    const s = createSnapshotStream(src);
+    expect(s.header).toMatchObject({ formatVersion: 2, raftEnvelopeCutoverIndex: 5n, sidecarAppliedIndex: 9n, encryption: ENC });
+    const chunks = await collect(s.chunks);
+    const dst = await target();
+    const seen: (Uint8Array | undefined)[] = [];
+    const h = await installSnapshot(dst, once(concat(chunks)), {
+      staged: async () => {
+        seen.push(stagedRegistryRow(dst, 0x01020304, 0xabcd), stagedRegistryRow(dst, 0x01020304, 0x0001));
+      },
+    });
+    expect(h.encryption).toEqual(ENC);
+    expect(seen[0]).toBeDefined();
+    expect(new RegistryStore(dst.registry).get(0x01020304, 0xabcd)).toEqual({ fullNodeId: 77n, firstSeenLocalEpoch: 1, lastSeenLocalEpoch: 2 });
+    expect(seen[1]).toBeUndefined();
+    const meta = new MetaStore(dst.meta);
+    expect(Buffer.from(meta.encryptionStateBytes()).equals(Buffer.from(encodeEncryptionState(ENC)))).toBe(true);
+    expect(meta.snapshotMeta()).toMatchObject({ index: 12, raftEnvelopeCutoverIndex: 5n, sidecarAppliedIndex: 9n });
+  });
+
+  it('SH-1: a throwing staged hook (the sidecar rebuild refused) installs nothing', async () => {
+    const src = await source(20);
+    const chunks = await collect(createSnapshotStream(src).chunks);
+    const dst = await target();
+    const before = state(dst);
+    await expect(
+      installSnapshot(dst, once(concat(chunks)), {
+        staged: async () => {
+          throw new Error('KEK_MISMATCH');
+        },
+      }),
+    ).rejects.toThrow('KEK_MISMATCH');
+    expect(state(dst)).toBe(before);
+  });
+
+  it('SH-1: the apply store commits the encryption copies with the applied index', async () => {
+    const e = await env();
+    const store = new ApplyStore(e);
+    await store.commitBatch([], 4n, undefined, { raftCutoverIndex: 0n, sidecarAppliedIndex: 4n, state: encodeEncryptionState(ENC) });
+    const meta = new MetaStore(e.meta);
+    expect([meta.appliedIndex(), meta.sidecarAppliedIndex(), meta.raftCutoverIndex()]).toEqual([4n, 4n, 0n]);
+    expect(createSnapshotStream(e, { termOf: () => 1 }).header.encryption).toEqual(ENC);
+  });
+});
+
+describe('SH-4: the header never downgrades the cutover', () => {
+  it('SH-4: a snapshot with cutover 5 carries 5; with meta at 0 after the process saw 5 it still carries 5 and an error is logged', async () => {
+    expect(chooseHeaderCutover(5n, 5n, 5n)).toEqual({ cutover: 5n, error: null });
+    expect(chooseHeaderCutover(0n, 0n, 0n)).toEqual({ cutover: 0n, error: null });
+    const dropped = chooseHeaderCutover(0n, 5n, 0n);
+    expect(dropped.cutover).toBe(5n);
+    expect(dropped.error).toMatch(/SH-4/);
+    const src = await source();
+    const errors: string[] = [];
+    const s = createSnapshotStream(src, { cutoverSeen: () => ({ seen: 5n, sidecar: 5n }), onCutoverError: (m) => errors.push(m) });
+    expect(s.header.raftEnvelopeCutoverIndex).toBe(5n);
+    s.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('SH-4: force the sidecar to 0 and snapshot again: the header still carries 5 and an error is logged', async () => {
+    const src = await source();
+    const errors: string[] = [];
+    const s = createSnapshotStream(src, { cutoverSeen: () => ({ seen: 5n, sidecar: 0n }), onCutoverError: (m) => errors.push(m) });
+    expect(s.header.raftEnvelopeCutoverIndex).toBe(5n);
+    const chunks = await collect(s.chunks);
+    expect(decodeSnapshotHeader(concat(chunks)).raftEnvelopeCutoverIndex).toBe(5n);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/sidecar's raft cutover reads 0/);
   });
 });
 
