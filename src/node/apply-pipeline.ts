@@ -105,6 +105,8 @@ export interface ApplyHooks<R, X = never> {
   halt(err: HaltError): void;
   /** Metrics: entries in the batch and seconds spent. */
   observeBatch?(entries: number, seconds: number): void;
+  /** Metrics, per applied entry: seconds from its push (commit) to applied and submitted to LMDB. */
+  observeApply?(seconds: number): void;
 }
 
 /** Apply batches that may wait for their LMDB commit at once (memory bound; lmdb-js groups them). */
@@ -119,6 +121,8 @@ interface Speculation {
 export class ApplyPipeline<R, X = never> {
   private halted: HaltError | null = null;
   private readonly queue: Entry[] = [];
+  /** performance.now() at which each queued entry was pushed (committed); parallel to `queue`. */
+  private readonly pushedAt: number[] = [];
   private running: Promise<void> | null = null;
   /** Submitted batches whose LMDB commit has not settled, oldest first. */
   private readonly commits: Promise<void>[] = [];
@@ -147,7 +151,11 @@ export class ApplyPipeline<R, X = never> {
   /** Queues committed entries (consecutive indexes, as Raft hands them over). */
   push(entries: readonly Entry[]): void {
     if (this.halted) return;
-    for (const e of entries) this.queue.push(e);
+    const t = performance.now();
+    for (const e of entries) {
+      this.queue.push(e);
+      this.pushedAt.push(t);
+    }
     if (!this.running) this.running = this.drain();
   }
 
@@ -167,7 +175,8 @@ export class ApplyPipeline<R, X = never> {
         while (this.commits.length >= MAX_COMMITS_IN_FLIGHT) await this.commits[0];
         if (this.halted) break;
         const batch = this.queue.splice(0, this.maxBatch);
-        await this.applyBatch(batch);
+        const pushed = this.pushedAt.splice(0, batch.length);
+        await this.applyBatch(batch, pushed);
       }
     } catch (err) {
       // Anything unforeseen (a bug, a throwing hook) still ends in the fail-closed HALT at the
@@ -178,7 +187,7 @@ export class ApplyPipeline<R, X = never> {
     }
   }
 
-  private async applyBatch(batch: Entry[]): Promise<void> {
+  private async applyBatch(batch: Entry[], pushedAt: number[]): Promise<void> {
     const t0 = performance.now();
     const startApplied = this.store.appliedIndex();
     const spec = await this.speculate(batch, startApplied);
@@ -186,7 +195,7 @@ export class ApplyPipeline<R, X = never> {
     const kv = overlay.table('kv');
     const registry = overlay.table('registry');
     const kvmod = overlay.table('kvmod');
-    const done: { index: bigint; term: number; data: Uint8Array; response: R }[] = [];
+    const done: { index: bigint; term: number; data: Uint8Array; response: R; k: number }[] = [];
     let last = startApplied;
     let halt: HaltError | null = null;
     let conf: ConfState | undefined;
@@ -242,7 +251,7 @@ export class ApplyPipeline<R, X = never> {
       }
       overlay.commitEntry();
       last = index;
-      done.push({ index, term: e.term, data: e.data, response: r.response });
+      done.push({ index, term: e.term, data: e.data, response: r.response, k });
       if (r.effect !== undefined) {
         // The batch ends here: what follows must see the effect (keys, flags) in force, and the
         // effect must be durable before anything after it is acknowledged (no early reply).
@@ -252,7 +261,10 @@ export class ApplyPipeline<R, X = never> {
       }
     }
     // Entries after an effect go back to the front of the queue, in order.
-    if (consumed < batch.length && !halt) this.queue.unshift(...batch.slice(consumed));
+    if (consumed < batch.length && !halt) {
+      this.queue.unshift(...batch.slice(consumed));
+      this.pushedAt.unshift(...pushedAt.slice(consumed));
+    }
 
     if (this.fsm.finishBatch !== undefined) {
       try {
@@ -319,6 +331,11 @@ export class ApplyPipeline<R, X = never> {
       }
       // PE-4: the in-memory applied index moved when commitBatch returned; now the responses.
       if (this.commitFailure === null) for (const d of done) this.hooks.resolve(d.index, d.term, d.data, d.response);
+      const observe = this.hooks.observeApply;
+      if (observe) {
+        const now = performance.now();
+        for (const d of done) observe((now - pushedAt[d.k]!) / 1000);
+      }
     }
     this.hooks.observeBatch?.(batch.length, (performance.now() - t0) / 1000);
     if (halt) this.stop(halt);
@@ -332,6 +349,7 @@ export class ApplyPipeline<R, X = never> {
     if (this.halted) return;
     this.halted = halt;
     this.queue.length = 0;
+    this.pushedAt.length = 0;
     const pending = this.commits.slice();
     this.haltNotified = Promise.allSettled(pending).then(() => this.hooks.halt(halt));
   }

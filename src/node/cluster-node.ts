@@ -182,6 +182,7 @@ export class ClusterNode {
       cfg.requestTimeoutMs,
     );
     // Every user write (forwarded ones included) gets the leader's time when it is admitted.
+    this.proposer.setWrapObserver((s) => metrics.wrapSeconds.observe(s));
     this.proposer.setStamp((payload, relativeTtl) => stampCommand(payload, this.time.stamp(), relativeTtl));
     this.reads = new ReadIndexBatcher(
       cfg.id,
@@ -225,6 +226,7 @@ export class ClusterNode {
           metrics.applyBatchSize.observe(n);
           metrics.applyBatchSeconds.observe(s);
         },
+        observeApply: (s) => metrics.applySeconds.observe(s),
       },
     );
     this.sender = new SnapshotSender(env, {

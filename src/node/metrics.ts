@@ -22,6 +22,10 @@ export interface NodeMetricsSink {
   readonly applyBatchSize: ObserveSink;
   readonly applyBatchSeconds: ObserveSink;
   readonly logPersistSeconds: ObserveSink;
+  /** Per proposal: admitted by the proposer → sealed entry handed to Raft (0 while no wrap is installed). */
+  readonly wrapSeconds: ObserveSink;
+  /** Per entry: committed (handed to the apply pipeline) → applied (unwrap, state machine, reseal; submitted to LMDB). */
+  readonly applySeconds: ObserveSink;
   /** Where the LMDB write-transaction counter reads its running count. */
   setStorageCommitsSource(read: () => number): void;
 }

@@ -73,7 +73,12 @@ interface Queued {
   id: bigint;
   payload: Uint8Array;
   path: ProposalPath;
+  /** performance.now() at admission, for the wrap-latency metric. */
+  at: number;
 }
+
+/** Per proposal handed to Raft: seconds from admission to hand-off (0 while no wrap is installed). */
+export type WrapObserver = (seconds: number) => void;
 
 export class Proposer<R> {
   private nextId = 1n;
@@ -83,6 +88,7 @@ export class Proposer<R> {
   private wrap: WrapFn | null = null;
   private gate: ProposalGate | null = null;
   private stamp: StampFn | null = null;
+  private observeWrap: WrapObserver | null = null;
   private closed = false;
   private readonly sweepTimer: NodeJS.Timeout;
 
@@ -112,6 +118,11 @@ export class Proposer<R> {
   /** Installs the admission stamp applied to every user payload (null: payloads go as given). */
   setStamp(stamp: StampFn | null): void {
     this.stamp = stamp;
+  }
+
+  /** Installs the wrap-latency observer (metrics; issue 15). */
+  setWrapObserver(observe: WrapObserver | null): void {
+    this.observeWrap = observe;
   }
 
   setGate(gate: ProposalGate | null): void {
@@ -146,7 +157,7 @@ export class Proposer<R> {
       }
       // Registered before the entry is handed to Raft (PE-3).
       this.pending.set(id, rec);
-      this.queue.push({ id, payload: copy, path });
+      this.queue.push({ id, payload: copy, path, at: this.observeWrap ? performance.now() : 0 });
       this.scheduleFlush();
     });
   }
@@ -212,6 +223,12 @@ export class Proposer<R> {
     for (const q of live) {
       const rec = this.pending.get(q.id);
       if (rec) rec.inLog = true;
+    }
+    const observe = this.observeWrap;
+    if (observe) {
+      // Without a wrap the hand-off is a pass-through: its wrap latency is 0 by definition.
+      const now = performance.now();
+      for (const q of live) observe(wrap && q.at > 0 ? (now - q.at) / 1000 : 0);
     }
   }
 
