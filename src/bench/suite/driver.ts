@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { machineFacts } from './machine.js';
 import { RESULTS_SCHEMA_ID, RESULTS_SCHEMA_VERSION, type PendingSection, type Results, type RunMode, type SectionResult } from './results.js';
-import { type Section, type SectionChart, SectionSkipped } from './section.js';
+import { ALL_BACKENDS, type Section, type SectionChart, SectionSkipped } from './section.js';
 import { runDirName, writeRun } from './writer.js';
 
 export interface SuiteOptions {
@@ -18,6 +18,8 @@ export interface SuiteOptions {
   /** Section ids to run (all when empty). */
   only?: string[];
   argv?: string[];
+  profile?: boolean;
+  backends?: string[];
   /** Progress sink (default: stdout). */
   write?: (line: string) => void;
 }
@@ -47,7 +49,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteRun> {
     const s0 = performance.now();
     const base = { id: s.id, title: s.title };
     try {
-      const out = await s.run({ mode: o.mode, resultsDir: dir, repo: o.repo, log: (m) => write(`${stamp()}   ${s.id}: ${m}`) });
+      const out = await s.run({ mode: o.mode, resultsDir: dir, repo: o.repo, profile: o.profile ?? false, backends: o.backends ?? ALL_BACKENDS, log: (m) => write(`${stamp()}   ${s.id}: ${m}`) });
       const durationS = (performance.now() - s0) / 1000;
       sections.push({ ...base, status: 'ok', durationS, figures: out.figures, tables: out.tables, loadRuns: out.loadRuns, notes: out.notes });
       for (const chart of out.charts) charts.push({ section: s.id, chart });

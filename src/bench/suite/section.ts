@@ -12,7 +12,14 @@ export interface SectionContext {
   repo: string;
   /** Progress output, prefixed by the driver. */
   log: (msg: string) => void;
+  /** `--profile`: cluster sections run every node under --cpu-prof and report the top functions. */
+  profile: boolean;
+  /** `--backends`: the cipher backends the per-backend sections run (default: all four). */
+  backends: string[];
 }
+
+/** Every cipher backend a node offers (`--cipher`). */
+export const ALL_BACKENDS = ['native', 'wasm', 'js', 'node'];
 
 export type SectionChart = ChartSpec & { id: string };
 

@@ -2,11 +2,11 @@
 
 import type { PendingSection } from '../results.js';
 import type { Section } from '../section.js';
-import { clusterOpenLoopSection } from './cluster-openloop.js';
+import { cutoverSection } from './cutover.js';
 import { cryptoSection } from './crypto.js';
 
 // The headline (latency under load) first; the micro-benchmarks after it.
-export const SECTIONS: Section[] = [clusterOpenLoopSection, cryptoSection];
+export const SECTIONS: Section[] = [cutoverSection, cryptoSection];
 
 export const PENDING: PendingSection[] = [
   {
