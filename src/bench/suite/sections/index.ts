@@ -3,10 +3,13 @@
 import type { PendingSection } from '../results.js';
 import type { Section } from '../section.js';
 import { cutoverSection } from './cutover.js';
+import { microSection } from './micro.js';
+import { poolScalingSection } from './pool-scaling.js';
+import { clusterThroughputSection } from './cluster-throughput.js';
 import { cryptoSection } from './crypto.js';
 
 // The headline (latency under load) first; the micro-benchmarks after it.
-export const SECTIONS: Section[] = [cutoverSection, cryptoSection];
+export const SECTIONS: Section[] = [cutoverSection, clusterThroughputSection, poolScalingSection, cryptoSection, microSection];
 
 export const PENDING: PendingSection[] = [
   {
