@@ -237,7 +237,7 @@ export const cutoverSection: Section = {
     out.loadRuns = runs.map((r) => r.load);
     out.figures = [...loadRunFigures(out.loadRuns), ...runs.flatMap(nodeFigures)];
     out.tables.unshift(headlineTable(runs), phaseTable(runs), loadRunTable(out.loadRuns));
-    runs.forEach((r, i) => out.charts.push(backendLatencyChart(r, PALETTE[i % PALETTE.length]!)));
+    for (const [i, r] of runs.entries()) out.charts.push(backendLatencyChart(r, PALETTE[i % PALETTE.length]!));
     const combined = loadRunCharts('cutover', ' — per backend', out.loadRuns);
     // Throughput over time, throughput per phase, percentile bars (the combined latency-over-time
     // chart is replaced by the per-backend ones above, which stay readable with their markers).

@@ -13,28 +13,13 @@ export const SECTIONS: Section[] = [cutoverSection, clusterThroughputSection, po
 
 export const PENDING: PendingSection[] = [
   {
-    id: 'cutover',
-    title: 'Across the cutover (headline): cleartext → enable-storage-envelope → enable-raft-envelope → raft rotate-dek, per backend (native, wasm, js, node), with wrap/apply latency, barrier pause, pool queue depth and main-thread share',
-    needs: 'both encryption issues (the envelope cutover admin operations and the wrap/apply metrics in the node)',
+    id: 'cutover-raft',
+    title: 'Across the cutover, raft phases: enable-raft-envelope and a raft rotate-dek in the cutover run (p99 after/before the raft cutover, the raft barrier pause at 2,000 writes/s, wrap latency with a real wrap)',
+    needs: 'the raft-envelope cutover (enable-raft-envelope, rotate-dek --purpose raft); then two entries in CUTOVER_STEPS (src/bench/suite/phase-runner.ts)',
   },
   {
-    id: 'pool-scaling',
-    title: 'Pool scaling: batch size × crypto workers × backend, with the recommended default',
-    needs: 'the crypto pool in the node write path (write-path and encryption issues)',
-  },
-  {
-    id: 'cluster-throughput',
-    title: 'Closed-loop cluster throughput, 1–256 clients, 64 B–16 KiB, encryption off / storage / both, per backend, with etcd 3.4 as the peer reference (folding in scripts/bench-cluster.mjs)',
-    needs: 'per-backend selection and both envelopes in a running node (encryption issues)',
-  },
-  {
-    id: 'profiling',
-    title: '--profile: --cpu-prof of every node and the top self-time functions per node',
-    needs: 'the cutover and throughput sections above to profile',
-  },
-  {
-    id: 'raft-storage',
-    title: 'The raft and storage micro-benchmarks folded into the report (today: npm run bench:raft, npm run bench:storage)',
-    needs: 'a short mode in those benchmarks',
+    id: 'throughput-both',
+    title: 'Cluster throughput with both envelopes, and the native vs js ratio there',
+    needs: 'the raft-envelope cutover; then one entry in ENCRYPTION_STEPS (src/bench/suite/sections/cluster-throughput.ts)',
   },
 ];
