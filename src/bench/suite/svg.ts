@@ -152,11 +152,13 @@ export interface BarChartSpec {
   /** values[group][series]; null = not measured (no bar). */
   values: (number | null)[][];
   log?: boolean;
+  /** Cap on one bar's width in px (default 36), to keep charts with many groups within a page. */
+  maxBarWidth?: number;
 }
 
 export function barChart(c: BarChartSpec): string {
   const nS = Math.max(1, c.series.length);
-  const barW = Math.max(10, Math.min(36, Math.floor(240 / nS)));
+  const barW = Math.max(10, Math.min(c.maxBarWidth ?? 36, Math.floor(240 / nS)));
   const left = 72;
   const legendW = Math.max(110, ...c.series.map((s) => textW(s) + 40));
   // Groups share the plot width evenly, so few groups are spread out instead of left-packed.

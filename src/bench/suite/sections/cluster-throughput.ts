@@ -14,7 +14,8 @@ import { type ClosedLoopResult, runClosedLoop } from '../closed-loop.js';
 import { adminPost, type Cluster, clusterTools, splitHostPort, withCluster } from '../cluster.js';
 import { idPart } from '../loadrun-report.js';
 import type { Figure, RunMode, Table } from '../results.js';
-import { emptyOutput, type Section, type SectionContext } from '../section.js';
+import { profileTables } from '../profiles.js';
+import { emptyOutput, type Section, type SectionContext, type SectionOutput } from '../section.js';
 
 export interface ThroughputPoint {
   clients: number;
@@ -62,9 +63,12 @@ interface Row {
 const sizeLabel = (n: number): string => (n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
 const ms = (us: number): number => Math.round(us / 10) / 100;
 
-async function sealkvRows(ctx: SectionContext, backend: string, points: ThroughputPoint[], pointMs: number): Promise<Row[]> {
+async function sealkvRows(ctx: SectionContext, backend: string, points: ThroughputPoint[], pointMs: number, out: SectionOutput): Promise<Row[]> {
   const tools = await clusterTools(ctx.repo);
-  return withCluster(tools, { repo: ctx.repo, backend, log: ctx.log }, async (c) => {
+  const profileDir = ctx.profile ? join(ctx.resultsDir, 'profiles', `throughput-${backend}`) : null;
+  let nodes: string[] = [];
+  const rows = await withCluster(tools, { repo: ctx.repo, backend, log: ctx.log, cpuProfDir: profileDir }, async (c) => {
+    nodes = c.nodes.map((n) => n.id);
     const rows: Row[] = [];
     const [host, port] = splitHostPort(c.leader.resp);
     for (const step of ENCRYPTION_STEPS) {
@@ -78,6 +82,12 @@ async function sealkvRows(ctx: SectionContext, backend: string, points: Throughp
     }
     return rows;
   });
+  if (profileDir) {
+    const p = await profileTables(ctx.repo, ctx.resultsDir, profileDir, nodes, `throughput ${backend}`, ctx.log);
+    out.tables.push(p.table);
+    out.notes.push(...p.notes);
+  }
+  return rows;
 }
 
 interface EtcdModule {
@@ -154,7 +164,7 @@ export const clusterThroughputSection: Section = {
     const rows: Row[] = [];
     for (const b of backends) {
       try {
-        rows.push(...(await sealkvRows(ctx, b, points, pointMs)));
+        rows.push(...(await sealkvRows(ctx, b, points, pointMs, out)));
       } catch (e) {
         out.notes.push(`sealkv ${b}: failed: ${e instanceof Error ? e.message : String(e)}`);
       }
@@ -199,7 +209,7 @@ export const clusterThroughputSection: Section = {
       ]),
       note: `Each client keeps one SET in flight on its own connection for ${pointMs / 1000} s. etcd: gRPC KV/Put through its leader (scripts/bench-cluster/etcd-put.mjs), fsync on, defaults.`,
     };
-    out.tables = [table];
+    out.tables.unshift(table);
     // Native vs js at 1 KiB with encryption on (the issue's ≥ 5× target is for both envelopes).
     const at = (sys: string, enc: string, v: number) => rows.filter((x) => x.system === sys && x.encryption === enc && x.r.valueBytes === v).sort((a, b) => b.r.opsPerS - a.r.opsPerS)[0];
     const nat = at('sealkv native', 'storage', 1024);

@@ -238,10 +238,19 @@ export const cutoverSection: Section = {
     out.figures = [...loadRunFigures(out.loadRuns), ...runs.flatMap(nodeFigures)];
     out.tables.unshift(headlineTable(runs), phaseTable(runs), loadRunTable(out.loadRuns));
     for (const [i, r] of runs.entries()) out.charts.push(backendLatencyChart(r, PALETTE[i % PALETTE.length]!));
+    // Throughput over time (all backends in one chart: their phase markers are in the per-backend
+    // latency charts above, the operations were issued at slightly different times per backend),
+    // throughput per phase, and client latency percentiles per phase, one chart per backend.
     const combined = loadRunCharts('cutover', ' — per backend', out.loadRuns);
-    // Throughput over time, throughput per phase, percentile bars (the combined latency-over-time
-    // chart is replaced by the per-backend ones above, which stay readable with their markers).
-    out.charts.push(...combined.slice(1));
+    const overTime = combined[1]!;
+    if (overTime.kind === 'line') out.charts.push({ ...overTime, markers: [], title: `${overTime.title} (phase markers: see the latency charts)` });
+    const steady = (r: LoadRun): LoadRun => ({ ...r, phases: r.phases.filter((p) => p.name !== 'warm-up') });
+    const perPhase = loadRunCharts('cutover', ' — per backend', out.loadRuns.map(steady))[2]!;
+    if (perPhase.kind === 'bar') out.charts.push({ ...perPhase, maxBarWidth: 22 });
+    for (const r of out.loadRuns) {
+      const pct = loadRunCharts(`cutover-${idPart(r.backend)}`, ` — ${r.backend}`, [steady(r)])[3]!;
+      if (pct.kind === 'bar') out.charts.push({ ...pct, maxBarWidth: 22 });
+    }
     out.charts.push(nodeChart(runs));
     out.notes.unshift(
       `Open loop: ${plan.ratePerS} SET/s of ${plan.valueBytes} B through the leader over ${plan.connections} connections; each admin operation is issued on the leader while the load runs; steady phases hold ${plan.holdMs / 1000} s after a ${plan.settleMs} ms settle.`,
