@@ -58,8 +58,14 @@ export interface ClusterRunOptions {
  * Starts a cluster, runs `body` with it and always stops it (by pid) and removes its data. The
  * nodes run with --encryption (not yet bootstrapped: cleartext until the admin operations run).
  */
+let killHooked = false;
+
 export async function withCluster<T>(tools: ClusterTools, o: ClusterRunOptions, body: (c: Cluster) => Promise<T>): Promise<T> {
-  process.once('exit', tools.procs.killAllNow);
+  // Whatever ends this process, the nodes it started go with it (the launcher tracks their pids).
+  if (!killHooked) {
+    process.once('exit', tools.procs.killAllNow);
+    killHooked = true;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'sealkv-bench-suite-'));
   const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
   process.once('exit', removeDir);
