@@ -142,6 +142,20 @@ describe('bench open-loop load generator', () => {
     expect(r.phases[1]!.latency.count).toBeGreaterThan(0);
   });
 
+  it('stop() ends sending early: durationMs is then only the upper bound, every sent request is answered', async () => {
+    const run = await startOpenLoop({ host: '127.0.0.1', port: stub.port, connections: 2, ratePerS: 200, durationMs: 60_000, intervalMs: 100 });
+    run.mark('only');
+    await sleep(400);
+    run.stop();
+    const r = await run.done;
+    expect(r.durationMs).toBeLessThan(5000);
+    expect(r.scheduled).toBeLessThan(1000);
+    expect(r.completed).toBe(r.scheduled);
+    expect(r.unanswered).toBe(0);
+    expect(r.phases[0]!.stopMs).toBe(r.durationMs);
+    expect(r.series.length).toBeLessThanOrEqual(Math.ceil(r.durationMs / 100) + 1);
+  });
+
   it('refuses a non-loopback target and bad options', async () => {
     await expect(runOpenLoop({ host: '192.0.2.1', port: 6379, connections: 1, ratePerS: 10, durationMs: 100 })).rejects.toBeInstanceOf(BenchConfigError);
     await expect(runOpenLoop({ host: '127.0.0.1', port: stub.port, connections: 0, ratePerS: 10, durationMs: 100 })).rejects.toThrow(/connections/);

@@ -156,9 +156,14 @@ async function openConnections(o: OpenLoopOptions): Promise<Conn[]> {
   return conns;
 }
 
-/** A run in progress: mark() opens a phase now (closing the previous marked one); done resolves at the end. */
+/**
+ * A run in progress: mark() opens a phase now (closing the previous marked one); stop() stops
+ * sending now (durationMs is then the upper bound), replies are still awaited for the drain
+ * period; done resolves at the end.
+ */
 export interface OpenLoopRun {
   mark(name: string): void;
+  stop(): void;
   elapsedMs(): number;
   done: Promise<OpenLoopResult>;
 }
@@ -169,7 +174,13 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
   const intervalMs = o.intervalMs ?? 1000;
   const drainMs = o.drainMs ?? 2000;
   const perReqMs = 1000 / o.ratePerS;
-  const maxRequests = Math.min(o.maxRequests ?? Number.POSITIVE_INFINITY, Math.ceil((o.durationMs * o.ratePerS) / 1000));
+  let maxRequests = Math.min(o.maxRequests ?? Number.POSITIVE_INFINITY, Math.ceil((o.durationMs * o.ratePerS) / 1000));
+  // Where sending stops: durationMs, or earlier when stop() is called (a plan that ends itself).
+  let stopAtMs = o.durationMs;
+  let signalStopped: () => void = () => {};
+  const stopped = new Promise<void>((r) => {
+    signalStopped = r;
+  });
   const command = o.command ?? defaultCommand(o.valueBytes ?? 256, o.keySpace ?? 10_000);
 
   const overall = new LatencyHistogram();
@@ -298,7 +309,8 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
   const done = (async (): Promise<OpenLoopResult> => {
     // Bounded: whatever happens, the run ends drainMs after the last request was due.
     const hardStop = new Promise<void>((r) => setTimeout(r, o.durationMs + drainMs).unref());
-    await Promise.race([finished, hardStop]);
+    const afterStop = stopped.then(() => new Promise<void>((r) => setTimeout(r, drainMs).unref()));
+    await Promise.race([finished, hardStop, afterStop]);
     clearInterval(pacer);
     if (progress) clearInterval(progress);
     const endMs = now();
@@ -318,13 +330,13 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
     }
     // mark() assigns `marked` from outside this closure, which flow analysis cannot see.
     const last = marked as PhaseAcc | null;
-    if (last) last.spec.stopMs = Math.min(last.spec.stopMs, o.durationMs);
-    const sendWindowMs = Math.min(o.durationMs, (maxRequests * 1000) / o.ratePerS);
+    if (last) last.spec.stopMs = Math.min(last.spec.stopMs, stopAtMs);
+    const sendWindowMs = Math.min(stopAtMs, (maxRequests * 1000) / o.ratePerS);
     return {
       target: `${o.host}:${o.port}`,
       connections: o.connections,
       ratePerS: o.ratePerS,
-      durationMs: o.durationMs,
+      durationMs: Math.round(stopAtMs),
       intervalMs,
       scheduled: sent,
       completed,
@@ -348,12 +360,20 @@ export async function startOpenLoop(o: OpenLoopOptions): Promise<OpenLoopRun> {
           longestReplyGapMs: Math.round(p.longestGapMs * 10) / 10,
         };
       }),
-      series: series.points(Math.min(endMs, o.durationMs)),
+      series: series.points(Math.min(endMs, stopAtMs)),
     };
   })();
 
   return {
     elapsedMs: now,
+    stop(): void {
+      const t = now();
+      if (t >= stopAtMs) return;
+      stopAtMs = t;
+      maxRequests = Math.min(maxRequests, sent);
+      signalStopped();
+      checkDone();
+    },
     mark(name: string): void {
       const t = now();
       if (marked) marked.spec.stopMs = t;

@@ -168,12 +168,15 @@ function nodeChart(runs: BackendRun[]): SectionChart {
 
 async function runBackend(ctx: Parameters<Section['run']>[0], backend: string, plan: CutoverPlan, profileDir: string | null): Promise<{ run: BackendRun; tables: Table[]; notes: string[] }> {
   const tools = await clusterTools(ctx.repo);
-  const durationMs = plannedDurationMs(CUTOVER_STEPS, plan, plan.opBudgetMs);
+  // The plan ends the load itself (stop() after the last hold); this is only the upper bound, for
+  // admin operations slower than their budget on a loaded machine.
+  const plannedMs = plannedDurationMs(CUTOVER_STEPS, plan, plan.opBudgetMs);
+  const durationMs = 3 * plannedMs + 60_000;
   let nodes: string[] = [];
   const result = await withCluster(tools, { repo: ctx.repo, backend, log: ctx.log, cpuProfDir: profileDir }, async (c: Cluster) => {
     nodes = c.nodes.map((n) => n.id);
     const [host, port] = splitHostPort(c.leader.resp);
-    ctx.log(`${backend}: open loop ${plan.ratePerS} SET/s of ${plan.valueBytes} B for ${(durationMs / 1000).toFixed(1)} s over ${plan.connections} connections to leader ${c.leader.id}`);
+    ctx.log(`${backend}: open loop ${plan.ratePerS} SET/s of ${plan.valueBytes} B for about ${(plannedMs / 1000).toFixed(1)} s over ${plan.connections} connections to leader ${c.leader.id}`);
     const run = await startOpenLoop({
       host,
       port,
@@ -191,6 +194,7 @@ async function runBackend(ctx: Parameters<Section['run']>[0], backend: string, p
     sampler.start();
     // runPhases records a failed operation and returns; the load still runs to its end.
     const ops = await runPhases(run, c, CUTOVER_STEPS, plan, ctx.log);
+    run.stop();
     const load = await run.done;
     await sampler.stop();
     const node = new Map<string, NodePhaseFigures[]>();
