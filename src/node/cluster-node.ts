@@ -51,7 +51,7 @@ import { RunLoop } from './run-loop.js';
 import type { WalLogStorage } from '../storage/wal/wal-log.js';
 import { bootstrapStores, openRaftLog } from './node-storage.js';
 import { type SnapChunk, SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
-import type { EncryptionStatus, NodeEncryption, NodeStartView } from './encryption-port.js';
+import type { EncryptionStatus, NodeEncryption, NodeStartView, RaftEnvelopePort } from './encryption-port.js';
 import type { NodeMetricsSink } from './metrics.js';
 import { cleartextValueCodec, type ValueCodec } from './fsm/value-codec.js';
 
@@ -325,6 +325,14 @@ export class ClusterNode {
           throw e;
         }
       }
+      if (opts.encryption?.armRaft) {
+        try {
+          opts.encryption.armRaft(node.raftEnvelopePort());
+        } catch (e) {
+          await transport.close().catch(() => undefined);
+          throw e;
+        }
+      }
       node.wire();
       return node;
     } catch (e) {
@@ -462,6 +470,16 @@ export class ClusterNode {
   /** The committed registry row (dekId, nodeId16) of this node's store. */
   registryRow(dekId: number, nodeId16: number): RegistryRow | undefined {
     return new RegistryStore(this.env.registry).get(dekId, nodeId16);
+  }
+
+  /** The raft-envelope hooks the encryption wing installs (RO-11, WI-1, EH-2). */
+  private raftEnvelopePort(): RaftEnvelopePort {
+    return {
+      setWrap: (w) => this.proposer.setWrap(w),
+      setCutover: (i) => this.cutover.set(i),
+      setUnwrapper: (u) => this.pipeline.setUnwrapper(u),
+      registryRow: (d, n) => this.registryRow(d, n),
+    };
   }
 
   /** Serves peer requests `{ t: type, … }` (the transport authenticated `from`). */

@@ -45,7 +45,8 @@ export type ProposalPath = 'user' | 'admin';
  * return a promise that resolves when the proposal may go on.
  */
 export interface ProposalGate {
-  admit(path: ProposalPath): undefined | Promise<void>;
+  /** `deadline` (ms): an admin wait must fail by then (RO-7 step 1). */
+  admit(path: ProposalPath, deadline: number): undefined | Promise<void>;
 }
 
 /** What the proposer needs from the Raft run loop. */
@@ -72,7 +73,8 @@ interface Pending<R> {
 interface Queued {
   id: bigint;
   payload: Uint8Array;
-  path: ProposalPath;
+  /** 'marker': the barrier's raw path (RO-7 step 3), never wrapped, never gated. */
+  path: ProposalPath | 'marker';
 }
 
 export class Proposer<R> {
@@ -85,6 +87,8 @@ export class Proposer<R> {
   private stamp: StampFn | null = null;
   private closed = false;
   private readonly sweepTimer: NodeJS.Timeout;
+  /** Drain waits (RO-7 step 2): each holds the ids admitted before its Begin. */
+  private drains: { ids: Set<bigint>; done: () => void }[] = [];
 
   constructor(
     private readonly raft: RaftSink,
@@ -102,6 +106,24 @@ export class Proposer<R> {
   /** Admin entries (registrations, rotations, bootstrap, membership pre-steps). */
   proposeAdmin(payload: Uint8Array, opts: ProposeOptions = {}): Promise<ProposalResult<R>> {
     return this.submit(payload, 'admin', opts);
+  }
+
+  /**
+   * The raw marker path of the quiescence barrier (RO-7 step 3): never gated, never wrapped. Only
+   * the barrier calls it.
+   */
+  proposeMarker(payload: Uint8Array, opts: ProposeOptions = {}): Promise<ProposalResult<R>> {
+    return this.submit(payload, 'marker', opts);
+  }
+
+  /**
+   * RO-7 step 2: resolves once every proposal admitted before this call has resolved or failed.
+   * The set is sampled synchronously, so the caller's Begin (flag set) and this sample form one step.
+   */
+  drained(): Promise<void> {
+    if (this.pending.size === 0) return Promise.resolve();
+    const ids = new Set(this.pending.keys());
+    return new Promise<void>((done) => this.drains.push({ ids, done }));
   }
 
   /** Installs (or replaces) the wrap-on-propose function. Once on, it is never turned off (RO-11). */
@@ -123,10 +145,11 @@ export class Proposer<R> {
     return this.pending.size;
   }
 
-  private async submit(payload: Uint8Array, path: ProposalPath, opts: ProposeOptions): Promise<ProposalResult<R>> {
+  private async submit(payload: Uint8Array, path: ProposalPath | 'marker', opts: ProposeOptions): Promise<ProposalResult<R>> {
     const deadline = opts.deadline ?? Date.now() + this.defaultTimeoutMs;
     this.failFast(opts.signal, deadline);
-    const wait = this.gate?.admit(path);
+    // Gate check and registration in `pending` happen with no await between them (RO-7).
+    const wait = path === 'marker' ? undefined : this.gate?.admit(path, deadline);
     if (wait) {
       await wait;
       this.failFast(opts.signal, deadline);
@@ -217,6 +240,7 @@ export class Proposer<R> {
 
   private async wrapByPath(wrap: WrapFn, batch: Queued[]): Promise<Uint8Array[]> {
     const out = new Array<Uint8Array>(batch.length);
+    for (let i = 0; i < batch.length; i++) if (batch[i]!.path === 'marker') out[i] = batch[i]!.payload;
     for (const path of ['admin', 'user'] as const) {
       const idx: number[] = [];
       for (let i = 0; i < batch.length; i++) if (batch[i]!.path === path) idx.push(i);
@@ -249,6 +273,7 @@ export class Proposer<R> {
     this.pending.delete(id);
     rec.detach?.();
     rec.resolve({ commitIndex: index, response });
+    this.settled(id);
   }
 
   /**
@@ -284,7 +309,18 @@ export class Proposer<R> {
     if (!rec) return;
     this.pending.delete(id);
     rec.detach?.();
+    this.settled(id);
     rec.reject(e instanceof SealkvError ? e : new ProposalError('UNAVAILABLE', `proposal ${id} failed: ${String(e)}`, { cause: e }));
+  }
+
+  private settled(id: bigint): void {
+    if (this.drains.length === 0) return;
+    this.drains = this.drains.filter((d) => {
+      d.ids.delete(id);
+      if (d.ids.size > 0) return true;
+      d.done();
+      return false;
+    });
   }
 
   private sweepDeadlines(): void {
