@@ -9,7 +9,7 @@ const FLAGS = new Set(['admin', 'token-file', 'id', 'address', 'role', 'timeout-
 const BOOL_FLAGS = new Set(['voter']);
 
 /** The encryption subcommands served over the admin API (OP-3), and how each prints its answer. */
-const ENCRYPTION_COMMANDS = new Set(['capability', 'status', 'sidecar', 'bootstrap', 'enable-storage-envelope', 'rotate-dek', 'disable', 'kek-params']);
+const ENCRYPTION_COMMANDS = new Set(['capability', 'status', 'sidecar', 'bootstrap', 'enable-storage-envelope', 'enable-raft-envelope', 'rotate-dek', 'disable', 'kek-params']);
 
 export async function runAdmin(argv: string[]): Promise<number> {
   let [sub, ...rest] = argv;
@@ -140,6 +140,9 @@ function encryptionRequest(
     }
     case 'enable-storage-envelope':
       return { method: 'POST', path: '/v1/encryption/enable-storage-envelope', body: timeout };
+    // issue 11
+    case 'enable-raft-envelope':
+      return { method: 'POST', path: '/v1/encryption/enable-raft-envelope', body: timeout };
     case 'rotate-dek':
       if (f.purpose === undefined) return 'rotate-dek needs --purpose storage|raft';
       return { method: 'POST', path: '/v1/encryption/rotate-dek', body: { purpose: f.purpose, ...timeout } };
@@ -156,7 +159,7 @@ function encryptionOutput(sub: string, text: string): string {
   } catch {
     return text;
   }
-  if (sub === 'enable-storage-envelope') {
+  if (sub === 'enable-storage-envelope' || sub === 'enable-raft-envelope') {
     const line = `${doc.was_already_active === true ? 'already-active' : 'enabled'} applied_index=${String(doc.applied_index)}`;
     return doc.cutover_index_unknown === true ? `${line}\nwarning: cutover index unknown` : line;
   }

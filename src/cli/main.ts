@@ -16,6 +16,7 @@ import { RespHandler } from '../server/resp-handler.js';
 import { RespServer } from '../server/resp-server.js';
 import { createEncryptionRuntime, type EncryptionRuntime } from '../encryption/runtime.js';
 import { type AdminNodePort, CAPABILITY_REQUEST, EncryptionAdmin } from '../encryption/admin-flows.js';
+import { CutoverBarrier } from '../encryption/cutover-barrier.js';
 import { WriterRegistrar } from '../encryption/registrar.js';
 import { EncryptionStateCell } from '../encryption/state-cell.js';
 import type { NodeConfig } from '../node/config.js';
@@ -151,6 +152,36 @@ async function start(argv: string[]): Promise<void> {
     rt.state.subscribe(() => registrar.ensure());
     registrar.ensure();
   }
+  // Issue 11: the raft-envelope barrier (RO-7) is the proposer's gate; the raft wrap gate's
+  // registration (WR-8) runs like the storage one once the raft cutover is active.
+  let raftCutover: CutoverBarrier | undefined;
+  if (runtime) {
+    const rt = runtime;
+    const raftRegistrar = new WriterRegistrar(
+      {
+        registryRow: (d, n) => node.registryRow(d, n),
+        submitAdmin: (payload, deadline) => node.submitAdmin(payload, deadline),
+        gateWrites: (p) => node.gateWrites(p),
+        log: (msg, err) => log.warn({ err: (err as Error)?.message }, msg),
+      },
+      rt.state,
+      enc.identity.fullNodeId,
+      enc.pinned.raft.localEpoch,
+      'raft',
+    );
+    rt.state.subscribe(() => raftRegistrar.ensure());
+    raftRegistrar.ensure();
+    raftCutover = new CutoverBarrier({
+      drained: () => node.proposer.drained(),
+      isLeader: () => node.raft.isLeader(),
+      leader: () => node.raft.leader,
+      proposeMarker: async (payload, deadline) => (await node.proposer.proposeMarker(payload, { deadline })).commitIndex,
+      waitApplied: (index, deadline) => node.waitApplied(index, deadline),
+      raftCutover: () => rt.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n,
+      converge: (cutover) => rt.installRaftWrap(cutover, rt.state.sidecar()?.active.raft ?? 0),
+    });
+    node.proposer.setGate(raftCutover);
+  }
   const resp = new RespServer({
     handler: new RespHandler(node, metrics),
     host: cfg.resp.host,
@@ -167,6 +198,7 @@ async function start(argv: string[]): Promise<void> {
     fullNodeId: enc.identity.fullNodeId,
     pinned: { storage: enc.pinned.storage.localEpoch, raft: enc.pinned.raft.localEpoch },
     build: BUILD,
+    ...(raftCutover ? { raftCutover } : {}),
   });
   node.registerPeerRequest(CAPABILITY_REQUEST, () => encAdmin.capability());
   registerEncryptionRoutes(admin, encAdmin);
