@@ -30,7 +30,7 @@ import { runVerifyAtRest } from './verify-at-rest.js';
 
 const USAGE = `usage:
   sealkv start --id ID --data-dir DIR --raft HOST:PORT --peers ID=HOST:PORT,... [--resp HOST:PORT] [--admin HOST:PORT]
-               [--cluster-id NAME] [--join] [--cipher native|wasm|js|node] [--crypto-workers N] [--admin-token-file F]
+               [--cluster-id NAME] [--join] [--cipher native|wasm|js|node] [--crypto-workers N] [--raft-envelope-gate open|closed] [--admin-token-file F]
                [--log-level info] [--tick-ms 100] [--election-ticks 10] [--heartbeat-ticks 1]
                [--snapshot-threshold N] [--compaction-margin N] [--max-bulk-bytes N] [--request-timeout-ms N] [--config file.json]
                [--encryption (--kek-file F | --kek-env VAR | --kek-passphrase-file F) [--sidecar PATH] [--rotate-on-startup]]
@@ -199,6 +199,7 @@ async function start(argv: string[]): Promise<void> {
     pinned: { storage: enc.pinned.storage.localEpoch, raft: enc.pinned.raft.localEpoch },
     build: BUILD,
     ...(raftCutover ? { raftCutover } : {}),
+    raftGate: cfg.raftEnvelopeGate ?? 'open',
   });
   node.registerPeerRequest(CAPABILITY_REQUEST, () => encAdmin.capability());
   registerEncryptionRoutes(admin, encAdmin);

@@ -44,6 +44,7 @@ export interface AdminNodePort {
  * wrap-on-propose, the barrier, the installer and the start-up re-arm all exist in this build.
  */
 export const RAFT_ENVELOPE_KILL_SWITCH: 'open' | 'closed' = 'open';
+// A node may close it further at start: `--raft-envelope-gate closed` (src/cli/config.ts).
 
 /** The barrier run of RO-7 (src/encryption/cutover-barrier.ts); resolves with the marker's index. */
 export interface RaftCutoverRunner {
