@@ -430,7 +430,9 @@ export class ClusterNode {
    * committed); reads never wait. A write whose deadline passes first fails, retryable.
    */
   gateWrites(p: Promise<void>): void {
-    const g = p.catch(() => undefined);
+    // Gates compose (the storage and the raft registrations may overlap): writes wait for both.
+    const prev = this.writeGate;
+    const g = Promise.all([prev, p.catch(() => undefined)]).then(() => undefined);
     this.writeGate = g;
     void g.then(() => {
       if (this.writeGate === g) this.writeGate = null;
