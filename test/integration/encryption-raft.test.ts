@@ -172,4 +172,60 @@ describe('raft envelope on a 3-node cluster', () => {
     for (const id of c.ids()) await c.kill(id, 'SIGTERM');
     for (const id of c.ids()) expect(readSidecar(c.node(id).dataDir).raftEnvelopeCutoverIndex, id).toBe(0n);
   }, 120_000);
+
+  it('AS-12/RO-16/WI-1: the leader killed at after-marker-commit (before barrier step 5): a follower takes over and wraps its first proposals, the killed node rejoins with the wrap from its sidecar, a retry answers already-active', async () => {
+    const c = await encryptedCluster('enc-raft-as12');
+    let L = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
+    expect((await c.adminOnLeader('POST', '/v1/encryption/bootstrap', {})).status).toBe(200);
+    await c.waitCaughtUp();
+    // Restart L with the crash point armed and give it the leadership back.
+    await c.kill(L, 'SIGTERM');
+    c.start(L, false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: 'after-marker-commit' });
+    await waitFor(`${L} up`, () => c.status(L), 20_000);
+    await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
+    await waitFor(`${L} leads`, async () => {
+      const cur = await c.waitForLeader({ timeoutMs: 20_000 });
+      if (cur === L) return true;
+      await c.node(cur).admin.request('POST', '/v1/transfer-leader', { id: L }, 15_000).catch(() => undefined);
+      return undefined;
+    }, 60_000);
+    await c.waitCaughtUp();
+    c.expectExit(L);
+    await c.node(L).admin.request('POST', '/v1/encryption/enable-raft-envelope', {}, 20_000).catch(() => undefined);
+    expect((await c.waitExit(L)).signal).toBe('SIGKILL');
+    const others = c.ids().filter((id) => id !== L);
+    const next = await c.waitForLeader({ among: others, not: L, timeoutMs: 30_000 });
+    const conn = await c.resp(next);
+    for (let i = 0; i < 10; i++) await set(conn, `after-failover-${i}`, `f-${i}`);
+    conn.close();
+    // The killed node restarts (wrap and cell from its sidecar, or from the marker's apply) and rejoins.
+    c.start(L, false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: '' });
+    await waitFor(`${L} up again`, () => c.status(L), 20_000);
+    await c.waitCaughtUp(c.ids(), 30_000);
+    const retry = await c.adminOnLeader('POST', '/v1/encryption/enable-raft-envelope', {});
+    expect(retry.status, JSON.stringify(retry.body)).toBe(200);
+    const N = BigInt((retry.body as { applied_index: string }).applied_index);
+    expect(retry.body).toMatchObject({ was_already_active: true });
+    for (const id of c.ids()) {
+      const cn = await c.resp(id);
+      await set(cn, `rejoined-${id}`, 'x');
+      cn.close();
+    }
+    await c.waitCaughtUp();
+    expect(c.unexpectedExits()).toEqual([]);
+    for (const id of c.ids()) await c.kill(id, 'SIGTERM');
+    for (const id of c.ids()) {
+      const dir = c.node(id).dataDir;
+      expect(readSidecar(dir).raftEnvelopeCutoverIndex, id).toBe(N);
+      const bounds = (await logBounds(dir))!;
+      let wrapped = 0;
+      for (let i = Math.max(bounds.first, Number(N) + 1); i <= bounds.last; i++) {
+        const e = (await readLogEntry(dir, i))!;
+        if (e.type !== EntryType.Normal || e.data.length === 0) continue;
+        expect(e.data[9], `${id} log ${i}`).toBe(0x01);
+        wrapped++;
+      }
+      expect(wrapped, id).toBeGreaterThanOrEqual(10);
+    }
+  }, 240_000);
 });
