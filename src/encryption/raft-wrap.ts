@@ -1,9 +1,9 @@
 // Wrap-on-propose (SPEC PE-5, RE-1..RE-5, RO-12): seals a batch of proposal payloads into raft
 // envelopes under one raft DEK, with the process's raft-purpose nonce factory (pinned from this
 // load's PersistedEpoch token, KM-8). Batches go through the crypto pool, which runs small ones
-// inline by its own policy. The raft wrap gate of WR-8 refuses user proposals until this node is
-// registered for the DEK at its raft epoch; admin proposals pass (this node's own registration
-// travels on the admin path and must be wrapped after the cutover).
+// inline by its own policy. The raft wrap gate of WR-8 refuses every proposal until this node is
+// registered for the DEK at its raft epoch, except this node's own registration (the proposer's
+// 'registration' path, used only by `ClusterNode.submitAdmin`, which the registrars call).
 
 import type { Aead } from '../crypto/aead.js';
 import { ENVELOPE_HEADER_SIZE, writeEnvelopeHeader } from '../crypto/envelope/framing.js';
@@ -11,7 +11,7 @@ import type { NonceFactory } from '../crypto/envelope/nonce.js';
 import { buildRaftAad, wrapRaftBatch } from '../crypto/envelope/raft.js';
 import type { Keystore } from '../crypto/keystore.js';
 import { ProposalError, SealkvError } from '../errors.js';
-import type { ProposalPath, WrapFn } from '../node/proposer.js';
+import type { WrapFn, WrapPath } from '../node/proposer.js';
 
 /** Raft envelope version (RE-1). */
 const RAFT_ENVELOPE_VERSION = 0x01;
@@ -34,8 +34,8 @@ export interface RaftWrapDeps {
 /** Builds the wrap function for raft DEK `dekId` (order preserved; a failure rejects the whole batch). */
 export function buildRaftWrap(deps: RaftWrapDeps, dekId: number): WrapFn {
   let registered = false;
-  return async (payloads: Uint8Array[], path: ProposalPath): Promise<Uint8Array[]> => {
-    if (path === 'user' && !registered) {
+  return async (payloads: Uint8Array[], path: WrapPath): Promise<Uint8Array[]> => {
+    if (path !== 'registration' && !registered) {
       // Cached once true: a registration for (dekId, this epoch) is never undone in this load.
       registered = deps.registered(dekId);
       if (!registered) throw new ProposalError('WRITER_NOT_REGISTERED', `this node is not yet registered for raft DEK ${dekId}; retry`);

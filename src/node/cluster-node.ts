@@ -457,7 +457,9 @@ export class ClusterNode {
   async submitAdmin(payload: Uint8Array, deadline: number): Promise<void> {
     let index: bigint;
     if (this.raft.isLeader()) {
-      index = await this.proposeAdmin(payload, deadline);
+      // This node's own registration: the raft wrap gate's one exception (WR-8).
+      if (!this.raft.isLeader()) throw new ProposalError('NOT_LEADER', 'admin entries go to the leader', { leader: this.raft.leader });
+      index = (await this.proposer.proposeAdmin(payload, { deadline, registration: true })).commitIndex;
     } else {
       const leader = this.raft.leader;
       if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });

@@ -24,6 +24,12 @@ export interface ProposeOptions {
   signal?: AbortSignal;
   /** Which expiries were made absolute from the payload's `now` (EX/PX): the stamp moves them too. */
   relativeTtl?: RelativeTtl;
+  /**
+   * proposeAdmin only: this node's own writer registration (the dedicated registration call of
+   * WR-8). Gated like any admin proposal; the wrap sees path 'registration', the one exception to
+   * the raft wrap gate (recognised by calling path, never by payload bytes).
+   */
+  registration?: boolean;
 }
 
 /** Stamps a user payload in place with the admitting leader's time (see `setStamp`). */
@@ -35,7 +41,10 @@ export interface ProposalResult<R> {
 }
 
 /** Wraps a batch of payloads into raft envelopes (order preserved); throws a typed error to reject them. */
-export type WrapFn = (payloads: Uint8Array[], path: ProposalPath) => Promise<Uint8Array[]>;
+export type WrapFn = (payloads: Uint8Array[], path: WrapPath) => Promise<Uint8Array[]>;
+
+/** The calling path a wrap sees: the gate's paths plus this node's own registration (WR-8). */
+export type WrapPath = ProposalPath | 'registration';
 
 export type ProposalPath = 'user' | 'admin';
 
@@ -74,7 +83,7 @@ interface Queued {
   id: bigint;
   payload: Uint8Array;
   /** 'marker': the barrier's raw path (RO-7 step 3), never wrapped, never gated. */
-  path: ProposalPath | 'marker';
+  path: WrapPath | 'marker';
 }
 
 export class Proposer<R> {
@@ -169,7 +178,7 @@ export class Proposer<R> {
       }
       // Registered before the entry is handed to Raft (PE-3).
       this.pending.set(id, rec);
-      this.queue.push({ id, payload: copy, path });
+      this.queue.push({ id, payload: copy, path: path === 'admin' && opts.registration === true ? 'registration' : path });
       this.scheduleFlush();
     });
   }
@@ -241,7 +250,7 @@ export class Proposer<R> {
   private async wrapByPath(wrap: WrapFn, batch: Queued[]): Promise<Uint8Array[]> {
     const out = new Array<Uint8Array>(batch.length);
     for (let i = 0; i < batch.length; i++) if (batch[i]!.path === 'marker') out[i] = batch[i]!.payload;
-    for (const path of ['admin', 'user'] as const) {
+    for (const path of ['registration', 'admin', 'user'] as const) {
       const idx: number[] = [];
       for (let i = 0; i < batch.length; i++) if (batch[i]!.path === path) idx.push(i);
       if (idx.length === 0) continue;
