@@ -142,7 +142,7 @@ export class EncryptionAdmin {
       const payload = encodeBootstrap({ storageDekId: ids.storage, storageWrapped, raftDekId: ids.raft, raftWrapped, batch });
       const index = await this.node.proposeAdmin(payload, deadline);
       return { applied_index: index.toString(), storage_dek_id: ids.storage, raft_dek_id: ids.raft };
-    });
+    }, deadline);
   }
 
   /** RO-5: the Phase 1 switch. */
@@ -175,7 +175,7 @@ export class EncryptionAdmin {
         return { ...this.alreadyActive(after.storageEnvelopeCutoverIndex, after.raftAppliedIndex), capability_summary: summary };
       }
       return { applied_index: index.toString(), was_already_active: false, cutover_index_unknown: false, capability_summary: summary };
-    });
+    }, deadline);
   }
 
   // ---------------------------------------------------------------- issue 11: raft envelope
@@ -214,7 +214,7 @@ export class EncryptionAdmin {
         return { applied_index: cutover.toString(), was_already_active: true, cutover_index_unknown: false, capability_summary: summary };
       }
       return { applied_index: index.toString(), was_already_active: false, cutover_index_unknown: false, capability_summary: summary };
-    });
+    }, deadline);
   }
 
   private requireAllCapable(verdicts: readonly MemberVerdict[]): void {
@@ -251,7 +251,7 @@ export class EncryptionAdmin {
       });
       const index = await this.node.proposeAdmin(payload, deadline);
       return { applied_index: index.toString(), key_id: keyId, purpose };
-    });
+    }, deadline);
   }
 
   private alreadyActive(cutover: bigint, sidecarApplied: bigint): Record<string, unknown> {
@@ -290,18 +290,28 @@ export class EncryptionAdmin {
     );
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.mutex.then(fn);
-    this.mutex = run.then(
-      () => undefined,
-      () => undefined,
-    );
+  private exclusive<T>(fn: () => Promise<T>, deadline?: number): Promise<T> {
+    const prev = this.mutex;
+    // RO-6: waiting for the mutex is bounded by the request's deadline (when given); the next
+    // holder still waits for the previous one, so a timed-out waiter never breaks exclusivity.
+    const run = (deadline === undefined ? prev : waitUntil(prev, deadline)).then(fn);
+    this.mutex = Promise.allSettled([prev, run]).then(() => undefined);
     return run.catch((e: unknown) => {
       // Writer-batch checks throw KeyErrors: request errors with their OP-2 statuses.
       if (e instanceof KeyError) throw new AdminError(e.code === 'LOCAL_EPOCH_OUT_OF_RANGE' || e.code === 'INVALID_ARGUMENT' ? 400 : 409, e.code, e.message);
       throw e;
     });
   }
+}
+
+function waitUntil(p: Promise<void>, deadline: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new ProposalError('TIMEOUT', 'another encryption admin operation is still running')), Math.max(0, deadline - Date.now()));
+    void p.then(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
 }
 
 function describe(v: MemberVerdict): string {
