@@ -16,7 +16,7 @@ import type { Aead } from '../crypto/aead.js';
 import { unwrapRaft } from '../crypto/envelope/raft.js';
 import { lowNodeId16 } from '../keys/node-identity.js';
 import { checkRaftWrapAvailable } from '../keys/startup-guards.js';
-import { InlineRaftUnwrapper } from '../node/raft-unwrapper.js';
+import { PoolRaftUnwrapper } from './pool-raft-unwrapper.js';
 import { buildRaftWrap } from './raft-wrap.js';
 import { WrapInstaller } from './wrap-installer.js';
 import { deriveNodeIdentity } from '../keys/node-identity.js';
@@ -80,8 +80,9 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
   let installer: WrapInstaller | null = null;
   const armRaft = (port: RaftEnvelopePort): void => {
     // EH-2: the engine gets the cipher whenever encryption is on, so a runtime cutover needs no
-    // restart. Unwrap runs inline (the in-order recompute too); wrap goes through the pool.
-    port.setUnwrapper(new InlineRaftUnwrapper(aead, keystore));
+    // restart. Batches unwrap in the crypto pool (which runs small ones inline by its policy); the
+    // in-order recompute and single entries are inline. Wrap goes through the pool too.
+    port.setUnwrapper(new PoolRaftUnwrapper(aead, keystore, pool));
     const wi = new WrapInstaller({
       buildWrap: (dekId) => {
         if (!keystore.has(dekId)) throw new CryptoError('UNKNOWN_KEY_ID', `raft DEK ${dekId} is not loaded`);
