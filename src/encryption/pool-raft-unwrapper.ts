@@ -43,7 +43,10 @@ export class PoolRaftUnwrapper implements RaftUnwrapper {
           return;
         }
         let list = byKey.get(env.keyId);
-        if (list === undefined) byKey.set(env.keyId, (list = []));
+        if (list === undefined) {
+          list = [];
+          byKey.set(env.keyId, list);
+        }
         list.push({ i, nonce: env.nonce, aad: buildRaftAad(env.version, env.keyId), data: env.body });
       } catch (err) {
         out[i] = err instanceof SealkvError ? err : new EnvelopeError('ENVELOPE_SHORT', String(err));
