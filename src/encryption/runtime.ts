@@ -138,6 +138,10 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
       keystore,
       identity: pre.identity,
       pinned: { storage: pre.pinned.storage.localEpoch, raft: pre.pinned.raft.localEpoch },
+      installRaftWrap: (c, d) => {
+        if (installer === null) throw new CryptoError('NO_CIPHER', 'the raft-envelope installer is not wired');
+        installer.install(c, d);
+      },
     }),
     persist: (i, e) => executor.persist(i, e),
     publish: (i, e) => executor.publish(i, e),
