@@ -70,7 +70,13 @@ describe('bench suite node metrics', () => {
 
   it('the cutover plan starts in cleartext and names a transition phase per admin operation', () => {
     expect(CUTOVER_STEPS[0]).toEqual({ name: 'cleartext' });
-    expect(CUTOVER_STEPS.filter((s) => s.op).map(transitionName)).toEqual(['cutover to bootstrapped', 'cutover to storage envelope', 'cutover to storage rotate-dek']);
-    expect(plannedDurationMs(CUTOVER_STEPS, { warmupMs: 1000, holdMs: 2000, settleMs: 500 }, 1000)).toBe(1000 + 4 * 2000 + 3 * 1500);
+    expect(CUTOVER_STEPS.filter((s) => s.op).map(transitionName)).toEqual([
+      'cutover to bootstrapped',
+      'cutover to storage envelope',
+      'cutover to raft envelope',
+      'cutover to raft rotate-dek',
+      'cutover to storage rotate-dek',
+    ]);
+    expect(plannedDurationMs(CUTOVER_STEPS, { warmupMs: 1000, holdMs: 2000, settleMs: 500 }, 1000)).toBe(1000 + 6 * 2000 + 5 * 1500);
   });
 });

@@ -3,8 +3,8 @@
 // where a barrier's pause and -TRYAGAIN replies land) and another once it returned and settled
 // ("X": the steady state under the new configuration).
 //
-// The steps are data: the raft-envelope cutover joins by adding its two steps to CUTOVER_STEPS
-// (see the comment there); nothing else in the runner or the section changes.
+// The steps are data (CUTOVER_STEPS): a new admin operation joins the plan as one entry; nothing
+// else in the runner or the section changes.
 
 import { adminPost, type Cluster } from './cluster.js';
 import type { OpenLoopRun } from './loadgen.js';
@@ -38,9 +38,8 @@ export const CUTOVER_STEPS: CutoverStep[] = [
   { name: 'cleartext' },
   { name: 'bootstrapped', op: post('sealkv admin encryption bootstrap', '/v1/encryption/bootstrap') },
   { name: 'storage envelope', op: post('sealkv admin encryption enable-storage-envelope', '/v1/encryption/enable-storage-envelope') },
-  // The raft-envelope cutover (issue 15 item 1) joins here, once it exists:
-  //   { name: 'raft envelope', op: post('sealkv admin encryption enable-raft-envelope', '/v1/encryption/enable-raft-envelope') },
-  //   { name: 'raft rotate-dek', op: post('sealkv admin encryption rotate-dek --purpose raft', '/v1/encryption/rotate-dek', { purpose: 'raft' }) },
+  { name: 'raft envelope', op: post('sealkv admin encryption enable-raft-envelope', '/v1/encryption/enable-raft-envelope') },
+  { name: 'raft rotate-dek', op: post('sealkv admin encryption rotate-dek --purpose raft', '/v1/encryption/rotate-dek', { purpose: 'raft' }) },
   { name: 'storage rotate-dek', op: post('sealkv admin encryption rotate-dek --purpose storage', '/v1/encryption/rotate-dek', { purpose: 'storage' }) },
 ];
 

@@ -1,9 +1,8 @@
 // Suite section "cluster-throughput" (issue 15 item 3): closed-loop saturation of a 3-node
 // cluster through the leader — N clients with one SET in flight each, over a grid of client
-// counts and value sizes — with encryption off and with the storage envelope on, per cipher
-// backend (one cluster per backend: the grid runs in cleartext, then the storage envelope is
-// enabled on the same cluster and the grid runs again). "Both envelopes" joins when the raft
-// envelope exists (ENCRYPTION_STEPS). etcd 3.4 runs the same grid as the peer reference, through
+// counts and value sizes — with encryption off, the storage envelope on, and both envelopes on,
+// per cipher backend (one cluster per backend: the grid runs in cleartext, then bootstrap and
+// the storage envelope, the grid again, then the raft envelope, the grid again). etcd 3.4 runs the same grid as the peer reference, through
 // its own gRPC Put (scripts/bench-cluster/etcd-put.mjs), or is skipped with a notice when absent.
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,10 +29,9 @@ export function throughputPlan(mode: RunMode): { points: ThroughputPoint[]; poin
         { clients: 1, valueBytes: 1024 },
         { clients: 16, valueBytes: 1024 },
         { clients: 64, valueBytes: 1024 },
-        { clients: 16, valueBytes: 64 },
         { clients: 16, valueBytes: 16384 },
       ],
-      pointMs: 1500,
+      pointMs: 1200,
     };
   }
   const points: ThroughputPoint[] = [];
@@ -51,7 +49,12 @@ const ENCRYPTION_STEPS: { mode: string; enable: ((c: Cluster) => Promise<void>) 
       await adminPost(c.leader, '/v1/encryption/enable-storage-envelope');
     },
   },
-  // Once the raft envelope exists: { mode: 'both', enable: (c) => adminPost(c.leader, '/v1/encryption/enable-raft-envelope').then(() => undefined) },
+  {
+    mode: 'both',
+    enable: async (c) => {
+      await adminPost(c.leader, '/v1/encryption/enable-raft-envelope');
+    },
+  },
 ];
 
 interface Row {
@@ -156,7 +159,7 @@ async function etcdRows(ctx: SectionContext, points: ThroughputPoint[], pointMs:
 
 export const clusterThroughputSection: Section = {
   id: 'cluster-throughput',
-  title: 'Cluster throughput: closed-loop SET saturation per backend, encryption off / storage envelope, with etcd as the peer reference',
+  title: 'Cluster throughput: closed-loop SET saturation per backend, encryption off / storage envelope / both envelopes, with etcd as the peer reference',
   async run(ctx) {
     const { points, pointMs } = throughputPlan(ctx.mode);
     const backends = ctx.mode === 'smoke' ? [ctx.backends.includes('node') ? 'node' : ctx.backends[0]!] : ctx.backends;
@@ -210,14 +213,15 @@ export const clusterThroughputSection: Section = {
       note: `Each client keeps one SET in flight on its own connection for ${pointMs / 1000} s. etcd: gRPC KV/Put through its leader (scripts/bench-cluster/etcd-put.mjs), fsync on, defaults.`,
     };
     out.tables.unshift(table);
-    // Native vs js at 1 KiB with encryption on (the issue's ≥ 5× target is for both envelopes).
+    // Native vs js peak at 1 KiB per encryption mode (the issue's target: ≥ 5× with both envelopes).
     const at = (sys: string, enc: string, v: number) => rows.filter((x) => x.system === sys && x.encryption === enc && x.r.valueBytes === v).sort((a, b) => b.r.opsPerS - a.r.opsPerS)[0];
-    const nat = at('sealkv native', 'storage', 1024);
-    const js = at('sealkv js', 'storage', 1024);
-    if (nat && js && js.r.opsPerS > 0) {
+    for (const enc of ['storage', 'both']) {
+      const nat = at('sealkv native', enc, 1024);
+      const js = at('sealkv js', enc, 1024);
+      if (!nat || !js || js.r.opsPerS <= 0) continue;
       const ratio = Math.round((nat.r.opsPerS / js.r.opsPerS) * 100) / 100;
-      out.figures.push({ id: 'native-over-js.enc-storage.1024B.ratio', label: 'native / js peak writes per second, storage envelope, 1 KiB', value: ratio, unit: 'ratio', better: 'higher' });
-      out.notes.push(`Peak at 1 KiB with the storage envelope: native ${nat.r.opsPerS}/s (${nat.r.clients} clients) vs js ${js.r.opsPerS}/s (${js.r.clients} clients): ${ratio}× (the issue's ≥ 5× target is for both envelopes, which needs the raft envelope).`);
+      out.figures.push({ id: `native-over-js.enc-${enc}.1024B.ratio`, label: `native / js peak writes per second, encryption ${enc}, 1 KiB`, value: ratio, unit: 'ratio', better: 'higher' });
+      out.notes.push(`Peak at 1 KiB, encryption ${enc}: native ${nat.r.opsPerS}/s (${nat.r.clients} clients) vs js ${js.r.opsPerS}/s (${js.r.clients} clients): ${ratio}×${enc === 'both' ? ' (target ≥ 5×)' : ''}.`);
     }
     // Chart: peak writes/s per system and encryption at each value size.
     const sizes = [...new Set(rows.map((x) => x.r.valueBytes))].sort((a, b) => a - b);

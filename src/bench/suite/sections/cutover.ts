@@ -1,7 +1,7 @@
 // Suite section "cutover" — the headline (issue 15 item 1): per cipher backend, a fresh 3-node
 // cluster (--encryption --cipher <backend>) under a steady open-loop SET load through the leader
 // runs in cleartext, then through the cutover steps of CUTOVER_STEPS (bootstrap →
-// enable-storage-envelope → storage rotate-dek today; the raft-envelope steps join there). Per
+// enable-storage-envelope → enable-raft-envelope → raft rotate-dek → storage rotate-dek). Per
 // phase: client latency p50/p99/p99.9 (HDR), throughput, -TRYAGAIN and other error replies, the
 // longest reply gap (the write pause); from the nodes' /metrics: wrap and apply latency p50/p99,
 // main-thread busy share, crypto pool queue depth.
@@ -28,8 +28,8 @@ export interface CutoverPlan extends PhaseTiming {
 }
 
 export function cutoverPlan(mode: RunMode): CutoverPlan {
-  if (mode === 'smoke') return { ratePerS: 200, intervalMs: 250, connections: 4, valueBytes: 256, warmupMs: 500, holdMs: 700, settleMs: 200, sampleEveryMs: 250, opBudgetMs: 600 };
-  if (mode === 'quick') return { ratePerS: 1000, intervalMs: 250, connections: 8, valueBytes: 256, warmupMs: 1500, holdMs: 2500, settleMs: 500, sampleEveryMs: 250, opBudgetMs: 800 };
+  if (mode === 'smoke') return { ratePerS: 200, intervalMs: 250, connections: 4, valueBytes: 256, warmupMs: 500, holdMs: 600, settleMs: 200, sampleEveryMs: 250, opBudgetMs: 600 };
+  if (mode === 'quick') return { ratePerS: 1000, intervalMs: 250, connections: 8, valueBytes: 256, warmupMs: 1500, holdMs: 2000, settleMs: 500, sampleEveryMs: 250, opBudgetMs: 800 };
   return { ratePerS: 2000, intervalMs: 250, connections: 16, valueBytes: 256, warmupMs: 5000, holdMs: 10_000, settleMs: 1000, sampleEveryMs: 500, opBudgetMs: 2000 };
 }
 
@@ -103,24 +103,28 @@ function phaseTable(runs: BackendRun[]): Table {
     title: 'Across the cutover: client latency, throughput, write pause, error replies and node-side figures per backend and phase',
     columns: ['backend', 'phase', 'p50 (ms)', 'p99 (ms)', 'p99.9 (ms)', 'replies/s', 'write pause (ms)', 'error replies', 'wrap p50 (ms)', 'wrap p99 (ms)', 'apply p50 (ms)', 'apply p99 (ms)', 'main-thread share n1/n2/n3 (* leader)', 'pool queue max / mean'],
     rows,
-    note: '"cutover to X" phases run from issuing the admin operation until it returned plus a settle time: the barrier pause and -TRYAGAIN replies land there. The other phases are the steady state. Wrap and apply latency are the leader\'s, from its /metrics histograms (bucket-interpolated, so resolution is the bucket width); wrap latency is 0 while no raft-envelope wrap is installed.',
+    note: '"cutover to X" phases run from issuing the admin operation until it returned plus a settle time: the barrier pause and -TRYAGAIN replies land there. The other phases are the steady state. Wrap and apply latency are the leader\'s, from its /metrics histograms (bucket-interpolated, so resolution is the bucket width); wrap latency is 0 until the raft envelope is enabled (no wrap installed).',
   };
 }
 
 function headlineTable(runs: BackendRun[]): Table {
   const rows = runs.map((r) => {
     const p = (name: string) => r.load.phases.find((x) => x.name === name);
-    const before = p('cleartext');
-    const after = p('storage envelope');
+    const clear = p('cleartext');
+    const before = p('storage envelope');
+    const after = p('raft envelope');
+    const barrier = p('cutover to raft envelope');
     const trans = r.load.phases.filter((x) => x.name.startsWith('cutover to '));
     const tryagain = r.load.phases.reduce((a, x) => a + (x.errorReplies.TRYAGAIN ?? 0), 0);
-    const lead = r.node.get('storage envelope')?.find((f) => f.node === r.leader);
+    const lead = r.node.get('raft envelope')?.find((f) => f.node === r.leader);
     const ratio = before && after && before.latency.p99Us > 0 ? Math.round((after.latency.p99Us / before.latency.p99Us) * 100) / 100 : '–';
     return [
       r.backend,
+      clear ? ms(clear.latency.p99Us) : '–',
       before ? ms(before.latency.p99Us) : '–',
       after ? ms(after.latency.p99Us) : '–',
       ratio,
+      barrier ? barrier.longestReplyGapMs : '–',
       Math.max(0, ...trans.map((x) => x.longestReplyGapMs)),
       tryagain,
       lead ? `${ms(lead.wrapP50Us)} / ${ms(lead.wrapP99Us)}` : '–',
@@ -129,10 +133,22 @@ function headlineTable(runs: BackendRun[]): Table {
     ];
   });
   return {
-    title: 'Headline per backend: steady-state p99 before and after the storage cutover, worst write pause, -TRYAGAIN, wrap/apply latency',
-    columns: ['backend', 'p99 cleartext (ms)', 'p99 storage envelope (ms)', 'after / before', 'worst write pause in a cutover (ms)', '-TRYAGAIN', 'wrap p50 / p99 (ms)', 'apply p50 / p99 (ms)', 'admin operations (ms)'],
+    title: 'Headline per backend: steady-state p99 before and after the raft cutover, the barrier pause, -TRYAGAIN, wrap/apply latency with both envelopes',
+    columns: [
+      'backend',
+      'p99 cleartext (ms)',
+      'p99 storage envelope = before raft (ms)',
+      'p99 raft envelope = after (ms)',
+      'after / before',
+      'raft barrier pause (ms)',
+      'worst write pause in any cutover (ms)',
+      '-TRYAGAIN',
+      'wrap p50 / p99, raft envelope (ms)',
+      'apply p50 / p99, raft envelope (ms)',
+      'admin operations (ms)',
+    ],
     rows,
-    note: 'The raft-envelope columns (p99 after the raft cutover, the raft rotate-dek) join when that cutover exists; see "Still to come".',
+    note: 'Targets (issue 15): native after/before ≤ 1.15; raft barrier pause ≤ 50 ms at 2,000 writes/s (full mode). The barrier pause is the longest stretch without any reply in the "cutover to raft envelope" phase; wrap and apply latency are the leader\'s in the steady "raft envelope" phase.',
   };
 }
 
@@ -218,7 +234,7 @@ async function runBackend(ctx: Parameters<Section['run']>[0], backend: string, p
 
 export const cutoverSection: Section = {
   id: 'cutover',
-  title: 'Across the cutover (headline): 3-node cluster under open-loop SET load, cleartext → bootstrap → storage envelope → storage rotate-dek, per backend',
+  title: 'Across the cutover (headline): 3-node cluster under open-loop SET load, cleartext → bootstrap → storage envelope → raft envelope → raft rotate-dek → storage rotate-dek, per backend',
   async run(ctx) {
     const plan = cutoverPlan(ctx.mode);
     const out = emptyOutput();
