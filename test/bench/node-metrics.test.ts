@@ -77,6 +77,6 @@ describe('bench suite node metrics', () => {
       'cutover to raft rotate-dek',
       'cutover to storage rotate-dek',
     ]);
-    expect(plannedDurationMs(CUTOVER_STEPS, { warmupMs: 1000, holdMs: 2000, settleMs: 500 }, 1000)).toBe(1000 + 6 * 2000 + 5 * 1500);
+    expect(plannedDurationMs(CUTOVER_STEPS, { warmupMs: 1000, holdMs: 2000, settleMs: 500, opTimeoutMs: 5000 }, 1000)).toBe(1000 + 6 * 2000 + 5 * 1500);
   });
 });

@@ -103,7 +103,8 @@ export async function adminPost(n: ClusterNode, path: string, body: Record<strin
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
-    signal: AbortSignal.timeout(60_000),
+    // The server's own deadline (timeout_ms, 30 s by default) answers first; this only bounds a hang.
+    signal: AbortSignal.timeout(Number(body.timeout_ms ?? 30_000) + 30_000),
   });
   const text = await r.text();
   if (!r.ok) throw new AdminOpError(`POST ${path} on ${n.id}: HTTP ${r.status} ${text.slice(0, 300)}`);

@@ -12,7 +12,8 @@ import type { OpenLoopRun } from './loadgen.js';
 export interface AdminOp {
   /** What an operator runs for it, for the report. */
   label: string;
-  run(c: Cluster): Promise<string>;
+  /** Runs it on the leader with this server-side deadline (`timeout_ms`, as `--timeout-ms` of the CLI). */
+  run(c: Cluster, timeoutMs: number): Promise<string>;
 }
 
 export interface CutoverStep {
@@ -31,7 +32,7 @@ const describe = (r: Record<string, unknown>): string =>
 
 const post = (label: string, path: string, body: Record<string, unknown> = {}): AdminOp => ({
   label,
-  run: async (c) => describe(await adminPost(c.leader, path, body)),
+  run: async (c, timeoutMs) => describe(await adminPost(c.leader, path, { ...body, timeout_ms: timeoutMs })),
 });
 
 export const CUTOVER_STEPS: CutoverStep[] = [
@@ -51,6 +52,11 @@ export interface PhaseTiming {
   holdMs: number;
   /** Time after an operation returned before its steady phase starts. */
   settleMs: number;
+  /**
+   * Deadline of one admin operation: a cluster that cannot keep up with the load (apply falling
+   * behind) makes the operation time out, which ends the plan, instead of stalling the suite.
+   */
+  opTimeoutMs: number;
 }
 
 export interface OpRecord {
@@ -84,7 +90,7 @@ export async function runPhases(run: OpenLoopRun, cluster: Cluster, steps: Cutov
       run.mark(transitionName(step));
       const startMs = run.elapsedMs();
       try {
-        const result = await step.op.run(cluster);
+        const result = await step.op.run(cluster, t.opTimeoutMs);
         const durationMs = run.elapsedMs() - startMs;
         ops.push({ step: step.name, label: step.op.label, startMs: Math.round(startMs), durationMs: Math.round(durationMs * 10) / 10, result });
         log(`${step.op.label}: ${Math.round(durationMs)} ms (${result})`);

@@ -28,9 +28,9 @@ export interface CutoverPlan extends PhaseTiming {
 }
 
 export function cutoverPlan(mode: RunMode): CutoverPlan {
-  if (mode === 'smoke') return { ratePerS: 200, intervalMs: 250, connections: 4, valueBytes: 256, warmupMs: 500, holdMs: 600, settleMs: 200, sampleEveryMs: 250, opBudgetMs: 600 };
-  if (mode === 'quick') return { ratePerS: 1000, intervalMs: 250, connections: 8, valueBytes: 256, warmupMs: 1500, holdMs: 2000, settleMs: 500, sampleEveryMs: 250, opBudgetMs: 800 };
-  return { ratePerS: 2000, intervalMs: 250, connections: 16, valueBytes: 256, warmupMs: 5000, holdMs: 10_000, settleMs: 1000, sampleEveryMs: 500, opBudgetMs: 2000 };
+  if (mode === 'smoke') return { ratePerS: 200, intervalMs: 250, connections: 4, valueBytes: 256, warmupMs: 500, holdMs: 600, settleMs: 200, sampleEveryMs: 250, opBudgetMs: 600, opTimeoutMs: 30_000 };
+  if (mode === 'quick') return { ratePerS: 1000, intervalMs: 250, connections: 8, valueBytes: 256, warmupMs: 1500, holdMs: 2000, settleMs: 500, sampleEveryMs: 250, opBudgetMs: 800, opTimeoutMs: 8000 };
+  return { ratePerS: 2000, intervalMs: 250, connections: 16, valueBytes: 256, warmupMs: 5000, holdMs: 10_000, settleMs: 1000, sampleEveryMs: 500, opBudgetMs: 2000, opTimeoutMs: 60_000 };
 }
 
 /** Smoke runs one backend (node:crypto is always there); the others run every backend asked for. */
@@ -173,6 +173,7 @@ function nodeChart(runs: BackendRun[]): SectionChart {
     yLabel: 'latency (ms)',
     groups: phases,
     series,
+    maxBarWidth: 14,
     values: phases.map((ph) =>
       runs.flatMap((r) => {
         const f = r.node.get(ph)?.find((x) => x.node === r.leader);
@@ -266,7 +267,7 @@ export const cutoverSection: Section = {
     if (overTime.kind === 'line') out.charts.push({ ...overTime, markers: [], title: `${overTime.title} (phase markers: see the latency charts)` });
     const steady = (r: LoadRun): LoadRun => ({ ...r, phases: r.phases.filter((p) => p.name !== 'warm-up') });
     const perPhase = loadRunCharts('cutover', ' — per backend', out.loadRuns.map(steady))[2]!;
-    if (perPhase.kind === 'bar') out.charts.push({ ...perPhase, maxBarWidth: 22 });
+    if (perPhase.kind === 'bar') out.charts.push({ ...perPhase, maxBarWidth: 16 });
     for (const r of out.loadRuns) {
       const pct = loadRunCharts(`cutover-${idPart(r.backend)}`, ` — ${r.backend}`, [steady(r)])[3]!;
       if (pct.kind === 'bar') out.charts.push({ ...pct, maxBarWidth: 22 });
