@@ -29,6 +29,7 @@ import type { CutoverCell } from './cutover-cell.js';
 import { CrashPoints, crashPoint } from './crash-points.js';
 import type { ApplyResult, StateMachine } from './state-machine.js';
 import { type BufferedWrite, type CommittedReader, WriteOverlay } from './write-overlay.js';
+import { realScheduler, type Scheduler } from './scheduler.js';
 
 export type { ApplyResult, ApplyTables, StateMachine } from './state-machine.js';
 
@@ -134,6 +135,7 @@ export class ApplyPipeline<R, X = never> {
     private readonly hooks: ApplyHooks<R, X>,
     private unwrapper: RaftUnwrapper | null = null,
     private readonly maxBatch = 4096,
+    private readonly sched: Scheduler = realScheduler,
   ) {}
 
   setUnwrapper(u: RaftUnwrapper | null): void {
@@ -179,7 +181,7 @@ export class ApplyPipeline<R, X = never> {
   }
 
   private async applyBatch(batch: Entry[]): Promise<void> {
-    const t0 = performance.now();
+    const t0 = this.sched.monotonic();
     const startApplied = this.store.appliedIndex();
     const spec = await this.speculate(batch, startApplied);
     const overlay = new WriteOverlay(this.store);
@@ -320,7 +322,7 @@ export class ApplyPipeline<R, X = never> {
       // PE-4: the in-memory applied index moved when commitBatch returned; now the responses.
       if (this.commitFailure === null) for (const d of done) this.hooks.resolve(d.index, d.term, d.data, d.response);
     }
-    this.hooks.observeBatch?.(batch.length, (performance.now() - t0) / 1000);
+    this.hooks.observeBatch?.(batch.length, (this.sched.monotonic() - t0) / 1000);
     if (halt) this.stop(halt);
   }
 

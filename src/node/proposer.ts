@@ -17,9 +17,10 @@
 import type { RelativeTtl } from './fsm/command-codec.js';
 import { decodeProposal, encodeProposal } from '../crypto/envelope/proposal.js';
 import { ProposalError, SealkvError } from '../errors.js';
+import { realScheduler, type Scheduler, type SchedulerTimer } from './scheduler.js';
 
 export interface ProposeOptions {
-  /** Absolute deadline in `Date.now()` ms. */
+  /** Absolute deadline in the scheduler's `now()` ms. */
   deadline?: number;
   signal?: AbortSignal;
   /** Which expiries were made absolute from the payload's `now` (EX/PX): the stamp moves them too. */
@@ -84,13 +85,14 @@ export class Proposer<R> {
   private gate: ProposalGate | null = null;
   private stamp: StampFn | null = null;
   private closed = false;
-  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly sweepTimer: SchedulerTimer;
 
   constructor(
     private readonly raft: RaftSink,
     private readonly defaultTimeoutMs = 30_000,
+    private readonly sched: Scheduler = realScheduler,
   ) {
-    this.sweepTimer = setInterval(() => this.sweepDeadlines(), 50);
+    this.sweepTimer = this.sched.setInterval(() => this.sweepDeadlines(), 50);
     this.sweepTimer.unref();
   }
 
@@ -124,7 +126,7 @@ export class Proposer<R> {
   }
 
   private async submit(payload: Uint8Array, path: ProposalPath, opts: ProposeOptions): Promise<ProposalResult<R>> {
-    const deadline = opts.deadline ?? Date.now() + this.defaultTimeoutMs;
+    const deadline = opts.deadline ?? this.sched.now() + this.defaultTimeoutMs;
     this.failFast(opts.signal, deadline);
     const wait = this.gate?.admit(path);
     if (wait) {
@@ -154,7 +156,7 @@ export class Proposer<R> {
   private failFast(signal: AbortSignal | undefined, deadline: number): void {
     if (this.closed) throw new ProposalError('CLOSED', 'the node is shutting down');
     if (signal?.aborted) throw new ProposalError('ABORTED', 'proposal aborted by the caller');
-    if (Date.now() >= deadline) throw new ProposalError('TIMEOUT', 'proposal deadline passed before it was queued');
+    if (this.sched.now() >= deadline) throw new ProposalError('TIMEOUT', 'proposal deadline passed before it was queued');
     if (!this.raft.isLeader()) {
       throw new ProposalError('NOT_LEADER', 'this node is not the leader', { leader: this.raft.leader() });
     }
@@ -166,7 +168,7 @@ export class Proposer<R> {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    this.sched.defer(() => {
       this.flushScheduled = false;
       void this.flush();
     });
@@ -275,7 +277,7 @@ export class Proposer<R> {
 
   close(): void {
     this.closed = true;
-    clearInterval(this.sweepTimer);
+    this.sched.clearInterval(this.sweepTimer);
     this.failAll('CLOSED');
   }
 
@@ -289,7 +291,7 @@ export class Proposer<R> {
 
   private sweepDeadlines(): void {
     if (this.pending.size === 0) return;
-    const now = Date.now();
+    const now = this.sched.now();
     for (const rec of this.pending.values()) {
       if (rec.deadline <= now) this.fail(rec.id, new ProposalError('TIMEOUT', `proposal ${rec.id} deadline passed`));
     }
