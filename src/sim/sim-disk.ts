@@ -69,6 +69,15 @@ type NsOp = { kind: 'link'; path: string; ino: Inode } | { kind: 'unlink'; path:
 interface Fd {
   ino: Inode;
   path: string;
+  /** Opened O_DSYNC: each write is durable when it completes. */
+  dsync: boolean;
+}
+
+export interface OpenOptions {
+  create?: boolean;
+  truncate?: boolean;
+  /** O_DSYNC (the WAL's default write mode). */
+  dsync?: boolean;
 }
 
 export class SimDiskError extends Error {
@@ -122,22 +131,24 @@ export class SimDisk {
   }
 
   /** Opens `path`; `create` makes it (empty) when absent, `truncate` empties it. */
-  open(path: string, opts: { create?: boolean; truncate?: boolean } = {}): Promise<number> {
-    return this.io('open', () => {
-      let ino = this.names.get(path);
-      if (ino === undefined) {
-        if (!opts.create) throw new SimDiskError('ENOENT', `no such file: ${path}`);
-        if (!this.dirs.has(dirname(path))) throw new SimDiskError('ENOENT', `no such directory: ${dirname(path)}`);
-        ino = { data: new Uint8Array(0), durable: new Uint8Array(0), pending: [], pendingSize: null };
-        this.names.set(path, ino);
-        this.nsPending.push({ kind: 'link', path, ino });
-      } else if (opts.truncate) {
-        truncateTo(ino, 0);
-      }
-      const fd = this.nextFd++;
-      this.fds.set(fd, { ino, path });
-      return fd;
-    });
+  open(path: string, opts: OpenOptions = {}): Promise<number> {
+    return this.io('open', () => this.doOpen(path, opts));
+  }
+
+  private doOpen(path: string, opts: OpenOptions): number {
+    let ino = this.names.get(path);
+    if (ino === undefined) {
+      if (!opts.create) throw new SimDiskError('ENOENT', `no such file: ${path}`);
+      if (!this.dirs.has(dirname(path))) throw new SimDiskError('ENOENT', `no such directory: ${dirname(path)}`);
+      ino = { data: new Uint8Array(0), durable: new Uint8Array(0), pending: [], pendingSize: null };
+      this.names.set(path, ino);
+      this.nsPending.push({ kind: 'link', path, ino });
+    } else if (opts.truncate) {
+      truncateTo(ino, 0);
+    }
+    const fd = this.nextFd++;
+    this.fds.set(fd, { ino, path, dsync: opts.dsync ?? false });
+    return fd;
   }
 
   rename(from: string, to: string): Promise<void> {
@@ -171,13 +182,29 @@ export class SimDisk {
   writev(fd: number, bufs: readonly Uint8Array[], position: number): Promise<void> {
     // Copied at call time: the caller may reuse its buffers once the promise settles.
     const bytes = concat(bufs);
-    return this.io('write', () => {
-      const f = this.fd(fd);
-      this.counters.writes++;
-      writeInto(f.ino, position, bytes);
-      f.ino.pending.push({ pos: position, bytes });
-    });
+    return this.io('write', () => this.doWrite(fd, bytes, position));
   }
+
+  private doWrite(fd: number, bytes: Uint8Array, position: number): void {
+    const f = this.fd(fd);
+    this.counters.writes++;
+    writeInto(f.ino, position, bytes);
+    if (f.dsync) f.ino.durable = patch(f.ino.durable, position, bytes, () => true);
+    else f.ino.pending.push({ pos: position, bytes });
+  }
+
+  // Synchronous calls (the WAL's openSync/readSync paths, the address book): they block the
+  // process, so they take no virtual time; injected errors apply as to the async ones.
+  readonly sync = {
+    open: (path: string, opts: OpenOptions = {}): number => this.now('open', () => this.doOpen(path, opts)),
+    write: (fd: number, bufs: readonly Uint8Array[], position: number): void => this.now('write', () => this.doWrite(fd, concat(bufs), position)),
+    fdatasync: (fd: number): void => this.now('sync', () => this.doSync(fd)),
+    read: (fd: number, position: number, length: number): Uint8Array => this.now('read', () => this.fd(fd).ino.data.slice(position, position + length)),
+    readFile: (path: string): Uint8Array => this.now('read', () => this.inode(path).data.slice()),
+    close: (fd: number): void => {
+      this.fds.delete(fd);
+    },
+  };
 
   ftruncate(fd: number, size: number): Promise<void> {
     return this.io('truncate', () => truncateTo(this.fd(fd).ino, size));
@@ -185,13 +212,15 @@ export class SimDisk {
 
   /** fdatasync and fsync alike: the file's data and size become durable (not its name). */
   fdatasync(fd: number): Promise<void> {
-    return this.io('sync', () => {
-      const ino = this.fd(fd).ino;
-      this.counters.syncs++;
-      ino.durable = ino.data.slice();
-      ino.pending = [];
-      ino.pendingSize = null;
-    });
+    return this.io('sync', () => this.doSync(fd));
+  }
+
+  private doSync(fd: number): void {
+    const ino = this.fd(fd).ino;
+    this.counters.syncs++;
+    ino.durable = ino.data.slice();
+    ino.pending = [];
+    ino.pendingSize = null;
   }
 
   read(fd: number, position: number, length: number): Promise<Uint8Array> {
@@ -206,11 +235,13 @@ export class SimDisk {
 
   /** The whole file as a reader sees it now (start-up recovery reads). */
   readFile(path: string): Promise<Uint8Array> {
-    return this.io('read', () => {
-      const ino = this.names.get(path);
-      if (ino === undefined) throw new SimDiskError('ENOENT', `no such file: ${path}`);
-      return ino.data.slice();
-    });
+    return this.io('read', () => this.inode(path).data.slice());
+  }
+
+  private inode(path: string): Inode {
+    const ino = this.names.get(path);
+    if (ino === undefined) throw new SimDiskError('ENOENT', `no such file: ${path}`);
+    return ino;
   }
 
   close(fd: number): Promise<void> {
@@ -277,6 +308,15 @@ export class SimDisk {
     const f = this.fds.get(fd);
     if (f === undefined) throw new SimDiskError('EBADF', `bad file descriptor ${fd}`);
     return f;
+  }
+
+  /** A synchronous call: fails by injection or runs at once. */
+  private now<T>(op: DiskOp, fn: () => T): T {
+    if (this.random() < (this.faults.ioError[op] ?? 0)) {
+      this.counters.ioErrors++;
+      throw new SimDiskError('EIO', `injected I/O error (${op})`);
+    }
+    return fn();
   }
 
   /** Runs `fn` after the call's latency, unless the call fails by injection or a crash came first. */

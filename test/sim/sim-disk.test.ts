@@ -117,3 +117,29 @@ describe('SimDisk (issue 14)', () => {
     expect(settled).toBe(false);
   });
 });
+
+describe('SimDisk O_DSYNC and synchronous calls (issue 14)', () => {
+  it('a write on an O_DSYNC descriptor survives every crash once complete (the name still needs its directory sync)', async () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const { d, run } = disk(seed);
+      const fd = d.sync.open('/n1/wal/seg', { create: true, dsync: true });
+      await run(d.fsyncDir('/n1/wal'));
+      d.sync.write(fd, [bytes(700, 9)], 0);
+      await run(d.writev(fd, [bytes(100, 8)], 700));
+      d.crash();
+      const after = d.sync.readFile('/n1/wal/seg');
+      expect(after).toEqual(new Uint8Array([...bytes(700, 9), ...bytes(100, 8)]));
+    }
+  });
+
+  it('synchronous calls take no virtual time and fail by injection like the async ones', () => {
+    const { s, d } = disk(3, { ioError: { read: 1 } });
+    const fd = d.sync.open('/n1/wal/r', { create: true });
+    d.sync.write(fd, [bytes(4, 1)], 0);
+    d.sync.fdatasync(fd);
+    expect(s.elapsed()).toBe(0);
+    expect(() => d.sync.read(fd, 0, 4)).toThrow(/EIO/);
+    d.sync.close(fd);
+    expect(d.openFds()).toBe(0);
+  });
+});
