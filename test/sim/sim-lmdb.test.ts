@@ -5,7 +5,7 @@ import { mulberry32 } from '../../src/prng.js';
 import { runUntil } from '../../src/sim/drive.js';
 import { RELIABLE_LMDB, SimLmdb } from '../../src/sim/sim-lmdb.js';
 import { VirtualScheduler } from '../../src/sim/virtual-scheduler.js';
-import { ApplyStore } from '../../src/storage/index.js';
+import { ApplyStore, createSnapshotStream, installSnapshot } from '../../src/storage/index.js';
 
 const key = (i: number) => new TextEncoder().encode(`k${String(i).padStart(4, '0')}`);
 
@@ -66,5 +66,56 @@ describe('SimLmdb (issue 14)', () => {
     txn.done();
     disk.crash();
     expect(() => env.kv.putSync(key(3), new Uint8Array([3]))).toThrow(/ENV_CLOSED/);
+  });
+});
+
+describe('SimLmdb under the real snapshot code (issue 14)', () => {
+  it('a crash at any moment of a snapshot install leaves the old state or the new one, never a mix', async () => {
+    const outcomes = { old: 0, new: 0 };
+    for (let seed = 1; seed <= 40; seed++) {
+      const rand = mulberry32(seed);
+      const s = new VirtualScheduler();
+      const src = new SimLmdb(s, rand).open('/src/db');
+      const srcStore = new ApplyStore(src);
+      const installed = srcStore.commitBatch(
+        [
+          { table: 'kv', key: key(1), value: new Uint8Array([10]) },
+          { table: 'kv', key: key(2), value: new Uint8Array([20]) },
+        ],
+        12n,
+      );
+      await runUntil(s, 100);
+      await installed;
+      const chunks: Uint8Array[] = [];
+      const stream = createSnapshotStream(src, { termOf: () => 1 });
+      for await (const c of stream.chunks) chunks.push(new Uint8Array(c));
+
+      const disk = new SimLmdb(s, rand, { ...RELIABLE_LMDB, maxSyncMs: 4 });
+      const dst = disk.open('/dst/db');
+      const old = new ApplyStore(dst).commitBatch([{ table: 'kv', key: key(3), value: new Uint8Array([30]) }], 2n);
+      await runUntil(s, s.elapsed() + 100);
+      await old;
+      async function* source(): AsyncGenerator<Uint8Array> {
+        yield* chunks;
+      }
+      void installSnapshot(dst, source()).catch(() => undefined);
+      // Crash after a random number of events of the install.
+      const budget = Math.floor(rand() * 12);
+      let n = 0;
+      await runUntil(s, s.elapsed() + 1000, () => n++ >= budget);
+      disk.crash();
+      const after = new ApplyStore(disk.open('/dst/db'));
+      const kv = [1, 2, 3].map((i) => after.getKv(key(i))?.[0]);
+      if (after.appliedIndex() === 12n) {
+        outcomes.new++;
+        expect(kv).toEqual([10, 20, undefined]);
+      } else {
+        outcomes.old++;
+        expect(after.appliedIndex()).toBe(2n);
+        expect(kv).toEqual([undefined, undefined, 30]);
+      }
+    }
+    expect(outcomes.old).toBeGreaterThan(0);
+    expect(outcomes.new).toBeGreaterThan(0);
   });
 });
