@@ -14,7 +14,7 @@
 // spare preallocated in the background) gets a header restating the log's state, so deleting
 // every segment older than the one holding the first live entry loses nothing.
 
-import { closeSync, existsSync, ftruncateSync, fdatasyncSync, constants as fsc, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, fdatasyncSync, constants as fsc, mkdirSync, openSync, unlinkSync } from './wal-fs.js';
 import { dirname, join } from 'node:path';
 import { CompactedError, UnavailableError } from '../../raft/errors.js';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from '../../raft/types.js';
