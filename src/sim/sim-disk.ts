@@ -123,6 +123,15 @@ export class SimDisk {
     return this.names.has(path);
   }
 
+  isDir(path: string): boolean {
+    return this.dirs.has(path);
+  }
+
+  /** Runs `fn` after one call's latency (an adapter's calls that do nothing on the disk). */
+  afterLatency(fn: () => void): void {
+    void this.io('read', () => undefined).then(fn, fn);
+  }
+
   readdir(dir: string): string[] {
     const prefix = dir.endsWith('/') ? dir : `${dir}/`;
     const out: string[] = [];
@@ -162,19 +171,23 @@ export class SimDisk {
   }
 
   unlink(path: string): Promise<void> {
-    return this.io('unlink', () => {
-      if (!this.names.delete(path)) throw new SimDiskError('ENOENT', `no such file: ${path}`);
-      this.nsPending.push({ kind: 'unlink', path });
-    });
+    return this.io('unlink', () => this.doUnlink(path));
+  }
+
+  private doUnlink(path: string): void {
+    if (!this.names.delete(path)) throw new SimDiskError('ENOENT', `no such file: ${path}`);
+    this.nsPending.push({ kind: 'unlink', path });
   }
 
   /** Makes every namespace change so far durable (one journal commit). */
   fsyncDir(dir: string): Promise<void> {
-    return this.io('fsyncDir', () => {
-      if (!this.dirs.has(dir)) throw new SimDiskError('ENOENT', `no such directory: ${dir}`);
-      for (const op of this.nsPending) applyNs(this.durableNames, op);
-      this.nsPending = [];
-    });
+    return this.io('fsyncDir', () => this.doFsyncDir(dir));
+  }
+
+  private doFsyncDir(dir: string): void {
+    if (!this.dirs.has(dir)) throw new SimDiskError('ENOENT', `no such directory: ${dir}`);
+    for (const op of this.nsPending) applyNs(this.durableNames, op);
+    this.nsPending = [];
   }
 
   // ------------------------------------------------------------------ file data
@@ -201,6 +214,9 @@ export class SimDisk {
     fdatasync: (fd: number): void => this.now('sync', () => this.doSync(fd)),
     read: (fd: number, position: number, length: number): Uint8Array => this.now('read', () => this.fd(fd).ino.data.slice(position, position + length)),
     readFile: (path: string): Uint8Array => this.now('read', () => this.inode(path).data.slice()),
+    ftruncate: (fd: number, size: number): void => this.now('truncate', () => truncateTo(this.fd(fd).ino, size)),
+    fsyncDir: (dir: string): void => this.now('fsyncDir', () => this.doFsyncDir(dir)),
+    unlink: (path: string): void => this.now('unlink', () => this.doUnlink(path)),
     close: (fd: number): void => {
       this.fds.delete(fd);
     },
