@@ -76,6 +76,19 @@ export class VirtualScheduler implements Scheduler {
     this.push(fn, 0, 0);
   }
 
+  /** A deferral that can be cancelled (for scoped schedulers). */
+  deferTimer(fn: () => void): SchedulerTimer {
+    return new VirtualTimer(this.push(fn, 0, 0));
+  }
+
+  /**
+   * A scheduler for one simulated process: its timers and deferrals run on this clock, and
+   * `kill()` cancels every one still pending (a crashed process runs nothing more).
+   */
+  scope(): ScopedScheduler {
+    return new ScopedScheduler(this);
+  }
+
   /** Events waiting (cancelled ones included until they reach the head). */
   pending(): number {
     return this.heap.length;
@@ -162,3 +175,72 @@ function before(a: Event, b: Event): boolean {
 function delay(ms: number): number {
   return Number.isFinite(ms) && ms >= 1 ? ms : 1;
 }
+
+/** One process's view of a VirtualScheduler (see `VirtualScheduler.scope`). */
+export class ScopedScheduler implements Scheduler {
+  private readonly live = new Set<SchedulerTimer>();
+  private dead = false;
+
+  constructor(private readonly base: VirtualScheduler) {}
+
+  now(): number {
+    return this.base.now();
+  }
+
+  monotonic(): number {
+    return this.base.monotonic();
+  }
+
+  setTimeout(fn: () => void, ms: number): SchedulerTimer {
+    if (this.dead) return DEAD_TIMER;
+    const t: SchedulerTimer = this.base.setTimeout(() => {
+      this.live.delete(t);
+      fn();
+    }, ms);
+    this.live.add(t);
+    return t;
+  }
+
+  clearTimeout(t: SchedulerTimer | null | undefined): void {
+    if (t) this.live.delete(t);
+    this.base.clearTimeout(t);
+  }
+
+  setInterval(fn: () => void, ms: number): SchedulerTimer {
+    if (this.dead) return DEAD_TIMER;
+    const t = this.base.setInterval(fn, ms);
+    this.live.add(t);
+    return t;
+  }
+
+  clearInterval(t: SchedulerTimer | null | undefined): void {
+    this.clearTimeout(t);
+  }
+
+  defer(fn: () => void): void {
+    this.setTimeoutZero(fn);
+  }
+
+  /** The process died: nothing it scheduled runs, nothing it schedules later runs either. */
+  kill(): void {
+    this.dead = true;
+    for (const t of this.live) this.base.clearTimeout(t);
+    this.live.clear();
+  }
+
+  get killed(): boolean {
+    return this.dead;
+  }
+
+  private setTimeoutZero(fn: () => void): void {
+    if (this.dead) return;
+    // A deferral is a cancellable event at the current time.
+    const t: SchedulerTimer = this.base.deferTimer(() => {
+      this.live.delete(t);
+      fn();
+    });
+    this.live.add(t);
+  }
+}
+
+const DEAD_TIMER: SchedulerTimer = { unref: () => DEAD_TIMER };

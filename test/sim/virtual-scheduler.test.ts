@@ -1,5 +1,6 @@
 // Issue 14 item 1: the virtual scheduler the whole-node simulator gives the real node shell.
 import { describe, expect, it } from 'vitest';
+import { CrashPoints, crashPoint, setCrashPointHook } from '../../src/node/crash-points.js';
 import { Proposer } from '../../src/node/proposer.js';
 import { runUntil } from '../../src/sim/drive.js';
 import { VirtualScheduler } from '../../src/sim/virtual-scheduler.js';
@@ -51,5 +52,39 @@ describe('VirtualScheduler (issue 14)', () => {
     expect(s.monotonic()).toBeGreaterThanOrEqual(500);
     expect(s.monotonic()).toBeLessThan(600);
     p.close();
+  });
+
+  it('a killed scope runs none of its pending timers, intervals or deferrals; other scopes go on', () => {
+    const s = new VirtualScheduler();
+    const a = s.scope();
+    const b = s.scope();
+    const seen: string[] = [];
+    a.setTimeout(() => seen.push('a-timeout'), 5);
+    a.setInterval(() => seen.push('a-interval'), 3);
+    a.defer(() => seen.push('a-defer'));
+    b.setTimeout(() => seen.push('b-timeout'), 5);
+    a.kill();
+    a.defer(() => seen.push('a-after-kill'));
+    while (s.runNext(20)) {}
+    expect(seen).toEqual(['b-timeout']);
+    expect(a.killed).toBe(true);
+  });
+});
+
+describe('crash-point hook for the simulator (issue 14)', () => {
+  it('sees every crash point reached and may throw to crash the simulated node there', () => {
+    const seen: string[] = [];
+    setCrashPointHook((name) => {
+      seen.push(name);
+      if (name === CrashPoints.AFTER_APPLY_COMMIT) throw new Error('simulated crash');
+    });
+    try {
+      crashPoint(CrashPoints.AFTER_LOG_PERSIST);
+      expect(() => crashPoint(CrashPoints.AFTER_APPLY_COMMIT)).toThrow('simulated crash');
+    } finally {
+      setCrashPointHook(null);
+    }
+    crashPoint(CrashPoints.AFTER_LOG_PERSIST);
+    expect(seen).toEqual([CrashPoints.AFTER_LOG_PERSIST, CrashPoints.AFTER_APPLY_COMMIT]);
   });
 });
