@@ -47,9 +47,9 @@ describe('SimDisk (issue 14)', () => {
       // The unsynced tail: absent, whole, or torn at sector granularity — never other bytes.
       expect(after.length).toBeGreaterThanOrEqual(1000);
       expect(after.length).toBeLessThanOrEqual(2000);
-      for (let i = 1000; i < after.length; i++) expect([0, 2]).toContain(after[i]);
+      expect(after.subarray(1000).filter((b) => b !== 0 && b !== 2).length).toBe(0);
     }
-  });
+  }, 60_000);
 
   it('unsynced writes are lost, kept and torn across seeds (all three fates occur)', async () => {
     const { d, run } = disk(11);

@@ -40,7 +40,7 @@ describe('SimLmdb (issue 14)', () => {
       }
     }
     expect(lostSome).toBeGreaterThan(0);
-  });
+  }, 60_000);
 
   it('an injected commit failure surfaces as the store error the apply pipeline HALTs on', async () => {
     const s = new VirtualScheduler();
@@ -117,5 +117,5 @@ describe('SimLmdb under the real snapshot code (issue 14)', () => {
     }
     expect(outcomes.old).toBeGreaterThan(0);
     expect(outcomes.new).toBeGreaterThan(0);
-  });
+  }, 60_000);
 });

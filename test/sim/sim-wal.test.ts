@@ -103,7 +103,7 @@ describe('the real WAL on SimDisk (issue 14)', () => {
     expect(acks).toBeGreaterThan(0);
     expect(rolled).toBeGreaterThan(0);
     expect(lost).toBeGreaterThan(0);
-  });
+  }, 60_000);
 
   it('catches a WAL that acknowledges writes before they are durable (O_DSYNC dropped)', async () => {
     const caught: number[] = [];
@@ -113,5 +113,5 @@ describe('the real WAL on SimDisk (issue 14)', () => {
       if (typeof r === 'string' || r.recovered < r.acked) caught.push(seed);
     }
     expect(caught.length).toBeGreaterThan(0);
-  });
+  }, 60_000);
 });
