@@ -13,7 +13,7 @@ import type { Sidecar } from '../../src/keys/sidecar-schema.js';
 import { EntryType } from '../../src/raft/index.js';
 import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters, endpointsOf, newRecorder } from './harness/fixture.js';
-import { listRecords, logBounds, readLogEntry, readSidecar } from './harness/offline.js';
+import { listRecords, readLogEntries, readSidecar } from './harness/offline.js';
 import type { RespClient } from './harness/resp-client.js';
 import { verifyAfterFaults } from './harness/verify.js';
 import { sleep, waitFor } from './harness/wait.js';
@@ -143,13 +143,7 @@ describe('AS-6 on a 3-node cluster', () => {
 
     // EH-6 / RO-11: the first non-empty entry of each new leader's term is a raft envelope.
     for (const { leader, term } of firstProposals) {
-      const dir = c.node(leader).dataDir;
-      const b = (await logBounds(dir))!;
-      let first: { index: number; data: Uint8Array } | undefined;
-      for (let i = b.first; i <= b.last && first === undefined; i++) {
-        const e = (await readLogEntry(dir, i))!;
-        if (BigInt(e.term) === term && e.type === EntryType.Normal && e.data.length > 0) first = { index: i, data: e.data };
-      }
+      const first = (await readLogEntries(c.node(leader).dataDir)).find((e) => BigInt(e.term) === term && e.type === EntryType.Normal && e.data.length > 0);
       expect(first, `${leader}: a proposal in term ${term}`).toBeDefined();
       expect(BigInt(first!.index)).toBeGreaterThan(N);
       expect(first!.data[0], `${leader} term ${term} index ${first!.index}`).toBe(0x01);
@@ -170,9 +164,8 @@ describe('AS-6 on a 3-node cluster', () => {
     let kvNonces = 0;
     for (const id of c.ids()) {
       const dir = c.node(id).dataDir;
-      const b = (await logBounds(dir))!;
-      for (let i = Math.max(b.first, Number(N) + 1); i <= b.last; i++) {
-        const e = (await readLogEntry(dir, i))!;
+      for (const e of await readLogEntries(dir, Number(N) + 1)) {
+        const i = e.index;
         if (e.type !== EntryType.Normal || e.data.length === 0) continue;
         const env = e.data.subarray(RAFT_ENV_OFFSET);
         const keyId = Buffer.from(env.subarray(ENV_KEY_ID_OFFSET, ENV_KEY_ID_OFFSET + 4)).readUInt32BE(0);

@@ -16,7 +16,7 @@ import { deriveNodeIdentity } from '../../src/keys/node-identity.js';
 import { EntryType } from '../../src/raft/index.js';
 import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
-import { logBounds, readLogEntry, readSidecar } from './harness/offline.js';
+import { readLogEntries, readSidecar } from './harness/offline.js';
 import { onLeader } from './harness/on-leader.js';
 import type { RespClient } from './harness/resp-client.js';
 import { sleep, waitFor } from './harness/wait.js';
@@ -66,10 +66,9 @@ async function encStatus(c: Cluster, id: string): Promise<{ raft: number; cutove
 
 /** key_id of the raft envelope of every non-empty normal entry in (after, last]. */
 async function logKeyIds(dir: string, after: bigint): Promise<{ index: number; keyId: number }[]> {
-  const b = (await logBounds(dir))!;
   const out: { index: number; keyId: number }[] = [];
-  for (let i = Math.max(b.first, Number(after) + 1); i <= b.last; i++) {
-    const e = (await readLogEntry(dir, i))!;
+  for (const e of await readLogEntries(dir, Number(after) + 1)) {
+    const i = e.index;
     if (e.type !== EntryType.Normal || e.data.length === 0) continue;
     expect(e.data[RAFT_ENV_OFFSET], `log ${i}: a raft envelope`).toBe(0x01);
     out.push({ index: i, keyId: Buffer.from(e.data.subarray(RAFT_ENV_OFFSET + ENV_KEY_ID_OFFSET, RAFT_ENV_OFFSET + ENV_KEY_ID_OFFSET + 4)).readUInt32BE(0) });
