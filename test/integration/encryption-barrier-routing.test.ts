@@ -141,8 +141,13 @@ describe('barrier and response routing on a 3-node cluster', () => {
       await c.node(cur).admin.request('POST', '/v1/transfer-leader', { id: L }, 15_000).catch(() => undefined);
       return undefined;
     }, 60_000);
+    // Warm-up writes push the id counter of L's process to about WARM, so the held entries carry
+    // ids the new process reaches again once it has proposed WARM + NEW commands (ids that the
+    // new process spends on proposals that never reach the log — its registration retries — make
+    // gaps, hence the margin).
+    const WARM = 150;
     const warm = await c.resp(L);
-    await call(warm, ['SET', 'warm', 'w']);
+    for (let i = 0; i < WARM; i++) await call(warm, ['SET', `warm-${i}`, 'w']);
     warm.close();
     await c.waitCaughtUp();
 
@@ -159,6 +164,8 @@ describe('barrier and response routing on a 3-node cluster', () => {
       const s = await c.status(L);
       return s && BigInt(s.lastIndex ?? '0') >= BigInt(before.lastIndex ?? before.commitIndex) + BigInt(OLD) ? true : undefined;
     }, 20_000);
+    // The status shows appended entries; give the WAL a moment to make them durable before the kill.
+    await sleep(1000);
     const held = (await c.status(L))!;
     expect(BigInt(held.commitIndex)).toBeLessThan(BigInt(held.lastIndex!));
     await c.kill(L, 'SIGKILL');
@@ -171,33 +178,55 @@ describe('barrier and response routing on a 3-node cluster', () => {
     c.start(L);
     await waitFor(`${L} leads a new term`, async () => ((await c.status(L))?.role === 'leader' ? true : undefined), 60_000);
     for (const id of IDS) faults(id, []);
+    // Until L's own registrations (WR-5, WR-8) commit, its wrap refuses user proposals after they
+    // took an id (clients retry -TRYAGAIN, each retry a new id): wait for them first, so the new
+    // commands take the ids around those of the held entries instead of far above them.
+    const fid = deriveNodeIdentity(L).fullNodeId.toString();
+    await waitFor(`${L} registered for this load`, async () => {
+      const st = (await c.node(L).admin.request('GET', '/v1/encryption/status')).body as {
+        active: { storage: { key_id: number }; raft: { key_id: number } };
+        pinned_epochs: { storage: number; raft: number };
+      };
+      const rep = await c.node(L).admin.request('POST', '/v1/encryption/resync-sidecar', { full_node_id: fid });
+      const rows = (rep.body as { writer_registry_for_caller?: Record<string, number> }).writer_registry_for_caller ?? {};
+      return rows[String(st.active.storage.key_id)] === st.pinned_epochs.storage && rows[String(st.active.raft.key_id)] === st.pinned_epochs.raft ? true : undefined;
+    }, 30_000);
 
     // New commands through every node, concurrently: each reply must be its own command's value.
-    const NEW = 30;
+    const NEW = 300;
     const conns = await Promise.all(IDS.map((id) => c.resp(id)));
     const replies = await Promise.all(
       Array.from({ length: NEW }, (_, j) => call(conns[j % conns.length]!, ['INCRBY', `new-${j}`, String(7000 + j)])),
     );
     for (const [j, r] of replies.entries()) expect(r, `new-${j}`).toEqual({ type: 'int', value: BigInt(7000 + j) });
     await c.waitCaughtUp(IDS, 30_000);
-    // The old entries committed under the new leader (delivered late), once each.
-    for (let i = 0; i < OLD; i++) expect(await conns[0]!.call(['GET', `old-${i}`]), `old-${i}`).toEqual({ type: 'bulk', value: String(100 + i) });
+    // The held entries that were durable in L's log committed under the new leader (delivered
+    // late), each once with its own value; one that was not durable at the kill is simply absent.
+    let committedOld = 0;
+    for (let i = 0; i < OLD; i++) {
+      const r = await conns[0]!.call(['GET', `old-${i}`]);
+      if (r.type === 'bulk' && r.value === null) continue;
+      expect(r, `old-${i}`).toEqual({ type: 'bulk', value: String(100 + i) });
+      committedOld++;
+    }
+    expect(committedOld, 'held entries committed under the new leader').toBeGreaterThan(0);
     for (const conn of conns) conn.close();
     expect(c.unexpectedExits()).toEqual([]);
     for (const id of IDS) await c.kill(id, 'SIGTERM');
 
     // Offline: the old entries (term T) and the new ones (term T' > T) share proposal ids.
     const dir = c.node(F1).dataDir;
-    const byTerm = new Map<number, Set<bigint>>();
+    const oldTerm = Number(held.term);
+    const oldIds = new Set<bigint>();
+    const newIds = new Set<bigint>();
     for (const e of await readLogEntries(dir)) {
       if (e.type !== EntryType.Normal || e.data.length < 9) continue;
-      const ids = byTerm.get(e.term) ?? new Set<bigint>();
-      ids.add(decodeProposal(e.data).id);
-      byTerm.set(e.term, ids);
+      if (e.term === oldTerm && e.index > Number(before.lastIndex ?? before.commitIndex)) oldIds.add(decodeProposal(e.data).id);
+      if (e.term > oldTerm) newIds.add(decodeProposal(e.data).id);
     }
-    const terms = [...byTerm.keys()].sort((x, y) => x - y);
-    const last = byTerm.get(terms.at(-1)!)!;
-    const previous = byTerm.get(terms.at(-2)!)!;
-    expect([...last].some((id) => previous.has(id)), `ids of the last two terms: ${[...previous]} / ${[...last]}`).toBe(true);
+    expect(oldIds.size, 'the held entries committed').toBeGreaterThanOrEqual(committedOld);
+    const shared = [...oldIds].filter((id) => newIds.has(id));
+    const sorted = [...newIds].sort((x, y) => (x < y ? -1 : 1));
+    expect(shared.length, `held ids ${[...oldIds]} reused by the new process (its ids: ${sorted.length}, ${sorted.slice(0, 40)} … ${sorted.slice(-5)})`).toBeGreaterThan(0);
   }, 240_000);
 });
