@@ -202,6 +202,14 @@ async function start(argv: string[]): Promise<void> {
       waitApplied: (index, deadline) => node.waitApplied(index, deadline),
       raftCutover: () => rt.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n,
       converge: (cutover) => rt.installRaftWrap(cutover, rt.state.sidecar()?.active.raft ?? 0),
+      ...testRotateBeforeMarker(async (deadline) => {
+        // AS-10 (test-only): commit a raft rotate-dek on the raw path (the barrier is up, so the
+        // admin path would wait for it) and wait until it applied here; the marker is then stale.
+        if (enc.kek === null) throw new Error('SEALKV_TEST_ROTATE_BEFORE_MARKER needs --encryption');
+        const { payload } = encAdmin.rotationPayload(enc.kek, 'raft');
+        const r = await node.proposer.proposeMarker(payload, { deadline });
+        await node.waitApplied(r.commitIndex, deadline);
+      }),
     });
     node.proposer.setGate(raftCutover);
   }
@@ -279,6 +287,23 @@ async function start(argv: string[]): Promise<void> {
 }
 
 const BUILD = 'sealkv 0.1.0';
+
+/**
+ * Test-only (AS-10): SEALKV_TEST_ROTATE_BEFORE_MARKER=1 under NODE_ENV=test makes the first
+ * raft cutover of this process commit a raft rotate-dek between the drain and the marker. Every
+ * other start (and every later cutover of the process) gets no hook.
+ */
+function testRotateBeforeMarker(rotate: (deadline: number) => Promise<void>): { beforeMarker?: (deadline: number) => Promise<void> } {
+  if (process.env.NODE_ENV !== 'test' || process.env.SEALKV_TEST_ROTATE_BEFORE_MARKER !== '1') return {};
+  let fired = false;
+  return {
+    beforeMarker: async (deadline) => {
+      if (fired) return;
+      fired = true;
+      await rotate(deadline);
+    },
+  };
+}
 
 /** The node as the encryption admin handlers see it. */
 function adminPort(node: ClusterNode, cfg: NodeConfig): AdminNodePort {

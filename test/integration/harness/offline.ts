@@ -159,6 +159,28 @@ export async function readLogEntry(dataDir: string, index: number): Promise<Entr
 }
 
 /**
+ * Every decoded entry in [from, to] (clamped to what the WAL holds), with one recovery and one
+ * read per segment: readLogEntry recovers the WAL per call, which is quadratic over a whole log.
+ */
+export async function readLogEntries(dataDir: string, from = 0, to = Number.MAX_SAFE_INTEGER): Promise<Entry[]> {
+  const { disk, dir } = await recoverWal(dataDir);
+  const out: Entry[] = [];
+  const segments = new Map<number, Buffer>();
+  for (let i = Math.max(from, disk.firstIndex()); i <= Math.min(to, disk.last); i++) {
+    const loc = disk.locations?.get(i);
+    if (loc === undefined) continue;
+    let bytes = segments.get(loc.seq);
+    if (bytes === undefined) {
+      bytes = readFileSync(join(dir, segmentName(loc.seq)));
+      segments.set(loc.seq, bytes);
+    }
+    const frame = new Uint8Array(bytes.subarray(loc.offset, loc.offset + loc.len));
+    out.push(decodeEntryFrame({ index: i, segment: join(dir, segmentName(loc.seq)), offset: loc.offset, frame }));
+  }
+  return out;
+}
+
+/**
  * Writes a saved frame back where it was (undoes `corruptLogEntry` / `editLogEntryData`). Needs
  * no recovery, so it works on a WAL the node would refuse.
  */
