@@ -23,7 +23,7 @@ import {
   editLogEntryData,
   logBounds,
   readKv,
-  readLogEntry,
+  readLogEntries,
   readMeta,
   readSidecar,
   restoreLogRecord,
@@ -96,13 +96,8 @@ async function openWrapped(dataDir: string, e: Entry): Promise<Uint8Array> {
 /** Wrapped (non-empty normal) entries of a stopped node above its applied index and above N. */
 async function unappliedWrapped(dataDir: string, N: bigint): Promise<{ applied: bigint; entries: Entry[] }> {
   const applied = (await readMeta(dataDir)).appliedIndex;
-  const b = (await logBounds(dataDir))!;
-  const out: Entry[] = [];
-  for (let i = Math.max(b.first, Number(applied) + 1, Number(N) + 1); i <= b.last; i++) {
-    const e = (await readLogEntry(dataDir, i))!;
-    if (e.type === EntryType.Normal && e.data.length > 0) out.push(e);
-  }
-  return { applied, entries: out };
+  const all = await readLogEntries(dataDir, Math.max(Number(applied), Number(N)) + 1);
+  return { applied, entries: all.filter((e) => e.type === EntryType.Normal && e.data.length > 0) };
 }
 
 /**
@@ -209,11 +204,8 @@ describe('fail-closed raft unwrap on a 3-node cluster (Phase 2)', () => {
     const fdir = c.node(follower).dataDir;
     await c.kill(follower, 'SIGTERM');
     const fb = (await logBounds(fdir))!;
-    let raftEnv: Uint8Array | undefined;
-    for (let i = fb.last; i > Number(N) && i >= fb.first && raftEnv === undefined; i--) {
-      const e = (await readLogEntry(fdir, i))!;
-      if (e.type === EntryType.Normal && e.data.length > 0) raftEnv = e.data.subarray(PROPOSAL_HEADER_SIZE);
-    }
+    const lastWrapped = (await readLogEntries(fdir, Math.max(Number(N) + 1, fb.last - 20))).filter((e) => e.type === EntryType.Normal && e.data.length > 0).at(-1);
+    const raftEnv = lastWrapped?.data.subarray(PROPOSAL_HEADER_SIZE);
     expect(raftEnv).toBeDefined();
     const victim = 'pad-20';
     const orig = (await readKv(fdir, victim))!;
