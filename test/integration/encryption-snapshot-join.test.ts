@@ -70,8 +70,8 @@ async function encryptedCluster(name: string): Promise<Cluster> {
   return clusterForTest({ name, extraArgs: ENC_ARGS, env, cipher: 'native', snapshotThreshold: 40, compactionMargin: 2 });
 }
 
-describe('snapshots carry the encryption state (issue 11 item 7)', () => {
-  it('AS-20 (fault 2, the snapshot now rebuilding the sidecar), SH-1, SH-6: a node added after the log was compacted past the bootstrap rebuilds its sidecar from the snapshot, reads every value, stores new values encrypted and restarts; another KEK refuses with KEK_MISMATCH; SH-5 (OP-4 row 11): a recorded snapshot cutover that differs from the sidecar refuses start', async () => {
+describe('snapshots carry the encryption state in Phase 2 (issue 11 item 7, AS-20)', () => {
+  it('AS-20 (fault 2 in Phase 2, the snapshot rebuilding the sidecar; fault 1), SH-1, SH-2, SH-5, SH-6, WR-7: a node added after the log was compacted past the bootstrap and the raft marker installs the snapshot with header cutover N, rebuilds its sidecar, reads every value, stores new values encrypted, keeps its log above N sealed, restarts, and wraps its proposals as leader; another KEK refuses with KEK_MISMATCH; a sidecar raft cutover edited larger than the snapshot\'s refuses ENVELOPE_CUTOVER_DIVERGENCE and resync-sidecar with the leader report repairs it', async () => {
     const c = await encryptedCluster('enc-snap-join');
     const leader = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
     const conn = await c.resp(leader);
