@@ -151,18 +151,26 @@ describe('fail-closed raft unwrap on a 3-node cluster (Phase 2)', () => {
     await killAfterLogPersist(c, 'n3', 'as3');
     const { applied, entries } = await unappliedWrapped(n3, N);
     expect(entries.length, 'wrapped entries persisted but not applied on n3').toBeGreaterThan(0);
-    // k: the first unapplied wrapped entry (so everything below it applies; k is where it stops).
-    const target = entries[0]!;
-    const k = BigInt(target.index);
+    // k: the first unapplied wrapped entry that carries one of the test's SETs (the entries below
+    // it apply; k is where n3 stops). Its key is read from the plaintext (the test's oracle).
+    let target: Entry | undefined;
+    let asKey: string | undefined;
+    for (const e of entries) {
+      asKey = /as3-\d+/.exec(Buffer.from(await openWrapped(n3, e)).toString('latin1'))?.[0];
+      if (asKey !== undefined) {
+        target = e;
+        break;
+      }
+    }
+    expect(target, 'an unapplied SET among the persisted entries').toBeDefined();
+    const k = BigInt(target!.index);
     expect(k).toBeGreaterThan(N);
     expect(k).toBeGreaterThan(applied);
-    const plain = Buffer.from(await openWrapped(n3, target));
-    const asKey = /as3-\d+/.exec(plain.toString('latin1'))?.[0];
-    const saved: StoredLogRecord = await corruptLogEntry(n3, target.index, { dataOffset: RAFT_CIPHERTEXT_AT, mask: 0x01, recomputeChecksum: true });
+    const saved: StoredLogRecord = await corruptLogEntry(n3, target!.index, { dataOffset: RAFT_CIPHERTEXT_AT, mask: 0x01, recomputeChecksum: true });
     await haltsAt(c, 'n3', 'RAFT_UNWRAP_FAILED', 'INTEGRITY', k);
     expect((await readMeta(n3)).appliedIndex).toBe(k - 1n);
-    // Entry k's write (when it is one of the test's SETs, not a registration) left nothing in kv.
-    if (asKey !== undefined) expect(await readKv(n3, asKey), asKey).toBeUndefined();
+    // Entry k's write left nothing in kv.
+    expect(await readKv(n3, asKey!), asKey).toBeUndefined();
     // n1 and n2 keep serving.
     for (const id of ['n1', 'n2']) await setVia(c, id, `as3-while-halted-${id}`, 'h');
     // Restarted unchanged: the same HALT at k.
@@ -175,7 +183,7 @@ describe('fail-closed raft unwrap on a 3-node cluster (Phase 2)', () => {
     await setVia(c, 'n3', 'as3-after-restore', 'r');
     const r3 = await c.resp('n3');
     expect(await r3.call(['GET', 'as3-while-halted-n1'])).toEqual({ type: 'bulk', value: 'h' });
-    if (asKey !== undefined) expect(await r3.call(['GET', asKey])).toEqual({ type: 'bulk', value: asKey.replace('as3-', 'as3-value-') });
+    expect(await r3.call(['GET', asKey!])).toEqual({ type: 'bulk', value: asKey!.replace('as3-', 'as3-value-') });
     r3.close();
 
     // ---- AS-22, run 1: a kv storage envelope in a wrapped log entry's envelope slot ----
