@@ -102,14 +102,19 @@ describe('encryption crash points and guards on a 3-node cluster', () => {
     // AS-15 run 2: the storage cutover, n2 killed at the same point.
     await leaderOtherThan(c, 'n2');
     await c.kill('n2', 'SIGTERM');
+    // Before the storage cutover a restart registers no writer (WR-5 needs an active storage
+    // envelope), so the first hit of the point is the cutover itself.
     await restartN2('after-registry-commit');
     await c.waitCaughtUp();
     c.expectExit('n2');
     const en = await c.adminOnLeader('POST', '/v1/encryption/enable-storage-envelope', {});
     expect(en.status, JSON.stringify(en.body)).toBe(200);
     expect((await c.waitExit('n2')).signal).toBe('SIGKILL');
-    await restartN2('');
     const cut = (en.body as { applied_index: string }).applied_index;
+    // Killed between the cutover's registry commit and its sidecar write.
+    expect((await readMeta(c.node('n2').dataDir)).appliedIndex).toBe(BigInt(cut) - 1n);
+    expect(readSidecar(c.node('n2').dataDir).storageEnvelopeActive).toBe(false);
+    await restartN2('');
     await c.waitApplied(c.ids(), BigInt(cut));
     for (const id of c.ids()) {
       const s = await sidecarOf(c, id);
@@ -159,11 +164,18 @@ describe('encryption crash points and guards on a 3-node cluster', () => {
     w.close();
     await c.waitCaughtUp();
 
-    // n2 armed at after-registry-commit, then the raft marker.
+    // n2 armed at after-registry-commit, then the raft marker. Every start bumps n2's local epoch
+    // (KM-8), so its first encryption entry after the restart is its own WR-5 registration, which
+    // passes the same point: the point is armed for the second hit, and a write through n2 (its
+    // writer gate opens once that registration has applied) proves the first one is behind us.
     await c.kill('n2', 'SIGTERM');
-    c.start('n2', false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: 'after-registry-commit' });
-    await waitFor('n2 answers status', () => c.status('n2'), 20_000);
+    c.start('n2', false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: 'after-registry-commit@2' });
+    await waitFor('n2 knows the leader', async () => (await c.status('n2'))?.leader ?? undefined, 20_000);
+    const w2 = await c.resp('n2');
+    await waitFor('SET via n2 (registered)', async () => ((await w2.call(['SET', 'n2-registered', 'r'])).type === 'simple' ? true : undefined), 30_000);
+    w2.close();
     await c.waitCaughtUp();
+    c.throwOnCrash(['n2']);
     await leaderOtherThan(c, 'n2');
     c.expectExit('n2');
     const en = await c.adminOnLeader('POST', '/v1/encryption/enable-raft-envelope', {}, 60_000);
