@@ -65,6 +65,17 @@ function testDirFsyncFault(): 'apply' | 'all' | null {
   return v;
 }
 
+/**
+ * Test-only (SPEC §17 "withhold the cipher", "make the installer fail"):
+ * SEALKV_TEST_WITHHOLD_RAFT_CIPHER=1 gives the apply engine no raft unwrapper (AS-4);
+ * SEALKV_TEST_FAIL_INSTALLER=1 makes the apply-time wrap installer fail (AS-14). Each does
+ * nothing unless set, and only under NODE_ENV=test.
+ */
+function testRaftFaults(): { withholdRaftCipher: boolean; failInstaller: boolean } {
+  const on = (name: string): boolean => process.env.NODE_ENV === 'test' && process.env[name] === '1';
+  return { withholdRaftCipher: on('SEALKV_TEST_WITHHOLD_RAFT_CIPHER'), failInstaller: on('SEALKV_TEST_FAIL_INSTALLER') };
+}
+
 const injectedFsyncFailure = (): never => {
   throw Object.assign(new Error('injected directory fsync failure (SEALKV_TEST_FAIL_DIR_FSYNC)'), { code: 'EINVAL' });
 };
@@ -129,7 +140,7 @@ async function start(argv: string[]): Promise<void> {
           crashPoint(sidecarWriteCrashPoint(step, phase));
         },
       });
-      runtime = await createEncryptionRuntime({ cipher: cfg.cipher, cryptoWorkers: cfg.cryptoWorkers, preflight: enc, sidecar: applySidecar });
+      runtime = await createEncryptionRuntime({ cipher: cfg.cipher, cryptoWorkers: cfg.cryptoWorkers, preflight: enc, sidecar: applySidecar, testFaults: testRaftFaults() });
     } catch (e) {
       if (e instanceof SealkvError) die(2, e.code, e.message);
       throw e;

@@ -159,22 +159,25 @@ export async function readLogEntry(dataDir: string, index: number): Promise<Entr
 }
 
 /**
- * Every decoded entry in [from, to] (clamped to what the WAL holds), with one recovery and one
- * read per segment: readLogEntry recovers the WAL per call, which is quadratic over a whole log.
+ * The decoded entries `from..to` (clamped to what the log holds) from ONE recovery of the WAL.
+ * A recovery reads every segment (64 MiB preallocated each) synchronously; a test reading many
+ * entries one `readLogEntry` at a time blocks its event loop — and the in-process peer proxies of
+ * the still-running nodes with it — for as many recoveries.
  */
 export async function readLogEntries(dataDir: string, from = 0, to = Number.MAX_SAFE_INTEGER): Promise<Entry[]> {
   const { disk, dir } = await recoverWal(dataDir);
+  if (disk.last < disk.firstIndex()) return [];
   const out: Entry[] = [];
   const segments = new Map<number, Buffer>();
   for (let i = Math.max(from, disk.firstIndex()); i <= Math.min(to, disk.last); i++) {
     const loc = disk.locations?.get(i);
     if (loc === undefined) continue;
-    let bytes = segments.get(loc.seq);
-    if (bytes === undefined) {
-      bytes = readFileSync(join(dir, segmentName(loc.seq)));
-      segments.set(loc.seq, bytes);
+    let seg = segments.get(loc.seq);
+    if (seg === undefined) {
+      seg = readFileSync(join(dir, segmentName(loc.seq)));
+      segments.set(loc.seq, seg);
     }
-    const frame = new Uint8Array(bytes.subarray(loc.offset, loc.offset + loc.len));
+    const frame = new Uint8Array(seg.subarray(loc.offset, loc.offset + loc.len));
     out.push(decodeEntryFrame({ index: i, segment: join(dir, segmentName(loc.seq)), offset: loc.offset, frame }));
   }
   return out;
