@@ -158,7 +158,7 @@ export function readCpu(pid) {
   }
 }
 
-/** Per-thread CPU of a process: tid → { name, userS, sysS } (empty when it is gone). */
+/** Per-thread CPU and context switches of a process: tid → { name, userS, sysS, switches } (empty when it is gone). */
 export function readThreadCpu(pid) {
   const out = new Map();
   let tids = [];
@@ -172,7 +172,14 @@ export function readThreadCpu(pid) {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, { name, userS: Number(rest[11]) / CLK_TCK, sysS: Number(rest[12]) / CLK_TCK });
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      const csw = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+      out.set(tid, {
+        name,
+        userS: Number(rest[11]) / CLK_TCK,
+        sysS: Number(rest[12]) / CLK_TCK,
+        switches: csw('voluntary_ctxt_switches') + csw('nonvoluntary_ctxt_switches'),
+      });
     } catch {
       // The thread ended between the listing and the read.
     }

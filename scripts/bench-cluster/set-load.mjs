@@ -59,10 +59,11 @@ try {
       const byName = new Map();
       const us = (s) => ((s * 1e6) / requests).toFixed(1);
       for (const [tid, t] of afterT[i]) {
-        const b = beforeT[i].get(tid) ?? { name: t.name, userS: 0, sysS: 0 };
+        const b = beforeT[i].get(tid) ?? { name: t.name, userS: 0, sysS: 0, switches: 0 };
         // Node 20 leaves its threads unnamed ("node"): the main thread is the one whose tid is the pid.
         const name = tid === String(x.proc.child.pid) ? 'main' : t.name === 'node' ? 'other' : t.name;
-        const e = byName.get(name) ?? { user: 0, sys: 0, n: 0, top: [] };
+        const e = byName.get(name) ?? { user: 0, sys: 0, n: 0, top: [], csw: 0 };
+        e.csw += t.switches - b.switches;
         e.top.push(`${tid}:${us(t.userS - b.userS)}+${us(t.sysS - b.sysS)}`);
         e.user += t.userS - b.userS;
         e.sys += t.sysS - b.sysS;
@@ -72,7 +73,7 @@ try {
       const parts = [...byName.entries()]
         .filter(([, e]) => e.user + e.sys > 0)
         .sort((a, b) => b[1].user + b[1].sys - (a[1].user + a[1].sys))
-        .map(([name, e]) => `${name}×${e.n} ${us(e.user)}+${us(e.sys)}${e.n > 1 ? ` [${e.top.join(' ')}]` : ''}`);
+        .map(([name, e]) => `${name}×${e.n} ${us(e.user)}+${us(e.sys)} (${(e.csw / requests).toFixed(2)} switches/write)${e.n > 1 ? ` [${e.top.join(' ')}]` : ''}`);
       console.log(`   threads (user+sys µs/write): ${parts.join(', ')}`);
     }
   });

@@ -96,8 +96,7 @@ export async function openRaftLog(dataDir: string, env: StorageEnv, store: Apply
   } else if (existsSync(dir) && hasLmdbLog(env)) {
     await dropLmdbLog(env); // a crash after the migration's rename
   }
-  const writeOn = opts.writeOn ?? (process.env.SEALKV_WAL_WRITE_ON === 'inline' ? 'inline' : undefined);
-  const wal = await WalLogStorage.open(dir, { ...opts, writeOn, confState: opts.confState ?? (() => store.meta.confState()) });
+  const wal = await WalLogStorage.open(dir, { ...opts, confState: opts.confState ?? (() => store.meta.confState()) });
   try {
     const applied = store.appliedIndex();
     const snap = store.meta.snapshotMeta();

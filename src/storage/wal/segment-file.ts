@@ -50,19 +50,6 @@ export function writeAt(fd: number, bufs: Uint8Array[], position: number): Promi
   });
 }
 
-/** `writeAt` on the calling thread (the WAL's 'inline' mode); loops over short writes. */
-export function writeAtSync(fd: number, bufs: Uint8Array[], position: number): void {
-  let at = position;
-  let rest = bufs;
-  for (;;) {
-    const total = rest.reduce((n, b) => n + b.length, 0);
-    const written = fs.writevSync(fd, rest, at);
-    if (written === total) return;
-    rest = [Buffer.concat(rest).subarray(written)];
-    at += written;
-  }
-}
-
 export function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }

@@ -42,7 +42,6 @@ import {
   segmentPath,
   unlinkFile,
   writeAt,
-  writeAtSync,
 } from './segment-file.js';
 
 export interface WalOptions {
@@ -57,13 +56,6 @@ export interface WalOptions {
    * guarantee as write + fdatasync) — one syscall and one round trip per group.
    */
   sync?: 'fdatasync' | 'odsync';
-  /**
-   * Where the group's durable write runs. 'pool' (default): on the libuv threadpool, the event
-   * loop keeps serving while the disk works. 'inline': a synchronous pwritev on the calling
-   * thread — no threadpool hand-off, no wake-up of the loop to learn the write finished, at the
-   * price of the loop standing still for the write (see src/bench/wal.ts and set-load).
-   */
-  writeOn?: 'pool' | 'inline';
   /** Upper bound of the entry cache in data bytes (default 32 MiB). */
   cacheMaxBytes?: number;
   /** Upper bound of the entry cache in entries (default 65536). */
@@ -128,7 +120,6 @@ export class WalLogStorage implements DurableLog {
   private readonly segmentBytes: number;
   private readonly prealloc: Preallocation;
   private readonly odsync: boolean;
-  private readonly inline: boolean;
   private readonly confSource: (() => ConfState) | undefined;
   /** Open fds by segment seq (the tail's is read-write; older ones open lazily for reads). */
   private readonly fds = new Map<number, number>();
@@ -160,7 +151,6 @@ export class WalLogStorage implements DurableLog {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.prealloc = opts.preallocate ?? 'zero';
     this.odsync = (opts.sync ?? 'odsync') === 'odsync';
-    this.inline = opts.writeOn === 'inline';
     this.confSource = opts.confState;
     this.seqs = seqs;
     this.cache = new EntryCache(front.last + 1, opts.cacheMaxEntries ?? 65536, opts.cacheMaxBytes ?? 32 * 1024 * 1024);
@@ -498,13 +488,8 @@ export class WalLogStorage implements DurableLog {
     const fd = this.tailFd();
     const bufs = batch.length === 1 ? [batch[0].buf] : batch.map((p) => p.buf);
     const t0 = performance.now();
-    if (this.inline) {
-      writeAtSync(fd, bufs, base);
-      if (!this.odsync) fdatasyncSync(fd);
-    } else {
-      await writeAt(fd, bufs, base);
-      if (!this.odsync) await fdatasync(fd);
-    }
+    await writeAt(fd, bufs, base);
+    if (!this.odsync) await fdatasync(fd);
     this.counters.writeSeconds += (performance.now() - t0) / 1000;
     this.tailOffset += size;
     // The disk model follows the file: locations become readable as soon as the bytes are written.
