@@ -28,6 +28,7 @@ const ENCRYPTION_COMMANDS = new Set([
   'sidecar',
   'bootstrap',
   'enable-storage-envelope',
+  'enable-raft-envelope',
   'rotate-dek',
   'disable',
   'kek-params',
@@ -175,6 +176,9 @@ function encryptionRequest(
     }
     case 'enable-storage-envelope':
       return { method: 'POST', path: '/v1/encryption/enable-storage-envelope', body: timeout };
+    // issue 11
+    case 'enable-raft-envelope':
+      return { method: 'POST', path: '/v1/encryption/enable-raft-envelope', body: timeout };
     case 'rotate-dek':
       if (f.purpose === undefined) return 'rotate-dek needs --purpose storage|raft';
       return { method: 'POST', path: '/v1/encryption/rotate-dek', body: { purpose: f.purpose, ...timeout } };
@@ -193,7 +197,7 @@ function encryptionOutput(sub: string, text: string): string {
   } catch {
     return text;
   }
-  if (sub === 'enable-storage-envelope') {
+  if (sub === 'enable-storage-envelope' || sub === 'enable-raft-envelope') {
     const line = `${doc.was_already_active === true ? 'already-active' : 'enabled'} applied_index=${String(doc.applied_index)}`;
     return doc.cutover_index_unknown === true ? `${line}\nwarning: cutover index unknown` : line;
   }

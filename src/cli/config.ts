@@ -36,6 +36,8 @@ const VALUE_FLAGS = new Set([
   'peers',
   'cipher',
   'crypto-workers',
+  // RO-13 kill switch for fresh raft cutovers (issue 11): open | closed.
+  'raft-envelope-gate',
   'admin-token-file',
   'log-level',
   'tick-ms',
@@ -153,6 +155,7 @@ export function buildConfig(flags: Record<string, string | boolean>, cores: numb
     join: joinV === true || joinV === 'true',
     cipher,
     cryptoWorkers: intOpt(get('crypto-workers'), 'crypto-workers', 0, 64, Math.max(1, cores - 1)),
+    raftEnvelopeGate: raftGateOpt(get('raft-envelope-gate')),
     adminTokenFile,
     logLevel: strOpt(get('log-level'), 'log-level') ?? DEFAULTS.logLevel,
     tickMs: intOpt(get('tick-ms'), 'tick-ms', 1, 10_000, DEFAULTS.tickMs),
@@ -163,6 +166,12 @@ export function buildConfig(flags: Record<string, string | boolean>, cores: numb
     maxBulkBytes: intOpt(get('max-bulk-bytes'), 'max-bulk-bytes', 1, 2 ** 32, DEFAULTS.maxBulkBytes),
     requestTimeoutMs: intOpt(get('request-timeout-ms'), 'request-timeout-ms', 1, 600_000, DEFAULTS.requestTimeoutMs),
   };
+}
+
+function raftGateOpt(v: unknown): 'open' | 'closed' {
+  if (v === undefined) return 'open';
+  if (v === 'open' || v === 'closed') return v;
+  throw new ConfigError('CONFIG_INVALID', '--raft-envelope-gate must be open or closed');
 }
 
 export function isLoopback(host: string): boolean {

@@ -112,7 +112,7 @@ export async function runDev(argv: string[]): Promise<void> {
       `[dev] 3-node sealkv cluster under ${dir}`,
       `[dev]   RESP:  redis-cli -p ${base}   (also ${base + 1}, ${base + 2}; any node accepts writes)`,
       '[dev]   admin: curl http://127.0.0.1:8081/v1/status   (8082, 8083)',
-      '[dev]   encryption: bootstrapping and switching on the storage envelope...; Ctrl-C stops all three',
+      '[dev]   encryption: bootstrapping and switching on the storage and raft envelopes...; Ctrl-C stops all three',
       '',
     ].join('\n'),
   );
@@ -122,6 +122,9 @@ export async function runDev(argv: string[]): Promise<void> {
     await postToLeader(ports, '/v1/encryption/bootstrap', ['ENCRYPTION_ALREADY_BOOTSTRAPPED'], deadline);
     const en = await postToLeader(ports, '/v1/encryption/enable-storage-envelope', [], deadline);
     process.stdout.write(`[dev] encryption bootstrapped; storage envelope on: ${en}\n`);
+    // Both envelopes by default (issue 11): the raft cutover runs the quiescence barrier (RO-7).
+    const raft = await postToLeader(ports, '/v1/encryption/enable-raft-envelope', [], deadline);
+    process.stdout.write(`[dev] raft envelope on: ${raft}\n`);
   } catch (e) {
     process.stderr.write(`[dev] could not switch encryption on: ${(e as Error).message}\n`);
   }

@@ -16,6 +16,7 @@ import { RespHandler } from '../server/resp-handler.js';
 import { RespServer } from '../server/resp-server.js';
 import { createEncryptionRuntime, type EncryptionRuntime } from '../encryption/runtime.js';
 import { type AdminNodePort, CAPABILITY_REQUEST, EncryptionAdmin } from '../encryption/admin-flows.js';
+import { CutoverBarrier } from '../encryption/cutover-barrier.js';
 import { WriterRegistrar } from '../encryption/registrar.js';
 import { EncryptionStateCell } from '../encryption/state-cell.js';
 import type { NodeConfig } from '../node/config.js';
@@ -31,7 +32,7 @@ import { runVerifyAtRest } from './verify-at-rest.js';
 
 const USAGE = `usage:
   sealkv start --id ID --data-dir DIR --raft HOST:PORT --peers ID=HOST:PORT,... [--resp HOST:PORT] [--admin HOST:PORT]
-               [--cluster-id NAME] [--join] [--cipher native|wasm|js|node] [--crypto-workers N] [--admin-token-file F]
+               [--cluster-id NAME] [--join] [--cipher native|wasm|js|node] [--crypto-workers N] [--raft-envelope-gate open|closed] [--admin-token-file F]
                [--log-level info] [--tick-ms 100] [--election-ticks 10] [--heartbeat-ticks 1]
                [--snapshot-threshold N] [--compaction-margin N] [--max-bulk-bytes N] [--request-timeout-ms N] [--config file.json]
                [--encryption (--kek-file F | --kek-env VAR | --kek-passphrase-file F) [--sidecar PATH] [--rotate-on-startup]]
@@ -174,6 +175,36 @@ async function start(argv: string[]): Promise<void> {
     rt.state.subscribe(() => registrar.ensure());
     registrar.ensure();
   }
+  // Issue 11: the raft-envelope barrier (RO-7) is the proposer's gate; the raft wrap gate's
+  // registration (WR-8) runs like the storage one once the raft cutover is active.
+  let raftCutover: CutoverBarrier | undefined;
+  if (runtime) {
+    const rt = runtime;
+    const raftRegistrar = new WriterRegistrar(
+      {
+        registryRow: (d, n) => node.registryRow(d, n),
+        submitAdmin: (payload, deadline) => node.submitAdmin(payload, deadline),
+        gateWrites: (p) => node.gateWrites(p),
+        log: (msg, err) => log.warn({ err: (err as Error)?.message }, msg),
+      },
+      rt.state,
+      enc.identity.fullNodeId,
+      enc.pinned.raft.localEpoch,
+      'raft',
+    );
+    rt.state.subscribe(() => raftRegistrar.ensure());
+    raftRegistrar.ensure();
+    raftCutover = new CutoverBarrier({
+      drained: () => node.proposer.drained(),
+      isLeader: () => node.raft.isLeader(),
+      leader: () => node.raft.leader,
+      proposeMarker: async (payload, deadline) => (await node.proposer.proposeMarker(payload, { deadline })).commitIndex,
+      waitApplied: (index, deadline) => node.waitApplied(index, deadline),
+      raftCutover: () => rt.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n,
+      converge: (cutover) => rt.installRaftWrap(cutover, rt.state.sidecar()?.active.raft ?? 0),
+    });
+    node.proposer.setGate(raftCutover);
+  }
   const resp = new RespServer({
     handler: new RespHandler(node, metrics),
     host: cfg.resp.host,
@@ -202,6 +233,8 @@ async function start(argv: string[]): Promise<void> {
     fullNodeId: enc.identity.fullNodeId,
     pinned: { storage: enc.pinned.storage.localEpoch, raft: enc.pinned.raft.localEpoch },
     build: BUILD,
+    ...(raftCutover ? { raftCutover } : {}),
+    raftGate: cfg.raftEnvelopeGate ?? 'open',
   });
   node.registerPeerRequest(CAPABILITY_REQUEST, () => encAdmin.capability());
   registerEncryptionRoutes(admin, encAdmin);

@@ -5,7 +5,13 @@
 
 import { AdminError, KeyError, ProposalError } from '../errors.js';
 import { generateBootstrapKeyIds, generateDek, generateKeyId } from '../keys/dek-wrap.js';
-import { encodeBootstrap, encodeRotation, SUBTAG_ENABLE_STORAGE_ENVELOPE, SUBTAG_ROTATE_DEK } from '../keys/encryption-entries.js';
+import {
+  encodeBootstrap,
+  encodeRotation,
+  SUBTAG_ENABLE_RAFT_ENVELOPE,
+  SUBTAG_ENABLE_STORAGE_ENVELOPE,
+  SUBTAG_ROTATE_DEK,
+} from '../keys/encryption-entries.js';
 import type { Kek } from '../keys/kek-provider.js';
 import type { Registration } from '../keys/registry-rules.js';
 import { buildSidecarReport } from '../keys/sidecar-report.js';
@@ -33,7 +39,23 @@ export interface AdminNodePort {
   fanOutTimeoutMs: number;
 }
 
+/**
+ * The raft-envelope kill switch (RO-13): a build-time constant, open now that the engine unwrap,
+ * wrap-on-propose, the barrier, the installer and the start-up re-arm all exist in this build.
+ */
+export const RAFT_ENVELOPE_KILL_SWITCH: 'open' | 'closed' = 'open';
+// A node may close it further at start: `--raft-envelope-gate closed` (src/cli/config.ts).
+
+/** The barrier run of RO-7 (src/encryption/cutover-barrier.ts); resolves with the marker's index. */
+export interface RaftCutoverRunner {
+  run(marker: Uint8Array, deadline: number): Promise<bigint>;
+}
+
 export interface AdminFlowsDeps {
+  /** The barrier of this node; absent (or the switch closed) → RAFT_ENVELOPE_GATED (RO-13). */
+  readonly raftCutover?: RaftCutoverRunner;
+  /** Overrides RAFT_ENVELOPE_KILL_SWITCH (tests). */
+  readonly raftGate?: 'open' | 'closed';
   readonly kek: Kek | null;
   readonly state: EncryptionStateCell;
   readonly fullNodeId: bigint;
@@ -120,7 +142,7 @@ export class EncryptionAdmin {
       const payload = encodeBootstrap({ storageDekId: ids.storage, storageWrapped, raftDekId: ids.raft, raftWrapped, batch });
       const index = await this.node.proposeAdmin(payload, deadline);
       return { applied_index: index.toString(), storage_dek_id: ids.storage, raft_dek_id: ids.raft };
-    });
+    }, deadline);
   }
 
   /** RO-5: the Phase 1 switch. */
@@ -153,14 +175,61 @@ export class EncryptionAdmin {
         return { ...this.alreadyActive(after.storageEnvelopeCutoverIndex, after.raftAppliedIndex), capability_summary: summary };
       }
       return { applied_index: index.toString(), was_already_active: false, cutover_index_unknown: false, capability_summary: summary };
-    });
+    }, deadline);
   }
+
+  // ---------------------------------------------------------------- issue 11: raft envelope
+
+  /** RO-6 (preconditions in order) then the RO-7 barrier; RO-9 failures come from the barrier. */
+  enableRaftEnvelope(deadline: number): Promise<Record<string, unknown>> {
+    return this.exclusive(async () => {
+      this.requireKek(); // 1
+      await this.requireLeader(deadline); // 2
+      const s = this.deps.state.sidecar();
+      if (s === undefined || s.active.raft === 0) throw new AdminError(409, 'ENCRYPTION_NOT_BOOTSTRAPPED', 'run `sealkv admin encryption bootstrap` first'); // 3
+      // 4: an idempotent retry is answered even with the switch closed, with no fan-out.
+      if (s.raftEnvelopeCutoverIndex !== 0n) {
+        return { applied_index: s.raftEnvelopeCutoverIndex.toString(), was_already_active: true, cutover_index_unknown: false, capability_summary: [] };
+      }
+      const runner = this.deps.raftCutover;
+      if ((this.deps.raftGate ?? RAFT_ENVELOPE_KILL_SWITCH) !== 'open' || runner === undefined) {
+        throw new AdminError(409, 'RAFT_ENVELOPE_GATED', 'the raft envelope is gated off in this build'); // 5
+      }
+      const verdicts = await this.fanOut(); // 6
+      const summary = capabilitySummary(verdicts);
+      this.requireAllCapable(verdicts);
+      const dekId = s.active.raft;
+      const marker = encodeRotation({
+        subTag: SUBTAG_ENABLE_RAFT_ENVELOPE,
+        dekId,
+        purpose: 'raft',
+        wrapped: new Uint8Array(0),
+        proposer: { dekId, fullNodeId: this.deps.fullNodeId, localEpoch: this.deps.pinned.raft },
+      });
+      const index = await runner.run(marker, deadline); // 7
+      const after = this.deps.state.sidecar();
+      const cutover = after?.raftEnvelopeCutoverIndex ?? 0n;
+      if (cutover !== 0n && cutover !== index) {
+        // A concurrent marker (another leader's) won: the cutover is that one.
+        return { applied_index: cutover.toString(), was_already_active: true, cutover_index_unknown: false, capability_summary: summary };
+      }
+      return { applied_index: index.toString(), was_already_active: false, cutover_index_unknown: false, capability_summary: summary };
+    }, deadline);
+  }
+
+  private requireAllCapable(verdicts: readonly MemberVerdict[]): void {
+    const unreachable = verdicts.filter((v) => 'error' in v);
+    if (unreachable.length > 0) throw new AdminError(409, 'CAPABILITY_CHECK_FAILED', `capability check failed: ${unreachable.map(describe).join(', ')}`);
+    const notCapable = verdicts.filter((v) => 'report' in v && (v.report as { encryption_capable?: unknown } | null)?.encryption_capable !== true);
+    if (notCapable.length > 0) throw new AdminError(409, 'PEER_NOT_ENCRYPTION_CAPABLE', `not encryption-capable: ${notCapable.map(describe).join(', ')}`);
+  }
+
+  // ---------------------------------------------------------------- end issue 11 block
 
   /** RT-1: a new DEK for `purpose`; old DEKs stay for decryption. */
   rotateDek(purpose: unknown, deadline: number): Promise<Record<string, unknown>> {
     return this.exclusive(async () => {
       if (purpose !== 'storage' && purpose !== 'raft') throw new AdminError(400, 'INVALID_ARGUMENT', "'purpose' must be 'storage' or 'raft'");
-      if (purpose === 'raft') throw new AdminError(409, 'RAFT_ENVELOPE_GATED', 'raft DEK rotation comes with the raft envelope (part 2)');
       const kek = this.requireKek();
       await this.requireLeader(deadline);
       const s = this.requireBootstrapped();
@@ -178,11 +247,11 @@ export class EncryptionAdmin {
         dekId: keyId,
         purpose,
         wrapped,
-        proposer: { dekId: keyId, fullNodeId: this.deps.fullNodeId, localEpoch: this.deps.pinned.storage },
+        proposer: { dekId: keyId, fullNodeId: this.deps.fullNodeId, localEpoch: this.deps.pinned[purpose] },
       });
       const index = await this.node.proposeAdmin(payload, deadline);
       return { applied_index: index.toString(), key_id: keyId, purpose };
-    });
+    }, deadline);
   }
 
   private alreadyActive(cutover: bigint, sidecarApplied: bigint): Record<string, unknown> {
@@ -221,18 +290,28 @@ export class EncryptionAdmin {
     );
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.mutex.then(fn);
-    this.mutex = run.then(
-      () => undefined,
-      () => undefined,
-    );
+  private exclusive<T>(fn: () => Promise<T>, deadline?: number): Promise<T> {
+    const prev = this.mutex;
+    // RO-6: waiting for the mutex is bounded by the request's deadline (when given); the next
+    // holder still waits for the previous one, so a timed-out waiter never breaks exclusivity.
+    const run = (deadline === undefined ? prev : waitUntil(prev, deadline)).then(fn);
+    this.mutex = Promise.allSettled([prev, run]).then(() => undefined);
     return run.catch((e: unknown) => {
       // Writer-batch checks throw KeyErrors: request errors with their OP-2 statuses.
       if (e instanceof KeyError) throw new AdminError(e.code === 'LOCAL_EPOCH_OUT_OF_RANGE' || e.code === 'INVALID_ARGUMENT' ? 400 : 409, e.code, e.message);
       throw e;
     });
   }
+}
+
+function waitUntil(p: Promise<void>, deadline: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new ProposalError('TIMEOUT', 'another encryption admin operation is still running')), Math.max(0, deadline - Date.now()));
+    void p.then(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
 }
 
 function describe(v: MemberVerdict): string {

@@ -40,8 +40,18 @@ export interface EntryExecutorDeps {
   readonly now?: () => string;
 }
 
+/** WI-1: `installer(cutoverIndex, activeRaftDekId)`; throws on failure. */
+export type InstallerFn = (cutoverIndex: bigint, activeRaftDekId: number) => void;
+
 export class EntryExecutor implements EncryptionHandler<EncryptionEffect> {
+  private installer: InstallerFn | null = null;
+
   constructor(private readonly deps: EntryExecutorDeps) {}
+
+  /** Wires the apply-time wrap installer (production always does, RO-13); null HALTs a cutover apply. */
+  setInstaller(installer: InstallerFn | null): void {
+    this.installer = installer;
+  }
 
   apply(payload: Uint8Array, index: bigint, registry: KvTxn | undefined): ApplyResult<EncryptionEffect> {
     if (registry === undefined) {
@@ -75,13 +85,6 @@ export class EntryExecutor implements EncryptionHandler<EncryptionEffect> {
         for (const dek of u.deks.values()) dek.fill(0);
       }
     }
-    if (effect.installer !== null) {
-      // The raft-envelope installer is part 2 (issue 11); nothing in this build proposes its entry.
-      throw new HaltError('ENCRYPTION_APPLY', `entry ${index}: raft-envelope installer (${effect.installer.branch}) is not available in this build`, {
-        reason: 'INSTALLER_FAILED',
-        index,
-      });
-    }
     if (effect.sidecar !== null) {
       try {
         await this.deps.sidecar.write(effect.sidecar);
@@ -91,6 +94,23 @@ export class EntryExecutor implements EncryptionHandler<EncryptionEffect> {
         throw new HaltError('ENCRYPTION_APPLY', `entry ${index}: sidecar write failed: ${(e as Error).message}`, { reason, cause: e, index });
       }
       crashPoint('after-sidecar-write');
+    }
+    // WI-5: the installer runs only after the sidecar write is durable (a replay behind the
+    // sidecar has no write, FW-7, and still installs: the already-active branch).
+    const call = effect.installer;
+    if (call !== null) {
+      crashPoint('before-installer');
+      const installer = this.installer;
+      try {
+        if (installer === null) throw new Error('no wrap installer is wired in this process');
+        installer(call.cutoverIndex, call.activeRaftDekId);
+      } catch (e) {
+        throw new HaltError('ENCRYPTION_APPLY', `entry ${index}: raft-envelope installer failed (${call.branch}): ${(e as Error)?.message ?? String(e)}`, {
+          reason: 'INSTALLER_FAILED',
+          cause: e,
+          index,
+        });
+      }
     }
   }
 

@@ -6,6 +6,7 @@
 import { encodeRegisterWriter } from '../keys/encryption-entries.js';
 import { lowNodeId16 } from '../keys/node-identity.js';
 import { type RegistryRow, startRegistration } from '../keys/registry-rules.js';
+import type { Purpose, Sidecar } from '../keys/sidecar-schema.js';
 import type { EncryptionStateCell } from './state-cell.js';
 
 export interface RegistrarPort {
@@ -29,13 +30,22 @@ export class WriterRegistrar {
     private readonly state: EncryptionStateCell,
     private readonly fullNodeId: bigint,
     private readonly pinnedStorageEpoch: number,
+    /** 'raft': the raft wrap gate's registration (WR-8) once the raft cutover is active. */
+    private readonly purpose: Purpose = 'storage',
   ) {}
 
-  /** True when this node must (re-)register for the active storage DEK before it writes. */
+  private activeDek(s: Sidecar): number {
+    if (this.purpose === 'raft') return s.raftEnvelopeCutoverIndex !== 0n ? s.active.raft : 0;
+    return s.storageEnvelopeActive ? s.active.storage : 0;
+  }
+
+  /** True when this node must (re-)register for the active DEK of its purpose before it writes. */
   needed(): boolean {
     const s = this.state.sidecar();
-    if (s === undefined || !s.storageEnvelopeActive || s.active.storage === 0) return false;
-    const row = this.port.registryRow(s.active.storage, lowNodeId16(this.fullNodeId));
+    if (s === undefined) return false;
+    const dekId = this.activeDek(s);
+    if (dekId === 0) return false;
+    const row = this.port.registryRow(dekId, lowNodeId16(this.fullNodeId));
     // A missing row must be written even when this load's epoch is 0 (a node that has not
     // restarted since bootstrap): the WR-10 guard of its next start requires the row.
     if (row === undefined || row.fullNodeId !== this.fullNodeId) return true;
@@ -56,7 +66,7 @@ export class WriterRegistrar {
     for (;;) {
       const s = this.state.sidecar();
       if (s === undefined || !this.needed()) return;
-      const payload = encodeRegisterWriter({ dekId: s.active.storage, fullNodeId: this.fullNodeId, localEpoch: this.pinnedStorageEpoch });
+      const payload = encodeRegisterWriter({ dekId: this.activeDek(s), fullNodeId: this.fullNodeId, localEpoch: this.pinnedStorageEpoch });
       try {
         await this.port.submitAdmin(payload, Date.now() + ATTEMPT_MS);
       } catch (e) {

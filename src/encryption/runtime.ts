@@ -11,11 +11,18 @@ import type { EncryptionEffect } from '../keys/entry-apply.js';
 import type { PreflightResult } from '../keys/startup.js';
 import type { SidecarStore } from '../keys/sidecar-store.js';
 import { decodeProposal } from '../crypto/envelope/proposal.js';
-import { CryptoError } from '../errors.js';
+import { CryptoError, StartupRefusedError } from '../errors.js';
+import type { Aead } from '../crypto/aead.js';
+import { unwrapRaft } from '../crypto/envelope/raft.js';
+import { lowNodeId16 } from '../keys/node-identity.js';
+import { checkRaftWrapAvailable } from '../keys/startup-guards.js';
+import { PoolRaftUnwrapper } from './pool-raft-unwrapper.js';
+import { buildRaftWrap } from './raft-wrap.js';
+import { WrapInstaller } from './wrap-installer.js';
 import { deriveNodeIdentity } from '../keys/node-identity.js';
 import { type PeerRegistryAnswer, peerCheckQuorum } from '../keys/registry-rules.js';
 import { runGroupBGuards } from '../keys/startup-guards.js';
-import type { EncryptionStatus, NodeEncryption, NodeStartView } from '../node/encryption-port.js';
+import type { EncryptionStatus, NodeEncryption, NodeStartView, RaftEnvelopePort } from '../node/encryption-port.js';
 import { CryptoPool } from '../pool/index.js';
 import type { PoolMetrics } from '../pool/metrics.js';
 import { EntryExecutor } from './entry-executor.js';
@@ -37,6 +44,8 @@ export interface EncryptionRuntime extends NodeEncryption<EncryptionEffect> {
   readonly state: EncryptionStateCell;
   readonly counters: CodecCounters;
   poolMetrics(): PoolMetrics;
+  /** Barrier step 5 (RO-7): converge the wrap for (cutover, active raft DEK); throws when not wired. */
+  installRaftWrap(cutoverIndex: bigint, activeRaftDekId: number): void;
 }
 
 export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): Promise<EncryptionRuntime> {
@@ -48,8 +57,8 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
     for (const dek of pre.deks.values()) dek.fill(0);
   }
   const storageNonces = NonceFactory.fromPersistedEpoch(pre.tokens.storage);
-  // The raft factory is pinned now (its only source is this load's token); part 2 uses it.
-  NonceFactory.fromPersistedEpoch(pre.tokens.raft);
+  // The one raft-purpose factory of this process (wrap-on-propose), from this load's token only.
+  const raftNonces = NonceFactory.fromPersistedEpoch(pre.tokens.raft);
   const aead = await loadAead(opts.cipher);
   const pool = await CryptoPool.create({
     backend: opts.cipher,
@@ -67,8 +76,54 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
     keystore,
     pinned: { storage: pre.pinned.storage.localEpoch, raft: pre.pinned.raft.localEpoch },
   });
+  const fullNodeId = pre.identity.fullNodeId;
+  const pinnedRaft = pre.pinned.raft.localEpoch;
+  let installer: WrapInstaller | null = null;
+  const armRaft = (port: RaftEnvelopePort): void => {
+    // EH-2: the engine gets the cipher whenever encryption is on, so a runtime cutover needs no
+    // restart. Batches unwrap in the crypto pool (which runs small ones inline by its policy); the
+    // in-order recompute and single entries are inline. Wrap goes through the pool too.
+    port.setUnwrapper(new PoolRaftUnwrapper(aead, keystore, pool));
+    const wi = new WrapInstaller({
+      buildWrap: (dekId) => {
+        if (!keystore.has(dekId)) throw new CryptoError('UNKNOWN_KEY_ID', `raft DEK ${dekId} is not loaded`);
+        return buildRaftWrap(
+          {
+            aead,
+            keystore,
+            nonces: raftNonces,
+            sealer: pool,
+            registered: (d) => {
+              const row = port.registryRow(d, lowNodeId16(fullNodeId));
+              return row !== undefined && row.fullNodeId === fullNodeId && row.lastSeenLocalEpoch === pinnedRaft;
+            },
+          },
+          dekId,
+        );
+      },
+      publishWrap: (w) => port.setWrap(w),
+      setCutover: (i) => port.setCutover(i),
+    });
+    installer = wi;
+    executor.setInstaller((c, d) => wi.install(c, d));
+    // RO-11 / KM-14 step 9: re-arm from the sidecar before anything applies or is served.
+    const s = state.sidecar();
+    checkRaftWrapAvailable(s, (id) => keystore.has(id));
+    if (s !== undefined && s.raftEnvelopeCutoverIndex !== 0n) {
+      try {
+        wi.install(s.raftEnvelopeCutoverIndex, s.active.raft);
+      } catch (e) {
+        throw new StartupRefusedError('RAFT_WRAP_UNAVAILABLE', `cannot install the raft wrap: ${(e as Error).message}`, { cause: e });
+      }
+    }
+  };
   return {
-    beforeRun: (view) => runGuards(view, pre, state, keystore),
+    beforeRun: (view) => runGuards(view, pre, state, keystore, aead),
+    armRaft,
+    installRaftWrap: (c, d) => {
+      if (installer === null) throw new CryptoError('NO_CIPHER', 'the raft-envelope installer is not wired (the node has not started)');
+      installer.install(c, d);
+    },
     pool,
     keystore,
     state,
@@ -83,6 +138,10 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
       keystore,
       identity: pre.identity,
       pinned: { storage: pre.pinned.storage.localEpoch, raft: pre.pinned.raft.localEpoch },
+      installRaftWrap: (c, d) => {
+        if (installer === null) throw new CryptoError('NO_CIPHER', 'the raft-envelope installer is not wired');
+        installer.install(c, d);
+      },
     }),
     persist: (i, e) => executor.persist(i, e),
     publish: (i, e) => executor.publish(i, e),
@@ -108,7 +167,7 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
 const PEER_QUERY_TIMEOUT_MS = 2000;
 
 /** KM-14 step 8: the group B guards over the node's LMDB view and its peers (OP-4 rows 8–12). */
-function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionStateCell, keystore: Keystore): Promise<readonly string[]> {
+function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionStateCell, keystore: Keystore, aead: Aead): Promise<readonly string[]> {
   const s = state.sidecar();
   const snap = snapshotGuardInputs(view);
   return runGroupBGuards({
@@ -124,8 +183,8 @@ function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionS
       raftCutoverIndex: s?.raftEnvelopeCutoverIndex ?? 0n,
       log: { firstIndex: () => view.firstLogIndex, entries: (lo, hi) => view.logEntries(lo, hi) },
       payloadOf: (e, wrapped) => {
-        if (wrapped) throw new CryptoError('NO_CIPHER', 'raft-envelope entries are part 2');
-        return decodeProposal(e.data).payload;
+        const payload = decodeProposal(e.data).payload;
+        return wrapped ? unwrapRaft(aead, keystore, payload) : payload;
       },
     },
     registry: { get: (d, n) => view.registryRow(d, n) },

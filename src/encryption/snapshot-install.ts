@@ -29,6 +29,11 @@ export interface SnapshotHooksDeps {
   readonly identity: NodeIdentity;
   readonly pinned: Readonly<Record<Purpose, number>>;
   readonly now?: () => string;
+  /**
+   * SH-5: a rebuilt sidecar with a raft cutover gives the engine that cutover and the wrap for its
+   * active raft DEK (the installer, WI-5), before the snapshot's data is installed.
+   */
+  readonly installRaftWrap?: (cutoverIndex: bigint, activeRaftDekId: number) => void;
 }
 
 export function createSnapshotHooks(deps: SnapshotHooksDeps): SnapshotEncryptionHooks {
@@ -96,6 +101,18 @@ export function createSnapshotHooks(deps: SnapshotHooksDeps): SnapshotEncryption
         });
       }
       deps.state.publish(next);
+      if (next.raftEnvelopeCutoverIndex !== 0n) {
+        try {
+          if (deps.installRaftWrap === undefined) throw new Error('no raft-envelope installer is wired');
+          deps.installRaftWrap(next.raftEnvelopeCutoverIndex, next.active.raft);
+        } catch (e) {
+          throw new HaltError('ENCRYPTION_APPLY', `snapshot ${h.lastIndex}: installing the raft wrap (cutover ${next.raftEnvelopeCutoverIndex}) failed: ${(e as Error).message}`, {
+            index: h.lastIndex,
+            reason: 'INSTALLER_FAILED',
+            cause: e,
+          });
+        }
+      }
     },
   };
 }

@@ -56,7 +56,7 @@ import { RunLoop } from './run-loop.js';
 import type { WalLogStorage } from '../storage/wal/wal-log.js';
 import { bootstrapStores, openRaftLog } from './node-storage.js';
 import { type SnapChunk, SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
-import type { EncryptionStatus, NodeEncryption, NodeStartView } from './encryption-port.js';
+import type { EncryptionStatus, NodeEncryption, NodeStartView, RaftEnvelopePort } from './encryption-port.js';
 import type { NodeMetricsSink } from './metrics.js';
 import { cleartextValueCodec, type ValueCodec } from './fsm/value-codec.js';
 
@@ -333,6 +333,14 @@ export class ClusterNode {
           throw e;
         }
       }
+      if (opts.encryption?.armRaft) {
+        try {
+          opts.encryption.armRaft(node.raftEnvelopePort());
+        } catch (e) {
+          await transport.close().catch(() => undefined);
+          throw e;
+        }
+      }
       node.wire();
       return node;
     } catch (e) {
@@ -432,7 +440,9 @@ export class ClusterNode {
    * committed); reads never wait. A write whose deadline passes first fails, retryable.
    */
   gateWrites(p: Promise<void>): void {
-    const g = p.catch(() => undefined);
+    // Gates compose (the storage and the raft registrations may overlap): writes wait for both.
+    const prev = this.writeGate;
+    const g = Promise.all([prev, p.catch(() => undefined)]).then(() => undefined);
     this.writeGate = g;
     void g.then(() => {
       if (this.writeGate === g) this.writeGate = null;
@@ -457,7 +467,9 @@ export class ClusterNode {
   async submitAdmin(payload: Uint8Array, deadline: number): Promise<void> {
     let index: bigint;
     if (this.raft.isLeader()) {
-      index = await this.proposeAdmin(payload, deadline);
+      // This node's own registration: the raft wrap gate's one exception (WR-8).
+      if (!this.raft.isLeader()) throw new ProposalError('NOT_LEADER', 'admin entries go to the leader', { leader: this.raft.leader });
+      index = (await this.proposer.proposeAdmin(payload, { deadline, registration: true })).commitIndex;
     } else {
       const leader = this.raft.leader;
       if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });
@@ -472,6 +484,16 @@ export class ClusterNode {
   /** The committed registry row (dekId, nodeId16) of this node's store. */
   registryRow(dekId: number, nodeId16: number): RegistryRow | undefined {
     return new RegistryStore(this.env.registry).get(dekId, nodeId16);
+  }
+
+  /** The raft-envelope hooks the encryption wing installs (RO-11, WI-1, EH-2). */
+  private raftEnvelopePort(): RaftEnvelopePort {
+    return {
+      setWrap: (w) => this.proposer.setWrap(w),
+      setCutover: (i) => this.cutover.set(i),
+      setUnwrapper: (u) => this.pipeline.setUnwrapper(u),
+      registryRow: (d, n) => this.registryRow(d, n),
+    };
   }
 
   /** Serves peer requests `{ t: type, … }` (the transport authenticated `from`). */

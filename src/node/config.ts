@@ -22,6 +22,8 @@ export interface NodeConfig {
   join: boolean;
   cipher: BackendName;
   cryptoWorkers: number;
+  /** RO-13: `closed` refuses fresh raft cutovers with RAFT_ENVELOPE_GATED (default open). */
+  raftEnvelopeGate?: 'open' | 'closed';
   adminTokenFile: string | null;
   logLevel: string;
   tickMs: number;

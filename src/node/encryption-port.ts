@@ -3,7 +3,9 @@
 
 import type { EncryptionCopies } from '../storage/apply-txn.js';
 import type { SnapshotHeader } from '../storage/snapshot-header.js';
+import type { RaftUnwrapper } from './apply-pipeline.js';
 import type { EncryptionHandler } from './fsm/fsm-types.js';
+import type { WrapFn } from './proposer.js';
 import type { ValueCodec } from './fsm/value-codec.js';
 
 /** The published encryption state (after persistence), for /v1/status and metrics. */
@@ -62,9 +64,26 @@ export interface SnapshotEncryptionHooks {
   staged(header: SnapshotHeader, registryRow: (dekId: number, nodeId16: number) => Uint8Array | undefined): Promise<void>;
 }
 
+/** What the raft-envelope wiring needs of the node (KM-14 step 9, RO-11, WI-1, EH-2). */
+export interface RaftEnvelopePort {
+  /** The proposer's wrap reference (RO-12). */
+  setWrap(wrap: WrapFn): void;
+  /** The engine's cutover cell (EH-2). */
+  setCutover(index: bigint): void;
+  /** The apply gate's opener (EH-3, EH-4). */
+  setUnwrapper(u: RaftUnwrapper | null): void;
+  registryRow(dekId: number, nodeId16: number): { fullNodeId: bigint; lastSeenLocalEpoch: number } | undefined;
+}
+
 export interface NodeEncryption<X> {
   /** Snapshots carry and restore the encryption state (absent: the node does neither). */
   readonly snapshot?: SnapshotEncryptionHooks;
+  /**
+   * KM-14 step 9, after the guards and before the run loop applies anything: wire the unwrapper
+   * and the installer, and re-arm wrapping from the sidecar (RO-11). Throws a
+   * StartupRefusedError (RAFT_WRAP_UNAVAILABLE) to refuse the start.
+   */
+  armRaft?(port: RaftEnvelopePort): void;
   /**
    * KM-14 step 8 (group B guards) before any entry is applied; returns warning lines, throws a
    * StartupRefusedError to refuse the start.

@@ -24,6 +24,12 @@ export interface ProposeOptions {
   signal?: AbortSignal;
   /** Which expiries were made absolute from the payload's `now` (EX/PX): the stamp moves them too. */
   relativeTtl?: RelativeTtl;
+  /**
+   * proposeAdmin only: this node's own writer registration (the dedicated registration call of
+   * WR-8). Gated like any admin proposal; the wrap sees path 'registration', the one exception to
+   * the raft wrap gate (recognised by calling path, never by payload bytes).
+   */
+  registration?: boolean;
 }
 
 /** Stamps a user payload in place with the admitting leader's time (see `setStamp`). */
@@ -35,7 +41,10 @@ export interface ProposalResult<R> {
 }
 
 /** Wraps a batch of payloads into raft envelopes (order preserved); throws a typed error to reject them. */
-export type WrapFn = (payloads: Uint8Array[], path: ProposalPath) => Promise<Uint8Array[]>;
+export type WrapFn = (payloads: Uint8Array[], path: WrapPath) => Promise<Uint8Array[]>;
+
+/** The calling path a wrap sees: the gate's paths plus this node's own registration (WR-8). */
+export type WrapPath = ProposalPath | 'registration';
 
 export type ProposalPath = 'user' | 'admin';
 
@@ -45,7 +54,8 @@ export type ProposalPath = 'user' | 'admin';
  * return a promise that resolves when the proposal may go on.
  */
 export interface ProposalGate {
-  admit(path: ProposalPath): undefined | Promise<void>;
+  /** `deadline` (ms): an admin wait must fail by then (RO-7 step 1). */
+  admit(path: ProposalPath, deadline: number): undefined | Promise<void>;
 }
 
 /** What the proposer needs from the Raft run loop. */
@@ -72,7 +82,8 @@ interface Pending<R> {
 interface Queued {
   id: bigint;
   payload: Uint8Array;
-  path: ProposalPath;
+  /** 'marker': the barrier's raw path (RO-7 step 3), never wrapped, never gated. */
+  path: WrapPath | 'marker';
 }
 
 export class Proposer<R> {
@@ -85,6 +96,8 @@ export class Proposer<R> {
   private stamp: StampFn | null = null;
   private closed = false;
   private readonly sweepTimer: NodeJS.Timeout;
+  /** Drain waits (RO-7 step 2): each holds the ids admitted before its Begin. */
+  private drains: { ids: Set<bigint>; done: () => void }[] = [];
 
   constructor(
     private readonly raft: RaftSink,
@@ -102,6 +115,24 @@ export class Proposer<R> {
   /** Admin entries (registrations, rotations, bootstrap, membership pre-steps). */
   proposeAdmin(payload: Uint8Array, opts: ProposeOptions = {}): Promise<ProposalResult<R>> {
     return this.submit(payload, 'admin', opts);
+  }
+
+  /**
+   * The raw marker path of the quiescence barrier (RO-7 step 3): never gated, never wrapped. Only
+   * the barrier calls it.
+   */
+  proposeMarker(payload: Uint8Array, opts: ProposeOptions = {}): Promise<ProposalResult<R>> {
+    return this.submit(payload, 'marker', opts);
+  }
+
+  /**
+   * RO-7 step 2: resolves once every proposal admitted before this call has resolved or failed.
+   * The set is sampled synchronously, so the caller's Begin (flag set) and this sample form one step.
+   */
+  drained(): Promise<void> {
+    if (this.pending.size === 0) return Promise.resolve();
+    const ids = new Set(this.pending.keys());
+    return new Promise<void>((done) => this.drains.push({ ids, done }));
   }
 
   /** Installs (or replaces) the wrap-on-propose function. Once on, it is never turned off (RO-11). */
@@ -123,10 +154,11 @@ export class Proposer<R> {
     return this.pending.size;
   }
 
-  private async submit(payload: Uint8Array, path: ProposalPath, opts: ProposeOptions): Promise<ProposalResult<R>> {
+  private async submit(payload: Uint8Array, path: ProposalPath | 'marker', opts: ProposeOptions): Promise<ProposalResult<R>> {
     const deadline = opts.deadline ?? Date.now() + this.defaultTimeoutMs;
     this.failFast(opts.signal, deadline);
-    const wait = this.gate?.admit(path);
+    // Gate check and registration in `pending` happen with no await between them (RO-7).
+    const wait = path === 'marker' ? undefined : this.gate?.admit(path, deadline);
     if (wait) {
       await wait;
       this.failFast(opts.signal, deadline);
@@ -146,7 +178,7 @@ export class Proposer<R> {
       }
       // Registered before the entry is handed to Raft (PE-3).
       this.pending.set(id, rec);
-      this.queue.push({ id, payload: copy, path });
+      this.queue.push({ id, payload: copy, path: path === 'admin' && opts.registration === true ? 'registration' : path });
       this.scheduleFlush();
     });
   }
@@ -217,7 +249,8 @@ export class Proposer<R> {
 
   private async wrapByPath(wrap: WrapFn, batch: Queued[]): Promise<Uint8Array[]> {
     const out = new Array<Uint8Array>(batch.length);
-    for (const path of ['admin', 'user'] as const) {
+    for (let i = 0; i < batch.length; i++) if (batch[i]!.path === 'marker') out[i] = batch[i]!.payload;
+    for (const path of ['registration', 'admin', 'user'] as const) {
       const idx: number[] = [];
       for (let i = 0; i < batch.length; i++) if (batch[i]!.path === path) idx.push(i);
       if (idx.length === 0) continue;
@@ -249,6 +282,7 @@ export class Proposer<R> {
     this.pending.delete(id);
     rec.detach?.();
     rec.resolve({ commitIndex: index, response });
+    this.settled(id);
   }
 
   /**
@@ -284,7 +318,18 @@ export class Proposer<R> {
     if (!rec) return;
     this.pending.delete(id);
     rec.detach?.();
+    this.settled(id);
     rec.reject(e instanceof SealkvError ? e : new ProposalError('UNAVAILABLE', `proposal ${id} failed: ${String(e)}`, { cause: e }));
+  }
+
+  private settled(id: bigint): void {
+    if (this.drains.length === 0) return;
+    this.drains = this.drains.filter((d) => {
+      d.ids.delete(id);
+      if (d.ids.size > 0) return true;
+      d.done();
+      return false;
+    });
   }
 
   private sweepDeadlines(): void {

@@ -47,6 +47,12 @@ export function registerEncryptionRoutes(http: AdminHttpServer, admin: Encryptio
     onlyKeys(req.body, ['purpose']);
     return { body: (await admin.rotateDek(req.body.purpose, req.deadline)) as Json };
   });
+  // ---- issue 11: the raft-envelope cutover (RO-6, RO-7)
+  http.route('POST', '/v1/encryption/enable-raft-envelope', async (req) => {
+    onlyKeys(req.body, []);
+    return { body: (await admin.enableRaftEnvelope(req.deadline)) as Json };
+  });
+  // ---- end issue 11
   http.route('POST', '/v1/encryption/disable', async () => {
     // RO-15: the switch is one way; going back to cleartext is a dump and reload.
     throw new AdminError(409, 'ENCRYPTION_DISABLE_UNSUPPORTED', 'encryption cannot be disabled in place; see docs/OPERATIONS.md "dump and reload"');

@@ -1,0 +1,129 @@
+// The proposal quiescence barrier of the raft-envelope cutover (SPEC RO-6..RO-9). It is the
+// proposer's ProposalGate: while it is up, user proposals are refused with
+// ENVELOPE_CUTOVER_IN_PROGRESS (retryable, Redis -TRYAGAIN) and admin proposals wait until End
+// (failing at their deadline). The marker goes through the proposer's raw path, which the gate
+// never sees. Begin sets the flag and samples the in-flight proposals in one synchronous step.
+
+import { AdminError, ProposalError, SealkvError } from '../errors.js';
+import type { ProposalGate, ProposalPath } from '../node/proposer.js';
+import { crashPoint } from '../node/crash-points.js';
+
+export interface BarrierPort {
+  /** Sampled synchronously at Begin: resolves once every proposal admitted before it has settled. */
+  drained(): Promise<void>;
+  isLeader(): boolean;
+  leader(): string | null;
+  /** Raw path (never wrapped, never gated); resolves with the marker's index once applied here. */
+  proposeMarker(payload: Uint8Array, deadline: number): Promise<bigint>;
+  waitApplied(index: bigint, deadline: number): Promise<void>;
+  /** The sidecar's raft_envelope_cutover_index, read after the apply. */
+  raftCutover(): bigint;
+  /** Step 5: install the wrap for the active raft DEK (normally already done by the apply). */
+  converge(cutover: bigint): void;
+}
+
+type State = 'open' | 'up' | 'stuck';
+
+export class CutoverBarrier implements ProposalGate {
+  private state: State = 'open';
+  private waiters: { resolve(): void; reject(e: unknown): void; timer: NodeJS.Timeout }[] = [];
+
+  constructor(private readonly port: BarrierPort) {}
+
+  /** True while user proposals are refused (up, or stuck after an ambiguous marker, RO-9). */
+  active(): boolean {
+    return this.state !== 'open';
+  }
+
+  admit(path: ProposalPath, deadline: number): undefined | Promise<void> {
+    if (this.state === 'open') return undefined;
+    if (path === 'user') throw new ProposalError('ENVELOPE_CUTOVER_IN_PROGRESS', 'the raft-envelope cutover is in progress; retry');
+    return new Promise<void>((resolve, reject) => {
+      const rec = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== rec);
+          reject(new ProposalError('ENVELOPE_CUTOVER_IN_PROGRESS', 'the raft-envelope cutover did not finish before the deadline'));
+        }, Math.max(0, deadline - Date.now())),
+      };
+      rec.timer.unref();
+      this.waiters.push(rec);
+    });
+  }
+
+  /**
+   * Runs steps 1–6 for one request; resolves with the marker's index. `marker` is the encoded
+   * 0x05/0x05 entry. Failure handling per RO-9.
+   */
+  async run(marker: Uint8Array, deadline: number): Promise<bigint> {
+    if (this.state !== 'open') throw new ProposalError('ENVELOPE_CUTOVER_IN_PROGRESS', 'a raft-envelope cutover already ran on this process without finishing; restart it');
+    // Step 1 (Begin) and the in-flight sample, one synchronous step.
+    this.state = 'up';
+    const drained = this.port.drained();
+    // Step 2: drain; a failure here has proposed nothing, so the barrier is lifted.
+    try {
+      await withDeadline(drained, deadline, 'the drain of in-flight proposals');
+      if (!this.port.isLeader()) throw new ProposalError('NOT_LEADER', 'leadership lost during the drain', { leader: this.port.leader() });
+    } catch (e) {
+      this.end();
+      throw e;
+    }
+    // From here the outcome is ambiguous: a failure keeps the barrier in force (RO-9).
+    let index: bigint;
+    try {
+      index = await this.port.proposeMarker(marker, deadline);
+      crashPoint('after-marker-commit');
+      await this.port.waitApplied(index, deadline);
+    } catch (e) {
+      this.state = 'stuck';
+      throw asRequestError(e);
+    }
+    const cutover = this.port.raftCutover();
+    if (cutover === 0n) {
+      // Consumed as a stale-DEK no-op (a raft rotation committed first): nothing changed.
+      this.end();
+      throw new AdminError(409, 'CUTOVER_DEK_ID_STALE', 'the raft DEK was rotated before the marker applied; retry');
+    }
+    try {
+      this.port.converge(cutover); // step 5
+    } catch (e) {
+      this.state = 'stuck';
+      throw asRequestError(e);
+    }
+    this.end(); // step 6
+    return index;
+  }
+
+  private end(): void {
+    if (this.state === 'stuck') return;
+    this.state = 'open';
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) {
+      clearTimeout(x.timer);
+      x.resolve();
+    }
+  }
+}
+
+function withDeadline<T>(p: Promise<T>, deadline: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new ProposalError('TIMEOUT', `${what} did not finish before the deadline`)), Math.max(0, deadline - Date.now()));
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+function asRequestError(e: unknown): unknown {
+  if (e instanceof SealkvError) return e;
+  return new ProposalError('UNAVAILABLE', `raft-envelope cutover failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
