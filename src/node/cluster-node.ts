@@ -37,6 +37,7 @@ import type { NodeConfig } from './config.js';
 import { AddressBook } from './address-book.js';
 import { ApplyPipeline, type ApplyStore as PipelineStore, type BatchResult } from './apply-pipeline.js';
 import { AppliedWaiter } from './applied-waiter.js';
+import { fromWire, toWire } from './raft-wire.js';
 import { crashPoint } from './crash-points.js';
 import { CutoverCell } from './cutover-cell.js';
 import { isProposal, PROPOSAL_HEADER_SIZE } from '../crypto/envelope/proposal.js';
@@ -213,6 +214,7 @@ export class ClusterNode {
       onError: (id, e) => log.debug({ node: id, err: (e as Error)?.message }, 'learner promotion not done; will retry'),
     });
     metrics.setStorageCommitsSource(() => env.writes.groups);
+    metrics.setWalSource?.(() => logStore.stats());
     const fsm = new KvStateMachine<unknown>(encryption ? { codec: encryption.codec, encryption: encryption.handler } : {});
     this.pipeline = new ApplyPipeline<FsmResponse, unknown>(
       {
@@ -256,7 +258,7 @@ export class ClusterNode {
           // A read time never earlier than any write this leader stamped or saw: the follower
           // judges expiry with it, as this leader would.
           if (m.type === MessageType.ReadIndexResp) transport.send(m.to, { ...m, readTime: this.time.readTime() } satisfies TimedMessage);
-          else transport.send(m.to, m);
+          else transport.send(m.to, toWire(m));
         },
         sendSnapshot: (m) => this.sender.send(m),
         installSnapshot: (meta, signal) => this.installSnapshot(meta, signal),
@@ -364,10 +366,12 @@ export class ClusterNode {
 
   private wire(): void {
     this.transport.onMessage((from, msg) => {
-      const m = msg as Message;
+      const w = msg as Message;
       // The transport authenticated the peer id in its handshake; a frame claiming another
-      // sender, or not shaped like a Raft message, is dropped.
-      if (typeof m !== 'object' || m === null || m.from !== from || m.to !== this.cfg.id || typeof m.type !== 'number') return;
+      // sender, or not shaped like a Raft message (or with a malformed entry block), is dropped.
+      if (typeof w !== 'object' || w === null || w.from !== from || w.to !== this.cfg.id || typeof w.type !== 'number') return;
+      const m = fromWire(w);
+      if (m === null) return;
       this.observeTimes(m as TimedMessage);
       this.loop.step(m);
     });
