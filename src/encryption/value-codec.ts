@@ -123,7 +123,13 @@ export class SealingValueCodec implements ValueCodec {
     const sealed: { key: Uint8Array; record: Uint8Array }[] = [];
     let largest = 0;
     for (const it of items) {
-      if (it.record.length <= VALUE_HEADER_SIZE || (it.record[0]! & 0x03) !== STATE_ENCRYPTED) continue;
+      let state: number;
+      try {
+        state = decodeValueHeader(it.record).state;
+      } catch {
+        continue; // reserved or short: decodeFromStore reports it
+      }
+      if (state !== STATE_ENCRYPTED) continue;
       sealed.push(it);
       if (it.record.length > largest) largest = it.record.length;
     }
@@ -131,11 +137,13 @@ export class SealingValueCodec implements ValueCodec {
     const byKey = new Map<number, { record: Uint8Array; nonce: Uint8Array; aad: Uint8Array; data: Uint8Array }[]>();
     for (const { key, record } of sealed) {
       try {
-        decodeValueHeader(record); // reserved states are decodeFromStore's to report
         const env = parseEnvelope(record.subarray(VALUE_HEADER_SIZE), 'storage');
         if (!this.keystore.has(env.keyId)) continue;
         let list = byKey.get(env.keyId);
-        if (list === undefined) byKey.set(env.keyId, (list = []));
+        if (list === undefined) {
+          list = [];
+          byKey.set(env.keyId, list);
+        }
         list.push({ record, nonce: env.nonce, aad: buildStorageAad(env.keyId, record.subarray(0, VALUE_HEADER_SIZE), key), data: env.body });
       } catch {
         // left to decodeFromStore, which throws the typed error
