@@ -168,10 +168,10 @@ async function start(argv: string[]): Promise<void> {
     if (e instanceof SealkvError) die(2, e.code, e.message);
     die(2, 'STARTUP_FAILED', (e as Error)?.message ?? String(e));
   }
-  if (runtime) {
-    // WR-5 (process start) and WR-6 (after a storage rotation): register as a writer for the
-    // active storage DEK when needed; this node's client writes wait for it.
-    const rt = runtime;
+  // WR-5 (process start) and WR-6 (after a rotation): register as a writer for the active DEK of
+  // a purpose when needed; this node's client writes wait for it. The raft purpose's registration
+  // (WR-8) starts once the raft cutover is active.
+  const startRegistrar = (rt: EncryptionRuntime, purpose: 'storage' | 'raft'): void => {
     const registrar = new WriterRegistrar(
       {
         registryRow: (d, n) => node.registryRow(d, n),
@@ -181,30 +181,19 @@ async function start(argv: string[]): Promise<void> {
       },
       rt.state,
       enc.identity.fullNodeId,
-      enc.pinned.storage.localEpoch,
+      enc.pinned[purpose].localEpoch,
+      purpose,
     );
     rt.state.subscribe(() => registrar.ensure());
     registrar.ensure();
-  }
+  };
+  if (runtime) startRegistrar(runtime, 'storage');
   // Issue 11: the raft-envelope barrier (RO-7) is the proposer's gate; the raft wrap gate's
   // registration (WR-8) runs like the storage one once the raft cutover is active.
   let raftCutover: CutoverBarrier | undefined;
   if (runtime) {
     const rt = runtime;
-    const raftRegistrar = new WriterRegistrar(
-      {
-        registryRow: (d, n) => node.registryRow(d, n),
-        submitAdmin: (payload, deadline) => node.submitAdmin(payload, deadline),
-        gateWrites: (p) => node.gateWrites(p),
-        log: (msg, err) => log.warn({ err: (err as Error)?.message }, msg),
-      },
-      rt.state,
-      enc.identity.fullNodeId,
-      enc.pinned.raft.localEpoch,
-      'raft',
-    );
-    rt.state.subscribe(() => raftRegistrar.ensure());
-    raftRegistrar.ensure();
+    startRegistrar(rt, 'raft');
     raftCutover = new CutoverBarrier({
       drained: () => node.proposer.drained(),
       isLeader: () => node.raft.isLeader(),

@@ -154,12 +154,7 @@ export class EncryptionAdmin {
       if (s.storageEnvelopeActive) return this.alreadyActive(s.storageEnvelopeCutoverIndex, s.raftAppliedIndex);
       const verdicts = await this.fanOut();
       const summary = capabilitySummary(verdicts);
-      // RO-3: an unreachable member fails the poll (CAPABILITY_CHECK_FAILED); a member that
-      // answers "not capable" refuses the switch (PEER_NOT_ENCRYPTION_CAPABLE). No partial success.
-      const unreachable = verdicts.filter((v) => 'error' in v);
-      if (unreachable.length > 0) throw new AdminError(409, 'CAPABILITY_CHECK_FAILED', `capability check failed: ${unreachable.map(describe).join(', ')}`);
-      const notCapable = verdicts.filter((v) => 'report' in v && (v.report as { encryption_capable?: unknown } | null)?.encryption_capable !== true);
-      if (notCapable.length > 0) throw new AdminError(409, 'PEER_NOT_ENCRYPTION_CAPABLE', `not encryption-capable: ${notCapable.map(describe).join(', ')}`);
+      this.requireAllCapable(verdicts);
       const dekId = s.active.storage;
       const payload = encodeRotation({
         subTag: SUBTAG_ENABLE_STORAGE_ENVELOPE,
@@ -217,6 +212,10 @@ export class EncryptionAdmin {
     }, deadline);
   }
 
+  /**
+   * RO-3: an unreachable member fails the poll (CAPABILITY_CHECK_FAILED); a member that answers
+   * "not capable" refuses the switch (PEER_NOT_ENCRYPTION_CAPABLE). No partial success.
+   */
   private requireAllCapable(verdicts: readonly MemberVerdict[]): void {
     const unreachable = verdicts.filter((v) => 'error' in v);
     if (unreachable.length > 0) throw new AdminError(409, 'CAPABILITY_CHECK_FAILED', `capability check failed: ${unreachable.map(describe).join(', ')}`);
