@@ -3,7 +3,7 @@
 // never by name) and nothing is left listening on the machine that other engineers share.
 
 import { spawn } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** @typedef {{ name: string, child: import('node:child_process').ChildProcess, exited: Promise<{code: number|null, signal: string|null}>, logPath: string|null }} Managed */
@@ -156,6 +156,35 @@ export function readCpu(pid) {
   } catch {
     return null;
   }
+}
+
+/** Per-thread CPU and context switches of a process: tid → { name, userS, sysS, switches } (empty when it is gone). */
+export function readThreadCpu(pid) {
+  const out = new Map();
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      const csw = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+      out.set(tid, {
+        name,
+        userS: Number(rest[11]) / CLK_TCK,
+        sysS: Number(rest[12]) / CLK_TCK,
+        switches: csw('voluntary_ctxt_switches') + csw('nonvoluntary_ctxt_switches'),
+      });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
 }
 
 /** CPU seconds between two samples of the same process. */

@@ -36,6 +36,8 @@ export async function startSealkvCluster(o) {
   for (const n of nodes) {
     mkdirSync(n.dataDir, { recursive: true });
     const nodeFlags = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', join(o.cpuProfDir, n.id)] : [];
+    // Extra flags for node itself (e.g. --trace-gc for A/B work; NODE_OPTIONS refuses some).
+    if (process.env.SEALKV_BENCH_NODE_FLAGS) nodeFlags.push(...process.env.SEALKV_BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean));
     const args = [
       ...nodeFlags,
       main,

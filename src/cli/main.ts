@@ -65,6 +65,17 @@ function testDirFsyncFault(): 'apply' | 'all' | null {
   return v;
 }
 
+/**
+ * Test-only (SPEC §17 "withhold the cipher", "make the installer fail"):
+ * SEALKV_TEST_WITHHOLD_RAFT_CIPHER=1 gives the apply engine no raft unwrapper (AS-4);
+ * SEALKV_TEST_FAIL_INSTALLER=1 makes the apply-time wrap installer fail (AS-14). Each does
+ * nothing unless set, and only under NODE_ENV=test.
+ */
+function testRaftFaults(): { withholdRaftCipher: boolean; failInstaller: boolean } {
+  const on = (name: string): boolean => process.env.NODE_ENV === 'test' && process.env[name] === '1';
+  return { withholdRaftCipher: on('SEALKV_TEST_WITHHOLD_RAFT_CIPHER'), failInstaller: on('SEALKV_TEST_FAIL_INSTALLER') };
+}
+
 const injectedFsyncFailure = (): never => {
   throw Object.assign(new Error('injected directory fsync failure (SEALKV_TEST_FAIL_DIR_FSYNC)'), { code: 'EINVAL' });
 };
@@ -129,7 +140,7 @@ async function start(argv: string[]): Promise<void> {
           crashPoint(sidecarWriteCrashPoint(step, phase));
         },
       });
-      runtime = await createEncryptionRuntime({ cipher: cfg.cipher, cryptoWorkers: cfg.cryptoWorkers, preflight: enc, sidecar: applySidecar });
+      runtime = await createEncryptionRuntime({ cipher: cfg.cipher, cryptoWorkers: cfg.cryptoWorkers, preflight: enc, sidecar: applySidecar, testFaults: testRaftFaults() });
     } catch (e) {
       if (e instanceof SealkvError) die(2, e.code, e.message);
       throw e;
@@ -157,10 +168,10 @@ async function start(argv: string[]): Promise<void> {
     if (e instanceof SealkvError) die(2, e.code, e.message);
     die(2, 'STARTUP_FAILED', (e as Error)?.message ?? String(e));
   }
-  if (runtime) {
-    // WR-5 (process start) and WR-6 (after a storage rotation): register as a writer for the
-    // active storage DEK when needed; this node's client writes wait for it.
-    const rt = runtime;
+  // WR-5 (process start) and WR-6 (after a rotation): register as a writer for the active DEK of
+  // a purpose when needed; this node's client writes wait for it. The raft purpose's registration
+  // (WR-8) starts once the raft cutover is active.
+  const startRegistrar = (rt: EncryptionRuntime, purpose: 'storage' | 'raft'): void => {
     const registrar = new WriterRegistrar(
       {
         registryRow: (d, n) => node.registryRow(d, n),
@@ -170,30 +181,19 @@ async function start(argv: string[]): Promise<void> {
       },
       rt.state,
       enc.identity.fullNodeId,
-      enc.pinned.storage.localEpoch,
+      enc.pinned[purpose].localEpoch,
+      purpose,
     );
     rt.state.subscribe(() => registrar.ensure());
     registrar.ensure();
-  }
+  };
+  if (runtime) startRegistrar(runtime, 'storage');
   // Issue 11: the raft-envelope barrier (RO-7) is the proposer's gate; the raft wrap gate's
   // registration (WR-8) runs like the storage one once the raft cutover is active.
   let raftCutover: CutoverBarrier | undefined;
   if (runtime) {
     const rt = runtime;
-    const raftRegistrar = new WriterRegistrar(
-      {
-        registryRow: (d, n) => node.registryRow(d, n),
-        submitAdmin: (payload, deadline) => node.submitAdmin(payload, deadline),
-        gateWrites: (p) => node.gateWrites(p),
-        log: (msg, err) => log.warn({ err: (err as Error)?.message }, msg),
-      },
-      rt.state,
-      enc.identity.fullNodeId,
-      enc.pinned.raft.localEpoch,
-      'raft',
-    );
-    rt.state.subscribe(() => raftRegistrar.ensure());
-    raftRegistrar.ensure();
+    startRegistrar(rt, 'raft');
     raftCutover = new CutoverBarrier({
       drained: () => node.proposer.drained(),
       isLeader: () => node.raft.isLeader(),
@@ -202,6 +202,14 @@ async function start(argv: string[]): Promise<void> {
       waitApplied: (index, deadline) => node.waitApplied(index, deadline),
       raftCutover: () => rt.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n,
       converge: (cutover) => rt.installRaftWrap(cutover, rt.state.sidecar()?.active.raft ?? 0),
+      ...testRotateBeforeMarker(async (deadline) => {
+        // AS-10 (test-only): commit a raft rotate-dek on the raw path (the barrier is up, so the
+        // admin path would wait for it) and wait until it applied here; the marker is then stale.
+        if (enc.kek === null) throw new Error('SEALKV_TEST_ROTATE_BEFORE_MARKER needs --encryption');
+        const { payload } = encAdmin.rotationPayload(enc.kek, 'raft');
+        const r = await node.proposer.proposeMarker(payload, { deadline });
+        await node.waitApplied(r.commitIndex, deadline);
+      }),
     });
     node.proposer.setGate(raftCutover);
   }
@@ -279,6 +287,23 @@ async function start(argv: string[]): Promise<void> {
 }
 
 const BUILD = 'sealkv 0.1.0';
+
+/**
+ * Test-only (AS-10): SEALKV_TEST_ROTATE_BEFORE_MARKER=1 under NODE_ENV=test makes the first
+ * raft cutover of this process commit a raft rotate-dek between the drain and the marker. Every
+ * other start (and every later cutover of the process) gets no hook.
+ */
+function testRotateBeforeMarker(rotate: (deadline: number) => Promise<void>): { beforeMarker?: (deadline: number) => Promise<void> } {
+  if (process.env.NODE_ENV !== 'test' || process.env.SEALKV_TEST_ROTATE_BEFORE_MARKER !== '1') return {};
+  let fired = false;
+  return {
+    beforeMarker: async (deadline) => {
+      if (fired) return;
+      fired = true;
+      await rotate(deadline);
+    },
+  };
+}
 
 /** The node as the encryption admin handlers see it. */
 function adminPort(node: ClusterNode, cfg: NodeConfig): AdminNodePort {

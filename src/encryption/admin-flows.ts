@@ -154,12 +154,7 @@ export class EncryptionAdmin {
       if (s.storageEnvelopeActive) return this.alreadyActive(s.storageEnvelopeCutoverIndex, s.raftAppliedIndex);
       const verdicts = await this.fanOut();
       const summary = capabilitySummary(verdicts);
-      // RO-3: an unreachable member fails the poll (CAPABILITY_CHECK_FAILED); a member that
-      // answers "not capable" refuses the switch (PEER_NOT_ENCRYPTION_CAPABLE). No partial success.
-      const unreachable = verdicts.filter((v) => 'error' in v);
-      if (unreachable.length > 0) throw new AdminError(409, 'CAPABILITY_CHECK_FAILED', `capability check failed: ${unreachable.map(describe).join(', ')}`);
-      const notCapable = verdicts.filter((v) => 'report' in v && (v.report as { encryption_capable?: unknown } | null)?.encryption_capable !== true);
-      if (notCapable.length > 0) throw new AdminError(409, 'PEER_NOT_ENCRYPTION_CAPABLE', `not encryption-capable: ${notCapable.map(describe).join(', ')}`);
+      this.requireAllCapable(verdicts);
       const dekId = s.active.storage;
       const payload = encodeRotation({
         subTag: SUBTAG_ENABLE_STORAGE_ENVELOPE,
@@ -217,6 +212,10 @@ export class EncryptionAdmin {
     }, deadline);
   }
 
+  /**
+   * RO-3: an unreachable member fails the poll (CAPABILITY_CHECK_FAILED); a member that answers
+   * "not capable" refuses the switch (PEER_NOT_ENCRYPTION_CAPABLE). No partial success.
+   */
   private requireAllCapable(verdicts: readonly MemberVerdict[]): void {
     const unreachable = verdicts.filter((v) => 'error' in v);
     if (unreachable.length > 0) throw new AdminError(409, 'CAPABILITY_CHECK_FAILED', `capability check failed: ${unreachable.map(describe).join(', ')}`);
@@ -234,24 +233,35 @@ export class EncryptionAdmin {
       await this.requireLeader(deadline);
       const s = this.requireBootstrapped();
       if (!s.storageEnvelopeActive) throw new AdminError(409, 'STORAGE_ENVELOPE_INACTIVE', 'enable the storage envelope before rotating its DEK');
-      const keyId = generateKeyId(new Set(s.keys.keys()));
-      const dek = generateDek();
-      let wrapped: Uint8Array;
-      try {
-        wrapped = kek.wrapSync(dek);
-      } finally {
-        dek.fill(0);
-      }
-      const payload = encodeRotation({
-        subTag: SUBTAG_ROTATE_DEK,
-        dekId: keyId,
-        purpose,
-        wrapped,
-        proposer: { dekId: keyId, fullNodeId: this.deps.fullNodeId, localEpoch: this.deps.pinned[purpose] },
-      });
+      const { payload, keyId } = this.rotationPayload(kek, purpose);
       const index = await this.node.proposeAdmin(payload, deadline);
       return { applied_index: index.toString(), key_id: keyId, purpose };
     }, deadline);
+  }
+
+  /**
+   * A rotate-dek entry for `purpose` (a fresh DEK, KEK-wrapped, this node as the proposer row).
+   * rotateDek proposes it; the AS-10 test hook (cli/main.ts, SEALKV_TEST_ROTATE_BEFORE_MARKER)
+   * commits one between the barrier's drain and the marker.
+   */
+  rotationPayload(kek: Kek, purpose: Purpose): { payload: Uint8Array; keyId: number } {
+    const s = this.requireBootstrapped();
+    const keyId = generateKeyId(new Set(s.keys.keys()));
+    const dek = generateDek();
+    let wrapped: Uint8Array;
+    try {
+      wrapped = kek.wrapSync(dek);
+    } finally {
+      dek.fill(0);
+    }
+    const payload = encodeRotation({
+      subTag: SUBTAG_ROTATE_DEK,
+      dekId: keyId,
+      purpose,
+      wrapped,
+      proposer: { dekId: keyId, fullNodeId: this.deps.fullNodeId, localEpoch: this.deps.pinned[purpose] },
+    });
+    return { payload, keyId };
   }
 
   private alreadyActive(cutover: bigint, sidecarApplied: bigint): Record<string, unknown> {

@@ -20,6 +20,11 @@ export interface BarrierPort {
   raftCutover(): bigint;
   /** Step 5: install the wrap for the active raft DEK (normally already done by the apply). */
   converge(cutover: bigint): void;
+  /**
+   * Test-only (AS-10): runs between the drain and the marker (a raft rotate-dek committed there
+   * makes the marker stale). Wired only under NODE_ENV=test with SEALKV_TEST_ROTATE_BEFORE_MARKER=1.
+   */
+  beforeMarker?(deadline: number): Promise<void>;
 }
 
 type State = 'open' | 'up' | 'stuck';
@@ -65,6 +70,7 @@ export class CutoverBarrier implements ProposalGate {
     try {
       await withDeadline(drained, deadline, 'the drain of in-flight proposals');
       if (!this.port.isLeader()) throw new ProposalError('NOT_LEADER', 'leadership lost during the drain', { leader: this.port.leader() });
+      await this.port.beforeMarker?.(deadline);
     } catch (e) {
       this.end();
       throw e;

@@ -40,6 +40,13 @@ export interface EntryExecutorDeps {
   readonly now?: () => string;
 }
 
+/**
+ * Test-only (AS-10, AS-13): NODE_ENV=test with SEALKV_TEST_TRACE_INSTALLER=1 writes one stderr
+ * line per apply-time installer call (entry index, branch, arguments), so a real-cluster test can
+ * count the calls. Off in every other start.
+ */
+const TRACE_INSTALLER = process.env.NODE_ENV === 'test' && process.env.SEALKV_TEST_TRACE_INSTALLER === '1';
+
 /** WI-1: `installer(cutoverIndex, activeRaftDekId)`; throws on failure. */
 export type InstallerFn = (cutoverIndex: bigint, activeRaftDekId: number) => void;
 
@@ -103,6 +110,7 @@ export class EntryExecutor implements EncryptionHandler<EncryptionEffect> {
       const installer = this.installer;
       try {
         if (installer === null) throw new Error('no wrap installer is wired in this process');
+        if (TRACE_INSTALLER) process.stderr.write(`test-trace: installer index=${index} branch=${JSON.stringify(call.branch)} cutover=${call.cutoverIndex} dek=${call.activeRaftDekId}\n`);
         installer(call.cutoverIndex, call.activeRaftDekId);
       } catch (e) {
         throw new HaltError('ENCRYPTION_APPLY', `entry ${index}: raft-envelope installer failed (${call.branch}): ${(e as Error)?.message ?? String(e)}`, {

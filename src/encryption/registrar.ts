@@ -29,7 +29,7 @@ export class WriterRegistrar {
     private readonly port: RegistrarPort,
     private readonly state: EncryptionStateCell,
     private readonly fullNodeId: bigint,
-    private readonly pinnedStorageEpoch: number,
+    private readonly pinnedEpoch: number,
     /** 'raft': the raft wrap gate's registration (WR-8) once the raft cutover is active. */
     private readonly purpose: Purpose = 'storage',
   ) {}
@@ -49,7 +49,7 @@ export class WriterRegistrar {
     // A missing row must be written even when this load's epoch is 0 (a node that has not
     // restarted since bootstrap): the WR-10 guard of its next start requires the row.
     if (row === undefined || row.fullNodeId !== this.fullNodeId) return true;
-    return startRegistration(row, this.fullNodeId, this.pinnedStorageEpoch) === 'register';
+    return startRegistration(row, this.fullNodeId, this.pinnedEpoch) === 'register';
   }
 
   /** Starts the registration when needed and gates client writes until it has committed. */
@@ -66,7 +66,7 @@ export class WriterRegistrar {
     for (;;) {
       const s = this.state.sidecar();
       if (s === undefined || !this.needed()) return;
-      const payload = encodeRegisterWriter({ dekId: this.activeDek(s), fullNodeId: this.fullNodeId, localEpoch: this.pinnedStorageEpoch });
+      const payload = encodeRegisterWriter({ dekId: this.activeDek(s), fullNodeId: this.fullNodeId, localEpoch: this.pinnedEpoch });
       try {
         await this.port.submitAdmin(payload, Date.now() + ATTEMPT_MS);
       } catch (e) {

@@ -36,6 +36,14 @@ export interface EncryptionRuntimeOptions {
   cryptoWorkers: number;
   preflight: PreflightResult;
   sidecar: SidecarStore;
+  /**
+   * Test-only faults of the §17 harness, off unless the CLI sets them under NODE_ENV=test:
+   * `withholdRaftCipher` arms the raft wrap and cutover but gives the engine no unwrapper (AS-4:
+   * an active cutover without a cipher HALTs NO_CIPHER); `failInstaller` makes the apply-time wrap
+   * installer throw when a marker or raft rotation applies (AS-14: INSTALLER_FAILED), while the
+   * start-up install from the sidecar (RO-11) runs normally.
+   */
+  testFaults?: { withholdRaftCipher?: boolean; failInstaller?: boolean };
 }
 
 export interface EncryptionRuntime extends NodeEncryption<EncryptionEffect> {
@@ -83,7 +91,7 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
     // EH-2: the engine gets the cipher whenever encryption is on, so a runtime cutover needs no
     // restart. Batches unwrap in the crypto pool (which runs small ones inline by its policy); the
     // in-order recompute and single entries are inline. Wrap goes through the pool too.
-    port.setUnwrapper(new PoolRaftUnwrapper(aead, keystore, pool));
+    if (opts.testFaults?.withholdRaftCipher !== true) port.setUnwrapper(new PoolRaftUnwrapper(aead, keystore, pool));
     const wi = new WrapInstaller({
       buildWrap: (dekId) => {
         if (!keystore.has(dekId)) throw new CryptoError('UNKNOWN_KEY_ID', `raft DEK ${dekId} is not loaded`);
@@ -105,7 +113,13 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
       setCutover: (i) => port.setCutover(i),
     });
     installer = wi;
-    executor.setInstaller((c, d) => wi.install(c, d));
+    executor.setInstaller(
+      opts.testFaults?.failInstaller === true
+        ? () => {
+            throw new Error('injected installer failure (SEALKV_TEST_FAIL_INSTALLER)');
+          }
+        : (c, d) => wi.install(c, d),
+    );
     // RO-11 / KM-14 step 9: re-arm from the sidecar before anything applies or is served.
     const s = state.sidecar();
     checkRaftWrapAvailable(s, (id) => keystore.has(id));

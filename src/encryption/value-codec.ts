@@ -8,7 +8,7 @@
 // its typed error; the caller never sees the raw envelope.
 
 import type { Aead } from '../crypto/aead.js';
-import { ENV_NONCE_OFFSET, ENVELOPE_HEADER_SIZE, ENVELOPE_OVERHEAD, writeEnvelopeHeader } from '../crypto/envelope/framing.js';
+import { ENV_NONCE_OFFSET, ENVELOPE_HEADER_SIZE, ENVELOPE_OVERHEAD, parseEnvelope, writeEnvelopeHeader } from '../crypto/envelope/framing.js';
 import { buildStorageAad, openValue, sealValue } from '../crypto/envelope/storage.js';
 import { STATE_CLEARTEXT, STATE_ENCRYPTED, VALUE_HEADER_SIZE, decodeValueHeader, encodeValueHeader } from '../crypto/envelope/value-header.js';
 import type { NonceFactory } from '../crypto/envelope/nonce.js';
@@ -36,6 +36,11 @@ export class SealingValueCodec implements ValueCodec {
   readonly counters = new CodecCounters();
   /** Records of the current apply batch not sealed yet, by identity (read-your-writes in the batch). */
   private readonly pending = new Map<Uint8Array, PendingSeal>();
+  /** Records opened in the pool by `preopen`, by identity; the entry dies with the read's record. */
+  private readonly preopened = new WeakMap<Uint8Array, Uint8Array>();
+  /** Reads worth the pool: a value body at least this large, or at least `preopenMinBatch` sealed records. */
+  static readonly preopenMinBytes = 16 * 1024;
+  static readonly preopenMinBatch = 8;
 
   /**
    * With `pool`, writes inside apply are sealed per apply batch in one pool round trip
@@ -107,9 +112,67 @@ export class SealingValueCodec implements ValueCodec {
     return { header: decodeValueHeader(record), body: record.subarray(VALUE_HEADER_SIZE) };
   }
 
+  /**
+   * SE-5/SE-8 off the main thread for large or batched reads (issue 10 item 4): the sealed records
+   * among `items` are opened in the pool, one call per storage key_id. A record that fails here
+   * (framing, unknown key, tag) is not remembered: `decodeFromStore` opens it inline and throws its
+   * typed error, so both paths fail the same way. Small single reads stay inline.
+   */
+  async preopen(items: readonly { key: Uint8Array; record: Uint8Array }[]): Promise<void> {
+    if (this.pool === null) return;
+    const sealed: { key: Uint8Array; record: Uint8Array }[] = [];
+    let largest = 0;
+    for (const it of items) {
+      let state: number;
+      try {
+        state = decodeValueHeader(it.record).state;
+      } catch {
+        continue; // reserved or short: decodeFromStore reports it
+      }
+      if (state !== STATE_ENCRYPTED) continue;
+      sealed.push(it);
+      if (it.record.length > largest) largest = it.record.length;
+    }
+    if (sealed.length < SealingValueCodec.preopenMinBatch && largest < SealingValueCodec.preopenMinBytes) return;
+    const byKey = new Map<number, { record: Uint8Array; nonce: Uint8Array; aad: Uint8Array; data: Uint8Array }[]>();
+    for (const { key, record } of sealed) {
+      try {
+        const env = parseEnvelope(record.subarray(VALUE_HEADER_SIZE), 'storage');
+        if (!this.keystore.has(env.keyId)) continue;
+        let list = byKey.get(env.keyId);
+        if (list === undefined) {
+          list = [];
+          byKey.set(env.keyId, list);
+        }
+        list.push({ record, nonce: env.nonce, aad: buildStorageAad(env.keyId, record.subarray(0, VALUE_HEADER_SIZE), key), data: env.body });
+      } catch {
+        // left to decodeFromStore, which throws the typed error
+      }
+    }
+    const pool = this.pool;
+    await Promise.all(
+      [...byKey].map(async ([keyId, list]) => {
+        let opened: (Uint8Array | SealkvError)[];
+        try {
+          opened = await pool.open(keyId, list);
+        } catch {
+          return; // the pool is unusable for this key: the inline path decides
+        }
+        opened.forEach((v, i) => {
+          if (v instanceof Uint8Array) this.preopened.set(list[i]!.record, v.slice());
+        });
+      }),
+    );
+  }
+
   decodeFromStore(key: Uint8Array, record: Uint8Array): DecodedRecord {
     const p = this.pending.get(record);
     if (p !== undefined) return { header: decodeValueHeader(record), value: p.value.slice() };
+    const o = this.preopened.get(record);
+    if (o !== undefined) {
+      this.preopened.delete(record);
+      return { header: decodeValueHeader(record), value: o };
+    }
     try {
       return openValue(this.aead, this.keystore, key, record);
     } catch (e) {

@@ -4,6 +4,7 @@
 // insert is at the tail and a notify pops from the head — O(1) amortised per waiter, no timers.
 
 import { ProposalError } from '../errors.js';
+import { realScheduler, type Scheduler } from './scheduler.js';
 
 interface Waiter {
   index: bigint;
@@ -17,11 +18,14 @@ export class AppliedWaiter {
   private readonly waiters: Waiter[] = [];
   private failure: unknown = null;
 
-  constructor(applied: bigint) {
+  constructor(
+    applied: bigint,
+    private readonly sched: Scheduler = realScheduler,
+  ) {
     this.applied = applied;
   }
 
-  /** Resolves once applied ≥ index; rejects with TIMEOUT after `deadline` (Date.now() ms, see expire). */
+  /** Resolves once applied ≥ index; rejects with TIMEOUT after `deadline` (scheduler ms, see expire). */
   waitFor(index: bigint, deadline = Number.POSITIVE_INFINITY): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (index <= this.applied) return Promise.resolve();
@@ -43,7 +47,7 @@ export class AppliedWaiter {
   }
 
   /** Called periodically (every tick): waiters past their deadline fail with TIMEOUT. */
-  expire(now = Date.now()): void {
+  expire(now = this.sched.now()): void {
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       const w = this.waiters[i]!;
       if (w.deadline > now) continue;

@@ -29,6 +29,7 @@ import type { CutoverCell } from './cutover-cell.js';
 import { CrashPoints, crashPoint } from './crash-points.js';
 import type { ApplyResult, StateMachine } from './state-machine.js';
 import { type BufferedWrite, type CommittedReader, WriteOverlay } from './write-overlay.js';
+import { realScheduler, type Scheduler } from './scheduler.js';
 
 export type { ApplyResult, ApplyTables, StateMachine } from './state-machine.js';
 
@@ -121,7 +122,7 @@ interface Speculation {
 export class ApplyPipeline<R, X = never> {
   private halted: HaltError | null = null;
   private readonly queue: Entry[] = [];
-  /** performance.now() at which each queued entry was pushed (committed); parallel to `queue`. */
+  /** Scheduler monotonic time at which each queued entry was pushed (committed); parallel to `queue`. */
   private readonly pushedAt: number[] = [];
   private running: Promise<void> | null = null;
   /** Submitted batches whose LMDB commit has not settled, oldest first. */
@@ -138,6 +139,7 @@ export class ApplyPipeline<R, X = never> {
     private readonly hooks: ApplyHooks<R, X>,
     private unwrapper: RaftUnwrapper | null = null,
     private readonly maxBatch = 4096,
+    private readonly sched: Scheduler = realScheduler,
   ) {}
 
   setUnwrapper(u: RaftUnwrapper | null): void {
@@ -151,7 +153,7 @@ export class ApplyPipeline<R, X = never> {
   /** Queues committed entries (consecutive indexes, as Raft hands them over). */
   push(entries: readonly Entry[]): void {
     if (this.halted) return;
-    const t = performance.now();
+    const t = this.sched.monotonic();
     for (const e of entries) {
       this.queue.push(e);
       this.pushedAt.push(t);
@@ -188,7 +190,7 @@ export class ApplyPipeline<R, X = never> {
   }
 
   private async applyBatch(batch: Entry[], pushedAt: number[]): Promise<void> {
-    const t0 = performance.now();
+    const t0 = this.sched.monotonic();
     const startApplied = this.store.appliedIndex();
     const spec = await this.speculate(batch, startApplied);
     const overlay = new WriteOverlay(this.store);
@@ -333,11 +335,11 @@ export class ApplyPipeline<R, X = never> {
       if (this.commitFailure === null) for (const d of done) this.hooks.resolve(d.index, d.term, d.data, d.response);
       const observe = this.hooks.observeApply;
       if (observe) {
-        const now = performance.now();
+        const now = this.sched.monotonic();
         for (const d of done) observe((now - pushedAt[d.k]!) / 1000);
       }
     }
-    this.hooks.observeBatch?.(batch.length, (performance.now() - t0) / 1000);
+    this.hooks.observeBatch?.(batch.length, (this.sched.monotonic() - t0) / 1000);
     if (halt) this.stop(halt);
   }
 

@@ -37,6 +37,7 @@ import type { NodeConfig } from './config.js';
 import { AddressBook } from './address-book.js';
 import { ApplyPipeline, type ApplyStore as PipelineStore, type BatchResult } from './apply-pipeline.js';
 import { AppliedWaiter } from './applied-waiter.js';
+import { fromWire, toWire } from './raft-wire.js';
 import { crashPoint } from './crash-points.js';
 import { CutoverCell } from './cutover-cell.js';
 import { isProposal, PROPOSAL_HEADER_SIZE } from '../crypto/envelope/proposal.js';
@@ -52,6 +53,7 @@ import { Proposer } from './proposer.js';
 import { ReadIndexBatcher } from './read-index.js';
 import { WriteClock } from './write-clock.js';
 import { RunLoop } from './run-loop.js';
+import { realScheduler, type Scheduler, type SchedulerTimer } from './scheduler.js';
 import type { WalLogStorage } from '../storage/wal/wal-log.js';
 import { bootstrapStores, openRaftLog } from './node-storage.js';
 import { type SnapChunk, SnapshotReceiver, SnapshotSender } from './snapshot-transfer.js';
@@ -68,10 +70,15 @@ export interface NodeHooks {
 
 export interface ClusterNodeOptions {
   /**
-   * Wall clock in ms (default Date.now). Only the time of data (expiry) comes from it; local
+   * Wall clock in ms (default: the scheduler's `now`). Only the time of data (expiry) comes from it; local
    * deadlines and timeouts keep the real clock. Injectable so tests can skew one node's clock.
    */
   clock?: () => number;
+  /**
+   * Timers, deferrals and the local clock of deadlines (default: the real ones). The whole-node
+   * simulator passes a virtual scheduler (issue 14); the data clock defaults to its `now`.
+   */
+  scheduler?: Scheduler;
   /** The encryption wing (src/encryption/), when `--encryption` is on; cleartext otherwise. */
   encryption?: NodeEncryption<unknown>;
 }
@@ -127,7 +134,7 @@ export class ClusterNode {
   private readonly promoter: LearnerPromoter;
   private readonly sender: SnapshotSender;
   private readonly receiver: SnapshotReceiver;
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly timers: SchedulerTimer[] = [];
   private lastSnapshotIndex: number;
   private snapshotting = false;
   private sweepCursor: Uint8Array | null = null;
@@ -153,9 +160,10 @@ export class ClusterNode {
     private readonly hooks: NodeHooks,
     clock: () => number,
     private readonly encryption: NodeEncryption<unknown> | null,
+    private readonly sched: Scheduler = realScheduler,
   ) {
     this.codec = encryption?.codec ?? cleartextValueCodec;
-    this.waiter = new AppliedWaiter(store.appliedIndex());
+    this.waiter = new AppliedWaiter(store.appliedIndex(), sched);
     this.time = new WriteClock(clock);
     // After a restart the newest stamps are in the log's tail (the latest entries carry them):
     // a node elected leader must not stamp below them with a slower clock.
@@ -180,6 +188,7 @@ export class ClusterNode {
         },
       },
       cfg.requestTimeoutMs,
+      sched,
     );
     // Every user write (forwarded ones included) gets the leader's time when it is admitted.
     this.proposer.setWrapObserver((s) => metrics.wrapSeconds.observe(s));
@@ -196,15 +205,17 @@ export class ClusterNode {
       },
       cfg.requestTimeoutMs,
       () => this.time.readTime(),
+      sched,
     );
     this.promoter = new LearnerPromoter({
       isLeader: () => raft.isLeader(),
       status: () => raft.status(),
-      promote: (id) => this.promoteMember(id, Date.now() + cfg.requestTimeoutMs),
+      promote: (id) => this.promoteMember(id, sched.now() + cfg.requestTimeoutMs),
       onPromoted: (id, match, commit) => log.info({ node: id, match, commit }, 'learner caught up; promoted to voter'),
       onError: (id, e) => log.debug({ node: id, err: (e as Error)?.message }, 'learner promotion not done; will retry'),
     });
     metrics.setStorageCommitsSource(() => env.writes.groups);
+    metrics.setWalSource?.(() => logStore.stats());
     const fsm = new KvStateMachine<unknown>(encryption ? { codec: encryption.codec, encryption: encryption.handler } : {});
     this.pipeline = new ApplyPipeline<FsmResponse, unknown>(
       {
@@ -228,6 +239,9 @@ export class ClusterNode {
         },
         observeApply: (s) => metrics.applySeconds.observe(s),
       },
+      null,
+      undefined,
+      sched,
     );
     this.sender = new SnapshotSender(env, {
       request: (to, payload, timeoutMs) => transport.request(to, payload, timeoutMs),
@@ -236,7 +250,7 @@ export class ClusterNode {
       peers: () => book.entries(),
       termOf: (i) => logStore.term(i),
       ...(encryption?.snapshot ? { cutoverSeen: () => encryption.snapshot!.cutoverSeen() } : {}),
-    }, log);
+    }, log, sched);
     this.receiver = new SnapshotReceiver(cfg.dataDir, env, log);
     this.loop = new RunLoop(
       raft,
@@ -246,7 +260,7 @@ export class ClusterNode {
           // A read time never earlier than any write this leader stamped or saw: the follower
           // judges expiry with it, as this leader would.
           if (m.type === MessageType.ReadIndexResp) transport.send(m.to, { ...m, readTime: this.time.readTime() } satisfies TimedMessage);
-          else transport.send(m.to, m);
+          else transport.send(m.to, toWire(m));
         },
         sendSnapshot: (m) => this.sender.send(m),
         installSnapshot: (meta, signal) => this.installSnapshot(meta, signal),
@@ -257,6 +271,7 @@ export class ClusterNode {
         fatal: (e) => this.fatal(e),
       },
       cfg.tickMs,
+      sched,
     );
   }
 
@@ -316,7 +331,8 @@ export class ClusterNode {
         },
         logStore,
       );
-      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks, opts.clock ?? Date.now, opts.encryption ?? null);
+      const sched = opts.scheduler ?? realScheduler;
+      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks, opts.clock ?? (() => sched.now()), opts.encryption ?? null, sched);
       if (opts.encryption?.beforeRun) {
         // Peers restarting at the same time ask each other (WR-11): answer registry queries
         // before this node's own guards run, and nothing else until the node is wired.
@@ -352,10 +368,12 @@ export class ClusterNode {
 
   private wire(): void {
     this.transport.onMessage((from, msg) => {
-      const m = msg as Message;
+      const w = msg as Message;
       // The transport authenticated the peer id in its handshake; a frame claiming another
-      // sender, or not shaped like a Raft message, is dropped.
-      if (typeof m !== 'object' || m === null || m.from !== from || m.to !== this.cfg.id || typeof m.type !== 'number') return;
+      // sender, or not shaped like a Raft message (or with a malformed entry block), is dropped.
+      if (typeof w !== 'object' || w === null || w.from !== from || w.to !== this.cfg.id || typeof w.type !== 'number') return;
+      const m = fromWire(w);
+      if (m === null) return;
       this.observeTimes(m as TimedMessage);
       this.loop.step(m);
     });
@@ -364,7 +382,7 @@ export class ClusterNode {
       if (p?.t === 'fwd') {
         const f = payload as ForwardRequest;
         const r = await this.proposer.propose(f.payload, {
-          deadline: Math.min(f.deadline, Date.now() + this.cfg.requestTimeoutMs),
+          deadline: Math.min(f.deadline, this.sched.now() + this.cfg.requestTimeoutMs),
           relativeTtl: Array.isArray(f.rel) ? f.rel.map((r) => r === true) : f.rel === true,
         });
         return { index: r.commitIndex, response: r.response } satisfies WriteResult;
@@ -377,14 +395,14 @@ export class ClusterNode {
     });
     this.loop.start();
     this.timers.push(
-      setInterval(() => {
-        const now = Date.now();
+      this.sched.setInterval(() => {
+        const now = this.sched.now();
         this.reads.expire(now);
         this.waiter.expire(now);
         this.updateGauges();
         this.promoter.tick();
       }, this.cfg.tickMs),
-      setInterval(() => void this.sweepExpired(), SWEEP_INTERVAL_MS),
+      this.sched.setInterval(() => void this.sweepExpired(), SWEEP_INTERVAL_MS),
     );
     for (const t of this.timers) t.unref();
   }
@@ -396,7 +414,7 @@ export class ClusterNode {
    * stamps it with its time on admission. Resolves with the response and the index it applied at.
    */
   async write(payload: Uint8Array, opts: WriteOptions = {}): Promise<WriteResult> {
-    const deadline = opts.deadline ?? Date.now() + this.cfg.requestTimeoutMs;
+    const deadline = opts.deadline ?? this.sched.now() + this.cfg.requestTimeoutMs;
     const relativeTtl = opts.relativeTtl ?? false;
     if (this.writeGate !== null) await this.waitGate(this.writeGate, deadline);
     if (this.raft.isLeader()) {
@@ -406,7 +424,7 @@ export class ClusterNode {
     const leader = this.raft.leader;
     if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });
     const req: ForwardRequest = { t: 'fwd', payload, deadline, rel: typeof relativeTtl === 'boolean' ? relativeTtl : [...relativeTtl] };
-    const r = (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - Date.now()))) as Partial<WriteResult> | null;
+    const r = (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - this.sched.now()))) as Partial<WriteResult> | null;
     if (typeof r?.index !== 'bigint' || r.response === undefined) {
       throw new ProposalError('UNAVAILABLE', 'the leader answered a forwarded write without its log index');
     }
@@ -418,7 +436,7 @@ export class ClusterNode {
    * its expiry is judged at: the leader's read time, raised to any write applied here (the read
    * may observe writes stamped after the leader answered).
    */
-  async linearizableRead(deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<bigint> {
+  async linearizableRead(deadline = this.sched.now() + this.cfg.requestTimeoutMs): Promise<bigint> {
     return (await this.linearizableReadAt(deadline)).readTime;
   }
 
@@ -426,7 +444,7 @@ export class ClusterNode {
    * A ReadIndex round, as `linearizableRead`, resolving with its read index too: WATCH records it
    * (every write at or below it is visible to the connection's later reads).
    */
-  async linearizableReadAt(deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<{ index: bigint; readTime: bigint }> {
+  async linearizableReadAt(deadline = this.sched.now() + this.cfg.requestTimeoutMs): Promise<{ index: bigint; readTime: bigint }> {
     const p = await this.reads.request();
     this.time.observe(p.readTime);
     await this.waiter.waitFor(p.index, deadline);
@@ -448,16 +466,16 @@ export class ClusterNode {
   }
 
   private async waitGate(gate: Promise<void>, deadline: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: SchedulerTimer | undefined;
     const expired = new Promise<'expired'>((r) => {
-      timer = setTimeout(() => r('expired'), Math.max(0, deadline - Date.now()));
+      timer = this.sched.setTimeout(() => r('expired'), Math.max(0, deadline - this.sched.now()));
     });
     try {
       if ((await Promise.race([gate, expired])) === 'expired') {
         throw new ProposalError('WRITER_NOT_REGISTERED', 'this node is registering as a writer for the active storage DEK; retry');
       }
     } finally {
-      clearTimeout(timer);
+      this.sched.clearTimeout(timer);
     }
   }
 
@@ -472,7 +490,7 @@ export class ClusterNode {
       const leader = this.raft.leader;
       if (leader === null) throw new ProposalError('NOT_LEADER', 'no leader known', { leader: null });
       const req: ForwardRequest = { t: 'fwd', payload, deadline };
-      const r = (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - Date.now()))) as Partial<WriteResult> | null;
+      const r = (await forwardToLeader(this.transport, leader, req, Math.max(1, deadline - this.sched.now()))) as Partial<WriteResult> | null;
       if (typeof r?.index !== 'bigint') throw new ProposalError('UNAVAILABLE', 'the leader answered a forwarded entry without its log index');
       index = r.index;
     }
@@ -505,14 +523,14 @@ export class ClusterNode {
    * stamped as a user command; resolves with its index once applied here (for encryption
    * entries: once its sidecar write is durable).
    */
-  async proposeAdmin(payload: Uint8Array, deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<bigint> {
+  async proposeAdmin(payload: Uint8Array, deadline = this.sched.now() + this.cfg.requestTimeoutMs): Promise<bigint> {
     if (!this.raft.isLeader()) throw new ProposalError('NOT_LEADER', 'admin entries go to the leader', { leader: this.raft.leader });
     const r = await this.proposer.proposeAdmin(payload, { deadline });
     return r.commitIndex;
   }
 
   /** Waits until this node has applied `index` (a connection's earlier writes, before its read). */
-  waitApplied(index: bigint, deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<void> {
+  waitApplied(index: bigint, deadline = this.sched.now() + this.cfg.requestTimeoutMs): Promise<void> {
     return this.waiter.waitFor(index, deadline);
   }
 
@@ -605,8 +623,8 @@ export class ClusterNode {
     }
     this.loop.kick();
     while (this.raft.leader !== to) {
-      if (Date.now() >= deadline) throw new ProposalError('TIMEOUT', `leadership did not move to ${to} before the deadline`);
-      await new Promise((r) => setTimeout(r, this.cfg.tickMs));
+      if (this.sched.now() >= deadline) throw new ProposalError('TIMEOUT', `leadership did not move to ${to} before the deadline`);
+      await new Promise<void>((r) => this.sched.setTimeout(r, this.cfg.tickMs));
     }
   }
 
@@ -638,7 +656,7 @@ export class ClusterNode {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) this.sched.clearInterval(t);
     this.loop.stop();
     this.proposer.close();
     this.reads.failAll('CLOSED', null);

@@ -106,8 +106,19 @@ const armed = new Map<string, number>(
   parseCrashPoints(process.env.SEALKV_CRASH_POINTS ?? '').map((p) => [p.name, p.hit] as const),
 );
 
+/**
+ * The whole-node simulator (issue 14) sees every point instead: its hook may throw to "crash" the
+ * simulated node right there (it then drops the node's unsynced media state). Null in production.
+ */
+let simHook: ((name: string) => void) | null = null;
+
+export function setCrashPointHook(hook: ((name: string) => void) | null): void {
+  simHook = hook;
+}
+
 /** Kills the process (SIGKILL) if `name` is armed and this is its chosen hit; otherwise does nothing. */
 export function crashPoint(name: CrashPointName | string): void {
+  if (simHook !== null) simHook(name);
   if (armed.size === 0) return;
   const left = armed.get(name);
   if (left === undefined) return;

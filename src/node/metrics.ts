@@ -28,4 +28,6 @@ export interface NodeMetricsSink {
   readonly applySeconds: ObserveSink;
   /** Where the LMDB write-transaction counter reads its running count. */
   setStorageCommitsSource(read: () => number): void;
+  /** Where the WAL counters (group commits, seconds in the durable write) are read. */
+  setWalSource?(read: () => { groups: number; writeSeconds: number }): void;
 }

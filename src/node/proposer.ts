@@ -17,9 +17,10 @@
 import type { RelativeTtl } from './fsm/command-codec.js';
 import { decodeProposal, encodeProposal } from '../crypto/envelope/proposal.js';
 import { ProposalError, SealkvError } from '../errors.js';
+import { realScheduler, type Scheduler, type SchedulerTimer } from './scheduler.js';
 
 export interface ProposeOptions {
-  /** Absolute deadline in `Date.now()` ms. */
+  /** Absolute deadline in the scheduler's `now()` ms. */
   deadline?: number;
   signal?: AbortSignal;
   /** Which expiries were made absolute from the payload's `now` (EX/PX): the stamp moves them too. */
@@ -84,7 +85,7 @@ interface Queued {
   payload: Uint8Array;
   /** 'marker': the barrier's raw path (RO-7 step 3), never wrapped, never gated. */
   path: WrapPath | 'marker';
-  /** performance.now() at admission, for the wrap-latency metric. */
+  /** Scheduler monotonic time at admission, for the wrap-latency metric. */
   at: number;
 }
 
@@ -101,15 +102,16 @@ export class Proposer<R> {
   private stamp: StampFn | null = null;
   private observeWrap: WrapObserver | null = null;
   private closed = false;
-  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly sweepTimer: SchedulerTimer;
   /** Drain waits (RO-7 step 2): each holds the ids admitted before its Begin. */
   private drains: { ids: Set<bigint>; done: () => void }[] = [];
 
   constructor(
     private readonly raft: RaftSink,
     private readonly defaultTimeoutMs = 30_000,
+    private readonly sched: Scheduler = realScheduler,
   ) {
-    this.sweepTimer = setInterval(() => this.sweepDeadlines(), 50);
+    this.sweepTimer = this.sched.setInterval(() => this.sweepDeadlines(), 50);
     this.sweepTimer.unref();
   }
 
@@ -166,7 +168,7 @@ export class Proposer<R> {
   }
 
   private async submit(payload: Uint8Array, path: ProposalPath | 'marker', opts: ProposeOptions): Promise<ProposalResult<R>> {
-    const deadline = opts.deadline ?? Date.now() + this.defaultTimeoutMs;
+    const deadline = opts.deadline ?? this.sched.now() + this.defaultTimeoutMs;
     this.failFast(opts.signal, deadline);
     // Gate check and registration in `pending` happen with no await between them (RO-7).
     const wait = path === 'marker' ? undefined : this.gate?.admit(path, deadline);
@@ -193,7 +195,7 @@ export class Proposer<R> {
         id,
         payload: copy,
         path: path === 'admin' && opts.registration === true ? 'registration' : path,
-        at: this.observeWrap ? performance.now() : 0,
+        at: this.observeWrap ? this.sched.monotonic() : 0,
       });
       this.scheduleFlush();
     });
@@ -202,7 +204,7 @@ export class Proposer<R> {
   private failFast(signal: AbortSignal | undefined, deadline: number): void {
     if (this.closed) throw new ProposalError('CLOSED', 'the node is shutting down');
     if (signal?.aborted) throw new ProposalError('ABORTED', 'proposal aborted by the caller');
-    if (Date.now() >= deadline) throw new ProposalError('TIMEOUT', 'proposal deadline passed before it was queued');
+    if (this.sched.now() >= deadline) throw new ProposalError('TIMEOUT', 'proposal deadline passed before it was queued');
     if (!this.raft.isLeader()) {
       throw new ProposalError('NOT_LEADER', 'this node is not the leader', { leader: this.raft.leader() });
     }
@@ -214,7 +216,7 @@ export class Proposer<R> {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    this.sched.defer(() => {
       this.flushScheduled = false;
       void this.flush();
     });
@@ -264,7 +266,7 @@ export class Proposer<R> {
     const observe = this.observeWrap;
     if (observe) {
       // Without a wrap the hand-off is a pass-through: its wrap latency is 0 by definition.
-      const now = performance.now();
+      const now = this.sched.monotonic();
       for (const q of live) observe(wrap && q.path !== 'marker' && q.at > 0 ? (now - q.at) / 1000 : 0);
     }
   }
@@ -331,7 +333,7 @@ export class Proposer<R> {
 
   close(): void {
     this.closed = true;
-    clearInterval(this.sweepTimer);
+    this.sched.clearInterval(this.sweepTimer);
     this.failAll('CLOSED');
   }
 
@@ -356,7 +358,7 @@ export class Proposer<R> {
 
   private sweepDeadlines(): void {
     if (this.pending.size === 0) return;
-    const now = Date.now();
+    const now = this.sched.now();
     for (const rec of this.pending.values()) {
       if (rec.deadline <= now) this.fail(rec.id, new ProposalError('TIMEOUT', `proposal ${rec.id} deadline passed`));
     }

@@ -9,6 +9,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { ProposalError } from '../errors.js';
+import { realScheduler, type Scheduler } from './scheduler.js';
 
 export interface ReadIndexSink {
   leader(): string | null;
@@ -44,7 +45,8 @@ export class ReadIndexBatcher {
     private readonly raft: ReadIndexSink,
     private readonly timeoutMs: number,
     /** This node's read time, for rounds its own core answers (it is the leader). */
-    private readonly localReadTime: () => bigint = () => BigInt(Date.now()),
+    private readonly localReadTime: () => bigint = () => BigInt(realScheduler.now()),
+    private readonly sched: Scheduler = realScheduler,
   ) {}
 
   /** Resolves with the commit index at which a read started now may be served, and its read time. */
@@ -56,7 +58,7 @@ export class ReadIndexBatcher {
       this.waiting.push({ resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        this.sched.defer(() => this.flush());
       }
     });
   }
@@ -69,7 +71,7 @@ export class ReadIndexBatcher {
     // The context must be unique cluster-wide and across restarts: node id + a random
     // per-process prefix + a counter.
     const ctx = Buffer.from(`${this.nodeId}:${this.prefix}:${++this.seq}`);
-    this.rounds.set(key(ctx), { waiters, started: Date.now(), readTime: null });
+    this.rounds.set(key(ctx), { waiters, started: this.sched.now(), readTime: null });
     if (!this.raft.readIndex(ctx)) {
       this.rounds.delete(key(ctx));
       const e = new ProposalError('NOT_LEADER', 'no leader known: cannot serve a linearizable read', { leader: null });
@@ -94,7 +96,7 @@ export class ReadIndexBatcher {
   }
 
   /** Called on every tick: rounds that got no answer (lost leadership, partition) fail. */
-  expire(now = Date.now()): void {
+  expire(now = this.sched.now()): void {
     for (const [k, r] of this.rounds) {
       if (now - r.started < this.timeoutMs) continue;
       this.rounds.delete(k);

@@ -9,6 +9,7 @@
 import { type Entry, type Message, MessageType, type RaftNode, type Ready, type SoftState } from '../raft/index.js';
 import type { DurableLog } from '../storage/wal/durable-log.js';
 import { CrashPoints, crashPoint } from './crash-points.js';
+import { realScheduler, type Scheduler, type SchedulerTimer } from './scheduler.js';
 
 export interface RunLoopHooks {
   /** Send one Raft message to a peer (fire and forget; Raft tolerates loss). */
@@ -32,7 +33,7 @@ export interface RunLoopHooks {
 }
 
 export class RunLoop {
-  private timer: NodeJS.Timeout | null = null;
+  private timer: SchedulerTimer | null = null;
   private scheduled = false;
   private running = false;
   private stopped = false;
@@ -43,10 +44,11 @@ export class RunLoop {
     private readonly log: DurableLog,
     private readonly hooks: RunLoopHooks,
     private readonly tickMs: number,
+    private readonly sched: Scheduler = realScheduler,
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => {
+    this.timer = this.sched.setInterval(() => {
       this.raft.tick();
       this.kick();
     }, this.tickMs);
@@ -56,7 +58,7 @@ export class RunLoop {
   stop(): void {
     this.stopped = true;
     this.abort.abort();
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.sched.clearInterval(this.timer);
     this.timer = null;
   }
 
@@ -71,9 +73,9 @@ export class RunLoop {
   kick(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    // setImmediate, not a microtask: every message and proposal of this event-loop turn joins
+    // A deferral (setImmediate), not a microtask: every message and proposal of this event-loop turn joins
     // the same Ready (one fsync for all of them).
-    setImmediate(() => {
+    this.sched.defer(() => {
       this.scheduled = false;
       void this.drain();
     });
@@ -111,12 +113,12 @@ export class RunLoop {
       if (this.stopped) return;
     }
     if (rd.hardState || rd.entries.length > 0) {
-      const t0 = performance.now();
+      const t0 = this.sched.monotonic();
       crashPoint('log-persist:before');
       await this.log.persist({ hardState: rd.hardState, entries: rd.entries });
       // Durable, nothing acknowledged yet: a kill here must lose nothing anybody was told about.
       crashPoint('log-persist:synced');
-      this.hooks.observePersist?.((performance.now() - t0) / 1000, rd.entries.length);
+      this.hooks.observePersist?.((this.sched.monotonic() - t0) / 1000, rd.entries.length);
       if (this.stopped) return;
       // Durable but neither acknowledged nor applied: the state AS-3/AS-4 edit offline.
       if (rd.entries.length > 0) crashPoint(CrashPoints.AFTER_LOG_PERSIST);

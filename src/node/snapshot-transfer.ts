@@ -15,6 +15,7 @@ import { SealkvError } from '../errors.js';
 import { type Message, MessageType, type NodeId, type SnapshotMeta } from '../raft/index.js';
 import { createSnapshotStream, type InstallOptions, installSnapshot, type SnapshotHeader, type StorageEnv } from '../storage/index.js';
 import type { Logger } from './logger.js';
+import { realScheduler, type Scheduler } from './scheduler.js';
 
 export interface SnapChunk {
   t: 'snap-chunk';
@@ -47,6 +48,7 @@ export class SnapshotSender {
     private readonly env: StorageEnv,
     private readonly io: SnapshotPeerIo,
     private readonly log: Logger,
+    private readonly sched: Scheduler = realScheduler,
   ) {}
 
   send(m: Message): void {
@@ -66,7 +68,7 @@ export class SnapshotSender {
     });
     const id = randomUUID();
     const index = Number(s.header.lastIndex);
-    const t0 = Date.now();
+    const t0 = this.sched.monotonic();
     let bytes = 0;
     try {
       let seq = 0;
@@ -77,7 +79,7 @@ export class SnapshotSender {
       await this.io.request(m.to, { t: 'snap-chunk', id, seq, last: index }, CHUNK_TIMEOUT_MS);
       const meta: SnapshotMeta = { index, term: Number(s.header.lastTerm), conf: s.header.conf };
       this.io.sendRaft(m.to, { ...m, snapshot: meta });
-      this.log.info({ to: m.to, index, bytes, ms: Date.now() - t0 }, 'snapshot sent');
+      this.log.info({ to: m.to, index, bytes, ms: Math.round(this.sched.monotonic() - t0) }, 'snapshot sent');
       this.io.stepLocal({ type: MessageType.SnapStatus, from: m.to, to: m.from, term: 0, reject: false });
     } catch (e) {
       s.close();

@@ -76,6 +76,19 @@ export class NodeMetrics implements NodeMetricsSink {
     collect: () => this.syncStorageCommits(),
   });
   private storageCommitsSource: (() => number) | null = null;
+  private walSource: (() => { groups: number; writeSeconds: number }) | null = null;
+  readonly walGroups: Gauge = new Gauge({
+    name: 'sealkv_wal_groups_total',
+    help: 'Raft-log WAL group commits (one durable write each) since start',
+    registers: [this.registry],
+    collect: (): void => this.walGroups.set(this.walSource?.().groups ?? 0),
+  });
+  readonly walWriteSeconds: Gauge = new Gauge({
+    name: 'sealkv_wal_write_seconds_total',
+    help: 'Seconds from issuing WAL group writes to their completion (write + sync + threadpool round trip)',
+    registers: [this.registry],
+    collect: (): void => this.walWriteSeconds.set(this.walSource?.().writeSeconds ?? 0),
+  });
   private storageCommitsSeen = 0;
   readonly poolQueueDepth = new Gauge({ name: 'sealkv_crypto_pool_queue_depth', help: 'Crypto pool batches waiting or in flight', registers: [this.registry] });
   readonly cryptoSeconds = new Counter({
@@ -146,6 +159,10 @@ export class NodeMetrics implements NodeMetricsSink {
   /** Where sealkv_storage_commits_total reads its running count (the commit queue). */
   setStorageCommitsSource(read: () => number): void {
     this.storageCommitsSource = read;
+  }
+
+  setWalSource(read: () => { groups: number; writeSeconds: number }): void {
+    this.walSource = read;
   }
 
   private syncMainThreadBusy(): void {

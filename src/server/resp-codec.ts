@@ -473,6 +473,18 @@ export function encodeReplies(replies: readonly Reply[], proto: RespVersion | re
   return out;
 }
 
+/**
+ * `encodeReplies` when the caller already knows each reply's encoded size (`size` = their sum,
+ * from `replySize`): the write path sizes a reply once, when it settles.
+ */
+export function encodeRepliesSized(replies: readonly Reply[], protos: readonly RespVersion[], size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (let i = 0; i < replies.length; i++) off = writeReply(out, off, replies[i]!, protos[i] ?? 2);
+  // A size that does not match what was written would send garbage: size them again instead.
+  return off === size ? out : encodeReplies(replies, protos);
+}
+
 export function encodeReply(r: Reply, proto: RespVersion = 2): Buffer {
   return encodeReplies([r], proto);
 }

@@ -12,7 +12,7 @@ import { Fifo } from '../transport/fifo.js';
 import {
   array,
   bulk,
-  encodeReplies,
+  encodeRepliesSized,
   error,
   errorReply,
   int,
@@ -123,6 +123,7 @@ export class RespServer {
   private readonly connectionCommands: boolean;
   private readonly server: net.Server;
   private readonly conns = new Set<Connection>();
+  private readonly flusher = new FlushScheduler();
   private nextClientId = 1;
   private closing = false;
 
@@ -204,6 +205,7 @@ export class RespServer {
       this.limits,
       this.log,
       this.connectionCommands ? this.version : null,
+      this.flusher,
     );
     this.conns.add(conn);
     socket.once('close', () => this.conns.delete(conn));
@@ -223,6 +225,33 @@ function lowerAscii(b: Buffer): string {
 function isThenable(r: Reply | PromiseLike<Reply>): r is PromiseLike<Reply> {
   return typeof (r as { then?: unknown }).then === 'function';
 }
+
+/**
+ * Runs the pumps of every connection whose handler promises settled during this turn of the loop,
+ * from ONE setImmediate: each connection then writes all its ready replies with one socket write,
+ * and the server does not queue an immediate per connection per turn.
+ */
+class FlushScheduler {
+  private due: Connection[] = [];
+  private scheduled = false;
+
+  add(c: Connection): void {
+    this.due.push(c);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.run());
+  }
+
+  private run(): void {
+    this.scheduled = false;
+    const due = this.due;
+    this.due = [];
+    for (const c of due) c.flushDue();
+  }
+}
+
+/** `+OK\r\n`, the reply of most writes, encoded once (socket writes never modify it). */
+const OK_BYTES = Buffer.from('+OK\r\n', 'latin1');
 
 // Upper bound on replies per socket write within one pipeline (keeps single writes moderate).
 const MAX_COMMANDS_PER_WRITE = 256;
@@ -249,6 +278,7 @@ class Connection {
     private readonly log: RespLogger,
     /** HELLO's version; null when connection-level commands go to the handler. */
     private readonly version: string | null,
+    private readonly flusher: FlushScheduler,
   ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -315,7 +345,10 @@ class Connection {
           } catch (e) {
             // Redis: reply -ERR Protocol error: ..., then close. Nothing of the bad command runs.
             this.log.debug({ client: this.client.id, err: (e as Error).message }, 'RESP protocol error');
-            this.slots.push({ reply: errorReply(e), close: true, size: 0 });
+            const reply = errorReply(e);
+            const size = replySize(reply, 2);
+            this.heldBytes += size;
+            this.slots.push({ reply, close: true, size });
             this.stopped = true;
             progressed = true;
             break;
@@ -349,10 +382,17 @@ class Connection {
       }
       slot.proto = this.client.protocol;
       if (isThenable(r)) {
+        // One reaction per reply: settle, then have the reply written this turn.
         r.then(
-          (v) => this.settle(slot, v ?? errorReply(null)),
-          (e: unknown) => this.settle(slot, errorReply(e)),
-        ).then(() => this.scheduleFlush());
+          (v) => {
+            this.settle(slot, v ?? errorReply(null));
+            this.scheduleFlush();
+          },
+          (e: unknown) => {
+            this.settle(slot, errorReply(e));
+            this.scheduleFlush();
+          },
+        );
       } else {
         this.settle(slot, r);
       }
@@ -432,10 +472,13 @@ class Connection {
     if (this.flushScheduled || this.dead) return;
     this.flushScheduled = true;
     // Coalesce the replies of handler promises that settle in the same turn into one write.
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.pump();
-    });
+    this.flusher.add(this);
+  }
+
+  /** The server's flush scheduler calls this once per turn in which replies became ready. */
+  flushDue(): void {
+    this.flushScheduled = false;
+    this.pump();
   }
 
   /** Writes the ready prefix of replies; true when at least one was written. */
@@ -443,11 +486,13 @@ class Connection {
     if (this.dead) return false;
     const ready: Reply[] = [];
     const protos: RespVersion[] = [];
+    let size = 0;
     let close = false;
     for (let s = this.slots.peek(); s?.reply; s = this.slots.peek()) {
       this.slots.shift();
       ready.push(s.reply);
       protos.push(s.proto ?? 2);
+      size += s.size;
       this.heldBytes -= s.size;
       if (s.close) {
         close = true;
@@ -455,7 +500,9 @@ class Connection {
       }
     }
     if (ready.length === 0) return false;
-    const ok = this.socket.write(encodeReplies(ready, protos));
+    const r0 = ready[0]!;
+    const lone = ready.length === 1 && r0.t === 'simple' && r0.v === 'OK';
+    const ok = this.socket.write(lone ? OK_BYTES : encodeRepliesSized(ready, protos, size));
     const unsent = this.socket.writableLength;
     if (close || (this.onIdle !== null && this.slots.length === 0)) {
       this.dead = true;

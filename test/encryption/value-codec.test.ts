@@ -95,4 +95,43 @@ describe('SealingValueCodec with the crypto pool (one round trip per apply batch
       await pool.close();
     }
   });
+
+  it('SE-5/SE-8 (issue 10 item 4): MGET-sized and large reads open in the pool; a tampered record still fails with its typed error; small single reads stay inline', async () => {
+    const { CryptoPool } = await import('../../src/pool/index.js');
+    const aead = await loadAead('node');
+    const ks = new Keystore();
+    ks.set(7, new Uint8Array(32).fill(3));
+    const pool = await CryptoPool.create({ backend: 'node', workers: 1, inlineThreshold: 0 });
+    try {
+      pool.followKeystore(ks);
+      const state = new EncryptionStateCell({ ...emptySidecar(), active: { storage: 7, raft: 8 }, storageEnvelopeActive: true, storageEnvelopeCutoverIndex: 3n });
+      const codec = new SealingValueCodec(aead, ks, state, testNonceFactory(0x1234, 1), pool);
+      const seal = (k: string, v: Uint8Array) => {
+        const { header, body } = codec.encodeForStore(b(k), { tombstone: false, expireAt: 0n }, v);
+        return joinRecord(header, body);
+      };
+      const keys = Array.from({ length: 10 }, (_, i) => `key-${i}`);
+      const recs = keys.map((k) => seal(k, b(`value of ${k}`)));
+      const tampered = recs[3]!.slice();
+      tampered[tampered.length - 1]! ^= 1;
+      const items = keys.map((k, i) => ({ key: b(k), record: i === 3 ? tampered : recs[i]! }));
+      const before = pool.metrics.poolBatches;
+      await codec.preopen(items);
+      expect(pool.metrics.poolBatches).toBe(before + 1);
+      for (const [i, k] of keys.entries()) {
+        if (i === 3) expect(() => codec.decodeFromStore(b(k), tampered)).toThrow(expect.objectContaining({ code: 'ENCRYPTED_READ_INTEGRITY' }));
+        else expect(Buffer.from(codec.decodeFromStore(b(k), recs[i]!).value).toString()).toBe(`value of ${k}`);
+      }
+      // One large value goes to the pool on its own; a small single read does not.
+      const big = new Uint8Array(64 * 1024).fill(0x61);
+      const bigRec = seal('big', big);
+      await codec.preopen([{ key: b('big'), record: bigRec }]);
+      expect(pool.metrics.poolBatches).toBe(before + 2);
+      expect(Buffer.from(codec.decodeFromStore(b('big'), bigRec).value).equals(Buffer.from(big))).toBe(true);
+      await codec.preopen([{ key: b('key-0'), record: recs[0]! }]);
+      expect(pool.metrics.poolBatches).toBe(before + 2);
+    } finally {
+      await pool.close();
+    }
+  });
 });

@@ -1,5 +1,6 @@
 // Issue 10 acceptance on a real 3-node cluster: AS-15 (a crash between the registry commit and
-// the sidecar write, for the bootstrap and the storage cutover), AS-23 (capability fan-out
+// the sidecar write, for the bootstrap and the storage cutover; issue 11 adds the raft-marker
+// run), AS-23 (capability fan-out
 // refusal while a member is partitioned), AS-24 (KEK and sidecar start-up guards).
 
 import { execFile } from 'node:child_process';
@@ -7,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStorageEnv } from '../../src/storage/env.js';
+import { readMeta, readSidecar } from './harness/offline.js';
 import { type Cluster, MAIN_JS } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import { waitFor } from './harness/wait.js';
@@ -100,14 +102,19 @@ describe('encryption crash points and guards on a 3-node cluster', () => {
     // AS-15 run 2: the storage cutover, n2 killed at the same point.
     await leaderOtherThan(c, 'n2');
     await c.kill('n2', 'SIGTERM');
+    // Before the storage cutover a restart registers no writer (WR-5 needs an active storage
+    // envelope), so the first hit of the point is the cutover itself.
     await restartN2('after-registry-commit');
     await c.waitCaughtUp();
     c.expectExit('n2');
     const en = await c.adminOnLeader('POST', '/v1/encryption/enable-storage-envelope', {});
     expect(en.status, JSON.stringify(en.body)).toBe(200);
     expect((await c.waitExit('n2')).signal).toBe('SIGKILL');
-    await restartN2('');
     const cut = (en.body as { applied_index: string }).applied_index;
+    // Killed between the cutover's registry commit and its sidecar write.
+    expect((await readMeta(c.node('n2').dataDir)).appliedIndex).toBe(BigInt(cut) - 1n);
+    expect(readSidecar(c.node('n2').dataDir).storageEnvelopeActive).toBe(false);
+    await restartN2('');
     await c.waitApplied(c.ids(), BigInt(cut));
     for (const id of c.ids()) {
       const s = await sidecarOf(c, id);
@@ -141,5 +148,71 @@ describe('encryption crash points and guards on a 3-node cluster', () => {
     const r2 = await waitFor('n2 RESP', () => c.resp('n2').catch(() => undefined), 20_000);
     expect(await r2.call(['GET', 'after-replay'])).toEqual({ type: 'bulk', value: 'sealed' });
     r2.close();
+  }, 180_000);
+
+  it('AS-15 (raft marker run), WI-7, RO-4, RO-5: n2 killed at after-registry-commit while it applies the raft marker replays it on restart; its registry rows equal the others\', its sidecar shows cutover N; nothing HALTs', async () => {
+    const env: Record<string, Record<string, string>> = {};
+    for (const id of ['n1', 'n2', 'n3']) env[id] = { SEALKV_TEST_KEK: KEK };
+    const c = await clusterForTest({ name: 'enc-crash-marker', extraArgs: ['--encryption', '--kek-env', 'SEALKV_TEST_KEK'], env, cipher: 'native' });
+    await leaderOtherThan(c, 'n2');
+    expect((await c.adminOnLeader('POST', '/v1/encryption/bootstrap', {})).status).toBe(200);
+    expect((await c.adminOnLeader('POST', '/v1/encryption/enable-storage-envelope', {})).status).toBe(200);
+    await c.waitCaughtUp();
+    await waitFor('n2 knows the leader', async () => (await c.status('n2'))?.leader ?? undefined, 20_000);
+    const w = await c.resp('n2');
+    await waitFor('SET via n2', async () => ((await w.call(['SET', 'phase1-n2', 'p'])).type === 'simple' ? true : undefined), 20_000);
+    w.close();
+    await c.waitCaughtUp();
+
+    // n2 armed at after-registry-commit, then the raft marker. Every start bumps n2's local epoch
+    // (KM-8), so its first encryption entry after the restart is its own WR-5 registration, which
+    // passes the same point: the point is armed for the second hit, and a write through n2 (its
+    // writer gate opens once that registration has applied) proves the first one is behind us.
+    await c.kill('n2', 'SIGTERM');
+    c.start('n2', false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: 'after-registry-commit@2' });
+    await waitFor('n2 knows the leader', async () => (await c.status('n2'))?.leader ?? undefined, 20_000);
+    const w2 = await c.resp('n2');
+    await waitFor('SET via n2 (registered)', async () => ((await w2.call(['SET', 'n2-registered', 'r'])).type === 'simple' ? true : undefined), 30_000);
+    w2.close();
+    await c.waitCaughtUp();
+    c.throwOnCrash(['n2']);
+    await leaderOtherThan(c, 'n2');
+    c.expectExit('n2');
+    const en = await c.adminOnLeader('POST', '/v1/encryption/enable-raft-envelope', {}, 60_000);
+    expect(en.status, JSON.stringify(en.body)).toBe(200);
+    const N = BigInt((en.body as { applied_index: string }).applied_index);
+    expect((await c.waitExit('n2')).signal).toBe('SIGKILL');
+    // Killed between the marker's registry commit and its sidecar write.
+    const n2 = c.node('n2').dataDir;
+    expect(readSidecar(n2).raftEnvelopeCutoverIndex).toBe(0n);
+    expect((await readMeta(n2)).appliedIndex).toBe(N - 1n);
+
+    c.start('n2', false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: '' });
+    await waitFor('n2 answers status', () => c.status('n2'), 20_000);
+    await c.waitApplied(c.ids(), N, 30_000);
+    for (const id of c.ids()) {
+      const s = await sidecarOf(c, id);
+      expect(s.raft_envelope_cutover_index, id).toBe(String(N));
+    }
+    // Every node writes (its WR-8 raft registration commits), then all registry rows settle.
+    for (const id of c.ids()) {
+      await waitFor(`${id} knows the leader`, async () => (await c.status(id))?.leader ?? undefined, 20_000);
+      const r = await c.resp(id);
+      await waitFor(`SET via ${id}`, async () => ((await r.call(['SET', `after-marker-${id}`, 'm'])).type === 'simple' ? true : undefined), 30_000);
+      r.close();
+    }
+    await c.waitCaughtUp();
+    expect(c.unexpectedExits()).toEqual([]);
+    expect(c.log('n2')).not.toContain('halted: ');
+    for (const id of c.ids()) await c.kill(id, 'SIGTERM');
+    const rows = await Promise.all(c.ids().map((id) => registryRows(c.node(id).dataDir)));
+    expect(rows[0]!.length).toBeGreaterThan(0);
+    expect(rows[1]).toEqual(rows[0]);
+    expect(rows[2]).toEqual(rows[0]);
+    const sidecars = c.ids().map((id) => readSidecar(c.node(id).dataDir));
+    for (const s of sidecars) {
+      expect(s.raftEnvelopeCutoverIndex).toBe(N);
+      expect(s.active).toEqual(sidecars[0]!.active);
+    }
   }, 180_000);
 });

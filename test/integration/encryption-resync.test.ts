@@ -164,11 +164,16 @@ describe('AS-19: sidecar behind the log, and resync-sidecar (KM-12, KM-13)', () 
     await c.kill(n2, 'SIGTERM');
     const registryBefore = (await readRegistry(c.node(n2).dataDir)).filter((r) => r.fullNodeId === n2Id);
     writeFileSync(sidecarPath(c, n2), before);
+    // KM-12 with SH-1: the snapshot record's sidecar_applied_index is past the restored sidecar,
+    // so the start refuses even though the rotation is no longer in the log.
+    // (The refused start has already made its KM-8 epoch bump, KM-14 step order: epochs only rise.)
+    await refuses(c, n2, 'SIDECAR_BEHIND_RAFT_LOG');
+    const refusedSidecar = readFileSync(sidecarPath(c, n2));
 
     const local = await resync(c, n2);
     expect(local.code).toBe(2);
     expect(local.stderr).toMatch(/^error: (SIDECAR_BEHIND_RAFT_LOG|LOG_COMPACTED_PAST_SIDECAR): .*--leader-admin/);
-    expect(readFileSync(sidecarPath(c, n2))).toEqual(before); // nothing written
+    expect(readFileSync(sidecarPath(c, n2))).toEqual(refusedSidecar); // nothing written
 
     const leaderNow = await c.waitForLeader({ timeoutMs: 20_000, among: c.running() });
     const r = await resync(c, n2, '--leader-admin', `127.0.0.1:${c.node(leaderNow).adminPort}`);

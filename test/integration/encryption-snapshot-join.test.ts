@@ -1,25 +1,27 @@
 // Issue 11 item 7 on a real cluster (SPEC SH-1, SH-5, SH-6 as changed by the issue, AS-20 fault 2
-// with the snapshot rebuilding the sidecar): a node added after the leader compacted its log past
-// the bootstrap learns the encryption state from the snapshot — no resync-sidecar — reads every
-// value, stores new values encrypted and restarts through the start-up guards; a node with another
-// KEK refuses the snapshot with KEK_MISMATCH and installs nothing.
+// with the snapshot rebuilding the sidecar): in Phase 2 (bootstrap, storage cutover, raft cutover
+// at N), a node added after the leader compacted its log past the bootstrap and the marker learns
+// the encryption state from the snapshot — no resync-sidecar — with the header cutover N, reads
+// every value, stores new values encrypted, keeps its log above N sealed, restarts through the
+// start-up guards and wraps its proposals once it becomes leader; a node with another KEK refuses
+// the snapshot with KEK_MISMATCH and installs nothing. AS-20 fault 1: a node whose snapshot lies
+// above the cutover, with its sidecar's raft cutover edited larger, refuses to start with
+// ENVELOPE_CUTOVER_DIVERGENCE (SH-5, OP-4 row 11); `resync-sidecar` with the leader's report
+// repairs the sidecar and the node catches up.
 //
-// Phase 1 only (bootstrap + storage envelope): the raft envelope is built elsewhere. The place
-// where the raft cutover step goes is marked below (AS-20 then also checks the header cutover N
-// on the joiner and that it wraps its proposals once leader). AS-20 fault 1 (a sidecar cutover
-// edited larger than the snapshot's) needs a non-zero raft cutover to be meaningful; with only the
-// storage cutover the recorded snapshot cutover is 0, which SH-5 accepts. Its decision is covered
-// at unit level (test/keys/snapshot-sidecar.test.ts); the start-up refusal itself (OP-4 row 11)
-// runs here on a real node with the snapshot's recorded cutover edited instead of the sidecar's.
+// SPEC AS-20 expect 2 still reads "n4 HALTs with SIDECAR_BEHIND_RAFT_LOG … after resync-sidecar";
+// issue 11 item 7 changed that: the snapshot now rebuilds the lagging sidecar.
 
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Cluster } from './harness/cluster.js';
+import { EntryType } from '../../src/raft/index.js';
+import { type Cluster, MAIN_JS } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
-import { MetaStore } from '../../src/storage/meta-store.js';
-import { listRecords, readMeta, withStoredNode } from './harness/offline.js';
+import { editSidecar, listRecords, readLogEntries, readMeta, readSidecar } from './harness/offline.js';
 import type { RespClient } from './harness/resp-client.js';
 import { waitFor } from './harness/wait.js';
 
@@ -29,6 +31,21 @@ const KEK = randomBytes(32).toString('base64');
 const OTHER_KEK = randomBytes(32).toString('base64');
 const ENC_ARGS = ['--encryption', '--kek-env', 'SEALKV_TEST_KEK'];
 const ok = { type: 'simple', value: 'OK' };
+const run = promisify(execFile);
+
+/** Every non-empty normal record of `dataDir`'s log above `N` is a raft envelope; returns how many per term. */
+async function sealedAbove(dataDir: string, N: bigint): Promise<Map<string, number>> {
+  const perTerm = new Map<string, number>();
+  for (const e of await readLogEntries(dataDir, Number(N) + 1)) {
+    const i = e.index;
+    if (e.type !== EntryType.Normal || e.data.length === 0) continue;
+    expect(e.data[0], `${dataDir} log ${i}`).toBe(0x01);
+    expect(e.data[9], `${dataDir} log ${i} envelope version`).toBe(0x01);
+    expect(e.data[10], `${dataDir} log ${i} envelope flag`).toBe(0x00);
+    perTerm.set(String(e.term), (perTerm.get(String(e.term)) ?? 0) + 1);
+  }
+  return perTerm;
+}
 
 /** SE-4: encryption_state is bits 1–2 of the header's flags byte. */
 const stateOf = (record: Uint8Array): number => (record[0]! >> 1) & 0b11;
@@ -53,8 +70,8 @@ async function encryptedCluster(name: string): Promise<Cluster> {
   return clusterForTest({ name, extraArgs: ENC_ARGS, env, cipher: 'native', snapshotThreshold: 40, compactionMargin: 2 });
 }
 
-describe('snapshots carry the encryption state (issue 11 item 7)', () => {
-  it('AS-20 (fault 2, the snapshot now rebuilding the sidecar), SH-1, SH-6: a node added after the log was compacted past the bootstrap rebuilds its sidecar from the snapshot, reads every value, stores new values encrypted and restarts; another KEK refuses with KEK_MISMATCH; SH-5 (OP-4 row 11): a recorded snapshot cutover that differs from the sidecar refuses start', async () => {
+describe('snapshots carry the encryption state in Phase 2 (issue 11 item 7, AS-20)', () => {
+  it('AS-20 (fault 2 in Phase 2, the snapshot rebuilding the sidecar; fault 1), SH-1, SH-2, SH-5, SH-6, WR-7: a node added after the log was compacted past the bootstrap and the raft marker installs the snapshot with header cutover N, rebuilds its sidecar, reads every value, stores new values encrypted, keeps its log above N sealed, restarts, and wraps its proposals as leader; another KEK refuses with KEK_MISMATCH; a sidecar raft cutover edited larger than the snapshot\'s refuses ENVELOPE_CUTOVER_DIVERGENCE and resync-sidecar with the leader report repairs it', async () => {
     const c = await encryptedCluster('enc-snap-join');
     const leader = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
     const conn = await c.resp(leader);
@@ -68,20 +85,17 @@ describe('snapshots carry the encryption state (issue 11 item 7)', () => {
     expect(en.status).toBe(200);
     const storageCutover = BigInt((en.body as { applied_index: string }).applied_index);
 
-    // ---- RAFT CUTOVER STEP (Phase 2, not in this build) ----------------------------------------
-    // When `enable-raft-envelope` exists, add here:
-    //   const raft = await c.adminOnLeader('POST', '/v1/encryption/enable-raft-envelope', {});
-    //   const N = BigInt((raft.body as { applied_index: string }).applied_index);
-    // and below expect n4's header cutover / status raftCutoverIndex to be N (SH-2, SH-5), every
-    // log record of n4 above N sealed, and n4 wrapping its proposals once it becomes leader.
-    // --------------------------------------------------------------------------------------------
+    // Phase 2: the raft cutover at N.
+    const raft = await c.adminOnLeader('POST', '/v1/encryption/enable-raft-envelope', {}, 60_000);
+    expect(raft.status, JSON.stringify(raft.body)).toBe(200);
+    const N = BigInt((raft.body as { applied_index: string }).applied_index);
 
     const after: [string, string][] = Array.from({ length: 120 }, (_, i) => [`post-${i}`, `sealed-${i}-${randomBytes(4).toString('hex')}`]);
     await setAll(conn, after);
     const target = await c.waitCaughtUp(['n1', 'n2', 'n3'], 30_000);
     const now = await c.waitForLeader();
-    // The leader's log no longer holds the bootstrap or the storage cutover.
-    await c.waitCompactedPast(now, storageCutover, 60_000);
+    // The leader's log no longer holds the bootstrap, the storage cutover or the raft marker.
+    await c.waitCompactedPast(now, N, 60_000);
 
     // n4 joins with the same KEK and no sidecar: only a snapshot can bring it up to date.
     const add = await c.addNode('n4', undefined, { env: { SEALKV_TEST_KEK: KEK } });
@@ -89,22 +103,24 @@ describe('snapshots carry the encryption state (issue 11 item 7)', () => {
     await c.waitApplied(['n4'], target, 60_000);
     const s4 = await c.status('n4');
     expect((s4 as unknown as { halted: string | null }).halted).toBeNull();
-    expect(BigInt(s4?.snapshotIndex ?? '0')).toBeGreaterThan(storageCutover);
+    expect(BigInt(s4?.snapshotIndex ?? '0')).toBeGreaterThan(N);
     expect((s4 as unknown as { encryption: Record<string, unknown> }).encryption).toMatchObject({
       enabled: true,
       storageEnvelope: true,
       storageCutoverIndex: String(storageCutover),
       activeStorageDekId: String(b.storage_dek_id),
       activeRaftDekId: String(b.raft_dek_id),
-      raftCutoverIndex: '0',
+      raftCutoverIndex: String(N),
     });
     // The sidecar was rebuilt from the snapshot (KM-7 write), with the snapshot's keys.
     const sidecar = JSON.parse(readFileSync(join(c.node('n4').dataDir, 'encryption', 'keys.json'), 'utf8')) as {
       storage_envelope_active: boolean;
+      raft_envelope_cutover_index: string;
       active: { storage: number; raft: number };
       keys: Record<string, { local_epoch: number }>;
     };
     expect(sidecar.storage_envelope_active).toBe(true);
+    expect(sidecar.raft_envelope_cutover_index).toBe(String(N));
     expect(sidecar.active).toEqual({ storage: b.storage_dek_id, raft: b.raft_dek_id });
     // KM-8/WR-1: local_epoch is this node's own (the leader's is not copied). The add-node
     // pre-step registers n4 at epoch 0 (WR-7); when the snapshot n4 installs covers that row the
@@ -126,10 +142,16 @@ describe('snapshots carry the encryption state (issue 11 item 7)', () => {
     // record of the installed snapshot (KM-12 L, OP-4 row 11), and still reads everything.
     await c.kill('n4', 'SIGTERM');
     const meta = await readMeta(c.node('n4').dataDir);
-    expect(meta.snapshot.index).toBeGreaterThan(Number(storageCutover));
-    expect(meta.snapshot.raftEnvelopeCutoverIndex).toBe(0n);
-    // SH-1: the last entry inside the snapshot that wrote the sidecar is the storage cutover.
-    expect(meta.snapshot.sidecarAppliedIndex).toBe(storageCutover);
+    expect(meta.snapshot.index).toBeGreaterThan(Number(N));
+    // SH-2: the installed snapshot's header cutover is N.
+    expect(meta.snapshot.raftEnvelopeCutoverIndex).toBe(N);
+    expect(meta.raftCutoverIndex).toBe(N);
+    // SH-1: the last entry inside the snapshot that wrote the sidecar is at or after the marker
+    // (later ones: the members' WR-8 raft registrations).
+    expect(meta.snapshot.sidecarAppliedIndex).toBeGreaterThanOrEqual(N);
+    // n4's log above N (what it received after the snapshot, its own writes included) is sealed.
+    const sealed4 = await sealedAbove(c.node('n4').dataDir, N);
+    expect([...sealed4.values()].reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(fresh.length);
     const raw = await listRecords(c.node('n4').dataDir, 'kv');
     for (const [k] of [...after, ...fresh]) {
       const r = raw.find((x) => Buffer.from(x.key).toString() === k);
@@ -145,6 +167,19 @@ describe('snapshots carry the encryption state (issue 11 item 7)', () => {
     await setAll(c4b, [['after-restart', 'x']]);
     c4b.close();
 
+    // n4 made leader wraps what it proposes (its term's records in its log are raft envelopes).
+    await waitFor('n4 leads', async () => {
+      const cur = await c.waitForLeader({ timeoutMs: 20_000 });
+      if (cur === 'n4') return true;
+      await c.node(cur).admin.request('POST', '/v1/transfer-leader', { id: 'n4' }, 15_000).catch(() => undefined);
+      return undefined;
+    }, 60_000);
+    const term4 = String((await c.status('n4'))!.term);
+    const c4c = await c.resp('n4');
+    await setAll(c4c, Array.from({ length: 5 }, (_, i): [string, string] => [`led-by-n4-${i}`, `l-${i}`]));
+    c4c.close();
+    await c.waitCaughtUp(['n1', 'n2', 'n3', 'n4'], 30_000);
+
     // n5 with another KEK: the snapshot's DEKs do not unwrap; it refuses with KEK_MISMATCH (a
     // HALT, exit 3) and installs nothing.
     await c.addNode('n5', undefined, { env: { SEALKV_TEST_KEK: OTHER_KEK } });
@@ -157,24 +192,43 @@ describe('snapshots carry the encryption state (issue 11 item 7)', () => {
     await waitFor('the 4 healthy members still serve', async () => (await c.statuses(['n1', 'n2', 'n3', 'n4'])).size === 4, 20_000);
     conn.close();
 
-    // OP-4 row 11 through a real start (the AS-20 fault 1 refusal, Phase 1 variant): n3's
-    // recorded snapshot point is edited to say it was taken above a raft cutover at 5 while its
-    // sidecar says 0 (AS-20 proper edits the sidecar's cutover larger than the snapshot's, which
-    // needs a real raft cutover: see the header comment). n3 refuses with
-    // ENVELOPE_CUTOVER_DIVERGENCE, exit 2; with the record put back it starts again.
+    // AS-20 fault 1 (SH-5, OP-4 row 11): n3 has a snapshot above the cutover; its sidecar's raft
+    // cutover edited larger refuses the start with ENVELOPE_CUTOVER_DIVERGENCE (exit 2);
+    // resync-sidecar with the leader's report repairs it and n3 catches up.
     const n3 = c.node('n3').dataDir;
     await c.kill('n3', 'SIGTERM');
-    const saved = (await readMeta(n3)).snapshot;
-    expect(saved.index).toBeGreaterThan(1);
-    expect(saved.raftEnvelopeCutoverIndex).toBe(0n);
-    await withStoredNode(n3, (e) => e.writes.submitOps([new MetaStore(e.meta).opSnapshotMeta({ ...saved, raftEnvelopeCutoverIndex: 5n })]), { write: true });
-    c.expectExit('n3');
+    expect((await readMeta(n3)).snapshot.index).toBeGreaterThan(Number(N));
+    expect((await readMeta(n3)).snapshot.raftEnvelopeCutoverIndex).toBe(N);
+    editSidecar(n3, (sc) => ({ ...sc, raftEnvelopeCutoverIndex: N + 7n }));
     c.start('n3');
+    c.expectExit('n3');
     const refused = await c.waitExit('n3', 60_000);
     expect(refused.code).toBe(2);
     expect(c.log('n3').split('\n').filter((l) => l.startsWith('error: ')).at(-1)).toMatch(/^error: ENVELOPE_CUTOVER_DIVERGENCE: /);
-    await withStoredNode(n3, (e) => e.writes.submitOps([new MetaStore(e.meta).opSnapshotMeta(saved)]), { write: true });
+    const leaderNow = await c.waitForLeader({ among: ['n1', 'n2', 'n4'], timeoutMs: 20_000 });
+    const r = await run(
+      process.execPath,
+      [MAIN_JS, 'admin', 'encryption', 'resync-sidecar', '--data-dir', n3, '--kek-env', 'SEALKV_TEST_KEK', '--leader-admin', `127.0.0.1:${c.node(leaderNow).adminPort}`],
+      { env: { ...process.env, SEALKV_TEST_KEK: KEK } },
+    ).then(
+      (x) => ({ code: 0, stdout: x.stdout, stderr: x.stderr }),
+      (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^resynced source=leader-report /);
+    expect(readSidecar(n3).raftEnvelopeCutoverIndex).toBe(N);
     c.start('n3');
     await c.waitCaughtUp(['n1', 'n2', 'n3', 'n4'], 60_000);
+    const c3 = await c.resp('n3');
+    expect(await retrying(c3, ['GET', 'led-by-n4-4'])).toEqual({ type: 'bulk', value: 'l-4' });
+    await setAll(c3, [['n3-after-resync', 'y']]);
+    c3.close();
+    await c.waitCaughtUp(['n1', 'n2', 'n3', 'n4'], 60_000);
+
+    // n4's log: every record above N sealed, and those of the term it led are its own proposals.
+    await c.kill('n4', 'SIGTERM');
+    const sealedLed = await sealedAbove(c.node('n4').dataDir, N);
+    expect(sealedLed.get(term4) ?? 0, `records of n4's term ${term4}`).toBeGreaterThanOrEqual(5);
   }, 300_000);
 });

@@ -160,6 +160,17 @@ describe('encryption part 1 on a 3-node cluster', () => {
       expect(await conn.call(['GET', 'control']), id).toEqual({ type: 'bulk', value: control });
       for (const i of [0, 1, 2, 499, 998, 999]) expect(await conn.call(['GET', `needle-${i}`]), id).toEqual({ type: 'bulk', value: needles[i] });
       expect(await conn.call(['GET', 'after-rotate-7']), id).toEqual({ type: 'bulk', value: 'q-7' });
+      // Issue 10 item 4: a batched read (MGET of sealed values under two DEKs, plus a cleartext one)
+      // opens in the crypto pool and answers exactly what the single GETs do.
+      const mkeys = ['control', ...Array.from({ length: 40 }, (_, i) => `needle-${i * 25}`), 'after-rotate-7', 'no-such-key'];
+      const mget = (await conn.call(['MGET', ...mkeys])) as { type: string; value: unknown[] };
+      expect(mget.type, id).toBe('array');
+      expect(mget.value, id).toEqual([
+        { type: 'bulk', value: control },
+        ...Array.from({ length: 40 }, (_, i) => ({ type: 'bulk', value: needles[i * 25] })),
+        { type: 'bulk', value: 'q-7' },
+        { type: 'bulk', value: null },
+      ]);
     }
     await c.waitCaughtUp();
     // Each node's writes pass its gate once its WR-6 registration for the new DEK committed.

@@ -119,8 +119,11 @@ class Staged {
       else this.tx.put(w.key, w.record);
       if (this.mods !== undefined) {
         if (stamp === null) {
-          stamp = new Uint8Array(8);
-          new DataView(stamp.buffer).setBigUint64(0, this.index, false);
+          // From Buffer's pool: a fresh 8-byte Uint8Array lives on V8's heap, and taking its
+          // `.buffer` for a DataView forces a separate backing-store allocation on every write.
+          const b = Buffer.allocUnsafe(8);
+          b.writeBigUInt64BE(this.index, 0);
+          stamp = b;
         }
         this.mods.put(w.key, stamp);
       }

@@ -50,6 +50,13 @@ export interface ValueCodec {
   encodeRecord?(key: Uint8Array, header: LogicalHeader, value: Uint8Array): Uint8Array;
   /** Optional: completes every record `encodeRecord` returned since the last call (one pool round trip). */
   finishBatch?(): Promise<void>;
+  /**
+   * Optional, for reads: opens off the main thread the records worth a worker round trip (large
+   * values, or many at once); `decodeFromStore` of those very record objects then returns the
+   * result without opening them again. Anything it could not open is left to `decodeFromStore`,
+   * which throws that record's typed error.
+   */
+  preopen?(items: readonly { key: Uint8Array; record: Uint8Array }[]): Promise<void>;
 }
 
 /** `header ‖ body` as one buffer, the bytes the `kv` table holds. */

@@ -13,7 +13,7 @@
 //   cut (that sector of the group never reached the disk, and the file reads zeros there), so the
 //   valid records behind it belong to the same unsynced group.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync } from './wal-fs.js';
 import type { Entry } from '../../raft/types.js';
 import { WalCorruptError } from './errors.js';
 import type { LocationIndex } from './location-index.js';

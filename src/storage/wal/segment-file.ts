@@ -2,7 +2,7 @@
 // as promises over node's callback API (they run on the libuv threadpool, so a pwrite or
 // fdatasync never blocks the main thread; measured in src/bench/wal.ts).
 
-import * as fs from 'node:fs';
+import * as fs from './wal-fs.js';
 import { join } from 'node:path';
 
 /** First 8 bytes of every segment: "SKVWAL" ‖ format version 1 ‖ '\n'. */

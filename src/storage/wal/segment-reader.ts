@@ -2,7 +2,7 @@
 // segment are read with one pread (sized by the lengths the location index recorded) and every
 // record is CRC-checked; damage is LOG_CORRUPT with the index, segment and offset.
 
-import { openSync, readSync } from 'node:fs';
+import { openSync, readSync } from './wal-fs.js';
 import type { Entry } from '../../raft/types.js';
 import { WalCorruptError } from './errors.js';
 import type { EntryLocation, LocationIndex } from './location-index.js';

@@ -159,6 +159,31 @@ export async function readLogEntry(dataDir: string, index: number): Promise<Entr
 }
 
 /**
+ * The decoded entries `from..to` (clamped to what the log holds) from ONE recovery of the WAL.
+ * A recovery reads every segment (64 MiB preallocated each) synchronously; a test reading many
+ * entries one `readLogEntry` at a time blocks its event loop — and the in-process peer proxies of
+ * the still-running nodes with it — for as many recoveries.
+ */
+export async function readLogEntries(dataDir: string, from = 0, to = Number.MAX_SAFE_INTEGER): Promise<Entry[]> {
+  const { disk, dir } = await recoverWal(dataDir);
+  if (disk.last < disk.firstIndex()) return [];
+  const out: Entry[] = [];
+  const segments = new Map<number, Buffer>();
+  for (let i = Math.max(from, disk.firstIndex()); i <= Math.min(to, disk.last); i++) {
+    const loc = disk.locations?.get(i);
+    if (loc === undefined) continue;
+    let seg = segments.get(loc.seq);
+    if (seg === undefined) {
+      seg = readFileSync(join(dir, segmentName(loc.seq)));
+      segments.set(loc.seq, seg);
+    }
+    const frame = new Uint8Array(seg.subarray(loc.offset, loc.offset + loc.len));
+    out.push(decodeEntryFrame({ index: i, segment: join(dir, segmentName(loc.seq)), offset: loc.offset, frame }));
+  }
+  return out;
+}
+
+/**
  * Writes a saved frame back where it was (undoes `corruptLogEntry` / `editLogEntryData`). Needs
  * no recovery, so it works on a WAL the node would refuse.
  */

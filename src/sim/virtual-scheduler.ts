@@ -1,0 +1,246 @@
+// A virtual clock and timer queue for the whole-node simulator (issue 14): the `Scheduler` the
+// simulated nodes get instead of the real one. Time moves only when the driver runs the next
+// event; events at the same virtual time run in the order they were scheduled (a sequence
+// number breaks ties), so a run is a pure function of the seed and the code.
+//
+// Deferrals (`defer`, the node's setImmediate) are events at the current time: they run after
+// the callback that queued them and after everything already due, never before a timer that
+// was due earlier — the same order Node's event loop gives within one turn.
+
+import type { Scheduler, SchedulerTimer } from '../node/scheduler.js';
+
+interface Event {
+  at: number;
+  seq: number;
+  fn: () => void;
+  /** > 0 for an interval: re-armed after each run until cleared. */
+  period: number;
+  cancelled: boolean;
+}
+
+class VirtualTimer implements SchedulerTimer {
+  constructor(readonly ev: Event) {}
+  unref(): this {
+    return this;
+  }
+}
+
+export interface VirtualSchedulerOptions {
+  /** The wall-clock value (ms) at virtual time 0. */
+  epochMs?: number;
+}
+
+export class VirtualScheduler implements Scheduler {
+  private t = 0;
+  private seq = 0;
+  private readonly heap: Event[] = [];
+  private readonly epochMs: number;
+  /** Events run so far (a cheap progress measure for soak summaries). */
+  eventsRun = 0;
+
+  constructor(opts: VirtualSchedulerOptions = {}) {
+    this.epochMs = opts.epochMs ?? 1_700_000_000_000;
+  }
+
+  now(): number {
+    return this.epochMs + Math.floor(this.t);
+  }
+
+  monotonic(): number {
+    return this.t;
+  }
+
+  /** Virtual ms elapsed since the start of the run. */
+  elapsed(): number {
+    return this.t;
+  }
+
+  setTimeout(fn: () => void, ms: number): SchedulerTimer {
+    return new VirtualTimer(this.push(fn, delay(ms), 0));
+  }
+
+  clearTimeout(t: SchedulerTimer | null | undefined): void {
+    if (t instanceof VirtualTimer) t.ev.cancelled = true;
+  }
+
+  setInterval(fn: () => void, ms: number): SchedulerTimer {
+    const d = Math.max(1, delay(ms));
+    return new VirtualTimer(this.push(fn, d, d));
+  }
+
+  clearInterval(t: SchedulerTimer | null | undefined): void {
+    this.clearTimeout(t);
+  }
+
+  defer(fn: () => void): void {
+    this.push(fn, 0, 0);
+  }
+
+  /** A deferral that can be cancelled (for scoped schedulers). */
+  deferTimer(fn: () => void): SchedulerTimer {
+    return new VirtualTimer(this.push(fn, 0, 0));
+  }
+
+  /**
+   * A scheduler for one simulated process: its timers and deferrals run on this clock, and
+   * `kill()` cancels every one still pending (a crashed process runs nothing more).
+   */
+  scope(): ScopedScheduler {
+    return new ScopedScheduler(this);
+  }
+
+  /** Events waiting (cancelled ones included until they reach the head). */
+  pending(): number {
+    return this.heap.length;
+  }
+
+  /** Virtual time of the next live event, or null when none is queued. */
+  nextAt(): number | null {
+    this.dropCancelled();
+    return this.heap.length > 0 ? this.heap[0]!.at : null;
+  }
+
+  /**
+   * Runs the next event if it is due at or before `until` (advancing the clock to it) and
+   * returns true; otherwise moves the clock to `until` (when later) and returns false.
+   * The caller drains the microtasks the callback started before calling again.
+   */
+  runNext(until = Number.POSITIVE_INFINITY): boolean {
+    this.dropCancelled();
+    const ev = this.heap[0];
+    if (ev === undefined || ev.at > until) {
+      if (Number.isFinite(until) && until > this.t) this.t = until;
+      return false;
+    }
+    this.pop();
+    this.t = ev.at;
+    if (ev.period > 0) {
+      // Re-armed before it runs: a callback that clears its own interval cancels the next run.
+      ev.at = this.t + ev.period;
+      ev.seq = this.seq++;
+      this.insert(ev);
+    }
+    this.eventsRun++;
+    ev.fn();
+    return true;
+  }
+
+  private push(fn: () => void, d: number, period: number): Event {
+    const ev: Event = { at: this.t + d, seq: this.seq++, fn, period, cancelled: false };
+    this.insert(ev);
+    return ev;
+  }
+
+  private dropCancelled(): void {
+    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
+  }
+
+  // A binary min-heap on (at, seq).
+  private insert(ev: Event): void {
+    const h = this.heap;
+    h.push(ev);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    h[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && before(h[l]!, h[m]!)) m = l;
+      if (r < h.length && before(h[r]!, h[m]!)) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+}
+
+function before(a: Event, b: Event): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
+/** Node treats a delay below 1 (or not a number) as 1 ms; deferrals use 0. */
+function delay(ms: number): number {
+  return Number.isFinite(ms) && ms >= 1 ? ms : 1;
+}
+
+/** One process's view of a VirtualScheduler (see `VirtualScheduler.scope`). */
+export class ScopedScheduler implements Scheduler {
+  private readonly live = new Set<SchedulerTimer>();
+  private dead = false;
+
+  constructor(private readonly base: VirtualScheduler) {}
+
+  now(): number {
+    return this.base.now();
+  }
+
+  monotonic(): number {
+    return this.base.monotonic();
+  }
+
+  setTimeout(fn: () => void, ms: number): SchedulerTimer {
+    if (this.dead) return DEAD_TIMER;
+    const t: SchedulerTimer = this.base.setTimeout(() => {
+      this.live.delete(t);
+      fn();
+    }, ms);
+    this.live.add(t);
+    return t;
+  }
+
+  clearTimeout(t: SchedulerTimer | null | undefined): void {
+    if (t) this.live.delete(t);
+    this.base.clearTimeout(t);
+  }
+
+  setInterval(fn: () => void, ms: number): SchedulerTimer {
+    if (this.dead) return DEAD_TIMER;
+    const t = this.base.setInterval(fn, ms);
+    this.live.add(t);
+    return t;
+  }
+
+  clearInterval(t: SchedulerTimer | null | undefined): void {
+    this.clearTimeout(t);
+  }
+
+  defer(fn: () => void): void {
+    this.setTimeoutZero(fn);
+  }
+
+  /** The process died: nothing it scheduled runs, nothing it schedules later runs either. */
+  kill(): void {
+    this.dead = true;
+    for (const t of this.live) this.base.clearTimeout(t);
+    this.live.clear();
+  }
+
+  get killed(): boolean {
+    return this.dead;
+  }
+
+  private setTimeoutZero(fn: () => void): void {
+    if (this.dead) return;
+    // A deferral is a cancellable event at the current time.
+    const t: SchedulerTimer = this.base.deferTimer(() => {
+      this.live.delete(t);
+      fn();
+    });
+    this.live.add(t);
+  }
+}
+
+const DEAD_TIMER: SchedulerTimer = { unref: () => DEAD_TIMER };

@@ -1,0 +1,90 @@
+// Issue 14 item 1: the virtual scheduler the whole-node simulator gives the real node shell.
+import { describe, expect, it } from 'vitest';
+import { CrashPoints, crashPoint, setCrashPointHook } from '../../src/node/crash-points.js';
+import { Proposer } from '../../src/node/proposer.js';
+import { runUntil } from '../../src/sim/drive.js';
+import { VirtualScheduler } from '../../src/sim/virtual-scheduler.js';
+
+describe('VirtualScheduler (issue 14)', () => {
+  it('runs timers in time order, ties in scheduling order, deferrals before later timers', () => {
+    const s = new VirtualScheduler({ epochMs: 1000 });
+    const seen: string[] = [];
+    s.setTimeout(() => seen.push('t10a'), 10);
+    s.setTimeout(() => seen.push('t5'), 5);
+    s.setTimeout(() => seen.push('t10b'), 10);
+    s.defer(() => {
+      seen.push('d0');
+      s.defer(() => seen.push('d0-nested'));
+    });
+    while (s.runNext()) {}
+    expect(seen).toEqual(['d0', 'd0-nested', 't5', 't10a', 't10b']);
+    expect(s.monotonic()).toBe(10);
+    expect(s.now()).toBe(1010);
+  });
+
+  it('intervals re-arm until cleared; cleared timeouts never run; time stops at the bound', () => {
+    const s = new VirtualScheduler();
+    let ticks = 0;
+    const iv = s.setInterval(() => {
+      if (++ticks === 3) s.clearInterval(iv);
+    }, 7);
+    const t = s.setTimeout(() => {
+      throw new Error('cleared timer ran');
+    }, 3);
+    s.clearTimeout(t);
+    while (s.runNext(100)) {}
+    expect(ticks).toBe(3);
+    expect(s.monotonic()).toBe(100);
+    expect(s.nextAt()).toBeNull();
+  });
+
+  it('drives the real Proposer: its deadline sweep runs on virtual time (TIMEOUT without real waiting)', async () => {
+    const s = new VirtualScheduler();
+    const p = new Proposer<string>(
+      { isLeader: () => true, term: () => 1, leader: () => 'a', transferInProgress: () => false, proposeEntries: () => undefined },
+      30_000,
+      s,
+    );
+    const r = p.propose(new Uint8Array([1, 2, 3]), { deadline: s.now() + 500 }).catch((e: { code?: string }) => e.code);
+    await runUntil(s, 10_000, () => p.inFlight() === 0);
+    expect(await r).toBe('TIMEOUT');
+    // Failed by the sweep just after its deadline, not at the run's bound.
+    expect(s.monotonic()).toBeGreaterThanOrEqual(500);
+    expect(s.monotonic()).toBeLessThan(600);
+    p.close();
+  });
+
+  it('a killed scope runs none of its pending timers, intervals or deferrals; other scopes go on', () => {
+    const s = new VirtualScheduler();
+    const a = s.scope();
+    const b = s.scope();
+    const seen: string[] = [];
+    a.setTimeout(() => seen.push('a-timeout'), 5);
+    a.setInterval(() => seen.push('a-interval'), 3);
+    a.defer(() => seen.push('a-defer'));
+    b.setTimeout(() => seen.push('b-timeout'), 5);
+    a.kill();
+    a.defer(() => seen.push('a-after-kill'));
+    while (s.runNext(20)) {}
+    expect(seen).toEqual(['b-timeout']);
+    expect(a.killed).toBe(true);
+  });
+});
+
+describe('crash-point hook for the simulator (issue 14)', () => {
+  it('sees every crash point reached and may throw to crash the simulated node there', () => {
+    const seen: string[] = [];
+    setCrashPointHook((name) => {
+      seen.push(name);
+      if (name === CrashPoints.AFTER_APPLY_COMMIT) throw new Error('simulated crash');
+    });
+    try {
+      crashPoint(CrashPoints.AFTER_LOG_PERSIST);
+      expect(() => crashPoint(CrashPoints.AFTER_APPLY_COMMIT)).toThrow('simulated crash');
+    } finally {
+      setCrashPointHook(null);
+    }
+    crashPoint(CrashPoints.AFTER_LOG_PERSIST);
+    expect(seen).toEqual([CrashPoints.AFTER_LOG_PERSIST, CrashPoints.AFTER_APPLY_COMMIT]);
+  });
+});
