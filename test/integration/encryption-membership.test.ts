@@ -13,8 +13,12 @@ import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import { logBounds, readLogEntry, readRegistry } from './harness/offline.js';
 import { waitFor } from './harness/wait.js';
+import { ANY_ERROR, setVia } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
+
+/** Every error reply is retried until the SET lands, for up to 30 s. */
+const UNTIL_OK = { retryOn: ANY_ERROR };
 
 const KEK = randomBytes(32).toString('base64');
 const ENC = ['--encryption', '--kek-env', 'SEALKV_TEST_KEK'];
@@ -46,15 +50,6 @@ async function postMember(c: Cluster, id: string, address: string): Promise<{ st
   }
 }
 
-async function setVia(c: Cluster, id: string, key: string, value: string): Promise<void> {
-  const conn = await c.resp(id);
-  try {
-    await waitFor(`SET via ${id}`, async () => ((await conn.call(['SET', key, value])).type === 'simple' ? true : undefined), 30_000);
-  } finally {
-    conn.close();
-  }
-}
-
 describe('AS-18: node_id16 collisions and incapable peers (WR-7, WR-10, RO-14)', () => {
   it('the fixture: node-1 and node-3808 share node_id16 0x79c3', () => {
     const a = deriveNodeIdentity('node-1');
@@ -75,10 +70,10 @@ describe('AS-18: node_id16 collisions and incapable peers (WR-7, WR-10, RO-14)',
       cipher: 'native',
     });
     const leader = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
-    await setVia(c, leader, 'pre', 'v');
+    await setVia(c, leader, 'pre', 'v', UNTIL_OK);
     expect((await c.adminOnLeader('POST', '/v1/encryption/bootstrap', {})).status).toBe(200);
     expect((await c.adminOnLeader('POST', '/v1/encryption/enable-storage-envelope', {})).status).toBe(200);
-    await setVia(c, leader, 'post', 'w');
+    await setVia(c, leader, 'post', 'w', UNTIL_OK);
 
     // (a) node-3808 (encryption-capable, same KEK) collides with member node-1.
     await c.prepareNode('node-3808');

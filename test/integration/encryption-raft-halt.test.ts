@@ -30,38 +30,16 @@ import {
   type StoredLogRecord,
   writeKv,
 } from './harness/offline.js';
-import type { RespClient } from './harness/resp-client.js';
-import { waitFor } from './harness/wait.js';
+import { setOn, setVia } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
 
 const KEK_BYTES = randomBytes(32);
 const KEK = KEK_BYTES.toString('base64');
-const ok = { type: 'simple', value: 'OK' };
-const RETRYABLE = /NOT_LEADER|UNKNOWN_OUTCOME|TIMEOUT|TRYAGAIN|WRITER_NOT_REGISTERED|UNAVAILABLE|ENVELOPE_CUTOVER_IN_PROGRESS|CLOSED/;
 /** Raft envelope: version, flag, key_id u32, nonce 12, then ciphertext ‖ tag. */
 const RAFT_CIPHERTEXT_AT = PROPOSAL_HEADER_SIZE + 18;
 /** SE-4: the value header before a `kv` record's body. */
 const VALUE_HEADER = 9;
-
-async function set(conn: RespClient, k: string, v: string): Promise<void> {
-  let r = await conn.call(['SET', k, v]);
-  for (let i = 0; i < 100 && r.type === 'error' && RETRYABLE.test(String(r.message)); i++) {
-    await new Promise((res) => setTimeout(res, 100));
-    r = await conn.call(['SET', k, v]);
-  }
-  expect(r, k).toEqual(ok);
-}
-
-async function setVia(c: Cluster, id: string, k: string, v: string): Promise<void> {
-  await waitFor(`${id} knows the leader`, async () => (await c.status(id))?.leader ?? undefined, 30_000);
-  const conn = await waitFor(`${id} RESP`, () => c.resp(id).catch(() => undefined), 20_000);
-  try {
-    await set(conn, k, v);
-  } finally {
-    conn.close();
-  }
-}
 
 /** n1..n3 in Phase 2 (bootstrap, storage cutover, raft cutover at N); the leader is not `avoid`. */
 async function phase2(name: string, avoid: string): Promise<{ c: Cluster; N: bigint }> {
@@ -110,7 +88,7 @@ async function killAfterLogPersist(c: Cluster, id: string, prefix: string): Prom
   const leader = await c.waitForLeader({ not: id, timeoutMs: 20_000 });
   const conn = await c.resp(leader);
   const load = (async () => {
-    for (let i = 0; writing; i++) await set(conn, `${prefix}-${i}`, `${prefix}-value-${i}`);
+    for (let i = 0; writing; i++) await setOn(conn, `${prefix}-${i}`, `${prefix}-value-${i}`);
   })();
   c.start(id, false, { SEALKV_CRASH_POINTS: 'after-log-persist' });
   c.expectExit(id); // after the start: a spawn resets the mark
@@ -142,7 +120,7 @@ describe('fail-closed raft unwrap on a 3-node cluster (Phase 2)', () => {
     // log entry's envelope slot (a WAL record is edited in place, same length only).
     const leader = await c.waitForLeader({ timeoutMs: 20_000 });
     const pads = await c.resp(leader);
-    for (let len = 1; len <= 160; len++) await set(pads, `pad-${len}`, 'p'.repeat(len));
+    for (let len = 1; len <= 160; len++) await setOn(pads, `pad-${len}`, 'p'.repeat(len));
     pads.close();
     await c.waitCaughtUp(c.ids(), 30_000);
 

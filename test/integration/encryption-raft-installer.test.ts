@@ -9,30 +9,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EntryType } from '../../src/raft/index.js';
-import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import { readLogEntries, readMeta, readSidecar } from './harness/offline.js';
 import { waitFor } from './harness/wait.js';
+import { setVia } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
 
 const KEK = randomBytes(32).toString('base64');
-const RETRYABLE = /NOT_LEADER|UNKNOWN_OUTCOME|TIMEOUT|TRYAGAIN|WRITER_NOT_REGISTERED|UNAVAILABLE|ENVELOPE_CUTOVER_IN_PROGRESS|CLOSED/;
-
-async function setVia(c: Cluster, id: string, k: string, v: string): Promise<void> {
-  await waitFor(`${id} knows the leader`, async () => (await c.status(id))?.leader ?? undefined, 30_000);
-  const conn = await waitFor(`${id} RESP`, () => c.resp(id).catch(() => undefined), 20_000);
-  try {
-    let r = await conn.call(['SET', k, v]);
-    for (let i = 0; i < 100 && r.type === 'error' && RETRYABLE.test(String(r.message)); i++) {
-      await new Promise((res) => setTimeout(res, 100));
-      r = await conn.call(['SET', k, v]);
-    }
-    expect(r, `SET ${k} via ${id}`).toEqual({ type: 'simple', value: 'OK' });
-  } finally {
-    conn.close();
-  }
-}
 
 describe('AS-14 on a 3-node cluster', () => {
   it('AS-14, WI-5, WI-6, RO-11: n2\'s installer fails when the marker applies → HALT ENCRYPTION_APPLY INSTALLER_FAILED with cutover N already in its sidecar; n1/n3 continue; restarted without the fault n2 installs at start-up, replays the marker (already-active), catches up and wraps its proposals as leader', async () => {

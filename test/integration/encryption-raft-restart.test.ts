@@ -14,16 +14,15 @@ import { EntryType } from '../../src/raft/index.js';
 import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters, endpointsOf, newRecorder } from './harness/fixture.js';
 import { listRecords, readLogEntries, readSidecar } from './harness/offline.js';
-import type { RespClient } from './harness/resp-client.js';
 import { verifyAfterFaults } from './harness/verify.js';
-import { sleep, waitFor } from './harness/wait.js';
+import { waitFor } from './harness/wait.js';
 import { Workload } from './harness/workload.js';
+import { setOn } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
 
 const KEK = randomBytes(32).toString('base64');
 const KEYS = ['a', 'b', 'c', 'd'];
-const RETRYABLE = /NOT_LEADER|UNKNOWN_OUTCOME|TIMEOUT|TRYAGAIN|WRITER_NOT_REGISTERED|UNAVAILABLE|ENVELOPE_CUTOVER_IN_PROGRESS/;
 /** The raft envelope starts after the 9-byte proposal header (AS-1). */
 const RAFT_ENV_OFFSET = 9;
 
@@ -31,16 +30,6 @@ async function encryptedCluster(name: string): Promise<Cluster> {
   const env: Record<string, Record<string, string>> = {};
   for (const id of ['n1', 'n2', 'n3']) env[id] = { SEALKV_TEST_KEK: KEK };
   return clusterForTest({ name, extraArgs: ['--encryption', '--kek-env', 'SEALKV_TEST_KEK'], env, cipher: 'native' });
-}
-
-/** SET with retries of retryable replies; returns how many retryable refusals came first. */
-async function set(conn: RespClient, k: string, v: string): Promise<number> {
-  for (let i = 0; ; i++) {
-    const r = await conn.call(['SET', k, v], 10_000);
-    if (r.type === 'simple' && r.value === 'OK') return i;
-    if (r.type !== 'error' || !RETRYABLE.test(String(r.message)) || i >= 200) throw new Error(`SET ${k}: ${JSON.stringify(r)}`);
-    await sleep(50);
-  }
 }
 
 /** The local epoch of each active key (storage, raft) of one sidecar. */
@@ -96,7 +85,7 @@ describe('AS-6 on a 3-node cluster', () => {
         const r = await conn.call(['GET', 'a'], 10_000);
         expect(r.type === 'bulk', `${id} GET after restart: ${JSON.stringify(r)}`).toBe(true);
         // Writes pass once this node's registration for the new epoch committed (WR-5, WR-8).
-        await set(conn, `as6-${round}-${id}`, `w-${round}`);
+        await setOn(conn, `as6-${round}-${id}`, `w-${round}`);
         conn.close();
       }
       // Transfer leadership to a node that was a follower before the restart.
@@ -112,7 +101,7 @@ describe('AS-6 on a 3-node cluster', () => {
       }
       const term = BigInt((await c.status(target))!.term);
       const conn = await c.resp(target);
-      await set(conn, `as6-first-${round}`, `f-${round}`);
+      await setOn(conn, `as6-first-${round}`, `f-${round}`);
       conn.close();
       await c.waitCaughtUp(c.ids(), 30_000);
 

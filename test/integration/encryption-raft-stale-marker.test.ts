@@ -18,28 +18,18 @@ import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import { readLogEntries, readSidecar } from './harness/offline.js';
 import { onLeader } from './harness/on-leader.js';
-import type { RespClient } from './harness/resp-client.js';
-import { sleep, waitFor } from './harness/wait.js';
+import { waitFor } from './harness/wait.js';
+import { setOn } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
 
 const KEK = randomBytes(32).toString('base64');
-const RETRYABLE = /NOT_LEADER|UNKNOWN_OUTCOME|TIMEOUT|TRYAGAIN|WRITER_NOT_REGISTERED|UNAVAILABLE|ENVELOPE_CUTOVER_IN_PROGRESS/;
 const RAFT_ENV_OFFSET = 9;
 
 async function encryptedCluster(name: string, extraEnv: Record<string, string>): Promise<Cluster> {
   const env: Record<string, Record<string, string>> = {};
   for (const id of ['n1', 'n2', 'n3']) env[id] = { SEALKV_TEST_KEK: KEK, SEALKV_TEST_TRACE_INSTALLER: '1', ...extraEnv };
   return clusterForTest({ name, extraArgs: ['--encryption', '--kek-env', 'SEALKV_TEST_KEK'], env, cipher: 'native' });
-}
-
-async function set(conn: RespClient, k: string, v: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    const r = await conn.call(['SET', k, v], 10_000);
-    if (r.type === 'simple' && r.value === 'OK') return;
-    if (r.type !== 'error' || !RETRYABLE.test(String(r.message)) || i >= 200) throw new Error(`SET ${k}: ${JSON.stringify(r)}`);
-    await sleep(50);
-  }
 }
 
 interface InstallerCall {
@@ -94,7 +84,7 @@ describe('markers meeting a raft rotation on a 3-node cluster', () => {
     const load = (async () => {
       const ids = c.ids();
       while (loading) {
-        await set(conns.get(ids[n % ids.length]!)!, `load-${n}`, `v-${n}`);
+        await setOn(conns.get(ids[n % ids.length]!)!, `load-${n}`, `v-${n}`);
         n++;
       }
     })();
@@ -106,7 +96,7 @@ describe('markers meeting a raft rotation on a 3-node cluster', () => {
     // The barrier is lifted: writes through every node (the leader's own included) go on.
     const mark = n;
     await waitFor('writes resume after the stale marker', () => (n > mark + 30 ? true : undefined), 30_000);
-    for (const [id, conn] of conns) await set(conn, `after-stale-${id}`, 's');
+    for (const [id, conn] of conns) await setOn(conn, `after-stale-${id}`, 's');
     await c.waitCaughtUp();
     let B = 0;
     for (const id of c.ids()) {
@@ -126,7 +116,7 @@ describe('markers meeting a raft rotation on a 3-node cluster', () => {
     await waitFor('load after the cutover', () => (n > mark + 80 ? true : undefined), 60_000);
     loading = false;
     await load;
-    for (const [id, conn] of conns) await set(conn, `after-cutover-${id}`, 'c');
+    for (const [id, conn] of conns) await setOn(conn, `after-cutover-${id}`, 'c');
     for (const conn of conns.values()) conn.close();
     await c.waitCaughtUp();
     for (const id of c.ids()) {
@@ -177,7 +167,7 @@ describe('markers meeting a raft rotation on a 3-node cluster', () => {
     // The next proposal after the duplicate, through every node.
     for (const id of c.ids()) {
       const conn = await c.resp(id);
-      await set(conn, `after-dup-${id}`, 'd');
+      await setOn(conn, `after-dup-${id}`, 'd');
       conn.close();
     }
     await c.waitCaughtUp();

@@ -11,8 +11,8 @@ import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import { listRecords, logBounds, readLogEntry, readSidecar } from './harness/offline.js';
 import { onLeader } from './harness/on-leader.js';
-import type { RespClient } from './harness/resp-client.js';
 import { waitFor } from './harness/wait.js';
+import { setOn } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
 
@@ -25,17 +25,7 @@ async function encryptedCluster(name: string, extra: string[] = []): Promise<Clu
 }
 
 const ok = { type: 'simple', value: 'OK' };
-const RETRYABLE = /NOT_LEADER|UNKNOWN_OUTCOME|TIMEOUT|TRYAGAIN|WRITER_NOT_REGISTERED|UNAVAILABLE|ENVELOPE_CUTOVER_IN_PROGRESS/;
 const stateOf = (record: Uint8Array): number => (record[0]! >> 1) & 0b11;
-
-async function set(conn: RespClient, k: string, v: string): Promise<void> {
-  let r = await conn.call(['SET', k, v]);
-  for (let i = 0; i < 100 && r.type === 'error' && RETRYABLE.test(String(r.message)); i++) {
-    await new Promise((res) => setTimeout(res, 100));
-    r = await conn.call(['SET', k, v]);
-  }
-  expect(r).toEqual(ok);
-}
 
 describe('raft envelope on a 3-node cluster', () => {
   it('AS-1, AS-2, AS-26, RO-12, RO-11: round trip across both cutovers under a writer load; the marker at N is cleartext and every record above N is a raft envelope; a raft rotate-dek lands wrapped; a full restart re-arms; retries answer already-active', async () => {
@@ -49,13 +39,13 @@ describe('raft envelope on a 3-node cluster', () => {
     expect(early.status).toBe(409);
     expect(JSON.stringify(early.body)).toContain('ENCRYPTION_NOT_BOOTSTRAPPED');
 
-    await set(any, 'k0', 'v0-cleartext');
+    await setOn(any, 'k0', 'v0-cleartext');
     expect((await c.adminOnLeader('POST', '/v1/encryption/bootstrap', {})).status).toBe(200);
     const boot2 = await onLeader(c, 'POST', '/v1/encryption/bootstrap', {});
     expect(boot2.status).toBe(409);
     expect(JSON.stringify(boot2.body)).toContain('ENCRYPTION_ALREADY_BOOTSTRAPPED');
     expect((await c.adminOnLeader('POST', '/v1/encryption/enable-storage-envelope', {})).status).toBe(200);
-    await set(any, 'k1', 'v1-sealed');
+    await setOn(any, 'k1', 'v1-sealed');
 
     // A writer load runs across the raft cutover (retryable refusals during the barrier).
     let loadN = 0;
@@ -64,7 +54,7 @@ describe('raft envelope on a 3-node cluster', () => {
       const ids = c.ids();
       while (loading) {
         const id = ids[loadN % ids.length]!;
-        await set(conns.get(id)!, `load-${loadN}`, `lv-${loadN}`);
+        await setOn(conns.get(id)!, `load-${loadN}`, `lv-${loadN}`);
         loadN++;
       }
     })();
@@ -81,8 +71,8 @@ describe('raft envelope on a 3-node cluster', () => {
     const k2 = `K2-VALUE-${randomBytes(16).toString('hex')}`;
     // A long random key name: a 2-byte name could occur in ciphertext by chance.
     const k2Key = `k2-${randomBytes(12).toString('hex')}`;
-    await set(any, 'k2', k2);
-    await set(any, k2Key, k2);
+    await setOn(any, 'k2', k2);
+    await setOn(any, k2Key, k2);
 
     // AS-26: the second enable answers already-active with the original index.
     const en2 = await c.adminOnLeader('POST', '/v1/encryption/enable-raft-envelope', {});
@@ -96,7 +86,7 @@ describe('raft envelope on a 3-node cluster', () => {
     expect(rot.status, JSON.stringify(rot.body)).toBe(200);
     const rotIndex = BigInt((rot.body as { applied_index: string }).applied_index);
     const newRaft = (rot.body as { key_id: number }).key_id;
-    for (const [id, conn] of conns) await set(conn, `after-raft-rotate-${id}`, 'r');
+    for (const [id, conn] of conns) await setOn(conn, `after-raft-rotate-${id}`, 'r');
     await c.waitCaughtUp();
     for (const [id, s] of await c.statuses()) {
       expect((s as unknown as { encryption: Record<string, unknown> }).encryption, id).toMatchObject({ raftCutoverIndex: String(N) });
@@ -112,7 +102,7 @@ describe('raft envelope on a 3-node cluster', () => {
       const conn = await c.resp(id);
       expect(await conn.call(['GET', 'k2']), id).toEqual({ type: 'bulk', value: k2 });
       expect(await conn.call(['GET', 'k0']), id).toEqual({ type: 'bulk', value: 'v0-cleartext' });
-      await set(conn, `after-restart-${id}`, 'z');
+      await setOn(conn, `after-restart-${id}`, 'z');
       conn.close();
     }
     await c.waitCaughtUp();
@@ -199,7 +189,7 @@ describe('raft envelope on a 3-node cluster', () => {
     const others = c.ids().filter((id) => id !== L);
     const next = await c.waitForLeader({ among: others, not: L, timeoutMs: 30_000 });
     const conn = await c.resp(next);
-    for (let i = 0; i < 10; i++) await set(conn, `after-failover-${i}`, `f-${i}`);
+    for (let i = 0; i < 10; i++) await setOn(conn, `after-failover-${i}`, `f-${i}`);
     conn.close();
     // The killed node restarts (wrap and cell from its sidecar, or from the marker's apply) and rejoins.
     c.start(L, false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: '' });
@@ -211,7 +201,7 @@ describe('raft envelope on a 3-node cluster', () => {
     expect(retry.body).toMatchObject({ was_already_active: true });
     for (const id of c.ids()) {
       const cn = await c.resp(id);
-      await set(cn, `rejoined-${id}`, 'x');
+      await setOn(cn, `rejoined-${id}`, 'x');
       cn.close();
     }
     await c.waitCaughtUp();

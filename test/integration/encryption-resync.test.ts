@@ -17,9 +17,12 @@ import { parseSidecar, type Sidecar } from '../../src/keys/sidecar-schema.js';
 import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import { readRegistry } from './harness/offline.js';
-import { waitFor } from './harness/wait.js';
+import { ANY_ERROR, setVia } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
+
+/** Every error reply is retried until the SET lands, for up to 30 s. */
+const UNTIL_OK = { retryOn: ANY_ERROR };
 
 const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const run = promisify(execFile);
@@ -33,20 +36,6 @@ async function resync(c: Cluster, id: string, ...extra: string[]): Promise<{ cod
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
   );
-}
-
-async function setVia(c: Cluster, id: string, key: string, value: string): Promise<void> {
-  await waitFor(`${id} knows the leader`, async () => (await c.status(id))?.leader ?? undefined, 20_000);
-  const conn = await c.resp(id);
-  try {
-    const r = await waitFor(`SET via ${id}`, async () => {
-      const x = await conn.call(['SET', key, value]);
-      return x.type === 'simple' ? x : undefined;
-    }, 30_000);
-    expect(r).toEqual({ type: 'simple', value: 'OK' });
-  } finally {
-    conn.close();
-  }
 }
 
 async function expectReads(c: Cluster, id: string, pairs: ReadonlyArray<[string, string]>): Promise<void> {
@@ -71,10 +60,10 @@ async function encryptedCluster(name: string, opts: { snapshotThreshold?: number
   for (const id of ['n1', 'n2', 'n3']) env[id] = { SEALKV_TEST_KEK: KEK };
   const c = await clusterForTest({ name, extraArgs: ['--encryption', '--kek-env', 'SEALKV_TEST_KEK'], env, cipher: 'native', ...opts });
   const leader = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
-  await setVia(c, leader, 'pre', 'cleartext-before');
+  await setVia(c, leader, 'pre', 'cleartext-before', UNTIL_OK);
   expect((await c.adminOnLeader('POST', '/v1/encryption/bootstrap', {})).status).toBe(200);
   expect((await c.adminOnLeader('POST', '/v1/encryption/enable-storage-envelope', {})).status).toBe(200);
-  for (const k of ['k1', 'k2']) await setVia(c, leader, k, `old-${k}`);
+  for (const k of ['k1', 'k2']) await setVia(c, leader, k, `old-${k}`, UNTIL_OK);
   return c;
 }
 
@@ -83,7 +72,7 @@ async function rotateStorage(c: Cluster): Promise<number> {
   const r = await c.adminOnLeader('POST', '/v1/encryption/rotate-dek', { purpose: 'storage' });
   expect(r.status).toBe(200);
   await c.waitCaughtUp();
-  for (const id of c.ids()) await setVia(c, id, `after-rotation-${id}`, 'r');
+  for (const id of c.ids()) await setVia(c, id, `after-rotation-${id}`, 'r', UNTIL_OK);
   return (r.body as { key_id: number }).key_id;
 }
 
@@ -95,7 +84,7 @@ describe('AS-19: sidecar behind the log, and resync-sidecar (KM-12, KM-13)', () 
     await c.waitCaughtUp();
     const before = readFileSync(sidecarPath(c, n2));
     const newKey = await rotateStorage(c);
-    for (const k of ['k3', 'k4']) await setVia(c, leader, k, `new-${k}`);
+    for (const k of ['k3', 'k4']) await setVia(c, leader, k, `new-${k}`, UNTIL_OK);
     await c.waitCaughtUp();
     await c.kill(n2, 'SIGTERM');
     const current = sidecarOf(c, n2);
@@ -112,7 +101,7 @@ describe('AS-19: sidecar behind the log, and resync-sidecar (KM-12, KM-13)', () 
     expect(repaired.raftAppliedIndex).toBe(current.raftAppliedIndex);
     expect(repaired.storageEnvelopeCutoverIndex).toBe(current.storageEnvelopeCutoverIndex);
     c.start(n2);
-    await setVia(c, n2, 'after-as19', 'ok');
+    await setVia(c, n2, 'after-as19', 'ok', UNTIL_OK);
     await c.waitCaughtUp();
     await expectReads(c, n2, [
       ['pre', 'cleartext-before'],
@@ -158,7 +147,7 @@ describe('AS-19: sidecar behind the log, and resync-sidecar (KM-12, KM-13)', () 
 
     // Enough writes for n2 to snapshot and compact its log past the rotation.
     const pastRotation = BigInt((await c.status(n2))!.appliedIndex);
-    for (let i = 0; i < 120; i++) await setVia(c, leader, `bulk-${i}`, `v-${i}`);
+    for (let i = 0; i < 120; i++) await setVia(c, leader, `bulk-${i}`, `v-${i}`, UNTIL_OK);
     await c.waitCaughtUp();
     await c.waitCompactedPast(n2, pastRotation, 60_000);
     await c.kill(n2, 'SIGTERM');
@@ -189,7 +178,7 @@ describe('AS-19: sidecar behind the log, and resync-sidecar (KM-12, KM-13)', () 
       expect(k.localEpoch, `key ${id}`).toBeGreaterThan(reg);
     }
     c.start(n2);
-    await setVia(c, n2, 'after-as19v', 'ok');
+    await setVia(c, n2, 'after-as19v', 'ok', UNTIL_OK);
     await c.waitCaughtUp();
     await expectReads(c, n2, [
       ['k1', 'old-k1'],
@@ -209,7 +198,7 @@ describe('AS-19: sidecar behind the log, and resync-sidecar (KM-12, KM-13)', () 
     cpSync(dir, copy, { recursive: true });
     for (let i = 0; i < 2; i++) {
       c.start(n3);
-      await setVia(c, n3, `restart-${i}`, 'r'); // passes the gate: the new epoch is registered (WR-5)
+      await setVia(c, n3, `restart-${i}`, 'r', UNTIL_OK); // passes the gate: the new epoch is registered (WR-5)
       await c.waitCaughtUp();
       await c.kill(n3, 'SIGTERM');
     }
@@ -230,7 +219,7 @@ describe('AS-19: sidecar behind the log, and resync-sidecar (KM-12, KM-13)', () 
     const third = c.ids().find((id) => id !== n3 && id !== current)!;
     const moved = await c.node(current).admin.request('POST', '/v1/transfer-leader', { id: third }, 15_000);
     expect(moved.status, JSON.stringify(moved.body)).toBe(200);
-    await setVia(c, n3, 'after-as17v', 'ok');
+    await setVia(c, n3, 'after-as17v', 'ok', UNTIL_OK);
     await c.waitCaughtUp();
     await expectReads(c, n3, [
       ['k1', 'old-k1'],

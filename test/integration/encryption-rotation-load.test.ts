@@ -16,26 +16,14 @@ import { deriveNodeIdentity } from '../../src/keys/node-identity.js';
 import { EntryType } from '../../src/raft/index.js';
 import { clusterForTest, destroyAllClusters, endpointsOf, newRecorder } from './harness/fixture.js';
 import { listRecords, readLogEntries } from './harness/offline.js';
-import type { RespClient } from './harness/resp-client.js';
 import { verifyAfterFaults } from './harness/verify.js';
 import { waitFor } from './harness/wait.js';
 import { Workload } from './harness/workload.js';
+import { setOn } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
 
 const KEK = randomBytes(32).toString('base64');
-const RETRYABLE = /NOT_LEADER|UNKNOWN_OUTCOME|TIMEOUT|TRYAGAIN|WRITER_NOT_REGISTERED|UNAVAILABLE|ENVELOPE_CUTOVER_IN_PROGRESS/;
-
-/** SET with retries of retryable replies; any other reply fails the test. */
-async function set(conn: RespClient, k: string, v: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    const r = await conn.call(['SET', k, v]);
-    if (r.type === 'simple' && r.value === 'OK') return;
-    const msg = String((r as { message?: string }).message);
-    if (r.type !== 'error' || !RETRYABLE.test(msg) || i >= 100) throw new Error(`SET ${k}: ${JSON.stringify(r)}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
 
 const keyIdOf = (record: Uint8Array): number | null =>
   ((record[0]! >> 1) & 0b11) === STATE_ENCRYPTED ? readU32(record, VALUE_HEADER_SIZE + ENV_KEY_ID_OFFSET) : null;
@@ -62,7 +50,7 @@ describe('AS-25 (storage part): rotation under load', () => {
         const k = `w${j}-${i}`;
         const p = phase;
         const v = `${p}-${randomBytes(6).toString('hex')}`;
-        await set(conns.get(id)!, k, v);
+        await setOn(conns.get(id)!, k, v);
         written.set(k, { v, phase: p });
       }
     });
@@ -102,7 +90,7 @@ describe('AS-25 (storage part): rotation under load', () => {
       c.start(id);
       await waitFor(`${id} back`, async () => ((await c.status(id))?.leader ? true : undefined), 30_000);
       const conn = await c.resp(id);
-      await set(conn, `restart-${id}`, 'ok');
+      await setOn(conn, `restart-${id}`, 'ok');
       conn.close();
       await c.waitCaughtUp();
     }
@@ -175,7 +163,7 @@ describe('AS-25 (storage part): rotation under load', () => {
     for (const id of ids) {
       const conn = await c.resp(id);
       const v = `mark-${randomBytes(6).toString('hex')}`;
-      await set(conn, `as25-mark-${id}`, v);
+      await setOn(conn, `as25-mark-${id}`, v);
       marks.set(`as25-mark-${id}`, v);
       conn.close();
     }
@@ -186,7 +174,7 @@ describe('AS-25 (storage part): rotation under load', () => {
       c.start(id);
       await waitFor(`${id} back`, async () => ((await c.status(id))?.leader ? true : undefined), 30_000);
       const conn = await c.resp(id);
-      await set(conn, `restart-${id}`, 'ok');
+      await setOn(conn, `restart-${id}`, 'ok');
       conn.close();
       await c.waitCaughtUp(ids, 30_000);
     }

@@ -14,21 +14,15 @@ import { parseSidecar } from '../../src/keys/sidecar-schema.js';
 import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import { waitFor } from './harness/wait.js';
+import { ANY_ERROR, setVia } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
 
+/** Every error reply is retried until the SET lands, for up to 20 s. */
+const UNTIL_OK = { timeoutMs: 20_000, retryOn: ANY_ERROR };
+
 const KEK = randomBytes(32).toString('base64');
 const encDir = (c: Cluster, id: string) => join(c.node(id).dataDir, 'encryption');
-
-async function setVia(c: Cluster, id: string, key: string): Promise<void> {
-  await waitFor(`${id} knows the leader`, async () => (await c.status(id))?.leader ?? undefined, 20_000);
-  const conn = await c.resp(id);
-  try {
-    await waitFor(`SET via ${id}`, async () => ((await conn.call(['SET', key, 'v'])).type === 'simple' ? true : undefined), 20_000);
-  } finally {
-    conn.close();
-  }
-}
 
 /** A bootstrapped cluster with the storage envelope on, n2 not the leader. */
 async function as16Cluster(name: string): Promise<Cluster> {
@@ -60,7 +54,7 @@ describe('AS-16 on a 3-node cluster', () => {
     // Steps up to the rename: the old contents stay.
     for (const step of ['create-tmp', 'write', 'fsync-file', 'rename']) {
       await c.waitCaughtUp();
-      await setVia(c, 'n2', `before-${step}`); // n2 registered for the active DEK (restartable)
+      await setVia(c, 'n2', `before-${step}`, 'v', UNTIL_OK); // n2 registered for the active DEK (restartable)
       const old = parseSidecar(readFileSync(join(encDir(c, 'n2'), 'keys.json'), 'utf8'));
       await c.kill('n2', 'SIGTERM');
       c.start('n2', false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: `sidecar-write:${step}:before` });
@@ -75,7 +69,7 @@ describe('AS-16 on a 3-node cluster', () => {
       expect(after.active.storage, step).toBe(old.active.storage);
       expect(after.raftAppliedIndex, step).toBe(old.raftAppliedIndex);
       c.start('n2', false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: '' });
-      await setVia(c, 'n2', `after-${step}`);
+      await setVia(c, 'n2', `after-${step}`, 'v', UNTIL_OK);
       await c.waitCaughtUp();
       expect(readdirSync(encDir(c, 'n2')).filter((f) => f !== 'keys.json'), step).toEqual([]);
       const now = parseSidecar(readFileSync(join(encDir(c, 'n2'), 'keys.json'), 'utf8'));
@@ -88,7 +82,7 @@ describe('AS-16 on a 3-node cluster', () => {
     const c = await as16Cluster('enc-as16b');
     for (const point of ['rename:after', 'fsync-dir:before', 'fsync-dir:after']) {
       await c.waitCaughtUp();
-      await setVia(c, 'n2', `before-${point}`);
+      await setVia(c, 'n2', `before-${point}`, 'v', UNTIL_OK);
       const old = parseSidecar(readFileSync(join(encDir(c, 'n2'), 'keys.json'), 'utf8'));
       await c.kill('n2', 'SIGTERM');
       c.start('n2', false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: `sidecar-write:${point}` });
@@ -103,7 +97,7 @@ describe('AS-16 on a 3-node cluster', () => {
       expect(after.active.storage, point).toBe(newId);
       expect(after.raftAppliedIndex, point).toBeGreaterThan(old.raftAppliedIndex);
       c.start('n2', false, { SEALKV_TEST_KEK: KEK, SEALKV_CRASH_POINTS: '' });
-      await setVia(c, 'n2', `after-${point}`); // passes the gate: n2 registered for the new DEK (WR-6)
+      await setVia(c, 'n2', `after-${point}`, 'v', UNTIL_OK); // passes the gate: n2 registered for the new DEK (WR-6)
       await c.waitCaughtUp();
       expect(readdirSync(encDir(c, 'n2')).filter((f) => f !== 'keys.json'), point).toEqual([]);
       expect(c.log('n2')).toContain('sidecar ahead of the Raft log');
@@ -119,7 +113,7 @@ describe('AS-16 on a 3-node cluster', () => {
   it('AS-16, KM-7: a failing directory fsync HALTs the apply with ENCRYPTION_APPLY (reason UNSUPPORTED_FILESYSTEM); a restart on that filesystem refuses with UNSUPPORTED_FILESYSTEM', async () => {
     const c = await as16Cluster('enc-as16f');
     await c.waitCaughtUp();
-    await setVia(c, 'n2', 'before-fsync-fault');
+    await setVia(c, 'n2', 'before-fsync-fault', 'v', UNTIL_OK);
     await c.kill('n2', 'SIGTERM');
     c.start('n2', false, { SEALKV_TEST_KEK: KEK, SEALKV_TEST_FAIL_DIR_FSYNC: 'apply' });
     await waitFor('n2 up', () => c.status('n2'), 20_000);
@@ -134,7 +128,7 @@ describe('AS-16 on a 3-node cluster', () => {
     expect(c.log('n2').split('\n').filter((l) => l.startsWith('error: ')).at(-1)).toMatch(/^error: UNSUPPORTED_FILESYSTEM: /);
     // On a filesystem that fsyncs again, n2 restarts and catches up.
     c.start('n2', false, { SEALKV_TEST_KEK: KEK });
-    await setVia(c, 'n2', 'after-fsync-fault');
+    await setVia(c, 'n2', 'after-fsync-fault', 'v', UNTIL_OK);
     await c.waitCaughtUp();
   }, 180_000);
 });

@@ -22,15 +22,14 @@ import { EntryType } from '../../src/raft/index.js';
 import { type Cluster, MAIN_JS } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import { editSidecar, listRecords, readLogEntries, readMeta, readSidecar } from './harness/offline.js';
-import type { RespClient } from './harness/resp-client.js';
 import { waitFor } from './harness/wait.js';
+import { callRetrying, setAll } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
 
 const KEK = randomBytes(32).toString('base64');
 const OTHER_KEK = randomBytes(32).toString('base64');
 const ENC_ARGS = ['--encryption', '--kek-env', 'SEALKV_TEST_KEK'];
-const ok = { type: 'simple', value: 'OK' };
 const run = promisify(execFile);
 
 /** Every non-empty normal record of `dataDir`'s log above `N` is a raft envelope; returns how many per term. */
@@ -49,19 +48,6 @@ async function sealedAbove(dataDir: string, N: bigint): Promise<Map<string, numb
 
 /** SE-4: encryption_state is bits 1–2 of the header's flags byte. */
 const stateOf = (record: Uint8Array): number => (record[0]! >> 1) & 0b11;
-
-async function retrying(conn: RespClient, cmd: string[]): Promise<unknown> {
-  let r = await conn.call(cmd);
-  for (let i = 0; i < 100 && r.type === 'error' && /NOT_LEADER|UNKNOWN_OUTCOME|TIMEOUT|TRYAGAIN|WRITER_NOT_REGISTERED|UNAVAILABLE|CLOSED/.test(String(r.message)); i++) {
-    await new Promise((res) => setTimeout(res, 100));
-    r = await conn.call(cmd);
-  }
-  return r;
-}
-
-async function setAll(conn: RespClient, entries: [string, string][]): Promise<void> {
-  for (const [k, v] of entries) expect(await retrying(conn, ['SET', k, v]), k).toEqual(ok);
-}
 
 async function encryptedCluster(name: string): Promise<Cluster> {
   const env: Record<string, Record<string, string>> = {};
@@ -131,7 +117,7 @@ describe('snapshots carry the encryption state in Phase 2 (issue 11 item 7, AS-2
 
     // Every value reads back through n4 (decrypted with the keys the snapshot brought).
     const c4 = await c.resp('n4');
-    for (const [k, v] of [...before, ...after]) expect(await retrying(c4, ['GET', k]), k).toEqual({ type: 'bulk', value: v });
+    for (const [k, v] of [...before, ...after]) expect(await callRetrying(c4, ['GET', k]), k).toEqual({ type: 'bulk', value: v });
     // New values written through n4 are stored encrypted on n4.
     const fresh: [string, string][] = Array.from({ length: 10 }, (_, i) => [`n4-${i}`, `from-n4-${i}`]);
     await setAll(c4, fresh);
@@ -163,7 +149,7 @@ describe('snapshots carry the encryption state in Phase 2 (issue 11 item 7, AS-2
     const bumped = JSON.parse(readFileSync(join(c.node('n4').dataDir, 'encryption', 'keys.json'), 'utf8')) as typeof sidecar;
     expect(bumped.keys[String(b.storage_dek_id)]!.local_epoch).toBe(epochAtRebuild + 1);
     const c4b = await c.resp('n4');
-    for (const [k, v] of [...after.slice(0, 10), ...fresh]) expect(await retrying(c4b, ['GET', k]), k).toEqual({ type: 'bulk', value: v });
+    for (const [k, v] of [...after.slice(0, 10), ...fresh]) expect(await callRetrying(c4b, ['GET', k]), k).toEqual({ type: 'bulk', value: v });
     await setAll(c4b, [['after-restart', 'x']]);
     c4b.close();
 
@@ -221,7 +207,7 @@ describe('snapshots carry the encryption state in Phase 2 (issue 11 item 7, AS-2
     c.start('n3');
     await c.waitCaughtUp(['n1', 'n2', 'n3', 'n4'], 60_000);
     const c3 = await c.resp('n3');
-    expect(await retrying(c3, ['GET', 'led-by-n4-4'])).toEqual({ type: 'bulk', value: 'l-4' });
+    expect(await callRetrying(c3, ['GET', 'led-by-n4-4'])).toEqual({ type: 'bulk', value: 'l-4' });
     await setAll(c3, [['n3-after-resync', 'y']]);
     c3.close();
     await c.waitCaughtUp(['n1', 'n2', 'n3', 'n4'], 60_000);

@@ -8,9 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openStorageEnv } from '../../src/storage/env.js';
 import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
-import type { RespClient } from './harness/resp-client.js';
 import { waitFor } from './harness/wait.js';
 import { onLeader } from './harness/on-leader.js';
+import { setAll } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
 
@@ -44,18 +44,6 @@ const ok = { type: 'simple', value: 'OK' };
 
 /** SE-4: encryption_state is bits 1–2 of the header's flags byte. */
 const stateOf = (record: Buffer): number => (record[0]! >> 1) & 0b11;
-
-/** SETs with retries of retryable replies (a leader change under load); every key ends up set. */
-async function setAll(conn: RespClient, entries: [string, string][]): Promise<void> {
-  for (const [k, v] of entries) {
-    let r = await conn.call(['SET', k, v]);
-    for (let i = 0; i < 50 && r.type === 'error' && /NOT_LEADER|UNKNOWN_OUTCOME|TIMEOUT|TRYAGAIN|WRITER_NOT_REGISTERED|UNAVAILABLE/.test(String(r.message)); i++) {
-      await new Promise((res) => setTimeout(res, 100));
-      r = await conn.call(['SET', k, v]);
-    }
-    expect(r).toEqual(ok);
-  }
-}
 
 describe('encryption part 1 on a 3-node cluster', () => {
   it('issue 10 needle + nonce acceptance, AS-26: bootstrap and the storage cutover under a writer load; no needle written after the switch is stored in cleartext on any node; every value reads back everywhere; nonces never repeat under one DEK across kill -9, rotation and leader change', async () => {

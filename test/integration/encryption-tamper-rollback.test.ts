@@ -10,26 +10,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openStorageEnv } from '../../src/storage/env.js';
 import type { Cluster } from './harness/cluster.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
-import { waitFor } from './harness/wait.js';
+import { ANY_ERROR, setVia } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
 
+/** Every error reply is retried until the SET lands, for up to 20 s. */
+const UNTIL_OK = { timeoutMs: 20_000, retryOn: ANY_ERROR };
+
 const KEK = randomBytes(32).toString('base64');
 const sidecarPath = (c: Cluster, id: string) => join(c.node(id).dataDir, 'encryption', 'keys.json');
-
-async function setVia(c: Cluster, id: string, key: string, value: string): Promise<void> {
-  await waitFor(`${id} knows the leader`, async () => (await c.status(id))?.leader ?? undefined, 20_000);
-  const conn = await c.resp(id);
-  try {
-    const r = await waitFor(`SET via ${id}`, async () => {
-      const x = await conn.call(['SET', key, value]);
-      return x.type === 'simple' ? x : undefined;
-    }, 20_000);
-    expect(r).toEqual({ type: 'simple', value: 'OK' });
-  } finally {
-    conn.close();
-  }
-}
 
 /** Starts `id` and expects it to refuse with `code` (exit 2). */
 async function refuses(c: Cluster, id: string, code: string): Promise<void> {
@@ -43,7 +32,7 @@ async function refuses(c: Cluster, id: string, code: string): Promise<void> {
 async function restart(c: Cluster, id: string): Promise<void> {
   await c.kill(id, 'SIGTERM');
   c.start(id);
-  await setVia(c, id, `probe-${id}-${Date.now()}`, 'p'); // passes the writer gate: registered (WR-5)
+  await setVia(c, id, `probe-${id}-${Date.now()}`, 'p', UNTIL_OK); // passes the writer gate: registered (WR-5)
 }
 
 describe('encryption guards and tampering on a 3-node cluster', () => {
@@ -52,10 +41,10 @@ describe('encryption guards and tampering on a 3-node cluster', () => {
     for (const id of ['n1', 'n2', 'n3']) env[id] = { SEALKV_TEST_KEK: KEK };
     const c = await clusterForTest({ name: 'enc-guards', extraArgs: ['--encryption', '--kek-env', 'SEALKV_TEST_KEK'], env, cipher: 'native' });
     let leader = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
-    await setVia(c, leader, 'pre', '\x01abc'); // cleartext whose first byte is 0x01 (AS-21)
+    await setVia(c, leader, 'pre', '\x01abc', UNTIL_OK); // cleartext whose first byte is 0x01 (AS-21)
     expect((await c.adminOnLeader('POST', '/v1/encryption/bootstrap', {})).status).toBe(200);
     expect((await c.adminOnLeader('POST', '/v1/encryption/enable-storage-envelope', {})).status).toBe(200);
-    for (const k of ['k1', 'k2', 'k3', 'k4']) await setVia(c, leader, k, `value-of-${k}`);
+    for (const k of ['k1', 'k2', 'k3', 'k4']) await setVia(c, leader, k, `value-of-${k}`, UNTIL_OK);
     leader = await c.waitForLeader({ timeoutMs: 20_000 });
     const [f1, f2] = c.ids().filter((id) => id !== leader) as [string, string];
 
@@ -66,7 +55,7 @@ describe('encryption guards and tampering on a 3-node cluster', () => {
     await c.waitCaughtUp();
     // A write through each node passes its writer gate only once its WR-6 registration for the
     // new DEK has committed: after this, every node can restart.
-    for (const id of c.ids()) await setVia(c, id, `after-rotation-${id}`, 'r');
+    for (const id of c.ids()) await setVia(c, id, `after-rotation-${id}`, 'r', UNTIL_OK);
     await c.waitCaughtUp();
     await c.kill(f1, 'SIGTERM');
     const current = readFileSync(sidecarPath(c, f1));
@@ -74,7 +63,7 @@ describe('encryption guards and tampering on a 3-node cluster', () => {
     await refuses(c, f1, 'SIDECAR_BEHIND_RAFT_LOG');
     writeFileSync(sidecarPath(c, f1), current);
     c.start(f1);
-    await setVia(c, f1, 'after-as19', 'ok');
+    await setVia(c, f1, 'after-as19', 'ok', UNTIL_OK);
 
     // AS-17: f2's sidecar copied, f2 restarted twice (each start re-registers a higher epoch), the copy put back.
     const old = readFileSync(sidecarPath(c, f2));
@@ -87,7 +76,7 @@ describe('encryption guards and tampering on a 3-node cluster', () => {
     await refuses(c, f2, 'LOCAL_EPOCH_ROLLBACK');
     writeFileSync(sidecarPath(c, f2), now);
     c.start(f2);
-    await setVia(c, f2, 'after-as17', 'ok');
+    await setVia(c, f2, 'after-as17', 'ok', UNTIL_OK);
 
     // AS-21: tamper f2's sealed records offline.
     await c.waitCaughtUp();
@@ -107,7 +96,7 @@ describe('encryption guards and tampering on a 3-node cluster', () => {
     await db.kv.put(Buffer.from('k4'), reserved);
     await db.close();
     c.start(f2);
-    await setVia(c, f2, 'after-tamper', 'ok');
+    await setVia(c, f2, 'after-tamper', 'ok', UNTIL_OK);
     const conn = await c.resp(f2);
     for (const k of ['k1', 'k2', 'k3']) {
       const r = await conn.call(['GET', k]);
