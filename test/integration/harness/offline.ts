@@ -159,6 +159,30 @@ export async function readLogEntry(dataDir: string, index: number): Promise<Entr
 }
 
 /**
+ * Every entry the WAL holds, in index order, from one recovery and one read per segment (a scan
+ * of a whole log with `readLogEntry` would recover the WAL once per entry).
+ */
+export async function readLogEntries(dataDir: string): Promise<Entry[]> {
+  const { disk, dir } = await recoverWal(dataDir);
+  const out: Entry[] = [];
+  if (disk.last < disk.firstIndex()) return out;
+  const segments = new Map<number, Buffer>();
+  for (let index = disk.firstIndex(); index <= disk.last; index++) {
+    const loc = disk.locations?.get(index);
+    if (loc === undefined) continue;
+    let bytes = segments.get(loc.seq);
+    const segment = join(dir, segmentName(loc.seq));
+    if (bytes === undefined) {
+      bytes = readFileSync(segment);
+      segments.set(loc.seq, bytes);
+    }
+    const frame = new Uint8Array(bytes.subarray(loc.offset, loc.offset + loc.len));
+    out.push(decodeEntryFrame({ index, segment, offset: loc.offset, frame }));
+  }
+  return out;
+}
+
+/**
  * Writes a saved frame back where it was (undoes `corruptLogEntry` / `editLogEntryData`). Needs
  * no recovery, so it works on a WAL the node would refuse.
  */
