@@ -77,6 +77,11 @@ export class CutoverBarrier implements ProposalGate {
       await this.port.waitApplied(index, deadline);
     } catch (e) {
       this.state = 'stuck';
+      // AS-9 / RO-9: a leader that stepped down with the marker in its log answers 421 NOT_LEADER
+      // (the outcome stays unknown; the barrier stays up here, the retry goes to the new leader).
+      if (e instanceof ProposalError && e.code === 'UNKNOWN_OUTCOME') {
+        throw new ProposalError('NOT_LEADER', `leadership lost after the marker was proposed (${e.message}); retry on the leader`, { leader: e.leader });
+      }
       throw asRequestError(e);
     }
     const cutover = this.port.raftCutover();
