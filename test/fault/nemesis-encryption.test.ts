@@ -143,7 +143,7 @@ it('AS-27, PF-5, RS-1..RS-5: linearizable across bootstrap, both cutovers and bo
     }
     throw new Error(`${path} never succeeded:\n${adminLog.join('\n')}`);
   };
-  const stepPause = () => sleep(3000 + soakMs / 5);
+  const stepPause = () => sleep(5000 + soakMs / 5);
   await stepPause();
   await step('/v1/encryption/bootstrap', {}, 'ENCRYPTION_ALREADY_BOOTSTRAPPED');
   await stepPause();
