@@ -11,7 +11,8 @@
 //   was SENT after that first -TRYAGAIN was sent (writes admitted before the barrier and still in
 //   flight are not "after" it);
 // - the -TRYAGAIN count, the window from the first to the last -TRYAGAIN reply, the longest gap
-//   without any OK reply, and the enable request's own latency.
+//   without any OK reply, the enable request's own latency, and the leader's own account of the
+//   barrier (`barrier_ms` of the answer: drain, marker proposed→applied, install, total).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -114,7 +115,7 @@ async function oneRun(run) {
         const tEnable = performance.now();
         const r = await post(l, '/v1/encryption/enable-raft-envelope', {});
         const tAnswer = performance.now();
-        samples.enable = { sent: tEnable, answered: tAnswer, index: r.applied_index };
+        samples.enable = { sent: tEnable, answered: tAnswer, index: r.applied_index, barrierMs: r.barrier_ms ?? null };
         stopAt = performance.now() + afterMs;
       })().catch((e) => {
         console.error(e);
@@ -127,7 +128,7 @@ async function oneRun(run) {
     const tryagain = samples.filter((s) => s.kind === 'tryagain');
     const errors = samples.filter((s) => s.kind === 'error');
     const ok = samples.filter((s) => s.kind === 'ok');
-    const out = { run, rate, index: enable.index, enableMs: +(enable.answered - enable.sent).toFixed(1), sent: samples.length, ok: ok.length, tryagain: tryagain.length, errors: errors.length, unanswered: samples.filter((s) => s.kind === null).length };
+    const out = { run, rate, index: enable.index, enableMs: +(enable.answered - enable.sent).toFixed(1), serverBarrierMs: enable.barrierMs, sent: samples.length, ok: ok.length, tryagain: tryagain.length, errors: errors.length, unanswered: samples.filter((s) => s.kind === null).length };
     if (tryagain.length > 0) {
       const firstRefusedSent = Math.min(...tryagain.map((s) => s.sent));
       const firstRefusedReply = Math.min(...tryagain.map((s) => s.replied));
