@@ -8,8 +8,8 @@
 // Open loop: a 1 ms timer sends whatever the schedule says is due, whatever the replies; a refused
 // write is not retried (each request is one sample). Reported from client timestamps:
 // - pause: reply time of the first -TRYAGAIN to the reply time of the first accepted write that
-//   was SENT after that first -TRYAGAIN was sent (writes admitted before the barrier and still in
-//   flight are not "after" it);
+//   was SENT after that first -TRYAGAIN reply arrived (such a write met the barrier up, so its
+//   acceptance means the barrier was lifted; its own latency is included, an upper bound);
 // - the -TRYAGAIN count, the window from the first to the last -TRYAGAIN reply, the longest gap
 //   without any OK reply, the enable request's own latency, and the leader's own account of the
 //   barrier (`barrier_ms` of the answer: drain, marker proposed→applied, install, total).
@@ -133,8 +133,12 @@ async function oneRun(run) {
       const firstRefusedSent = Math.min(...tryagain.map((s) => s.sent));
       const firstRefusedReply = Math.min(...tryagain.map((s) => s.replied));
       const lastRefusedReply = Math.max(...tryagain.map((s) => s.replied));
-      const firstOkAfter = Math.min(...ok.filter((s) => s.sent >= firstRefusedSent).map((s) => s.replied));
+      // A write sent after the client saw the first refusal met the barrier up; its acceptance
+      // means the barrier was lifted (its own latency is included: an upper bound).
+      const firstOkAfter = Math.min(...ok.filter((s) => s.sent >= firstRefusedReply).map((s) => s.replied));
       out.pauseMs = +(firstOkAfter - firstRefusedReply).toFixed(1);
+      // The looser reading (first OK of a write sent after the first refused one was sent).
+      out.pauseBySendMs = +(Math.min(...ok.filter((s) => s.sent >= firstRefusedSent).map((s) => s.replied)) - firstRefusedReply).toFixed(1);
       out.tryagainWindowMs = +(lastRefusedReply - firstRefusedReply).toFixed(1);
       out.firstTryagainAfterEnableSentMs = +(firstRefusedReply - enable.sent).toFixed(1);
     } else {
