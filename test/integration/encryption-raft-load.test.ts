@@ -10,7 +10,7 @@
 //   restarts; the majority serves; a retry after the restart answers enabled or already-active.
 
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeProposal } from '../../src/crypto/envelope/proposal.js';
@@ -205,6 +205,15 @@ describe('raft cutover under load (issue 11 acceptance)', () => {
     nconn.close();
     await sleep(Math.max(0, 6000 - (performance.now() - t0)));
     writeFileSync(files[L]!, '{"rules":[]}'); // heal
+    // The hook really cut L off (the node writes its fault counters when the file changes).
+    const counters = await waitFor('fault counters', () => {
+      try {
+        return JSON.parse(readFileSync(`${files[L]}.counters`, 'utf8')) as { partitioned: number };
+      } catch {
+        return undefined;
+      }
+    }, 10_000);
+    expect(counters.partitioned, 'messages cut by the AS-9 partition').toBeGreaterThan(0);
     await c.waitForLeader({ quorum: 3, timeoutMs: 30_000 });
     await c.waitCaughtUp(IDS, 30_000);
 
