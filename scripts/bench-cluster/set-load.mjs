@@ -9,6 +9,7 @@
 // workers, LMDB's writer, …), which says where the time goes without a profiler's overhead.
 // --storage-envelope starts the nodes with --encryption (a generated KEK), bootstraps and enables the
 // storage envelope before the load (the cipher is the node default unless --na=--cipher=… is given).
+// --raft-envelope does the same and then also enables the raft envelope (both envelopes on).
 //
 // --prof runs every node under --cpu-prof and keeps the profiles (the path is printed).
 
@@ -32,7 +33,8 @@ const num = (flag, dflt) => {
   return v;
 };
 const prof = args.includes('--prof');
-const storageEnvelope = args.includes('--storage-envelope');
+const raftEnvelope = args.includes('--raft-envelope');
+const storageEnvelope = raftEnvelope || args.includes('--storage-envelope');
 const threads = args.includes('--threads');
 const requests = num('-n', 100_000);
 const pipeline = num('-P', 1);
@@ -43,7 +45,7 @@ const log = (m) => console.log(m);
 
 const cl = await startSealkvCluster({ repo: REPO, dir, clusterId: 'set-load', cpuProfDir: prof ? join(dir, 'prof') : null, encryption: storageEnvelope, nodeArgs, log });
 try {
-  if (storageEnvelope) await enableEncryption(cl, log, { raft: false });
+  if (storageEnvelope) await enableEncryption(cl, log, { raft: raftEnvelope });
   const before = cl.nodes.map((x) => readCpu(x.proc.child.pid));
   const beforeT = threads ? cl.nodes.map((x) => readThreadCpu(x.proc.child.pid)) : null;
   const r = await redisBenchmark({ endpoint: cl.leader.resp, tests: 'set', dataSize: 256, clients, requests, pipeline, log });

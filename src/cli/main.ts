@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `sealkv` command line (DESIGN.md §4). Exit codes: 0 ok; 1 usage; 2 refused to start; 3 halted.
 
+import { envPeerFaultLayer } from '../transport/peer-faults.js';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ConfigError, type HaltError, SealkvError, StartupRefusedError } from '../errors.js';
@@ -74,6 +75,22 @@ function testDirFsyncFault(): 'apply' | 'all' | null {
 function testRaftFaults(): { withholdRaftCipher: boolean; failInstaller: boolean } {
   const on = (name: string): boolean => process.env.NODE_ENV === 'test' && process.env[name] === '1';
   return { withholdRaftCipher: on('SEALKV_TEST_WITHHOLD_RAFT_CIPHER'), failInstaller: on('SEALKV_TEST_FAIL_INSTALLER') };
+}
+
+/**
+ * Test-only (AS-9, RO-9): SEALKV_TEST_PARTITION_AFTER_MARKER=1 makes this node cut itself off from
+ * every peer (the SEALKV_PEER_FAULTS layer, which must be on: `@file`, so the test heals it by
+ * rewriting the file) right after the barrier hands the raft-cutover marker to the proposer and
+ * before any message can carry it — the "ambiguous marker" partition of AS-9 at the exact moment no
+ * timer-driven fault could hit. Honoured only under NODE_ENV=test.
+ */
+function testPartitionAfterMarker(): (() => void) | null {
+  if (process.env.NODE_ENV !== 'test' || process.env.SEALKV_TEST_PARTITION_AFTER_MARKER !== '1') return null;
+  return () => {
+    const layer = envPeerFaultLayer();
+    if (layer === null) die(2, 'CONFIG_INVALID', 'SEALKV_TEST_PARTITION_AFTER_MARKER needs SEALKV_PEER_FAULTS=@file');
+    layer.set({ rules: [{ peer: '*', dir: 'both', partition: true }] });
+  };
 }
 
 const injectedFsyncFailure = (): never => {
@@ -194,11 +211,17 @@ async function start(argv: string[]): Promise<void> {
   if (runtime) {
     const rt = runtime;
     startRegistrar(rt, 'raft');
+    const partitionAfterMarker = testPartitionAfterMarker();
     raftCutover = new CutoverBarrier({
       drained: () => node.proposer.drained(),
       isLeader: () => node.raft.isLeader(),
       leader: () => node.raft.leader,
-      proposeMarker: async (payload, deadline) => (await node.proposer.proposeMarker(payload, { deadline })).commitIndex,
+      proposeMarker: async (payload, deadline) => {
+        const proposed = node.proposer.proposeMarker(payload, { deadline });
+        // The marker is queued synchronously; the flush (and any message carrying it) comes later.
+        partitionAfterMarker?.();
+        return (await proposed).commitIndex;
+      },
       waitApplied: (index, deadline) => node.waitApplied(index, deadline),
       raftCutover: () => rt.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n,
       converge: (cutover) => rt.installRaftWrap(cutover, rt.state.sidecar()?.active.raft ?? 0),

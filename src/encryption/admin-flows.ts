@@ -18,6 +18,7 @@ import { buildSidecarReport } from '../keys/sidecar-report.js';
 import type { Purpose } from '../keys/sidecar-schema.js';
 import { buildCapabilityReport, type CapabilityReport, type MemberVerdict, writersFromCapability, writersFromRequest } from '../keys/writer-batch.js';
 import type { EncryptionStateCell } from './state-cell.js';
+import type { BarrierTimings } from './cutover-barrier.js';
 
 /** The peer request type of the capability fan-out (RO-3). */
 export const CAPABILITY_REQUEST = 'enc-cap';
@@ -49,6 +50,8 @@ export const RAFT_ENVELOPE_KILL_SWITCH: 'open' | 'closed' = 'open';
 /** The barrier run of RO-7 (src/encryption/cutover-barrier.ts); resolves with the marker's index. */
 export interface RaftCutoverRunner {
   run(marker: Uint8Array, deadline: number): Promise<bigint>;
+  /** Step durations (ms) of the last run that lifted its barrier (CutoverBarrier.lastTimings). */
+  readonly lastTimings?: BarrierTimings | null;
 }
 
 export interface AdminFlowsDeps {
@@ -208,7 +211,9 @@ export class EncryptionAdmin {
         // A concurrent marker (another leader's) won: the cutover is that one.
         return { applied_index: cutover.toString(), was_already_active: true, cutover_index_unknown: false, capability_summary: summary };
       }
-      return { applied_index: index.toString(), was_already_active: false, cutover_index_unknown: false, capability_summary: summary };
+      // PF-4: where this cutover's write pause went (drain, marker proposed→applied here, install).
+      const timings = runner.lastTimings;
+      return { applied_index: index.toString(), was_already_active: false, cutover_index_unknown: false, capability_summary: summary, ...(timings ? { barrier_ms: timings } : {}) };
     }, deadline);
   }
 

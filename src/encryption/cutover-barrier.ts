@@ -29,9 +29,19 @@ export interface BarrierPort {
 
 type State = 'open' | 'up' | 'stuck';
 
+/** Where the last successful run's write pause went (ms), for the enable answer and benchmarks (PF-4). */
+export interface BarrierTimings {
+  drain: number;
+  markerApplied: number;
+  install: number;
+  total: number;
+}
+
 export class CutoverBarrier implements ProposalGate {
   private state: State = 'open';
   private waiters: { resolve(): void; reject(e: unknown): void; timer: NodeJS.Timeout }[] = [];
+  /** Step durations of the last run that lifted the barrier normally. */
+  lastTimings: BarrierTimings | null = null;
 
   constructor(private readonly port: BarrierPort) {}
 
@@ -65,6 +75,7 @@ export class CutoverBarrier implements ProposalGate {
     if (this.state !== 'open') throw new ProposalError('ENVELOPE_CUTOVER_IN_PROGRESS', 'a raft-envelope cutover already ran on this process without finishing; restart it');
     // Step 1 (Begin) and the in-flight sample, one synchronous step.
     this.state = 'up';
+    const t0 = performance.now();
     const drained = this.port.drained();
     // Step 2: drain; a failure here has proposed nothing, so the barrier is lifted.
     try {
@@ -75,6 +86,7 @@ export class CutoverBarrier implements ProposalGate {
       this.end();
       throw e;
     }
+    const t1 = performance.now();
     // From here the outcome is ambiguous: a failure keeps the barrier in force (RO-9).
     let index: bigint;
     try {
@@ -83,8 +95,14 @@ export class CutoverBarrier implements ProposalGate {
       await this.port.waitApplied(index, deadline);
     } catch (e) {
       this.state = 'stuck';
+      // AS-9 / RO-9: a leader that stepped down with the marker in its log answers 421 NOT_LEADER
+      // (the outcome stays unknown; the barrier stays up here, the retry goes to the new leader).
+      if (e instanceof ProposalError && e.code === 'UNKNOWN_OUTCOME') {
+        throw new ProposalError('NOT_LEADER', `leadership lost after the marker was proposed (${e.message}); retry on the leader`, { leader: e.leader });
+      }
       throw asRequestError(e);
     }
+    const t2 = performance.now();
     const cutover = this.port.raftCutover();
     if (cutover === 0n) {
       // Consumed as a stale-DEK no-op (a raft rotation committed first): nothing changed.
@@ -98,6 +116,9 @@ export class CutoverBarrier implements ProposalGate {
       throw asRequestError(e);
     }
     this.end(); // step 6
+    const t3 = performance.now();
+    const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+    this.lastTimings = { drain: ms(t0, t1), markerApplied: ms(t1, t2), install: ms(t2, t3), total: ms(t0, t3) };
     return index;
   }
 

@@ -128,6 +128,27 @@ describe('CutoverBarrier', () => {
     expect(h.raft.appended).toHaveLength(1);
   });
 
+  it('AS-9, RO-9: a leader that steps down with the marker in its log answers NOT_LEADER (the outcome is unknown) and keeps its barrier up', async () => {
+    const h = make({
+      proposeMarker: async () => {
+        throw new ProposalError('UNKNOWN_OUTCOME', 'this node stopped being the leader after the proposal was appended; it may or may not commit', { leader: 'n2' });
+      },
+    });
+    await expect(h.barrier.run(enc.encode('MARKER'), Date.now() + 30_000)).rejects.toMatchObject({ code: 'NOT_LEADER', leader: 'n2' });
+    expect(h.barrier.active()).toBe(true);
+    await expect(h.p.propose(enc.encode('a'))).rejects.toMatchObject({ code: 'ENVELOPE_CUTOVER_IN_PROGRESS' });
+  });
+
+  it('PF-4: a run that lifts its barrier records where the pause went (drain, marker applied, install)', async () => {
+    const h = make();
+    expect(h.barrier.lastTimings).toBeNull();
+    await h.barrier.run(enc.encode('MARKER'), Date.now() + 30_000);
+    const t = h.barrier.lastTimings!;
+    expect(Object.keys(t).sort()).toEqual(['drain', 'install', 'markerApplied', 'total']);
+    for (const v of Object.values(t)) expect(v).toBeGreaterThanOrEqual(0);
+    expect(t.total).toBeGreaterThanOrEqual(t.drain);
+  });
+
   it('RO-9: when the apply wait times out after the marker, the barrier stays in force and user proposals keep failing', async () => {
     const h = make({
       waitApplied: async () => {
