@@ -25,7 +25,10 @@ describe('WAL crash safety', () => {
         const all = log.entries(log.firstIndex(), log.lastIndex() + 1, Number.MAX_SAFE_INTEGER);
         expect(all.length).toBe(log.lastIndex() - log.firstIndex() + 1);
         for (const e of all) expect(e.data[0]).toBe(e.index & 0xff);
-        expect(log.firstIndex()).toBeLessThanOrEqual(acked);
+        // The writer compacts only to 200 below what it had persisted itself; it may have run
+        // ahead of the last ack the parent read before the kill landed (a loaded machine), so
+        // the bound is on its own log, not on `acked`.
+        expect(log.firstIndex()).toBeLessThanOrEqual(Math.max(1, log.lastIndex() - 199));
       } finally {
         await log.close();
       }
