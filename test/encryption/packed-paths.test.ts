@@ -43,7 +43,7 @@ afterAll(async () => {
 const enc = new TextEncoder();
 /** Values of awkward sizes: empty, one byte, around a block, the slab limit and above it. */
 const SIZES = [0, 1, 15, 16, 17, 256, 4000, 4097, 70000];
-const valueOf = (i: number, n: number) => Uint8Array.from({ length: n }, (_, k) => (i * 31 + k) & 0xff);
+const bytesFor = (i: number, n: number) => Uint8Array.from({ length: n }, (_, k) => (i * 31 + k) & 0xff);
 
 function activeState(): EncryptionStateCell {
   return new EncryptionStateCell({ ...emptySidecar(), storageEnvelopeActive: true, storageEnvelopeCutoverIndex: 1n, active: { storage: STORAGE, raft: RAFT } });
@@ -55,13 +55,15 @@ describe.each(['inline', 'worker'] as const)('packed paths through the pool (%s)
     const codec = new SealingValueCodec(aead, keystore, activeState(), testNonceFactory(0x0102, 3), pool);
     const reference = testNonceFactory(0x0102, 3);
     const keys = SIZES.map((_, i) => enc.encode(`key:${i}`));
-    const values = SIZES.map((n, i) => valueOf(i, n));
+    const values = SIZES.map((n, i) => bytesFor(i, n));
     const records = SIZES.map((_, i) => codec.encodeRecord(keys[i]!, { tombstone: false, expireAt: BigInt(i) }, values[i]!));
     // The caller's buffers may change right after encodeRecord: the batch holds its own copies.
     for (const v of values) v.reverse();
     for (const v of values) v.reverse();
     // Read-your-writes before the seal (SE-6: the batch's own writes are visible to later commands).
-    records.forEach((r, i) => expect(codec.decodeFromStore(keys[i]!, r).value).toEqual(values[i]));
+    records.forEach((r, i) => {
+      expect(codec.decodeFromStore(keys[i]!, r).value).toEqual(values[i]);
+    });
     await codec.finishBatch();
     records.forEach((r, i) => {
       const ref = sealValue(aead, keystore, STORAGE, reference.next(), keys[i]!, values[i]!, BigInt(i));
@@ -88,7 +90,7 @@ describe.each(['inline', 'worker'] as const)('packed paths through the pool (%s)
     const pool = pools[where]!;
     const wrap = buildRaftWrap({ aead, keystore, nonces: testNonceFactory(0x0a0b, 2), sealer: pool, registered: () => true }, RAFT);
     const reference = testNonceFactory(0x0a0b, 2);
-    const payloads = SIZES.map((n, i) => valueOf(i + 7, n));
+    const payloads = SIZES.map((n, i) => bytesFor(i + 7, n));
     const envs = await wrap(payloads, 'user');
     const ref = wrapRaftBatch(aead, keystore, RAFT, payloads.map((payload) => ({ nonce: reference.next(), payload })));
     envs.forEach((e, i) => {
@@ -104,7 +106,7 @@ describe.each(['inline', 'worker'] as const)('packed paths through the pool (%s)
   it('EH-8/RE-6/CK-3: the unwrap of a mixed batch equals the inline opener item by item; a failed tag carries the backend cause; plaintexts never alias the envelopes', async () => {
     const pool = pools[where]!;
     const nonces = testNonceFactory(0x0c0d, 1);
-    const envs = SIZES.map((n, i) => wrapRaft(aead, keystore, RAFT, nonces.next(), valueOf(i, n)));
+    const envs = SIZES.map((n, i) => wrapRaft(aead, keystore, RAFT, nonces.next(), bytesFor(i, n)));
     envs[1] = envs[1]!.slice();
     envs[1]![envs[1]!.length - 1]! ^= 1; // tag flip → INTEGRITY
     envs[3] = envs[3]!.slice();
