@@ -8,7 +8,7 @@
 import type { Aead } from '../crypto/aead.js';
 import { D_AAD, D_AAD_LEN, D_DATA, D_DATA_LEN, D_NONCE, D_OUT, DESC_FIELDS, NONCE_SIZE, type PackedBatch } from '../crypto/aead.js';
 import { bytesArg } from '../crypto/bytes.js';
-import { ENV_NONCE_OFFSET, ENVELOPE_HEADER_SIZE, ENVELOPE_OVERHEAD, writeEnvelopeKeyId } from '../crypto/envelope/framing.js';
+import { ENV_NONCE_OFFSET, ENVELOPE_HEADER_SIZE, ENVELOPE_OVERHEAD, writeEnvelopeKeyId, writeU32 } from '../crypto/envelope/framing.js';
 import type { NonceFactory } from '../crypto/envelope/nonce.js';
 import { RAFT_AAD_PURPOSE, RAFT_AAD_SIZE, wrapRaftBatch } from '../crypto/envelope/raft.js';
 import type { Keystore } from '../crypto/keystore.js';
@@ -89,10 +89,7 @@ async function sealPackedBatch(deps: RaftWrapDeps, dekId: number, payloadsIn: Ui
     // RE-2 AAD: 0x52 ‖ version ‖ key_id.
     input[inOff] = RAFT_AAD_PURPOSE;
     input[inOff + 1] = RAFT_ENVELOPE_VERSION;
-    input[inOff + 2] = dekId >>> 24;
-    input[inOff + 3] = (dekId >>> 16) & 0xff;
-    input[inOff + 4] = (dekId >>> 8) & 0xff;
-    input[inOff + 5] = dekId & 0xff;
+    writeU32(input, inOff + 2, dekId);
     inOff += RAFT_AAD_SIZE;
     desc[d + D_DATA] = inOff;
     desc[d + D_DATA_LEN] = p.length;

@@ -8,7 +8,7 @@
 // cleartext: it is wiped as soon as the batch is sealed or abandoned, and never written anywhere.
 
 import { D_AAD, D_AAD_LEN, D_DATA, D_DATA_LEN, D_NONCE, D_OUT, DESC_FIELDS, NONCE_SIZE, type PackedBatch, TAG_SIZE } from '../crypto/aead.js';
-import { ENV_NONCE_OFFSET, ENVELOPE_FLAG_NONE, ENVELOPE_HEADER_SIZE, ENVELOPE_VERSION } from '../crypto/envelope/framing.js';
+import { ENV_NONCE_OFFSET, ENVELOPE_FLAG_NONE, ENVELOPE_HEADER_SIZE, ENVELOPE_VERSION, writeU32 } from '../crypto/envelope/framing.js';
 import { VALUE_HEADER_SIZE } from '../crypto/envelope/value-header.js';
 
 /** AAD bytes before the value header and the storage key (SE-2: version, flag, key_id). */
@@ -69,11 +69,7 @@ export class StorageSealBatch {
     this.desc[d + D_AAD_LEN] = aadLen;
     inp[off] = ENVELOPE_VERSION;
     inp[off + 1] = ENVELOPE_FLAG_NONE;
-    const id = this.keyId;
-    inp[off + 2] = id >>> 24;
-    inp[off + 3] = (id >>> 16) & 0xff;
-    inp[off + 4] = (id >>> 8) & 0xff;
-    inp[off + 5] = id & 0xff;
+    writeU32(inp, off + 2, this.keyId);
     for (let k = 0; k < VALUE_HEADER_SIZE; k++) inp[off + AAD_PREFIX + k] = record[k]!;
     inp.set(storageKey, off + AAD_PREFIX + VALUE_HEADER_SIZE);
     off += aadLen;

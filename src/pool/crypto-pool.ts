@@ -240,10 +240,8 @@ export class CryptoPool {
   async sealPacked(keyId: number, batch: PackedBatch): Promise<void> {
     this.checkUsable(keyId);
     const { count, desc, output } = batch;
-    let bytes = 0;
-    for (let d = D_DATA_LEN; d < count * DESC_FIELDS; d += DESC_FIELDS) bytes += desc[d]!;
-    if (this.inlineThreshold > 0 && inlineCostUs(this.backend, count, bytes) < this.inlineThreshold) {
-      const key = this.keys.get(keyId)!;
+    const key = this.packedInlineKey(keyId, batch);
+    if (key !== undefined) {
       const t0 = performance.now();
       this.aead.sealPacked(key, batch);
       this.counters.record(this.backend, true, count, performance.now() - t0);
@@ -261,10 +259,8 @@ export class CryptoPool {
   async openPacked(keyId: number, batch: PackedBatch, status: Uint8Array): Promise<void> {
     this.checkUsable(keyId);
     const { count, desc, output } = batch;
-    let bytes = 0;
-    for (let d = D_DATA_LEN; d < count * DESC_FIELDS; d += DESC_FIELDS) bytes += desc[d]!;
-    if (this.inlineThreshold > 0 && inlineCostUs(this.backend, count, bytes) < this.inlineThreshold) {
-      const key = this.keys.get(keyId)!;
+    const key = this.packedInlineKey(keyId, batch);
+    if (key !== undefined) {
       const t0 = performance.now();
       this.aead.openPacked(key, batch, status);
       this.counters.record(this.backend, true, count, performance.now() - t0);
@@ -356,6 +352,14 @@ export class CryptoPool {
     }
     if (inlineCostUs(this.backend, items.length, bytes) >= this.inlineThreshold) return undefined;
     return this.keys.get(keyId);
+  }
+
+  /** The DEK when a packed batch runs inline by the policy (its data bytes read from `desc`). */
+  private packedInlineKey(keyId: number, batch: PackedBatch): Uint8Array | undefined {
+    if (this.inlineThreshold <= 0) return undefined;
+    let bytes = 0;
+    for (let d = D_DATA_LEN; d < batch.count * DESC_FIELDS; d += DESC_FIELDS) bytes += batch.desc[d]!;
+    return inlineCostUs(this.backend, batch.count, bytes) < this.inlineThreshold ? this.keys.get(keyId) : undefined;
   }
 
   private checkUsable(keyId: number): void {
