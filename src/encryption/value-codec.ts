@@ -42,8 +42,9 @@ export class SealingValueCodec implements ValueCodec {
   static readonly preopenMinBatch = 8;
 
   /**
-   * With `pool`, writes inside apply are sealed per apply batch in one pool round trip
-   * (`encodeRecord` + `finishBatch`); without it every write is sealed inline.
+   * With `pool`, writes inside apply are collected per apply batch in packed form and sealed in
+   * one pool call per storage DEK (`encodeRecord` + `finishBatch`; inline or in a worker by the
+   * pool's policy); without it every write is sealed inline, one cipher call each.
    */
   constructor(
     private readonly aead: Aead,
