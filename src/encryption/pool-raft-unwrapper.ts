@@ -16,6 +16,7 @@ import type { Keystore } from '../crypto/keystore.js';
 import { EnvelopeError, IntegrityError, SealkvError } from '../errors.js';
 import type { RaftUnwrapper, UnwrapResult } from '../node/apply-pipeline.js';
 import { InlineRaftUnwrapper } from '../node/raft-unwrapper.js';
+import { PackScratch } from './pack-scratch.js';
 
 export interface RaftOpener {
   /** Opens a packed batch into its output; status[i] = 1 when item i authenticated (the crypto pool). */
@@ -24,6 +25,7 @@ export interface RaftOpener {
 
 export class PoolRaftUnwrapper implements RaftUnwrapper {
   private readonly inline: InlineRaftUnwrapper;
+  private readonly scratch = new PackScratch();
 
   constructor(
     aead: Aead,
@@ -78,10 +80,10 @@ export class PoolRaftUnwrapper implements RaftUnwrapper {
       inLen += NONCE_SIZE + RAFT_AAD_SIZE + len - ENVELOPE_HEADER_SIZE;
       outLen += len - ENVELOPE_OVERHEAD;
     }
-    const input = new Uint8Array(inLen);
+    const scratch = this.scratch.take(inLen, n);
+    const { input, desc, status } = scratch;
     const output = new Uint8Array(outLen);
-    const desc = new Uint32Array(n * DESC_FIELDS);
-    const status = new Uint8Array(n);
+    const outBuf = output.buffer;
     let inOff = 0;
     let outOff = 0;
     for (let k = 0, d = 0; k < n; k++, d += DESC_FIELDS) {
@@ -107,9 +109,14 @@ export class PoolRaftUnwrapper implements RaftUnwrapper {
       desc[d + D_OUT] = outOff;
       outOff += bodyLen - TAG_SIZE;
     }
+    let ok = true;
     try {
       await this.pool.openPacked(keyId, { count: n, input, desc, output }, status);
     } catch {
+      ok = false;
+    }
+    if (!ok) {
+      scratch.release();
       // The pool could not take the batch (e.g. the key is not in the workers yet).
       for (const i of idx) out[i] = this.tryInline(envelopes[i]!);
       return;
@@ -120,9 +127,9 @@ export class PoolRaftUnwrapper implements RaftUnwrapper {
         out[i] = this.tryInline(envelopes[i]!);
         continue;
       }
-      const at = desc[d + D_OUT]!;
-      out[i] = { payload: output.subarray(at, at + desc[d + D_DATA_LEN]! - TAG_SIZE), extra: null };
+      out[i] = { payload: new Uint8Array(outBuf, desc[d + D_OUT]!, desc[d + D_DATA_LEN]! - TAG_SIZE), extra: null };
     }
+    scratch.release();
   }
 
   unwrapOne(envelope: Uint8Array): UnwrapResult {

@@ -14,6 +14,7 @@ import { RAFT_AAD_PURPOSE, RAFT_AAD_SIZE, wrapRaftBatch } from '../crypto/envelo
 import type { Keystore } from '../crypto/keystore.js';
 import { ProposalError, SealkvError } from '../errors.js';
 import type { WrapFn, WrapPath } from '../node/proposer.js';
+import type { PackScratch } from './pack-scratch.js';
 
 /** Raft envelope version (RE-1). */
 const RAFT_ENVELOPE_VERSION = 0x01;
@@ -32,6 +33,8 @@ export interface RaftWrapDeps {
   readonly sealer: RaftSealer | null;
   /** WR-8: this node is registered for `dekId` at its pinned raft epoch. */
   registered(dekId: number): boolean;
+  /** Reused packing buffers of this process's wraps. */
+  readonly scratch: PackScratch;
 }
 
 /** Builds the wrap function for raft DEK `dekId` (order preserved; a failure rejects the whole batch). */
@@ -73,9 +76,10 @@ async function sealPackedBatch(deps: RaftWrapDeps, dekId: number, payloadsIn: Ui
     inLen += RAFT_AAD_SIZE + p.length;
     outLen += ENVELOPE_OVERHEAD + p.length;
   }
-  const input = new Uint8Array(inLen);
+  const scratch = deps.scratch.take(inLen, n);
+  const { input, desc } = scratch;
   const out = new Uint8Array(outLen);
-  const desc = new Uint32Array(n * DESC_FIELDS);
+  const outBuf = out.buffer;
   const envelopes = new Array<Uint8Array>(n);
   deps.nonces.nextBatchInto(n, input, 0);
   let inOff = n * NONCE_SIZE;
@@ -99,13 +103,13 @@ async function sealPackedBatch(deps: RaftWrapDeps, dekId: number, payloadsIn: Ui
     for (let k = 0; k < NONCE_SIZE; k++) out[outOff + ENV_NONCE_OFFSET + k] = input[nonceAt + k]!;
     desc[d + D_OUT] = outOff + ENVELOPE_HEADER_SIZE;
     const len = ENVELOPE_OVERHEAD + p.length;
-    envelopes[i] = out.subarray(outOff, outOff + len);
+    envelopes[i] = new Uint8Array(outBuf, outOff, len); // cheaper than subarray()
     outOff += len;
   }
   try {
     await deps.sealer!.sealPacked(dekId, { count: n, input, desc, output: out });
   } finally {
-    input.fill(0);
+    scratch.release();
   }
   return envelopes;
 }

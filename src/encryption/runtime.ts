@@ -17,6 +17,7 @@ import { unwrapRaft } from '../crypto/envelope/raft.js';
 import { lowNodeId16 } from '../keys/node-identity.js';
 import { checkRaftWrapAvailable } from '../keys/startup-guards.js';
 import { PoolRaftUnwrapper } from './pool-raft-unwrapper.js';
+import { PackScratch } from './pack-scratch.js';
 import { buildRaftWrap } from './raft-wrap.js';
 import { WrapInstaller } from './wrap-installer.js';
 import { deriveNodeIdentity } from '../keys/node-identity.js';
@@ -92,6 +93,7 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
     // restart. Batches unwrap in the crypto pool (which runs small ones inline by its policy); the
     // in-order recompute and single entries are inline. Wrap goes through the pool too.
     if (opts.testFaults?.withholdRaftCipher !== true) port.setUnwrapper(new PoolRaftUnwrapper(aead, keystore, pool));
+    const wrapScratch = new PackScratch();
     const wi = new WrapInstaller({
       buildWrap: (dekId) => {
         if (!keystore.has(dekId)) throw new CryptoError('UNKNOWN_KEY_ID', `raft DEK ${dekId} is not loaded`);
@@ -101,6 +103,7 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
             keystore,
             nonces: raftNonces,
             sealer: pool,
+            scratch: wrapScratch,
             registered: (d) => {
               const row = port.registryRow(d, lowNodeId16(fullNodeId));
               return row !== undefined && row.fullNodeId === fullNodeId && row.lastSeenLocalEpoch === pinnedRaft;

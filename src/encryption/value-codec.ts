@@ -75,7 +75,6 @@ export class SealingValueCodec implements ValueCodec {
     writeEnvelopeKeyId(record, VALUE_HEADER_SIZE, keyId);
     this.nonces.nextInto(record, VALUE_HEADER_SIZE + ENV_NONCE_OFFSET);
     this.pending.set(record, { batch, item: batch.add(record, key, value) });
-    this.counters.writesPerDek.set(keyId, (this.counters.writesPerDek.get(keyId) ?? 0) + 1);
     return record;
   }
 
@@ -92,6 +91,7 @@ export class SealingValueCodec implements ValueCodec {
       for (const b of batches) {
         await this.pool.sealPacked(b.keyId, b.packed());
         b.deliver();
+        this.counters.writesPerDek.set(b.keyId, (this.counters.writesPerDek.get(b.keyId) ?? 0) + b.count);
       }
     } finally {
       for (const b of batches) {

@@ -21,7 +21,7 @@
 // after the commit, so a read never misses a write it waits for. This takes one LMDB commit
 // (≈ one fsync under load) off every write's latency.
 
-import { decodeProposal } from '../crypto/envelope/proposal.js';
+import { proposalPayload } from '../crypto/envelope/proposal.js';
 import { HaltError, SealkvError } from '../errors.js';
 import type { ConfState } from '../raft/index.js';
 import { type Entry, EntryType } from '../raft/types.js';
@@ -224,7 +224,7 @@ export class ApplyPipeline<R, X = never> {
       }
       let payload: Uint8Array;
       try {
-        payload = decodeProposal(e.data).payload;
+        payload = proposalPayload(e.data);
       } catch (err) {
         halt = new HaltError('ENTRY_MALFORMED', `entry ${index} is not a proposal envelope`, { index, reason: 'ENTRY_MALFORMED', cause: err });
         break;
@@ -371,7 +371,7 @@ export class ApplyPipeline<R, X = never> {
       const index = BigInt(e.index);
       if (index <= applied || e.type !== EntryType.Normal || e.data.length === 0 || !this.cutover.gated(index)) continue;
       try {
-        envs.push(decodeProposal(e.data).payload);
+        envs.push(proposalPayload(e.data));
       } catch {
         continue; // the in-order pass HALTs on it
       }
@@ -402,7 +402,7 @@ export class ApplyPipeline<R, X = never> {
     if (result === undefined || result instanceof SealkvError) {
       // Recompute under the in-order state: a speculative failure is not a HALT (EH-8).
       try {
-        result = u.unwrapOne(decodeProposal(e.data).payload, index);
+        result = u.unwrapOne(proposalPayload(e.data), index);
       } catch (err) {
         const code = err instanceof SealkvError ? err.code : 'INTEGRITY';
         return new HaltError('RAFT_UNWRAP_FAILED', `entry ${index} failed raft-envelope unwrap (${code})`, { index, reason: code, cause: err });

@@ -7,11 +7,14 @@ import {
   decodeProposal,
   decodeValueHeader,
   encodeProposal,
+  encodeValueHeader,
+  proposalPayload,
   openValue,
   sealValue,
   STATE_CLEARTEXT,
   unwrapRaft,
   unwrapRaftBatch,
+  type ValueHeader,
   wrapRaft,
 } from '../../src/crypto/envelope/index.js';
 import { loadAead } from '../../src/crypto/index.js';
@@ -60,8 +63,10 @@ describe('PF-5 decoders over arbitrary and mutated bytes', () => {
           const d = r as { id: bigint; payload: Uint8Array };
           expect(d.id).toBe(Buffer.from(b).readBigUInt64BE(1));
           expect(Buffer.from(d.payload).equals(Buffer.from(b.subarray(9)))).toBe(true);
+          expect(proposalPayload(b)).toEqual(d.payload);
         } else {
           expect((r as SealkvError).code).toBe('PROPOSAL_MALFORMED');
+          expect((typedOrNothing(() => proposalPayload(b)) as SealkvError).code).toBe('PROPOSAL_MALFORMED');
         }
       }),
       { numRuns: 2000 },
@@ -74,7 +79,22 @@ describe('PF-5 decoders over arbitrary and mutated bytes', () => {
         const r = typedOrNothing(() => decodeValueHeader(b));
         if (b.length < 9) expect((r as SealkvError).code).toBe('ENVELOPE_SHORT');
         else if ((b[0]! & 0xf8) !== 0 || (b[0]! & 0x06) > 0x02) expect((r as SealkvError).code).toBe('ENCRYPTED_VALUE_RESERVED_STATE');
-        else expect(r).not.toBeInstanceOf(SealkvError);
+        else {
+          expect(r).not.toBeInstanceOf(SealkvError);
+          // Round trip: the decoded header encodes back to the same 9 bytes (u64 BE expiry).
+          expect(Buffer.from(encodeValueHeader(r as ValueHeader)).equals(Buffer.from(b.subarray(0, 9)))).toBe(true);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('SE-4 encodeValueHeader: the expiry is written as u64 big-endian for any value up to 2^64-1', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.boolean(), (expireAt, tombstone) => {
+        const h = encodeValueHeader({ tombstone, state: 0b01, expireAt });
+        expect(Buffer.from(h).readBigUInt64BE(1)).toBe(expireAt);
+        expect(h[0]).toBe((tombstone ? 1 : 0) | 0b010);
       }),
       { numRuns: 2000 },
     );

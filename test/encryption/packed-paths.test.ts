@@ -11,6 +11,7 @@ import { openValue, sealValue } from '../../src/crypto/envelope/storage.js';
 import { loadAead } from '../../src/crypto/index.js';
 import { Keystore } from '../../src/crypto/keystore.js';
 import { PoolRaftUnwrapper } from '../../src/encryption/pool-raft-unwrapper.js';
+import { PackScratch } from '../../src/encryption/pack-scratch.js';
 import { buildRaftWrap } from '../../src/encryption/raft-wrap.js';
 import { EncryptionStateCell } from '../../src/encryption/state-cell.js';
 import { SealingValueCodec } from '../../src/encryption/value-codec.js';
@@ -88,7 +89,7 @@ describe.each(['inline', 'worker'] as const)('packed paths through the pool (%s)
 
   it('RE-1/RE-2/RE-4/PF-2: the wrap of a proposal batch equals wrapRaftBatch for the same nonces; envelopes are views of one buffer; a wrong-typed payload is BAD_INPUT_TYPE', async () => {
     const pool = pools[where]!;
-    const wrap = buildRaftWrap({ aead, keystore, nonces: testNonceFactory(0x0a0b, 2), sealer: pool, registered: () => true }, RAFT);
+    const wrap = buildRaftWrap({ aead, keystore, nonces: testNonceFactory(0x0a0b, 2), sealer: pool, registered: () => true, scratch: new PackScratch() }, RAFT);
     const reference = testNonceFactory(0x0a0b, 2);
     const payloads = SIZES.map((n, i) => bytesFor(i + 7, n));
     const envs = await wrap(payloads, 'user');

@@ -6,6 +6,7 @@ import { decodeProposal } from '../../src/crypto/envelope/proposal.js';
 import { unwrapRaft } from '../../src/crypto/envelope/raft.js';
 import { loadAead } from '../../src/crypto/index.js';
 import { Keystore } from '../../src/crypto/keystore.js';
+import { PackScratch } from '../../src/encryption/pack-scratch.js';
 import { buildRaftWrap } from '../../src/encryption/raft-wrap.js';
 import { generateDek } from '../../src/keys/dek-wrap.js';
 import { Proposer } from '../../src/node/proposer.js';
@@ -17,7 +18,7 @@ describe('raft wrap', () => {
     keystore.set(12, generateDek());
     const nonces = NonceFactory.fromPersistedEpoch(mintPersistedEpoch({ purpose: 'raft', nodeId16: 0xabcd, localEpoch: 7 }));
     let registered = false;
-    const wrap = buildRaftWrap({ aead, keystore, nonces, sealer: null, registered: () => registered }, 12);
+    const wrap = buildRaftWrap({ aead, keystore, nonces, sealer: null, registered: () => registered, scratch: new PackScratch() }, 12);
     const appended: Uint8Array[] = [];
     const p = new Proposer<string>({ isLeader: () => true, term: () => 1, leader: () => 'n1', transferInProgress: () => false, proposeEntries: (d) => appended.push(...d) });
     p.setWrap(wrap);
