@@ -2,8 +2,6 @@
 // proposer, the apply pipeline and the state machine. The listeners (RESP, admin) sit on top of
 // it (src/server/) and talk to it through the methods below.
 
-import { randomInt } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HaltError, ProposalError, SealkvError, StartupRefusedError } from '../errors.js';
 import {
@@ -23,7 +21,6 @@ import {
   ApplyStore,
   META_KEYS,
   MetaStore,
-  openStorageEnv,
   type RegistryRow,
   RegistryStore,
   recordLocalSnapshot,
@@ -32,7 +29,7 @@ import {
   type StorageEnv,
   StorageError,
 } from '../storage/index.js';
-import { PeerTransport } from '../transport/peer-transport.js';
+import { type NodeFiles, type NodeMedia, type NodeTransport, realMedia } from './node-media.js';
 import type { NodeConfig } from './config.js';
 import { AddressBook } from './address-book.js';
 import { ApplyPipeline, type ApplyStore as PipelineStore, type BatchResult } from './apply-pipeline.js';
@@ -81,6 +78,8 @@ export interface ClusterNodeOptions {
   scheduler?: Scheduler;
   /** The encryption wing (src/encryption/), when `--encryption` is on; cleartext otherwise. */
   encryption?: NodeEncryption<unknown>;
+  /** Storage, transport, data-dir files and randomness (default: the real ones; the simulator's otherwise). */
+  media?: NodeMedia;
 }
 
 interface ForwardRequest {
@@ -153,7 +152,7 @@ export class ClusterNode {
     readonly logStore: WalLogStorage,
     readonly store: ApplyStore,
     readonly raft: RaftNode,
-    readonly transport: PeerTransport,
+    readonly transport: NodeTransport,
     readonly book: AddressBook,
     readonly log: Logger,
     readonly metrics: NodeMetricsSink,
@@ -161,6 +160,7 @@ export class ClusterNode {
     clock: () => number,
     private readonly encryption: NodeEncryption<unknown> | null,
     private readonly sched: Scheduler = realScheduler,
+    media: NodeMedia = realMedia,
   ) {
     this.codec = encryption?.codec ?? cleartextValueCodec;
     this.waiter = new AppliedWaiter(store.appliedIndex(), sched);
@@ -206,6 +206,7 @@ export class ClusterNode {
       cfg.requestTimeoutMs,
       () => this.time.readTime(),
       sched,
+      () => media.randomHex(8),
     );
     this.promoter = new LearnerPromoter({
       isLeader: () => raft.isLeader(),
@@ -250,8 +251,8 @@ export class ClusterNode {
       peers: () => book.entries(),
       termOf: (i) => logStore.term(i),
       ...(encryption?.snapshot ? { cutoverSeen: () => encryption.snapshot!.cutoverSeen() } : {}),
-    }, log, sched);
-    this.receiver = new SnapshotReceiver(cfg.dataDir, env, log);
+    }, log, sched, () => media.randomHex(16));
+    this.receiver = new SnapshotReceiver(media.staging(join(cfg.dataDir, 'snap-in')), env, log);
     this.loop = new RunLoop(
       raft,
       logStore,
@@ -283,23 +284,24 @@ export class ClusterNode {
     hooks: NodeHooks,
     opts: ClusterNodeOptions = {},
   ): Promise<ClusterNode> {
-    mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
-    checkClusterIdentity(cfg);
-    const env = await openStorageEnv(cfg.dataDir);
+    const media = opts.media ?? realMedia;
+    media.files.mkdirp(cfg.dataDir);
+    checkClusterIdentity(cfg, media.files);
+    const env = await media.openEnv(cfg.dataDir);
     let wal: WalLogStorage | null = null;
     try {
       // The state machine commits without waiting for its fsync (the Raft log is the durable
       // record); the log lives in its own WAL (issue 13, docs/ARCHITECTURE.md "Two stores").
       const store = new ApplyStore(env, false);
       store.onSynced = () => crashPoint('state-sync:synced');
-      const opened = await openRaftLog(cfg.dataDir, env, store);
+      const opened = await openRaftLog(cfg.dataDir, env, store, media.wal);
       const logStore = opened.wal;
       wal = logStore;
       for (const r of opened.repairs) log.warn({ index: String(store.appliedIndex()) }, r);
       const fresh = logStore.lastIndex() === 0 && logStore.snapshot().meta.index === 0;
       if (fresh && !cfg.join) await bootstrapStores(env, store, logStore, [...cfg.peers.keys()].sort());
-      const book = new AddressBook(cfg.dataDir, new Map([...cfg.peers].map(([id, hp]) => [id, `${hp.host}:${hp.port}`])));
-      const transport = new PeerTransport({
+      const book = new AddressBook(cfg.dataDir, new Map([...cfg.peers].map(([id, hp]) => [id, `${hp.host}:${hp.port}`])), media.files);
+      const transport = media.transport({
         id: cfg.id,
         clusterId: cfg.clusterId,
         listen: `${cfg.raft.host}:${cfg.raft.port}`,
@@ -321,7 +323,7 @@ export class ClusterNode {
           maxSizePerMsg: 1024 * 1024,
           maxInflightMsgs: 256,
           maxInflightBytes: 64 * 1024 * 1024,
-          random: (n) => randomInt(n),
+          random: (n) => media.randomInt(n),
           applied: Number(store.appliedIndex()),
           maxCommittedSizePerReady: 16 * 1024 * 1024,
           // The apply pipeline reports what it applied (onApplied); what it holds is bounded.
@@ -332,7 +334,7 @@ export class ClusterNode {
         logStore,
       );
       const sched = opts.scheduler ?? realScheduler;
-      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks, opts.clock ?? (() => sched.now()), opts.encryption ?? null, sched);
+      const node = new ClusterNode(cfg, env, logStore, store, raft, transport, book, log, metrics, hooks, opts.clock ?? (() => sched.now()), opts.encryption ?? null, sched, media);
       if (opts.encryption?.beforeRun) {
         // Peers restarting at the same time ask each other (WR-11): answer registry queries
         // before this node's own guards run, and nothing else until the node is wired.
@@ -975,16 +977,17 @@ function* rangeAfter(env: StorageEnv, after: Uint8Array | undefined): Iterable<K
 }
 
 /** The data dir belongs to one cluster and one node id (refuse to start otherwise). */
-function checkClusterIdentity(cfg: NodeConfig): void {
+function checkClusterIdentity(cfg: NodeConfig, files: NodeFiles): void {
   const path = join(cfg.dataDir, 'cluster.json');
   let stored: { clusterId?: unknown; nodeId?: unknown } | null = null;
   try {
-    stored = JSON.parse(readFileSync(path, 'utf8')) as { clusterId?: unknown; nodeId?: unknown };
+    const text = files.readText(path);
+    if (text !== undefined) stored = JSON.parse(text) as { clusterId?: unknown; nodeId?: unknown };
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new StartupRefusedError('CONFIG_INVALID', `${path}: ${(e as Error).message}`);
+    throw new StartupRefusedError('CONFIG_INVALID', `${path}: ${(e as Error).message}`);
   }
   if (stored === null) {
-    writeFileSync(path, JSON.stringify({ clusterId: cfg.clusterId, nodeId: cfg.id }), { mode: 0o600 });
+    files.writeText(path, JSON.stringify({ clusterId: cfg.clusterId, nodeId: cfg.id }));
     return;
   }
   if (stored.clusterId !== cfg.clusterId) {

@@ -15,13 +15,13 @@
 //   broken TCP connection; a cut made while a frame is in flight loses it too.
 
 import { TransportError } from '../errors.js';
+import type { NodeTransport } from '../node/node-media.js';
 import type { Scheduler } from '../node/scheduler.js';
 import { decodePayload, encodeFrame } from '../transport/frame-codec.js';
-import type { MessageHandler, PeerMap, PeerStatus, PeerTransport, RequestHandler } from '../transport/peer-transport.js';
+import type { MessageHandler, PeerMap, PeerStatus, RequestHandler } from '../transport/peer-transport.js';
 import { fromWireError, toWireError, type WireError } from '../transport/wire.js';
 
-/** What the node composition uses of the peer transport (PeerTransport satisfies it). */
-export type NodeTransport = Pick<PeerTransport, 'start' | 'onMessage' | 'onRequest' | 'send' | 'request' | 'updatePeers' | 'status' | 'close'>;
+export type { NodeTransport };
 
 export interface NetworkFaults {
   /** Probability that one frame (message, request or answer) is lost. */
