@@ -987,7 +987,10 @@ function checkClusterIdentity(cfg: NodeConfig, files: NodeFiles): void {
     throw new StartupRefusedError('CONFIG_INVALID', `${path}: ${(e as Error).message}`);
   }
   if (stored === null) {
-    files.writeText(path, JSON.stringify({ clusterId: cfg.clusterId, nodeId: cfg.id }));
+    // Durably (tmp, fsync, rename, directory fsync): a power loss right after the first start
+    // must not leave an empty or torn file that refuses every later start (found by the
+    // whole-node simulator, issue 14).
+    files.replaceDurably(path, JSON.stringify({ clusterId: cfg.clusterId, nodeId: cfg.id }));
     return;
   }
   if (stored.clusterId !== cfg.clusterId) {

@@ -299,6 +299,15 @@ export class SimDisk {
     this.generation++;
   }
 
+  /**
+   * The process exited (or was killed) but the machine did not lose power: its descriptors are
+   * gone and its calls in flight never complete, while everything written stays in the page cache.
+   */
+  exitProcess(): void {
+    this.fds.clear();
+    this.generation++;
+  }
+
   private settle(ino: Inode): void {
     let data = ino.durable;
     // An unsynced size change (truncate) may or may not have reached the journal.

@@ -86,6 +86,15 @@ export class SimLmdb {
     this.generation++;
   }
 
+  /**
+   * The process exited without a power loss: its environment is dead, and what it committed stays
+   * (in the page cache, still to be flushed by the next process's syncs).
+   */
+  exitProcess(): void {
+    this.flushing = null;
+    this.generation++;
+  }
+
   /** Opens the environment (after a crash: over what survived). */
   open(path: string): StorageEnv {
     const root = new SimRoot(this, this.generation);

@@ -1,0 +1,384 @@
+// The whole-node simulator (issue 14 items 3–5): N simulated servers each running the REAL
+// `ClusterNode` composition (proposer, run loop, apply pipeline, KvStateMachine) over simulated
+// disks, LMDB and network on one virtual clock; simulated clients; a nemesis that crashes
+// processes (at named crash points and at random moments, with or without power loss), restarts
+// them over the same media, partitions and degrades the network and moves leadership. After the
+// fault phase the network heals and every server restarts; then the run checks its properties
+// (node-checks.ts). A run is a function of its seed: same seed, same trace (`digest`).
+
+import { createHash } from 'node:crypto';
+import type { HaltError } from '../errors.js';
+import { HistoryRecorder } from '../lincheck/history.js';
+import type { NodeConfig } from '../node/config.js';
+import { setCrashPointHook } from '../node/crash-points.js';
+import { type DefectName, setDefect } from '../node/defect-switches.js';
+import { mulberry32 } from '../prng.js';
+import { loadCrc32c } from '../storage/crc32c.js';
+import { setWalFs } from '../storage/wal/wal-fs.js';
+import { settle } from './drive.js';
+import { type NodeCheckInput, runChecks } from './node-checks.js';
+import { SimClients } from './sim-clients.js';
+import { currentProcess, SimCrash, setCurrentProcess, taggedScheduler } from './sim-context.js';
+import { RELIABLE_DISK, SimDisk } from './sim-disk.js';
+import { SimFs } from './sim-fs.js';
+import { RELIABLE_LMDB, SimLmdb } from './sim-lmdb.js';
+import { SimMachine } from './sim-machine.js';
+import { type NetworkFaults, SimNetwork } from './sim-network.js';
+import { VirtualScheduler } from './virtual-scheduler.js';
+
+export interface NodeSimOptions {
+  seed: number;
+  nodes?: number;
+  clients?: number;
+  /** Virtual ms of the fault phase. */
+  faultMs?: number;
+  /** Virtual ms the healed cluster gets to converge and serve a write (liveness). */
+  healMs?: number;
+  /** Re-introduce one known defect for this run (defect-switches.ts). */
+  defect?: DefectName | null;
+  /** Keep the trace lines (for a replay's diagnosis). */
+  keepTrace?: boolean;
+}
+
+export interface FaultCounts {
+  powerLosses: number;
+  processKills: number;
+  crashPointCrashes: number;
+  restarts: number;
+  partitions: number;
+  oneWayCuts: number;
+  leaderTransfers: number;
+  framesDropped: number;
+  framesDuplicated: number;
+  framesReordered: number;
+  framesCut: number;
+  diskWritesLost: number;
+  diskWritesTorn: number;
+  lmdbCommitsLost: number;
+}
+
+export interface NodeSimResult {
+  seed: number;
+  violations: string[];
+  /** sha256 of the run's trace: same seed, same digest. */
+  digest: string;
+  faults: FaultCounts;
+  halts: { node: string; index: string; code: string }[];
+  ops: { invoked: number; ok: number; indeterminate: number };
+  /** Virtual ms simulated, and the same times the number of servers. */
+  simulatedMs: number;
+  nodeMs: number;
+  events: number;
+  snapshotsInstalled: number;
+  /** Storage and raft envelope cutovers that completed (0 while the run has no encryption wing). */
+  cutoversCompleted: number;
+  trace?: string[];
+}
+
+const FAULT_MS = 3000;
+const HEAL_MS = 6000;
+/** Chance that one crash-point hit crashes its process (power loss), while crashes are on. */
+const CRASH_POINT_P = 1 / 150;
+const MAX_CRASH_POINT_CRASHES = 3;
+
+export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
+  await loadCrc32c(); // one-time real initialisation, before virtual time starts
+  const seed = opts.seed;
+  const n = opts.nodes ?? 3;
+  const random = mulberry32(seed);
+  const base = new VirtualScheduler();
+  const hash = createHash('sha256');
+  const traceLines: string[] | undefined = opts.keepTrace ? [] : undefined;
+  const trace = (line: string): void => {
+    const l = `${base.elapsed()} ${line}`;
+    hash.update(l);
+    hash.update('\n');
+    traceLines?.push(l);
+  };
+  const violations: string[] = [];
+  const violation = (v: string): void => {
+    trace(`VIOLATION ${v}`);
+    violations.push(v);
+  };
+  const faults: FaultCounts = {
+    powerLosses: 0,
+    processKills: 0,
+    crashPointCrashes: 0,
+    restarts: 0,
+    partitions: 0,
+    oneWayCuts: 0,
+    leaderTransfers: 0,
+    framesDropped: 0,
+    framesDuplicated: 0,
+    framesReordered: 0,
+    framesCut: 0,
+    diskWritesLost: 0,
+    diskWritesTorn: 0,
+    lmdbCommitsLost: 0,
+  };
+  const halts: NodeSimResult['halts'] = [];
+  // The nemesis and clients run untagged (no process): their events clear the tag.
+  const world = taggedScheduler(null, base);
+  const netFaults: NetworkFaults = {
+    drop: random() < 0.5 ? 0 : random() * 0.05,
+    duplicate: random() * 0.03,
+    minDelayMs: 1,
+    maxDelayMs: 2 + Math.floor(random() * 15),
+    reorder: random() * 0.1,
+  };
+  const net = new SimNetwork(world, random, netFaults);
+  const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+  const disks = new Map<string, SimDisk>();
+  const machines: SimMachine[] = [];
+  const appliedSeen = new Map<string, { inc: number; index: number }>();
+  let snapshotsInstalled = 0;
+  let crashesOn = true;
+  let crashPointCrashes = 0;
+  const fsys = new SimFs(disks);
+  for (const id of ids) {
+    const disk = new SimDisk(
+      taggedScheduler(null, base),
+      random,
+      { ...RELIABLE_DISK, minLatencyMs: 0, maxLatencyMs: 2 },
+    );
+    disks.set(id, disk);
+  }
+  const cfgOf = (id: string): NodeConfig => ({
+    id,
+    clusterId: 'sim',
+    dataDir: `/${id}/data`,
+    raft: { host: id, port: 7000 },
+    resp: { host: id, port: 6379 },
+    admin: { host: id, port: 8080 },
+    peers: new Map(ids.map((p) => [p, { host: p, port: 7000 }])),
+    join: false,
+    cipher: 'js',
+    cryptoWorkers: 0,
+    adminTokenFile: null,
+    logLevel: 'silent',
+    tickMs: 10,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    snapshotThreshold: 30,
+    compactionMargin: 3,
+    maxBulkBytes: 1 << 20,
+    requestTimeoutMs: 1500,
+  });
+  for (const id of ids) {
+    const disk = disks.get(id)!;
+    disk.mkdirp(`/${id}/data`);
+    const m: SimMachine = new SimMachine(
+      id,
+      cfgOf(id),
+      disk,
+      new SimLmdb(world, random, RELIABLE_LMDB),
+      base,
+      fsys,
+      net,
+      random,
+      {
+        applied: (mm, index) => {
+          const prev = appliedSeen.get(mm.id);
+          if (prev !== undefined && prev.inc === mm.incarnation && index < prev.index) {
+            violation(`${mm.id}: applied index went back from ${prev.index} to ${index}`);
+          }
+          appliedSeen.set(mm.id, { inc: mm.incarnation, index });
+        },
+        halted: (mm, e: HaltError) => {
+          trace(`${mm.id} HALT ${e.code} at ${e.index}`);
+          halts.push({ node: mm.id, index: String(e.index), code: e.code });
+          // No fault of this run makes a HALT the correct outcome (no corruption, no missing key).
+          violation(`${mm.id}: HALT ${e.code} at ${e.index}: ${e.message}`);
+        },
+        fatal: (mm, e) => {
+          trace(`${mm.id} FATAL ${(e as Error)?.message}`);
+          violation(`${mm.id}: fatal ${(e as { code?: string })?.code ?? ''} ${(e as Error)?.message ?? String(e)}`);
+          restartLater(mm);
+        },
+        startFailed: (mm, e) => {
+          trace(`${mm.id} START FAILED ${(e as Error)?.message}`);
+          violation(`${mm.id}: cannot start: ${(e as { code?: string })?.code ?? ''} ${(e as Error)?.message ?? String(e)}`);
+        },
+        up: (mm) => trace(`${mm.id} up #${mm.incarnation}`),
+      },
+      { segmentBytes: 16 * 1024, preallocate: 'none' },
+    );
+    machines.push(m);
+  }
+
+  function restartLater(m: SimMachine, delay = 100 + Math.floor(random() * 1500)): void {
+    world.setTimeout(() => {
+      if (m.state !== 'down') return;
+      faults.restarts++;
+      trace(`${m.id} restart`);
+      m.boot();
+    }, delay);
+  }
+
+  const crashHook = (name: string): void => {
+    const p = currentProcess();
+    if (p === null) return;
+    if (!p.alive) throw new SimCrash(name); // leftover code of a dead process stops here too
+    if (name === 'snapshot-install:installed') snapshotsInstalled++;
+    if (!crashesOn || crashPointCrashes >= MAX_CRASH_POINT_CRASHES) return;
+    if (random() >= CRASH_POINT_P) return;
+    const m = machines.find((x) => x.proc === p);
+    if (m === undefined) return;
+    crashPointCrashes++;
+    faults.crashPointCrashes++;
+    faults.powerLosses++;
+    trace(`${m.id} CRASH at ${name}`);
+    m.stop(true);
+    restartLater(m);
+    throw new SimCrash(name);
+  };
+
+  const history = new HistoryRecorder(() => base.elapsed());
+  const clients = new SimClients(base, machines, random, history, trace);
+  const onRejection = (e: unknown): void => {
+    if (e instanceof SimCrash || isDeadProcessError(e)) return;
+    violation(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`);
+  };
+  process.on('unhandledRejection', onRejection);
+  setWalFs(fsys.fs());
+  setCrashPointHook(crashHook);
+  setDefect(opts.defect ?? null);
+  const faultMs = opts.faultMs ?? FAULT_MS;
+  const healMs = opts.healMs ?? HEAL_MS;
+  try {
+    for (const m of machines) m.boot();
+    clients.start(opts.clients ?? 3);
+    scheduleNemesis();
+    await drive(faultMs);
+    // Heal: no more faults; every server up again.
+    crashesOn = false;
+    net.heal();
+    net.faults = { drop: 0, duplicate: 0, minDelayMs: 1, maxDelayMs: 3, reorder: 0 };
+    trace('heal');
+    for (const m of machines) if (m.state === 'down' && m.halt === null) m.boot();
+    const writesBefore = clients.counters.okWrites;
+    const healEnd = base.elapsed() + healMs;
+    // Liveness: clients keep going until a write succeeds after the heal.
+    await drive(healEnd, () => clients.counters.okWrites > writesBefore + 2);
+    if (clients.counters.okWrites <= writesBefore + 2) violation(`no liveness: fewer than 3 writes succeeded within ${healMs} ms after healing`);
+    clients.stop();
+    // Let the replicas catch up (bounded), then check.
+    const input: NodeCheckInput = { machines, history: history.history(), halts };
+    await drive(healEnd + 2000, () => clients.busy() === 0 && converged(machines));
+    for (const v of runChecks(input)) violation(v);
+  } finally {
+    for (const m of machines) m.stop(false);
+    process.off('unhandledRejection', onRejection);
+    setWalFs(null);
+    setCrashPointHook(null);
+    setDefect(null);
+    // Microtasks of the stopped processes settle before the next run starts.
+    await settle();
+  }
+  faults.framesDropped = net.counters.dropped;
+  faults.framesDuplicated = net.counters.duplicated;
+  faults.framesReordered = net.counters.reordered;
+  faults.framesCut = net.counters.cut;
+  for (const d of disks.values()) {
+    faults.diskWritesLost += d.counters.writesLost;
+    faults.diskWritesTorn += d.counters.writesTorn;
+  }
+  for (const m of machines) faults.lmdbCommitsLost += m.lmdb.counters.commitsLost;
+  trace(`end events=${base.eventsRun}`);
+  return {
+    seed,
+    violations,
+    digest: hash.digest('hex'),
+    faults,
+    halts,
+    ops: { invoked: clients.counters.invoked, ok: clients.counters.ok, indeterminate: clients.counters.indeterminate },
+    simulatedMs: base.elapsed(),
+    nodeMs: base.elapsed() * n,
+    events: base.eventsRun,
+    snapshotsInstalled,
+    cutoversCompleted: 0,
+    ...(traceLines ? { trace: traceLines } : {}),
+  };
+
+  async function drive(until: number, stop?: () => boolean): Promise<void> {
+    await settle();
+    while (!(stop?.() ?? false) && base.runNext(until)) {
+      await settle();
+      // A run that checks the clock once per event would never end if a bug loops at one time.
+      if (base.eventsRun > 3_000_000) {
+        violation('event budget exhausted (a livelock at one virtual time?)');
+        return;
+      }
+    }
+  }
+
+  function scheduleNemesis(): void {
+    const next = (): void => {
+      if (!crashesOn) return;
+      world.setTimeout(() => {
+        if (!crashesOn) return;
+        nemesis();
+        next();
+      }, 150 + Math.floor(random() * 600));
+    };
+    next();
+  }
+
+  function nemesis(): void {
+    const r = random();
+    const up = machines.filter((m) => m.state === 'up');
+    if (r < 0.25) {
+      const m = machines[Math.floor(random() * machines.length)]!;
+      if (m.state === 'down') return;
+      const power = random() < 0.6;
+      if (power) faults.powerLosses++;
+      else faults.processKills++;
+      trace(`${m.id} KILL ${power ? 'power' : 'process'}`);
+      m.stop(power);
+      restartLater(m);
+    } else if (r < 0.45) {
+      const a = ids[Math.floor(random() * n)]!;
+      faults.partitions++;
+      trace(`isolate ${a}`);
+      net.isolate(a, ids);
+      world.setTimeout(() => {
+        trace('heal partition');
+        net.heal();
+      }, 200 + Math.floor(random() * 1500));
+    } else if (r < 0.55) {
+      const a = ids[Math.floor(random() * n)]!;
+      const b = ids[Math.floor(random() * n)]!;
+      if (a === b) return;
+      faults.oneWayCuts++;
+      trace(`cut ${a}->${b}`);
+      net.cut(a, b);
+      world.setTimeout(() => {
+        trace('heal cut');
+        net.heal();
+      }, 200 + Math.floor(random() * 1500));
+    } else if (r < 0.65) {
+      const leader = up.find((m) => m.node?.raft.isLeader());
+      const to = ids[Math.floor(random() * n)]!;
+      if (leader === undefined || leader.id === to) return;
+      faults.leaderTransfers++;
+      trace(`transfer ${leader.id}->${to}`);
+      setCurrentProcess(leader.proc);
+      leader.node!.transferLeader(to, base.now() + 1000).catch(() => undefined);
+    }
+  }
+}
+
+/** Every live server applied the same index as the leader's commit. */
+function converged(machines: readonly SimMachine[]): boolean {
+  const up = machines.filter((m) => m.halt === null);
+  if (up.some((m) => m.state !== 'up')) return false;
+  const applied = up.map((m) => m.node!.store.appliedIndex());
+  const commits = up.map((m) => BigInt(m.node!.raft.log.committed));
+  return applied.every((a) => a === applied[0]) && commits.every((c) => c === applied[0]);
+}
+
+/** Errors a dead process's leftover code runs into (its media and transport are gone). */
+function isDeadProcessError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === 'ENV_CLOSED' || code === 'EBADF' || code === 'TRANSPORT_CLOSED';
+}
