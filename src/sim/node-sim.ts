@@ -11,6 +11,7 @@ import type { HaltError } from '../errors.js';
 import { HistoryRecorder } from '../lincheck/history.js';
 import type { NodeConfig } from '../node/config.js';
 import { setCrashPointHook } from '../node/crash-points.js';
+import type { Scheduler } from '../node/scheduler.js';
 import { type DefectName, setDefect } from '../node/defect-switches.js';
 import { mulberry32 } from '../prng.js';
 import { loadCrc32c } from '../storage/crc32c.js';
@@ -132,15 +133,25 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   const machines: SimMachine[] = [];
   const appliedSeen = new Map<string, { inc: number; index: number }>();
   let snapshotsInstalled = 0;
+  /** Hits per crash point (what the run exercised). */
+  const pointHits = new Map<string, number>();
   let crashesOn = true;
   let crashPointCrashes = 0;
   const fsys = new SimFs(disks);
+  // A server's media run their completions on its current process's scheduler (tagged, and
+  // killed with it); the machine is built after its media, so they reach it through `media`.
+  const mediaTarget = new Map<string, Scheduler>();
+  const mediaSched = (id: string): Scheduler => ({
+    now: () => base.now(),
+    monotonic: () => base.monotonic(),
+    setTimeout: (fn, ms) => mediaTarget.get(id)!.setTimeout(fn, ms),
+    clearTimeout: (t) => mediaTarget.get(id)!.clearTimeout(t),
+    setInterval: (fn, ms) => mediaTarget.get(id)!.setInterval(fn, ms),
+    clearInterval: (t) => mediaTarget.get(id)!.clearInterval(t),
+    defer: (fn) => mediaTarget.get(id)!.defer(fn),
+  });
   for (const id of ids) {
-    const disk = new SimDisk(
-      taggedScheduler(null, base),
-      random,
-      { ...RELIABLE_DISK, minLatencyMs: 0, maxLatencyMs: 2 },
-    );
+    const disk = new SimDisk(mediaSched(id), random, { ...RELIABLE_DISK, minLatencyMs: 0, maxLatencyMs: 2 });
     disks.set(id, disk);
   }
   const cfgOf = (id: string): NodeConfig => ({
@@ -171,7 +182,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
       id,
       cfgOf(id),
       disk,
-      new SimLmdb(world, random, RELIABLE_LMDB),
+      new SimLmdb(mediaSched(id), random, RELIABLE_LMDB),
       base,
       fsys,
       net,
@@ -203,6 +214,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
       },
       { segmentBytes: 16 * 1024, preallocate: 'none' },
     );
+    mediaTarget.set(id, m.mediaSched);
     machines.push(m);
   }
 
@@ -220,6 +232,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     if (p === null) return;
     if (!p.alive) throw new SimCrash(name); // leftover code of a dead process stops here too
     if (name === 'snapshot-install:installed') snapshotsInstalled++;
+    pointHits.set(name, (pointHits.get(name) ?? 0) + 1);
     if (!crashesOn || crashPointCrashes >= MAX_CRASH_POINT_CRASHES) return;
     if (random() >= CRASH_POINT_P) return;
     const m = machines.find((x) => x.proc === p);
@@ -263,8 +276,12 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     if (clients.counters.okWrites <= writesBefore + 2) violation(`no liveness: fewer than 3 writes succeeded within ${healMs} ms after healing`);
     clients.stop();
     // Let the replicas catch up (bounded), then check.
+    // (Up to the snapshot sender's 30 s chunk timeout: a stream to a peer that was unreachable
+    // when it started waits that long before it is retried.)
+    await drive(healEnd + 32_000, () => clients.busy() === 0 && converged(machines));
+    // Quiet time: commits submitted before the applied index moved land, timers settle.
+    await drive(base.elapsed() + 200);
     const input: NodeCheckInput = { machines, history: history.history(), halts };
-    await drive(healEnd + 2000, () => clients.busy() === 0 && converged(machines));
     for (const v of runChecks(input)) violation(v);
   } finally {
     for (const m of machines) m.stop(false);
@@ -284,7 +301,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     faults.diskWritesTorn += d.counters.writesTorn;
   }
   for (const m of machines) faults.lmdbCommitsLost += m.lmdb.counters.commitsLost;
-  trace(`end events=${base.eventsRun}`);
+  trace(`end events=${base.eventsRun} points=${JSON.stringify([...pointHits].sort())}`);
   return {
     seed,
     violations,

@@ -23,7 +23,7 @@ export interface ClientCounters {
 }
 
 export const KEYS = ['a', 'b', 'c'];
-const CLIENT_TIMEOUT_MS = 4000;
+const CLIENT_TIMEOUT_MS = 2000;
 
 export class SimClients {
   readonly counters: ClientCounters = { invoked: 0, ok: 0, failed: 0, indeterminate: 0, okWrites: 0 };
@@ -98,7 +98,8 @@ export class SimClients {
       const t = new Promise<'timeout'>((res) => {
         timer = this.sched.setTimeout(() => res('timeout'), CLIENT_TIMEOUT_MS);
       });
-      outcome = await Promise.race([p, t]);
+      // A process that dies drops its connections: the client sees that at once.
+      outcome = await Promise.race([p, t, proc.died.then(() => 'timeout' as const)]);
     } catch (error) {
       outcome = { error };
     } finally {

@@ -46,10 +46,17 @@ const NO_RESP_METRICS = { respCommands: { inc: () => undefined } } as unknown as
 
 class Process implements SimProcess {
   alive = true;
+  /** Resolves when the process dies (its clients' connections break). */
+  readonly died: Promise<void>;
+  die!: () => void;
   constructor(
     readonly id: string,
     readonly incarnation: number,
-  ) {}
+  ) {
+    this.died = new Promise((r) => {
+      this.die = r;
+    });
+  }
 }
 
 export class SimMachine {
@@ -156,6 +163,7 @@ export class SimMachine {
   stop(powerLoss: boolean): void {
     if (this.state === 'down') return;
     this.proc.alive = false;
+    this.proc.die();
     this.scope?.kill();
     this.transport?.crash();
     if (powerLoss) {

@@ -276,10 +276,14 @@ export class SimTransport implements NodeTransport {
     });
   }
 
-  /** The peer `id` crashed: requests it received are answered by nobody (outcome unknown). */
+  /**
+   * The peer `id` crashed: requests written to it are answered by nobody (outcome unknown). As
+   * with the real transport's `failInFlight`, that includes those still in flight: the broken
+   * connection fails every request written to it, received or not.
+   */
   peerCrashed(id: string): void {
     for (const [rid, p] of this.pending) {
-      if (p.to !== id || !p.received) continue;
+      if (p.to !== id || p.toIncarnation < 0) continue;
       this.pending.delete(rid);
       this.net.sched.clearTimeout(p.timer);
       p.reject(new TransportError('PEER_DISCONNECTED', `connection to ${id} lost after request ${rid} was written`));
