@@ -36,6 +36,7 @@ import { ApplyPipeline, type ApplyStore as PipelineStore, type BatchResult } fro
 import { AppliedWaiter } from './applied-waiter.js';
 import { fromWire, toWire } from './raft-wire.js';
 import { crashPoint } from './crash-points.js';
+import { defectOn } from './defect-switches.js';
 import { CutoverCell } from './cutover-cell.js';
 import { isProposal, PROPOSAL_HEADER_SIZE } from '../crypto/envelope/proposal.js';
 import { forwardToLeader } from './forward.js';
@@ -265,7 +266,11 @@ export class ClusterNode {
         },
         sendSnapshot: (m) => this.sender.send(m),
         installSnapshot: (meta, signal) => this.installSnapshot(meta, signal),
-        committed: (entries) => this.pipeline.push(entries),
+        committed: (entries) => {
+          this.pipeline.push(entries);
+          // Defect switch (issue 9 defect 3, off in production): the core hears "applied" at hand-over.
+          if (defectOn('applied-early') || defectOn('halt-races-snapshot')) raft.appliedTo(entries[entries.length - 1]!.index);
+        },
         readState: (index, ctx) => this.reads.onReadState(index, ctx),
         softState: (s) => this.onSoftState(s.role, s.leader),
         observePersist: (seconds) => metrics.logPersistSeconds.observe(seconds),
@@ -827,9 +832,11 @@ export class ClusterNode {
    * here; waiting for it anyway keeps the install from racing a batch that is still committing.
    */
   private async installSnapshot(meta: SnapshotMeta, signal: AbortSignal): Promise<void> {
-    const aborted = (): boolean => signal.aborted || this.pipeline.haltedWith() !== null;
+    // Defect switches (issue 9 defects 3 and 5, off in production): no wait for the pipeline, no halt check.
+    const racy = defectOn('halt-races-snapshot');
+    const aborted = (): boolean => !racy && (signal.aborted || this.pipeline.haltedWith() !== null);
     crashPoint('snapshot-install:start');
-    await this.pipeline.idle();
+    if (!racy && !defectOn('applied-early')) await this.pipeline.idle();
     crashPoint('snapshot-install:idle');
     if (aborted()) throw new StorageError('INSTALL_ABORTED', `snapshot ${meta.index} not installed: apply halted`);
     const enc = this.encryption?.snapshot;

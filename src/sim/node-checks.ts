@@ -11,13 +11,15 @@ export interface NodeCheckInput {
   machines: readonly SimMachine[];
   history: readonly HistoryOp[];
   halts: readonly { node: string; index: string; code: string }[];
+  /** False when a majority HALTed at a corrupted entry (failing closed is then correct): no convergence to check. */
+  available: boolean;
 }
 
 /** Search steps per key before the checker gives up (a give-up is reported, not a violation). */
 const MAX_CHECK_STEPS = 2_000_000;
 
 export function runChecks(input: NodeCheckInput): string[] {
-  return [...linearizable(input.history), ...replicasConverge(input.machines)];
+  return [...linearizable(input.history), ...(input.available ? replicasConverge(input.machines) : [])];
 }
 
 /** Every client history is linearizable (the repository's checker, per key). */
@@ -33,7 +35,7 @@ export function linearizable(history: readonly HistoryOp[]): string[] {
 
 /** Every server that is not halted is up, has applied the same index, and holds the same `kv` table. */
 export function replicasConverge(machines: readonly SimMachine[]): string[] {
-  const live = machines.filter((m) => m.halt === null);
+  const live = machines.filter((m) => m.haltedAt === null);
   const down = live.filter((m) => m.state !== 'up');
   if (down.length > 0) return [`no convergence: ${down.map((m) => `${m.id} is ${m.state}`).join(', ')} after healing`];
   const out: string[] = [];

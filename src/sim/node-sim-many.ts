@@ -43,6 +43,7 @@ export async function runNodeSims(seedStart: number, seeds: number, opts: ManyOp
       partitions: 0,
       oneWayCuts: 0,
       leaderTransfers: 0,
+      entriesCorrupted: 0,
       framesDropped: 0,
       framesDuplicated: 0,
       framesReordered: 0,

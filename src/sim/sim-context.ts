@@ -54,13 +54,14 @@ export function taggedScheduler(p: SimProcess | null, inner: Scheduler): Schedul
 }
 
 /** The transport of process `p`: what it receives, and the answers it gets, run tagged as `p`. */
-export function taggedTransport(p: SimProcess, inner: NodeTransport): NodeTransport {
+export function taggedTransport(p: SimProcess, inner: NodeTransport, filter?: (from: string, msg: unknown) => void): NodeTransport {
   return {
     start: () => inner.start(),
     onMessage: (h) =>
       inner.onMessage((from, msg) => {
         current = p;
         if (!p.alive) return;
+        filter?.(from, msg);
         try {
           h(from, msg);
         } catch (e) {

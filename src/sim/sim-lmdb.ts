@@ -37,6 +37,11 @@ export interface LmdbFaults {
   flushError: number;
   minSyncMs: number;
   maxSyncMs: number;
+  /**
+   * Upper bound of the write thread's commit latency (ms, uniform from 0; commits stay in
+   * submission order). 0 or absent: a commit lands in the next event.
+   */
+  maxCommitMs?: number;
 }
 
 export const RELIABLE_LMDB: LmdbFaults = { commitError: 0, flushError: 0, minSyncMs: 0, maxSyncMs: 2 };
@@ -135,6 +140,19 @@ export class SimLmdb {
     this.counters.commits++;
     applyOps(this.live, ops);
     this.unflushed.push(ops);
+  }
+
+  /** Last virtual time a delayed commit is due (the write thread commits in order). */
+  private commitTail = 0;
+
+  /** Delay (ms) of the next commit on the write thread, or null for "next event" (no latency set). */
+  commitAt(): number | null {
+    const max = this.faults.maxCommitMs ?? 0;
+    if (max <= 0) return null;
+    const now = this.sched.monotonic();
+    const at = Math.max(now + this.random() * max, this.commitTail);
+    this.commitTail = at;
+    return at - now;
   }
 
   /** Resolves when every commit made so far is durable. */
@@ -249,14 +267,17 @@ class SimRoot {
 
   private later<T>(fn: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.store.sched.defer(() => {
+      const run = (): void => {
         try {
           this.check();
           resolve(fn());
         } catch (e) {
           reject(e);
         }
-      });
+      };
+      const at = this.store.commitAt();
+      if (at === null) this.store.sched.defer(run);
+      else this.store.sched.setTimeout(run, at);
     });
   }
 

@@ -64,8 +64,13 @@ export class SimMachine {
   state: 'down' | 'starting' | 'up' = 'down';
   node: ClusterNode | null = null;
   handler: RespHandler | null = null;
-  /** The HALT this machine's last process ended with (it stays down until restarted on purpose). */
+  /** The HALT this machine's last process ended with. */
   halt: { index: bigint; code: string } | null = null;
+  /** The lowest index any of its processes HALTed at: no later process may apply it (or beyond). */
+  haltedAt: bigint | null = null;
+  halts = 0;
+  /** Sees (and may alter: a corrupting nemesis) every Raft message delivered to the process. */
+  inbound: ((from: string, msg: unknown) => void) | null = null;
   proc: Process = new Process('', 0);
   private scope: ScopedScheduler | null = null;
   private transport: SimTransport | null = null;
@@ -88,15 +93,14 @@ export class SimMachine {
     private readonly wing: (() => Promise<ProcessWing>) | null = null,
   ) {
     this.sched = taggedScheduler(null, base);
-    const self = this;
     this.mediaSched = {
       now: () => base.now(),
       monotonic: () => base.monotonic(),
-      setTimeout: (fn, ms) => self.sched.setTimeout(fn, ms),
-      clearTimeout: (t) => self.sched.clearTimeout(t),
-      setInterval: (fn, ms) => self.sched.setInterval(fn, ms),
-      clearInterval: (t) => self.sched.clearInterval(t),
-      defer: (fn) => self.sched.defer(fn),
+      setTimeout: (fn, ms) => this.sched.setTimeout(fn, ms),
+      clearTimeout: (t) => this.sched.clearTimeout(t),
+      setInterval: (fn, ms) => this.sched.setInterval(fn, ms),
+      clearInterval: (t) => this.sched.clearInterval(t),
+      defer: (fn) => this.sched.defer(fn),
     };
   }
 
@@ -110,8 +114,7 @@ export class SimMachine {
     this.sched = taggedScheduler(proc, this.scope);
     this.transport = this.net.attach(this.id);
     this.state = 'starting';
-    this.halt = null;
-    const transport = taggedTransport(proc, this.transport);
+    const transport = taggedTransport(proc, this.transport, (from, msg) => this.inbound?.(from, msg));
     const media = simMedia({ lmdb: this.lmdb, disk: this.disk, transport, random: this.random, wal: this.wal });
     const sched = this.sched;
     const metrics = this.metrics(proc);
@@ -126,6 +129,8 @@ export class SimMachine {
             onHalt: (e) => {
               if (!proc.alive) return;
               this.halt = { index: e.index ?? 0n, code: e.code };
+              this.halts++;
+              if (this.haltedAt === null || this.halt.index < this.haltedAt) this.haltedAt = this.halt.index;
               this.events.halted(this, e);
               // The CLI exits with status 3 shortly after (no power loss).
               this.base.setTimeout(() => {
