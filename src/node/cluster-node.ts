@@ -36,7 +36,7 @@ import { ApplyPipeline, type ApplyStore as PipelineStore, type BatchResult } fro
 import { AppliedWaiter } from './applied-waiter.js';
 import { fromWire, toWire } from './raft-wire.js';
 import { crashPoint } from './crash-points.js';
-import { defectOn } from './defect-switches.js';
+import { defectOn } from '../defect-switches.js';
 import { CutoverCell } from './cutover-cell.js';
 import { isProposal, PROPOSAL_HEADER_SIZE } from '../crypto/envelope/proposal.js';
 import { forwardToLeader } from './forward.js';

@@ -20,7 +20,7 @@ import { META_KEYS, type StoredSnapshotMeta } from '../storage/meta-store.js';
 import { fsyncDir } from '../storage/wal/segment-file.js';
 import { WalLogStorage, type WalOptions } from '../storage/wal/wal-log.js';
 import { crashPoint } from './crash-points.js';
-import { defectOn } from './defect-switches.js';
+import { defectOn } from '../defect-switches.js';
 
 export const WAL_DIR = 'wal';
 const MIGRATING_DIR = 'wal.migrating';

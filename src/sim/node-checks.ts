@@ -56,10 +56,24 @@ export function replicasConverge(machines: readonly SimMachine[]): string[] {
   return out;
 }
 
+/**
+ * The logical `kv` table: each record decoded by the node's own codec (sealed records differ
+ * between replicas — every node seals with its own nonces — while what they hold must not).
+ */
 function kvTable(m: SimMachine): Map<string, string> {
   const out = new Map<string, string>();
-  const view = m.node!.readView();
-  for (const e of view.range(undefined)) out.set(Buffer.from(e.key).toString('hex'), Buffer.from(e.record).toString('hex'));
+  const node = m.node!;
+  for (const e of node.readView().range(undefined)) {
+    let logical: string;
+    try {
+      const d = node.codec.decodeFromStore(e.key, e.record);
+      const { state: _state, ...rest } = d.header;
+      logical = `${JSON.stringify(rest, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}=${Buffer.from(d.value).toString('hex')}`;
+    } catch (err) {
+      logical = `UNDECODABLE ${(err as { code?: string })?.code ?? (err as Error)?.message}`;
+    }
+    out.set(Buffer.from(e.key).toString('hex'), logical);
+  }
   return out;
 }
 

@@ -5,7 +5,7 @@
 // defect (src/node/defect-switches.ts) so the simulator can be seen to catch it. Exit 1 on any
 // violation.
 
-import { DEFECTS, type DefectName, isDefectName } from '../node/defect-switches.js';
+import { DEFECTS, type DefectName, isDefectName } from '../defect-switches.js';
 import { runNodeSim } from './node-sim.js';
 import { runNodeSims } from './node-sim-many.js';
 

@@ -1,6 +1,6 @@
 // Many seeds of the whole-node simulator, summed up (the `npm run sim:node` summary).
 
-import type { DefectName } from '../node/defect-switches.js';
+import type { DefectName } from '../defect-switches.js';
 import { type FaultCounts, type NodeSimResult, runNodeSim } from './node-sim.js';
 
 export interface NodeSimSummary {
@@ -13,6 +13,8 @@ export interface NodeSimSummary {
   halts: number;
   snapshotsInstalled: number;
   cutoversCompleted: number;
+  /** Distinct (DEK, nonce) pairs checked. */
+  nonces: number;
   ops: { invoked: number; ok: number; indeterminate: number };
   simulatedNodeMinutes: number;
   wallSeconds: number;
@@ -44,6 +46,9 @@ export async function runNodeSims(seedStart: number, seeds: number, opts: ManyOp
       oneWayCuts: 0,
       leaderTransfers: 0,
       entriesCorrupted: 0,
+      adminOps: 0,
+      adminOpsOk: 0,
+      rotations: 0,
       framesDropped: 0,
       framesDuplicated: 0,
       framesReordered: 0,
@@ -55,6 +60,7 @@ export async function runNodeSims(seedStart: number, seeds: number, opts: ManyOp
     halts: 0,
     snapshotsInstalled: 0,
     cutoversCompleted: 0,
+    nonces: 0,
     ops: { invoked: 0, ok: 0, indeterminate: 0 },
     simulatedNodeMinutes: 0,
     wallSeconds: 0,
@@ -80,6 +86,7 @@ export async function runNodeSims(seedStart: number, seeds: number, opts: ManyOp
     s.halts += r.halts.length;
     s.snapshotsInstalled += r.snapshotsInstalled;
     s.cutoversCompleted += r.cutoversCompleted;
+    s.nonces += r.nonces;
     s.ops.invoked += r.ops.invoked;
     s.ops.ok += r.ops.ok;
     s.ops.indeterminate += r.ops.indeterminate;

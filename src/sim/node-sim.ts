@@ -12,12 +12,16 @@ import { HistoryRecorder } from '../lincheck/history.js';
 import type { NodeConfig } from '../node/config.js';
 import { setCrashPointHook } from '../node/crash-points.js';
 import type { Scheduler } from '../node/scheduler.js';
-import { type DefectName, setDefect } from '../node/defect-switches.js';
+import { type DefectName, setDefect } from '../defect-switches.js';
 import { mulberry32 } from '../prng.js';
 import { EntryType, MessageType } from '../raft/index.js';
 import { loadCrc32c } from '../storage/crc32c.js';
 import { setWalFs } from '../storage/wal/wal-fs.js';
+import { loadAead } from '../crypto/index.js';
+import type { RandomSource } from '../keys/dek-wrap.js';
 import { settle } from './drive.js';
+import { NonceLedger, noCleartextAboveCutover } from './envelope-checks.js';
+import { buildSimWing } from './sim-wing.js';
 import { type NodeCheckInput, runChecks } from './node-checks.js';
 import { SimClients } from './sim-clients.js';
 import { currentProcess, SimCrash, setCurrentProcess, taggedScheduler } from './sim-context.js';
@@ -40,6 +44,8 @@ export interface NodeSimOptions {
   defect?: DefectName | null;
   /** Keep the trace lines (for a replay's diagnosis). */
   keepTrace?: boolean;
+  /** Run the encryption wing and an operator (bootstrap, both enables, rotations); default true. */
+  encryption?: boolean;
 }
 
 export interface FaultCounts {
@@ -51,6 +57,9 @@ export interface FaultCounts {
   oneWayCuts: number;
   leaderTransfers: number;
   entriesCorrupted: number;
+  adminOps: number;
+  adminOpsOk: number;
+  rotations: number;
   framesDropped: number;
   framesDuplicated: number;
   framesReordered: number;
@@ -75,6 +84,8 @@ export interface NodeSimResult {
   snapshotsInstalled: number;
   /** Storage and raft envelope cutovers that completed (0 while the run has no encryption wing). */
   cutoversCompleted: number;
+  /** Distinct (DEK, nonce) pairs seen in sealed records. */
+  nonces: number;
   trace?: string[];
 }
 
@@ -124,6 +135,9 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     oneWayCuts: 0,
     leaderTransfers: 0,
     entriesCorrupted: 0,
+    adminOps: 0,
+    adminOpsOk: 0,
+    rotations: 0,
     framesDropped: 0,
     framesDuplicated: 0,
     framesReordered: 0,
@@ -153,6 +167,9 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   /** Hits per crash point (what the run exercised). */
   const pointHits = new Map<string, number>();
   let crashesOn = true;
+  let operatorOn = true;
+  let operatorBusy = false;
+  let cutoversCompleted = 0;
   /** Indexes of entries a fault corrupted (a HALT there is the correct outcome). */
   const corrupted = new Set<bigint>();
   const corruptionRun = random() < CORRUPTION_RUN_P;
@@ -196,6 +213,29 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     maxBulkBytes: 1 << 20,
     requestTimeoutMs: 1500,
   });
+  const encryption = opts.encryption ?? true;
+  const aead = await loadAead('node');
+  const seededBytes: RandomSource = (k) => {
+    const b = new Uint8Array(k);
+    for (let i = 0; i < k; i++) b[i] = Math.floor(random() * 256);
+    return b;
+  };
+  const kek = seededBytes(32);
+  const wingFor = encryption
+    ? (m: SimMachine) =>
+        buildSimWing({
+          cfg: m.cfg,
+          disk: m.disk,
+          kek,
+          random: seededBytes,
+          sched: () => m.sched,
+          onAdmin: (admin, rt) => {
+            m.admin = admin;
+            m.runtime = rt;
+          },
+        })
+    : null;
+  const nonces = new NonceLedger();
   for (const id of ids) {
     const disk = disks.get(id)!;
     disk.mkdirp(`/${id}/data`);
@@ -241,6 +281,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
         },
       },
       { segmentBytes: 16 * 1024, preallocate: 'none' },
+      wingFor,
     );
     mediaTarget.set(id, m.mediaSched);
     machines.push(m);
@@ -292,6 +333,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     for (const m of machines) m.boot();
     clients.start(opts.clients ?? 3);
     scheduleNemesis();
+    if (encryption) scheduleOperator();
     await drive(faultMs);
     // Heal: no more faults; every server up again.
     crashesOn = false;
@@ -304,8 +346,11 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     const writesBefore = clients.counters.okWrites;
     const healEnd = base.elapsed() + healMs;
     // Liveness: clients keep going until a write succeeds after the heal.
-    await drive(healEnd, () => clients.counters.okWrites > writesBefore + 2);
+    // With the encryption wing the operator also finishes both cutovers after the heal.
+    const cutoverDone = (): boolean => !encryption || machines.some((m) => (m.runtime?.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n) !== 0n);
+    await drive(healEnd, () => clients.counters.okWrites > writesBefore + 2 && cutoverDone());
     if (available() && clients.counters.okWrites <= writesBefore + 2) violation(`no liveness: fewer than 3 writes succeeded within ${healMs} ms after healing`);
+    if (available() && !cutoverDone()) violation(`no liveness: the operator's cutovers did not complete within ${healMs} ms after healing`);
     clients.stop();
     // Let the replicas catch up (bounded), then check.
     // (Up to the snapshot sender's 30 s chunk timeout: a stream to a peer that was unreachable
@@ -315,6 +360,16 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     await drive(base.elapsed() + 200);
     const input: NodeCheckInput = { machines, history: history.history(), halts, available: available() };
     for (const v of runChecks(input)) violation(v);
+    if (encryption) {
+      operatorOn = false;
+      nonces.scan(machines);
+      for (const v of nonces.repeats) violation(v);
+      for (const v of noCleartextAboveCutover(machines, aead, corrupted)) violation(v);
+      const s = machines.find((m) => m.runtime !== null)?.runtime?.state.sidecar();
+      if (s?.storageEnvelopeActive) cutoversCompleted++;
+      if (s !== undefined && s.raftEnvelopeCutoverIndex !== 0n) cutoversCompleted++;
+      trace(`encryption storage=${s?.storageEnvelopeCutoverIndex ?? 0n} raft=${s?.raftEnvelopeCutoverIndex ?? 0n} nonces=${nonces.count}`);
+    }
   } finally {
     for (const m of machines) m.stop(false);
     process.off('unhandledRejection', onRejection);
@@ -345,7 +400,8 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     nodeMs: base.elapsed() * n,
     events: base.eventsRun,
     snapshotsInstalled,
-    cutoversCompleted: 0,
+    cutoversCompleted,
+    nonces: nonces.count,
     ...(traceLines ? { trace: traceLines } : {}),
   };
 
@@ -359,6 +415,69 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
         return;
       }
     }
+  }
+
+  /** The operator: bootstrap, then the storage and raft cutovers, then rotations, on the leader, at random moments. */
+  function scheduleOperator(): void {
+    const next = (): void => {
+      if (!operatorOn) return;
+      world.setTimeout(() => {
+        setCurrentProcess(null);
+        nonces.scan(machines);
+        operator();
+        next();
+      }, 100 + Math.floor(random() * 400));
+    };
+    next();
+  }
+
+  function operator(): void {
+    if (operatorBusy) return;
+    const leader = machines.find((m) => m.state === 'up' && m.admin !== null && m.node?.raft.isLeader());
+    if (leader === undefined) return;
+    const admin = leader.admin!;
+    const s = leader.runtime!.state.sidecar();
+    const deadline = base.now() + 2000;
+    let what: string;
+    let call: () => Promise<unknown>;
+    if (s === undefined || s.active.storage === 0) {
+      what = 'bootstrap';
+      call = () => admin.bootstrap(undefined, deadline);
+    } else if (!s.storageEnvelopeActive) {
+      what = 'enable-storage-envelope';
+      call = () => admin.enableStorageEnvelope(deadline);
+    } else if (s.raftEnvelopeCutoverIndex === 0n) {
+      what = 'enable-raft-envelope';
+      call = () => admin.enableRaftEnvelope(deadline);
+    } else if (faults.rotations < 4 && random() < 0.3) {
+      const purpose = random() < 0.5 ? 'storage' : 'raft';
+      what = `rotate-dek ${purpose}`;
+      faults.rotations++;
+      call = () => admin.rotateDek(purpose, deadline);
+    } else {
+      return;
+    }
+    operatorBusy = true;
+    faults.adminOps++;
+    const proc = leader.proc;
+    setCurrentProcess(proc);
+    let p: Promise<unknown>;
+    try {
+      p = call();
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    void Promise.race([p.then(() => 'ok' as const), proc.died.then(() => 'DIED' as const)])
+      .then(
+        (r) => {
+          if (r === 'ok') faults.adminOpsOk++;
+          trace(`admin ${leader.id} ${what} -> ${r}`);
+        },
+        (e: unknown) => trace(`admin ${leader.id} ${what} -> ${(e as { code?: string })?.code ?? 'ERROR'}`),
+      )
+      .finally(() => {
+        operatorBusy = false;
+      });
   }
 
   function scheduleNemesis(): void {

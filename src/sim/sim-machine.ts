@@ -4,6 +4,8 @@
 // pending timer, every frame in flight to it) and applies the media's crash model; a restart
 // starts a new composition over the same media.
 
+import type { EncryptionAdmin } from '../encryption/admin-flows.js';
+import type { EncryptionRuntime } from '../encryption/runtime.js';
 import type { HaltError } from '../errors.js';
 import { ClusterNode } from '../node/cluster-node.js';
 import type { NodeConfig } from '../node/config.js';
@@ -69,6 +71,9 @@ export class SimMachine {
   /** The lowest index any of its processes HALTed at: no later process may apply it (or beyond). */
   haltedAt: bigint | null = null;
   halts = 0;
+  /** The encryption admin flows and runtime of the current process (runs with an encryption wing). */
+  admin: EncryptionAdmin | null = null;
+  runtime: EncryptionRuntime | null = null;
   /** Sees (and may alter: a corrupting nemesis) every Raft message delivered to the process. */
   inbound: ((from: string, msg: unknown) => void) | null = null;
   proc: Process = new Process('', 0);
@@ -90,7 +95,7 @@ export class SimMachine {
     private readonly random: () => number,
     private readonly events: MachineEvents,
     private readonly wal: WalOptions,
-    private readonly wing: (() => Promise<ProcessWing>) | null = null,
+    private readonly wing: ((m: SimMachine) => Promise<ProcessWing>) | null = null,
   ) {
     this.sched = taggedScheduler(null, base);
     this.mediaSched = {
@@ -120,7 +125,8 @@ export class SimMachine {
     const metrics = this.metrics(proc);
     sched.defer(() => {
       void (async () => {
-        const wing = this.wing ? await this.wing() : null;
+        const wing = this.wing ? await this.wing(this) : null;
+        if (!proc.alive) return;
         const node = await ClusterNode.start(
           this.cfg,
           silent,
@@ -181,6 +187,8 @@ export class SimMachine {
     this.fs.dropDisk(this.disk);
     this.node = null;
     this.handler = null;
+    this.admin = null;
+    this.runtime = null;
     this.state = 'down';
   }
 

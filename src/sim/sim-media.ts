@@ -4,6 +4,7 @@
 // `setWalFs(SimFs)`, installed by the runner for the length of a run.
 
 import { dirname } from 'node:path';
+import type { SidecarFs } from '../keys/sidecar-store.js';
 import type { NodeFiles, NodeMedia, NodeTransport } from '../node/node-media.js';
 import { memoryStaging } from '../node/snapshot-staging.js';
 import { loadCrc32c } from '../storage/crc32c.js';
@@ -70,3 +71,39 @@ export function simMedia(p: SimMediaParts): NodeMedia {
 }
 
 export { SimDiskError };
+
+/** The sidecar store's file system on a simulated disk (KM-7's tmp/fsync/rename/dir-fsync protocol runs unchanged). */
+export function simSidecarFs(disk: SimDisk): SidecarFs {
+  const enoent = (path: string): Error => Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
+  return {
+    stat: async (path) => {
+      if (disk.isDir(path)) return { isFile: () => false, isDirectory: () => true };
+      if (disk.exists(path)) return { isFile: () => true, isDirectory: () => false };
+      throw enoent(path);
+    },
+    readFile: async (path) => {
+      if (!disk.exists(path)) throw enoent(path);
+      return new TextDecoder().decode(await disk.readFile(path));
+    },
+    rm: async (path) => {
+      if (disk.exists(path)) await disk.unlink(path);
+    },
+    mkdirp: async (dir) => disk.mkdirp(dir),
+    createExclusive: async (path) => {
+      if (disk.exists(path)) throw Object.assign(new Error(`EEXIST: ${path}`), { code: 'EEXIST' });
+      const fd = await disk.open(path, { create: true });
+      let at = 0;
+      return {
+        writeFile: async (bytes) => {
+          const b = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes;
+          await disk.writev(fd, [b], at);
+          at += b.length;
+        },
+        sync: () => disk.fdatasync(fd),
+        close: () => disk.close(fd),
+      };
+    },
+    rename: (from, to) => disk.rename(from, to),
+    syncDir: (dir) => disk.fsyncDir(dir),
+  };
+}

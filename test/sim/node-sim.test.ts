@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { runNodeSim } from '../../src/sim/node-sim.js';
 import { runNodeSims } from '../../src/sim/node-sim-many.js';
-import type { DefectName } from '../../src/node/defect-switches.js';
+import type { DefectName } from '../../src/defect-switches.js';
 
 /** Seeds on which the simulator catches each re-introduced defect (found by `--defect NAME` sweeps). */
 const DEFECT_SEEDS: readonly (readonly [DefectName, number, RegExp])[] = [
