@@ -178,6 +178,13 @@ export class ClusterNode {
         term: () => raft.term,
         leader: () => raft.leader,
         transferInProgress: () => raft.transferee !== null,
+        appliedOwnTerm: () => {
+          try {
+            return logStore.term(Number(store.appliedIndex())) === raft.term;
+          } catch {
+            return true; // the applied index is outside the log (compacted): nothing to wait for
+          }
+        },
         proposeEntries: (data) => {
           const r = raft.propose(data);
           if (!r.ok) {

@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import type { HaltError } from '../errors.js';
 import { HistoryRecorder } from '../lincheck/history.js';
 import type { NodeConfig } from '../node/config.js';
-import { setCrashPointHook } from '../node/crash-points.js';
+import { CrashPoints, setCrashPointHook, sidecarWriteCrashPoint } from '../node/crash-points.js';
+import { WRITE_STEPS } from '../keys/sidecar-store.js';
 import type { Scheduler } from '../node/scheduler.js';
 import { type DefectName, setDefect } from '../defect-switches.js';
 import { mulberry32 } from '../prng.js';
@@ -103,7 +104,10 @@ const FREQUENT_POINTS = new Set([
   'state-sync:committed',
   'state-sync:synced',
 ]);
-const RARE_CRASH_POINT_P = 1 / 4;
+const RARE_CRASH_POINT_P = 1 / 20;
+/** Each run picks one named point to crash at often (over many seeds every point gets its turn). */
+const FOCUS_CRASH_P = 1 / 2;
+const ALL_POINTS: readonly string[] = [...Object.values(CrashPoints), ...WRITE_STEPS.flatMap((s) => [sidecarWriteCrashPoint(s, 'before'), sidecarWriteCrashPoint(s, 'after')])].sort();
 /** Share of runs in which one delivered entry is corrupted (a bit flip the frame checks missed). */
 const CORRUPTION_RUN_P = 0.2;
 
@@ -173,6 +177,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   /** Indexes of entries a fault corrupted (a HALT there is the correct outcome). */
   const corrupted = new Set<bigint>();
   const corruptionRun = random() < CORRUPTION_RUN_P;
+  const focusPoint = ALL_POINTS[Math.floor(random() * ALL_POINTS.length)]!;
   let corruptionArmed = false;
   let crashPointCrashes = 0;
   const fsys = new SimFs(disks);
@@ -259,6 +264,16 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
         },
         halted: (mm, e: HaltError) => {
           trace(`${mm.id} HALT ${e.code} at ${e.index}`);
+          if (opts.keepTrace && mm.node !== null && e.index !== undefined) {
+            const k = Number(e.index);
+            const ls = mm.node.logStore;
+            const lo = Math.max(ls.firstIndex(), k - 4);
+            for (const x of lo <= k ? ls.entries(lo, k + 1, Number.MAX_SAFE_INTEGER) : []) {
+              trace(`  ${mm.id} log ${x.index} term ${x.term} type ${x.type} ${Buffer.from(x.data.subarray(0, 24)).toString('hex')}`);
+            }
+            const sc = mm.runtime?.state.sidecar();
+            trace(`  ${mm.id} sidecar cutover=${sc?.raftEnvelopeCutoverIndex} applied=${sc?.raftAppliedIndex} cell=${mm.node.cutover.cutover()}`);
+          }
           halts.push({ node: mm.id, index: String(e.index), code: e.code });
           // A HALT is correct only at an entry a fault corrupted (it may have spread to other
           // logs through a leader that held it); the process is restarted once and must halt again.
@@ -303,7 +318,8 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     if (name === 'snapshot-install:installed') snapshotsInstalled++;
     pointHits.set(name, (pointHits.get(name) ?? 0) + 1);
     if (!crashesOn || crashPointCrashes >= MAX_CRASH_POINT_CRASHES) return;
-    if (random() >= (FREQUENT_POINTS.has(name) ? CRASH_POINT_P : RARE_CRASH_POINT_P)) return;
+    const pCrash = name === focusPoint ? FOCUS_CRASH_P : FREQUENT_POINTS.has(name) ? CRASH_POINT_P : RARE_CRASH_POINT_P;
+    if (random() >= pCrash) return;
     const m = machines.find((x) => x.proc === p);
     if (m === undefined) return;
     crashPointCrashes++;
@@ -350,14 +366,18 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     const cutoverDone = (): boolean => !encryption || machines.some((m) => (m.runtime?.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n) !== 0n);
     await drive(healEnd, () => clients.counters.okWrites > writesBefore + 2 && cutoverDone());
     if (available() && clients.counters.okWrites <= writesBefore + 2) violation(`no liveness: fewer than 3 writes succeeded within ${healMs} ms after healing`);
-    if (available() && !cutoverDone()) violation(`no liveness: the operator's cutovers did not complete within ${healMs} ms after healing`);
+    // (Bootstrap needs every member's capability answer: with a HALTed member it rightly cannot run.)
+    if (machines.every((m) => m.haltedAt === null) && !cutoverDone()) violation(`no liveness: the operator's cutovers did not complete within ${healMs} ms after healing`);
     clients.stop();
+    operatorOn = false;
     // Let the replicas catch up (bounded), then check.
     // (Up to the snapshot sender's 30 s chunk timeout: a stream to a peer that was unreachable
     // when it started waits that long before it is retried.)
     await drive(healEnd + (available() ? 32_000 : 500), () => clients.busy() === 0 && converged(machines));
-    // Quiet time: commits submitted before the applied index moved land, timers settle.
+    // Quiet time: commits submitted before the applied index moved land, timers settle (a
+    // registration proposed late may commit meanwhile: converge once more).
     await drive(base.elapsed() + 200);
+    await drive(base.elapsed() + 2000, () => converged(machines));
     const input: NodeCheckInput = { machines, history: history.history(), halts, available: available() };
     for (const v of runChecks(input)) violation(v);
     if (encryption) {
@@ -426,7 +446,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
         nonces.scan(machines);
         operator();
         next();
-      }, 100 + Math.floor(random() * 400));
+      }, 50 + Math.floor(random() * 150));
     };
     next();
   }
@@ -473,7 +493,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
           if (r === 'ok') faults.adminOpsOk++;
           trace(`admin ${leader.id} ${what} -> ${r}`);
         },
-        (e: unknown) => trace(`admin ${leader.id} ${what} -> ${(e as { code?: string })?.code ?? 'ERROR'}`),
+        (e: unknown) => trace(`admin ${leader.id} ${what} -> ${(e as { code?: string })?.code ?? 'ERROR'} ${(e as Error)?.message ?? ''}`),
       )
       .finally(() => {
         operatorBusy = false;
