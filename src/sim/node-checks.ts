@@ -35,7 +35,7 @@ export function linearizable(history: readonly HistoryOp[]): string[] {
 
 /** Every server that is not halted is up, has applied the same index, and holds the same `kv` table. */
 export function replicasConverge(machines: readonly SimMachine[]): string[] {
-  const live = machines.filter((m) => m.haltedAt === null);
+  const live = machines.filter((m) => m.haltedAt === null && m.refused === null);
   const down = live.filter((m) => m.state !== 'up');
   if (down.length > 0) return [`no convergence: ${down.map((m) => `${m.id} is ${m.state}`).join(', ')} after healing`];
   const out: string[] = [];

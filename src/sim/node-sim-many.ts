@@ -11,6 +11,9 @@ export interface NodeSimSummary {
   firstViolations: Record<string, string>;
   faults: FaultCounts;
   halts: number;
+  /** Start-up refusals the SPEC leaves to the operator (WR-10 after a crash before WR-6), with one example. */
+  refusals: number;
+  refusalExample?: string;
   snapshotsInstalled: number;
   cutoversCompleted: number;
   /** Distinct (DEK, nonce) pairs checked. */
@@ -58,6 +61,7 @@ export async function runNodeSims(seedStart: number, seeds: number, opts: ManyOp
       lmdbCommitsLost: 0,
     },
     halts: 0,
+    refusals: 0,
     snapshotsInstalled: 0,
     cutoversCompleted: 0,
     nonces: 0,
@@ -84,6 +88,8 @@ export async function runNodeSims(seedStart: number, seeds: number, opts: ManyOp
     }
     for (const k of Object.keys(s.faults) as (keyof FaultCounts)[]) s.faults[k] += r.faults[k];
     s.halts += r.halts.length;
+    s.refusals += r.refusals.length;
+    if (r.refusals.length > 0 && s.refusalExample === undefined) s.refusalExample = `seed ${seed}: ${r.refusals[0]}`;
     s.snapshotsInstalled += r.snapshotsInstalled;
     s.cutoversCompleted += r.cutoversCompleted;
     s.nonces += r.nonces;

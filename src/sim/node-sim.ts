@@ -77,6 +77,8 @@ export interface NodeSimResult {
   digest: string;
   faults: FaultCounts;
   halts: { node: string; index: string; code: string }[];
+  /** Start-up refusals the SPEC leaves to the operator (WR-10 after a crash before WR-6). */
+  refusals: string[];
   ops: { invoked: number; ok: number; indeterminate: number };
   /** Virtual ms simulated, and the same times the number of servers. */
   simulatedMs: number;
@@ -90,11 +92,14 @@ export interface NodeSimResult {
   trace?: string[];
 }
 
-const FAULT_MS = 3000;
+const FAULT_MS = 2500;
+/** Virtual ms after the heal in which crash points still fire while the operator's cutovers run. */
+const CUTOVER_PHASE_MS = 2500;
 const HEAL_MS = 6000;
 /** Chance that one crash-point hit crashes its process (power loss), while crashes are on. */
 const CRASH_POINT_P = 1 / 150;
 const MAX_CRASH_POINT_CRASHES = 3;
+const MAX_FOCUS_CRASHES = 2;
 /** Points every write passes (hit hundreds of times a run); the others are rare and crash more often. */
 const FREQUENT_POINTS = new Set([
   'log-persist:before',
@@ -107,6 +112,13 @@ const FREQUENT_POINTS = new Set([
 const RARE_CRASH_POINT_P = 1 / 20;
 /** Each run picks one named point to crash at often (over many seeds every point gets its turn). */
 const FOCUS_CRASH_P = 1 / 2;
+const ENCRYPTION_POINTS: readonly string[] = [
+  CrashPoints.AFTER_REGISTRY_COMMIT,
+  CrashPoints.AFTER_SIDECAR_WRITE,
+  CrashPoints.BEFORE_INSTALLER,
+  CrashPoints.AFTER_MARKER_COMMIT,
+  ...WRITE_STEPS.map((s) => sidecarWriteCrashPoint(s, 'after')),
+];
 const ALL_POINTS: readonly string[] = [...Object.values(CrashPoints), ...WRITE_STEPS.flatMap((s) => [sidecarWriteCrashPoint(s, 'before'), sidecarWriteCrashPoint(s, 'after')])].sort();
 /** Share of runs in which one delivered entry is corrupted (a bit flip the frame checks missed). */
 const CORRUPTION_RUN_P = 0.2;
@@ -151,6 +163,8 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     lmdbCommitsLost: 0,
   };
   const halts: NodeSimResult['halts'] = [];
+  /** Start-up refusals the SPEC leaves to the operator (see startFailed). */
+  const refusals: string[] = [];
   // The nemesis and clients run untagged (no process): their events clear the tag.
   const world = taggedScheduler(null, base);
   const netFaults: NetworkFaults = {
@@ -171,15 +185,21 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   /** Hits per crash point (what the run exercised). */
   const pointHits = new Map<string, number>();
   let crashesOn = true;
+  let nemesisOn = true;
   let operatorOn = true;
   let operatorBusy = false;
   let cutoversCompleted = 0;
   /** Indexes of entries a fault corrupted (a HALT there is the correct outcome). */
   const corrupted = new Set<bigint>();
+  const encryptionOn = opts.encryption ?? true;
   const corruptionRun = random() < CORRUPTION_RUN_P;
-  const focusPoint = ALL_POINTS[Math.floor(random() * ALL_POINTS.length)]!;
+  // Half the runs focus on a point of the encryption apply path (the cutovers' riskiest steps).
+  const focusFrom = encryptionOn && random() < 0.5 ? ENCRYPTION_POINTS : ALL_POINTS;
+  const focusPoint = focusFrom[Math.floor(random() * focusFrom.length)]!;
+  trace(`focus ${focusPoint}`);
   let corruptionArmed = false;
   let crashPointCrashes = 0;
+  let focusCrashes = 0;
   const fsys = new SimFs(disks);
   // A server's media run their completions on its current process's scheduler (tagged, and
   // killed with it); the machine is built after its media, so they reach it through `media`.
@@ -218,7 +238,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     maxBulkBytes: 1 << 20,
     requestTimeoutMs: 1500,
   });
-  const encryption = opts.encryption ?? true;
+  const encryption = encryptionOn;
   const aead = await loadAead('node');
   const seededBytes: RandomSource = (k) => {
     const b = new Uint8Array(k);
@@ -287,6 +307,15 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
         },
         startFailed: (mm, e) => {
           trace(`${mm.id} START FAILED ${(e as Error)?.message}`);
+          const code = (e as { code?: string })?.code;
+          if (code === 'LOCAL_EPOCH_ROLLBACK' && /no registry row/.test((e as Error)?.message ?? '')) {
+            // SPEC WR-10 as written: a node that applied a storage rotation and crashed before its
+            // WR-6 registration committed has no row for the active DEK and must be recovered by
+            // the operator (resync-sidecar / register-writer / replace). Reported, not a violation.
+            mm.refused = `${code}: ${(e as Error).message}`;
+            refusals.push(`${mm.id}: ${mm.refused}`);
+            return;
+          }
           violation(`${mm.id}: cannot start: ${(e as { code?: string })?.code ?? ''} ${(e as Error)?.message ?? String(e)}`);
         },
         up: (mm) => {
@@ -304,7 +333,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
 
   function restartLater(m: SimMachine, delay = 100 + Math.floor(random() * 1500)): void {
     world.setTimeout(() => {
-      if (m.state !== 'down') return;
+      if (m.state !== 'down' || m.refused !== null) return;
       faults.restarts++;
       trace(`${m.id} restart`);
       m.boot();
@@ -317,12 +346,16 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     if (!p.alive) throw new SimCrash(name); // leftover code of a dead process stops here too
     if (name === 'snapshot-install:installed') snapshotsInstalled++;
     pointHits.set(name, (pointHits.get(name) ?? 0) + 1);
-    if (!crashesOn || crashPointCrashes >= MAX_CRASH_POINT_CRASHES) return;
-    const pCrash = name === focusPoint ? FOCUS_CRASH_P : FREQUENT_POINTS.has(name) ? CRASH_POINT_P : RARE_CRASH_POINT_P;
+    if (!crashesOn) return;
+    // The focus point has its own budget: the others must not use up the run's crashes before it is reached.
+    const focus = name === focusPoint;
+    if (focus ? focusCrashes >= MAX_FOCUS_CRASHES : crashPointCrashes >= MAX_CRASH_POINT_CRASHES) return;
+    const pCrash = focus ? FOCUS_CRASH_P : FREQUENT_POINTS.has(name) ? CRASH_POINT_P : RARE_CRASH_POINT_P;
     if (random() >= pCrash) return;
+    if (focus) focusCrashes++;
+    else crashPointCrashes++;
     const m = machines.find((x) => x.proc === p);
     if (m === undefined) return;
-    crashPointCrashes++;
     faults.crashPointCrashes++;
     const power = random() < 0.5;
     if (power) faults.powerLosses++;
@@ -351,23 +384,34 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     scheduleNemesis();
     if (encryption) scheduleOperator();
     await drive(faultMs);
-    // Heal: no more faults; every server up again.
-    crashesOn = false;
+    // The network heals and the random kills stop; every server comes up again.
+    nemesisOn = false;
     net.heal();
     net.faults = { drop: 0, duplicate: 0, minDelayMs: 1, maxDelayMs: 3, reorder: 0 };
     trace('heal');
-    for (const m of machines) if (m.state === 'down' && m.halts < 2) m.boot();
+    const bootDown = (): void => {
+      for (const m of machines) if (m.state === 'down' && m.halts < 2 && m.refused === null) m.boot();
+    };
+    bootDown();
+    const cutoverDone = (): boolean => !encryption || machines.some((m) => (m.runtime?.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n) !== 0n);
+    if (encryption) {
+      // Cutovers under crashes: the operator (who needs every member to answer) mostly gets its
+      // enables through here, while crash points still fire (crashed servers restart).
+      await drive(base.elapsed() + CUTOVER_PHASE_MS, cutoverDone);
+    }
+    crashesOn = false;
+    trace('crashes off');
+    bootDown();
     // With a majority halted (a corrupted entry that spread), failing closed is the correct outcome.
-    const available = (): boolean => machines.filter((m) => m.haltedAt === null).length > n / 2;
+    const available = (): boolean => machines.filter((m) => m.haltedAt === null && m.refused === null).length > n / 2;
     const writesBefore = clients.counters.okWrites;
     const healEnd = base.elapsed() + healMs;
-    // Liveness: clients keep going until a write succeeds after the heal.
-    // With the encryption wing the operator also finishes both cutovers after the heal.
-    const cutoverDone = (): boolean => !encryption || machines.some((m) => (m.runtime?.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n) !== 0n);
+    // Liveness: clients keep going until a write succeeds after the heal; with the encryption
+    // wing the operator also finishes both cutovers.
     await drive(healEnd, () => clients.counters.okWrites > writesBefore + 2 && cutoverDone());
     if (available() && clients.counters.okWrites <= writesBefore + 2) violation(`no liveness: fewer than 3 writes succeeded within ${healMs} ms after healing`);
     // (Bootstrap needs every member's capability answer: with a HALTed member it rightly cannot run.)
-    if (machines.every((m) => m.haltedAt === null) && !cutoverDone()) violation(`no liveness: the operator's cutovers did not complete within ${healMs} ms after healing`);
+    if (machines.every((m) => m.haltedAt === null && m.refused === null) && !cutoverDone()) violation(`no liveness: the operator's cutovers did not complete within ${healMs} ms after healing`);
     clients.stop();
     operatorOn = false;
     // Let the replicas catch up (bounded), then check.
@@ -415,6 +459,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     digest: hash.digest('hex'),
     faults,
     halts,
+    refusals,
     ops: { invoked: clients.counters.invoked, ok: clients.counters.ok, indeterminate: clients.counters.indeterminate },
     simulatedMs: base.elapsed(),
     nodeMs: base.elapsed() * n,
@@ -502,9 +547,9 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
 
   function scheduleNemesis(): void {
     const next = (): void => {
-      if (!crashesOn) return;
+      if (!nemesisOn) return;
       world.setTimeout(() => {
-        if (!crashesOn) return;
+        if (!nemesisOn) return;
         nemesis();
         next();
       }, 150 + Math.floor(random() * 600));
@@ -570,7 +615,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
 
 /** Every live server applied the same index as the leader's commit. */
 function converged(machines: readonly SimMachine[]): boolean {
-  const up = machines.filter((m) => m.haltedAt === null);
+  const up = machines.filter((m) => m.haltedAt === null && m.refused === null);
   if (up.some((m) => m.state !== 'up')) return false;
   const applied = up.map((m) => m.node!.store.appliedIndex());
   const commits = up.map((m) => BigInt(m.node!.raft.log.committed));

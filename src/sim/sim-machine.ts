@@ -71,6 +71,11 @@ export class SimMachine {
   /** The lowest index any of its processes HALTed at: no later process may apply it (or beyond). */
   haltedAt: bigint | null = null;
   halts = 0;
+  /**
+   * The machine's start was refused for a reason the SPEC assigns to the operator (it stays down
+   * until the runbook's recovery): excluded from convergence and liveness like a HALTed one.
+   */
+  refused: string | null = null;
   /** The encryption admin flows and runtime of the current process (runs with an encryption wing). */
   admin: EncryptionAdmin | null = null;
   runtime: EncryptionRuntime | null = null;
