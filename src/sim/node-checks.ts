@@ -41,10 +41,10 @@ export function replicasConverge(machines: readonly SimMachine[]): string[] {
   const out: string[] = [];
   const ref = live[0];
   if (ref === undefined) return out;
-  const refApplied = ref.node!.store.appliedIndex();
+  const refApplied = ref.node!.store.durableAppliedIndex();
   const refKv = kvTable(ref);
   for (const m of live.slice(1)) {
-    const a = m.node!.store.appliedIndex();
+    const a = m.node!.store.durableAppliedIndex();
     if (a !== refApplied) {
       out.push(`no convergence: ${ref.id} applied ${refApplied}, ${m.id} applied ${a}`);
       continue;

@@ -420,8 +420,10 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     await drive(healEnd + (available() ? 32_000 : 500), () => clients.busy() === 0 && converged(machines));
     // Quiet time: commits submitted before the applied index moved land, timers settle (a
     // registration proposed late may commit meanwhile: converge once more).
+    trace('quiet');
     await drive(base.elapsed() + 200);
     await drive(base.elapsed() + 2000, () => converged(machines));
+    trace(`checks ${machines.map((m) => `${m.id}:${m.state}:${m.node?.store.appliedIndex()}/${m.node?.store.durableAppliedIndex()} pending=${m.lmdb.pendingCommits}`).join(' ')}`);
     const input: NodeCheckInput = { machines, history: history.history(), halts, available: available() };
     for (const v of runChecks(input)) violation(v);
     if (encryption) {
@@ -617,6 +619,8 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
 function converged(machines: readonly SimMachine[]): boolean {
   const up = machines.filter((m) => m.haltedAt === null && m.refused === null);
   if (up.some((m) => m.state !== 'up')) return false;
+  // Applied and committed to the state store (a batch still on its way to LMDB is not visible to readers yet).
+  if (up.some((m) => m.node!.store.appliedIndex() !== m.node!.store.durableAppliedIndex())) return false;
   const applied = up.map((m) => m.node!.store.appliedIndex());
   const commits = up.map((m) => BigInt(m.node!.raft.log.committed));
   return applied.every((a) => a === applied[0]) && commits.every((c) => c === applied[0]);

@@ -89,6 +89,7 @@ export class SimLmdb {
     this.live = cloneAll(this.durable);
     this.flushing = null;
     this.generation++;
+    this.pendingCommits = 0;
   }
 
   /**
@@ -98,6 +99,7 @@ export class SimLmdb {
   exitProcess(): void {
     this.flushing = null;
     this.generation++;
+    this.pendingCommits = 0;
   }
 
   /** Opens the environment (after a crash: over what survived). */
@@ -141,6 +143,9 @@ export class SimLmdb {
     applyOps(this.live, ops);
     this.unflushed.push(ops);
   }
+
+  /** Commits queued on the write thread and not yet run (diagnostics). */
+  pendingCommits = 0;
 
   /** Last virtual time a delayed commit is due (the write thread commits in order). */
   private commitTail = 0;
@@ -267,7 +272,10 @@ class SimRoot {
 
   private later<T>(fn: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      const gen = this.store.gen();
+      if (gen === this.gen) this.store.pendingCommits++;
       const run = (): void => {
+        if (gen === this.store.gen()) this.store.pendingCommits--;
         try {
           this.check();
           resolve(fn());
