@@ -51,6 +51,7 @@ export async function runNodeSims(seedStart: number, seeds: number, opts: ManyOp
       entriesCorrupted: 0,
       adminOps: 0,
       adminOpsOk: 0,
+      stuckBarrierRestarts: 0,
       rotations: 0,
       framesDropped: 0,
       framesDuplicated: 0,

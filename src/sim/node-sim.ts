@@ -60,6 +60,8 @@ export interface FaultCounts {
   entriesCorrupted: number;
   adminOps: number;
   adminOpsOk: number;
+  /** RO-9 runbook restarts of a leader whose barrier stayed up after a failed marker proposal. */
+  stuckBarrierRestarts: number;
   rotations: number;
   framesDropped: number;
   framesDuplicated: number;
@@ -95,7 +97,8 @@ export interface NodeSimResult {
 const FAULT_MS = 2500;
 /** Virtual ms after the heal in which crash points still fire while the operator's cutovers run. */
 const CUTOVER_PHASE_MS = 2500;
-const HEAL_MS = 6000;
+/** Liveness bound after the heal: above the registrar's 5 s attempt timeout (a registration forwarded to a leader that died waits it out). */
+const HEAL_MS = 12_000;
 /** Chance that one crash-point hit crashes its process (power loss), while crashes are on. */
 const CRASH_POINT_P = 1 / 150;
 const MAX_CRASH_POINT_CRASHES = 3;
@@ -109,7 +112,7 @@ const FREQUENT_POINTS = new Set([
   'state-sync:committed',
   'state-sync:synced',
 ]);
-const RARE_CRASH_POINT_P = 1 / 20;
+const RARE_CRASH_POINT_P = 1 / 8;
 /** Each run picks one named point to crash at often (over many seeds every point gets its turn). */
 const FOCUS_CRASH_P = 1 / 2;
 const ENCRYPTION_POINTS: readonly string[] = [
@@ -153,6 +156,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     entriesCorrupted: 0,
     adminOps: 0,
     adminOpsOk: 0,
+    stuckBarrierRestarts: 0,
     rotations: 0,
     framesDropped: 0,
     framesDuplicated: 0,
@@ -254,9 +258,10 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
           kek,
           random: seededBytes,
           sched: () => m.sched,
-          onAdmin: (admin, rt) => {
+          onAdmin: (admin, rt, barrier) => {
             m.admin = admin;
             m.runtime = rt;
+            m.barrier = barrier;
           },
         })
     : null;
@@ -499,6 +504,21 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   }
 
   function operator(): void {
+    // RO-9's runbook: a barrier left up after a failed marker proposal refuses user writes until
+    // the process restarts; the operator restarts a node whose barrier stayed up for 1.5 s.
+    for (const m of machines) {
+      if (m.state !== 'up' || m.barrier === null || !m.barrier.active()) {
+        if (m.state === 'up') m.barrierUpSince = null;
+        continue;
+      }
+      m.barrierUpSince ??= base.elapsed();
+      if (base.elapsed() - m.barrierUpSince > 1500) {
+        faults.stuckBarrierRestarts++;
+        trace(`${m.id} barrier stuck since ${m.barrierUpSince}: operator restarts it (RO-9)`);
+        m.stop(false);
+        restartLater(m, 50);
+      }
+    }
     if (operatorBusy) return;
     const leader = machines.find((m) => m.state === 'up' && m.admin !== null && m.node?.raft.isLeader());
     if (leader === undefined) return;

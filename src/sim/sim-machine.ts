@@ -5,6 +5,7 @@
 // starts a new composition over the same media.
 
 import type { EncryptionAdmin } from '../encryption/admin-flows.js';
+import type { CutoverBarrier } from '../encryption/cutover-barrier.js';
 import type { EncryptionRuntime } from '../encryption/runtime.js';
 import type { HaltError } from '../errors.js';
 import { ClusterNode } from '../node/cluster-node.js';
@@ -79,6 +80,9 @@ export class SimMachine {
   /** The encryption admin flows and runtime of the current process (runs with an encryption wing). */
   admin: EncryptionAdmin | null = null;
   runtime: EncryptionRuntime | null = null;
+  barrier: CutoverBarrier | null = null;
+  /** Virtual time since which this process's barrier has been up (null: down or not up). */
+  barrierUpSince: number | null = null;
   /** Sees (and may alter: a corrupting nemesis) every Raft message delivered to the process. */
   inbound: ((from: string, msg: unknown) => void) | null = null;
   proc: Process = new Process('', 0);
@@ -194,6 +198,8 @@ export class SimMachine {
     this.handler = null;
     this.admin = null;
     this.runtime = null;
+    this.barrier = null;
+    this.barrierUpSince = null;
     this.state = 'down';
   }
 

@@ -6,6 +6,7 @@
 import { NonceFactory } from '../crypto/envelope/nonce.js';
 import { PROCESS_SCOPE_ACCESS } from '../crypto/envelope/nonce-internal.js';
 import type { EncryptionAdmin } from '../encryption/admin-flows.js';
+import type { CutoverBarrier } from '../encryption/cutover-barrier.js';
 import { wireEncryptionWing } from '../encryption/node-wing.js';
 import { createEncryptionRuntime, type EncryptionRuntime } from '../encryption/runtime.js';
 import type { RandomSource } from '../keys/dek-wrap.js';
@@ -26,7 +27,7 @@ export interface SimWingParts {
   random: RandomSource;
   sched: () => Scheduler;
   /** The process's admin flows once its node is up (the operator calls them). */
-  onAdmin(admin: EncryptionAdmin, runtime: EncryptionRuntime): void;
+  onAdmin(admin: EncryptionAdmin, runtime: EncryptionRuntime, barrier: CutoverBarrier): void;
 }
 
 export async function buildSimWing(p: SimWingParts): Promise<ProcessWing> {
@@ -75,7 +76,7 @@ export async function buildSimWing(p: SimWingParts): Promise<ProcessWing> {
         sched,
         random: p.random,
       });
-      p.onAdmin(wing.admin, runtime);
+      p.onAdmin(wing.admin, runtime, wing.barrier);
     },
   };
 }
