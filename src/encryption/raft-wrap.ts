@@ -6,9 +6,11 @@
 // 'registration' path, used only by `ClusterNode.submitAdmin`, which the registrars call).
 
 import type { Aead } from '../crypto/aead.js';
-import { ENVELOPE_HEADER_SIZE, writeEnvelopeHeader } from '../crypto/envelope/framing.js';
+import { D_AAD, D_AAD_LEN, D_DATA, D_DATA_LEN, D_NONCE, D_OUT, DESC_FIELDS, NONCE_SIZE, type PackedBatch } from '../crypto/aead.js';
+import { bytesArg } from '../crypto/bytes.js';
+import { ENV_NONCE_OFFSET, ENVELOPE_HEADER_SIZE, ENVELOPE_OVERHEAD, writeEnvelopeKeyId, writeU32 } from '../crypto/envelope/framing.js';
 import type { NonceFactory } from '../crypto/envelope/nonce.js';
-import { buildRaftAad, wrapRaftBatch } from '../crypto/envelope/raft.js';
+import { RAFT_AAD_PURPOSE, RAFT_AAD_SIZE, wrapRaftBatch } from '../crypto/envelope/raft.js';
 import type { Keystore } from '../crypto/keystore.js';
 import { ProposalError, SealkvError } from '../errors.js';
 import type { WrapFn, WrapPath } from '../node/proposer.js';
@@ -17,7 +19,8 @@ import type { WrapFn, WrapPath } from '../node/proposer.js';
 const RAFT_ENVELOPE_VERSION = 0x01;
 
 export interface RaftSealer {
-  seal(keyId: number, items: readonly { nonce: Uint8Array; aad: Uint8Array; data: Uint8Array }[]): Promise<Uint8Array[]>;
+  /** Seals a packed batch into its output (the crypto pool: inline or in a worker). */
+  sealPacked(keyId: number, batch: PackedBatch): Promise<void>;
 }
 
 export interface RaftWrapDeps {
@@ -42,22 +45,67 @@ export function buildRaftWrap(deps: RaftWrapDeps, dekId: number): WrapFn {
     }
     if (payloads.length === 0) return [];
     try {
-      const nonces = payloads.map(() => deps.nonces.next());
-      if (deps.sealer === null) return wrapRaftBatch(deps.aead, deps.keystore, dekId, payloads.map((payload, i) => ({ nonce: nonces[i]!, payload })));
-      const aad = buildRaftAad(RAFT_ENVELOPE_VERSION, dekId);
-      const sealed = await deps.sealer.seal(
-        dekId,
-        payloads.map((data, i) => ({ nonce: nonces[i]!, aad, data })),
-      );
-      return sealed.map((s, i) => {
-        const out = new Uint8Array(ENVELOPE_HEADER_SIZE + s.length);
-        writeEnvelopeHeader(out, 0, dekId, nonces[i]!);
-        out.set(s, ENVELOPE_HEADER_SIZE);
-        return out;
-      });
+      if (deps.sealer === null) {
+        const nonces = payloads.map(() => deps.nonces.next());
+        return wrapRaftBatch(deps.aead, deps.keystore, dekId, payloads.map((payload, i) => ({ nonce: nonces[i]!, payload })));
+      }
+      return await sealPackedBatch(deps, dekId, payloads);
     } catch (e) {
       if (e instanceof SealkvError) throw e;
       throw new ProposalError('UNAVAILABLE', `raft wrap failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     }
   };
+}
+
+/**
+ * The pool path: payloads packed once (nonce ‖ AAD ‖ payload per item) and sealed straight into
+ * one buffer of envelopes, each a view (PF-2). Nonces are reserved for the whole batch in one
+ * atomic step (KM-9). The packed input holds cleartext and is wiped before returning.
+ */
+async function sealPackedBatch(deps: RaftWrapDeps, dekId: number, payloadsIn: Uint8Array[]): Promise<Uint8Array[]> {
+  const n = payloadsIn.length;
+  const payloads = new Array<Uint8Array>(n);
+  let inLen = n * NONCE_SIZE;
+  let outLen = 0;
+  for (let i = 0; i < n; i++) {
+    const p = bytesArg(payloadsIn[i], 'raft payload', i);
+    payloads[i] = p;
+    inLen += RAFT_AAD_SIZE + p.length;
+    outLen += ENVELOPE_OVERHEAD + p.length;
+  }
+  const input = new Uint8Array(inLen);
+  const out = new Uint8Array(outLen);
+  const desc = new Uint32Array(n * DESC_FIELDS);
+  const envelopes = new Array<Uint8Array>(n);
+  deps.nonces.nextBatchInto(n, input, 0);
+  let inOff = n * NONCE_SIZE;
+  let outOff = 0;
+  for (let i = 0, d = 0; i < n; i++, d += DESC_FIELDS) {
+    const p = payloads[i]!;
+    const nonceAt = i * NONCE_SIZE;
+    desc[d + D_NONCE] = nonceAt;
+    desc[d + D_AAD] = inOff;
+    desc[d + D_AAD_LEN] = RAFT_AAD_SIZE;
+    // RE-2 AAD: 0x52 ‖ version ‖ key_id.
+    input[inOff] = RAFT_AAD_PURPOSE;
+    input[inOff + 1] = RAFT_ENVELOPE_VERSION;
+    writeU32(input, inOff + 2, dekId);
+    inOff += RAFT_AAD_SIZE;
+    desc[d + D_DATA] = inOff;
+    desc[d + D_DATA_LEN] = p.length;
+    input.set(p, inOff);
+    inOff += p.length;
+    writeEnvelopeKeyId(out, outOff, dekId);
+    for (let k = 0; k < NONCE_SIZE; k++) out[outOff + ENV_NONCE_OFFSET + k] = input[nonceAt + k]!;
+    desc[d + D_OUT] = outOff + ENVELOPE_HEADER_SIZE;
+    const len = ENVELOPE_OVERHEAD + p.length;
+    envelopes[i] = out.subarray(outOff, outOff + len);
+    outOff += len;
+  }
+  try {
+    await deps.sealer!.sealPacked(dekId, { count: n, input, desc, output: out });
+  } finally {
+    input.fill(0);
+  }
+  return envelopes;
 }

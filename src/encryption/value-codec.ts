@@ -8,7 +8,7 @@
 // its typed error; the caller never sees the raw envelope.
 
 import type { Aead } from '../crypto/aead.js';
-import { ENV_NONCE_OFFSET, ENVELOPE_HEADER_SIZE, ENVELOPE_OVERHEAD, parseEnvelope, writeEnvelopeHeader } from '../crypto/envelope/framing.js';
+import { ENV_NONCE_OFFSET, ENVELOPE_OVERHEAD, parseEnvelope, writeEnvelopeKeyId } from '../crypto/envelope/framing.js';
 import { buildStorageAad, openValue, sealValue } from '../crypto/envelope/storage.js';
 import { STATE_CLEARTEXT, STATE_ENCRYPTED, VALUE_HEADER_SIZE, decodeValueHeader, encodeValueHeader } from '../crypto/envelope/value-header.js';
 import type { NonceFactory } from '../crypto/envelope/nonce.js';
@@ -16,7 +16,9 @@ import type { Keystore } from '../crypto/keystore.js';
 import { CryptoError, SealkvError } from '../errors.js';
 import { type DecodedRecord, joinRecord, type LogicalHeader, type ValueCodec, type ValueHeader } from '../node/fsm/value-codec.js';
 import type { CryptoPool } from '../pool/index.js';
+import { RecordSlab } from './record-slab.js';
 import type { EncryptionStateCell } from './state-cell.js';
+import { StorageSealBatch } from './storage-seal-batch.js';
 
 /** Counts of sealed writes per DEK and decrypt failures per reason (metrics read them). */
 export class CodecCounters {
@@ -24,18 +26,15 @@ export class CodecCounters {
   readonly decryptFailures = new Map<string, number>();
 }
 
-/** A record of the current apply batch whose body `finishBatch` seals. */
-interface PendingSeal {
-  record: Uint8Array;
-  keyId: number;
-  key: Uint8Array;
-  value: Uint8Array;
-}
-
 export class SealingValueCodec implements ValueCodec {
   readonly counters = new CodecCounters();
-  /** Records of the current apply batch not sealed yet, by identity (read-your-writes in the batch). */
-  private readonly pending = new Map<Uint8Array, PendingSeal>();
+  /** Records staged but not sealed yet, by identity → their batch and item (read-your-writes). */
+  private readonly pending = new Map<Uint8Array, { batch: StorageSealBatch; item: number }>();
+  /** The current apply batch's seals, per storage DEK (almost always one). */
+  private batches = new Map<number, StorageSealBatch>();
+  private readonly records = new RecordSlab();
+  /** Wiped batches kept for reuse (their buffers are the costly part). */
+  private readonly spare: StorageSealBatch[] = [];
   /** Records opened in the pool by `preopen`, by identity; the entry dies with the read's record. */
   private readonly preopened = new WeakMap<Uint8Array, Uint8Array>();
   /** Reads worth the pool: a value body at least this large, or at least `preopenMinBatch` sealed records. */
@@ -43,8 +42,9 @@ export class SealingValueCodec implements ValueCodec {
   static readonly preopenMinBatch = 8;
 
   /**
-   * With `pool`, writes inside apply are sealed per apply batch in one pool round trip
-   * (`encodeRecord` + `finishBatch`); without it every write is sealed inline.
+   * With `pool`, writes inside apply are collected per apply batch in packed form and sealed in
+   * one pool call per storage DEK (`encodeRecord` + `finishBatch`; inline or in a worker by the
+   * pool's policy); without it every write is sealed inline, one cipher call each.
    */
   constructor(
     private readonly aead: Aead,
@@ -64,35 +64,42 @@ export class SealingValueCodec implements ValueCodec {
       return joinRecord(h, body);
     }
     const keyId = this.activeKeyId();
-    const record = new Uint8Array(VALUE_HEADER_SIZE + ENVELOPE_OVERHEAD + value.length);
+    let batch = this.batches.get(keyId);
+    if (batch === undefined) {
+      batch = this.spare.pop() ?? new StorageSealBatch(keyId);
+      batch.reset(keyId);
+      this.batches.set(keyId, batch);
+    }
+    const record = this.records.alloc(VALUE_HEADER_SIZE + ENVELOPE_OVERHEAD + value.length);
     encodeValueHeader({ tombstone: false, state: STATE_ENCRYPTED, expireAt: header.expireAt }, record, 0);
-    writeEnvelopeHeader(record, VALUE_HEADER_SIZE, keyId, this.nonces.next());
-    this.pending.set(record, { record, keyId, key: key.slice(), value: value.slice() });
+    writeEnvelopeKeyId(record, VALUE_HEADER_SIZE, keyId);
+    this.nonces.nextInto(record, VALUE_HEADER_SIZE + ENV_NONCE_OFFSET);
+    this.pending.set(record, { batch, item: batch.add(record, key, value) });
     this.counters.writesPerDek.set(keyId, (this.counters.writesPerDek.get(keyId) ?? 0) + 1);
     return record;
   }
 
-  /** Seals every pending record of the batch: one pool call per storage DEK (almost always one). */
+  /**
+   * Seals every staged record of the batch: one pool call per storage DEK (almost always one).
+   * A failure leaves the records unsealed and rejects; the pipeline then HALTs without
+   * committing any of them (SE-6). The cleartext copies are wiped either way.
+   */
   async finishBatch(): Promise<void> {
-    if (this.pending.size === 0 || this.pool === null) return;
-    const byKey = new Map<number, PendingSeal[]>();
-    for (const p of this.pending.values()) {
-      const g = byKey.get(p.keyId);
-      if (g === undefined) byKey.set(p.keyId, [p]);
-      else g.push(p);
-    }
-    this.pending.clear();
-    for (const [keyId, group] of byKey) {
-      const items = group.map((p) => {
-        const off = VALUE_HEADER_SIZE;
-        return {
-          nonce: p.record.slice(off + ENV_NONCE_OFFSET, off + ENVELOPE_HEADER_SIZE),
-          aad: buildStorageAad(keyId, p.record.subarray(0, VALUE_HEADER_SIZE), p.key),
-          data: p.value,
-        };
-      });
-      const sealed = await this.pool.seal(keyId, items);
-      for (let i = 0; i < group.length; i++) group[i]!.record.set(sealed[i]!, VALUE_HEADER_SIZE + ENVELOPE_HEADER_SIZE);
+    if (this.batches.size === 0 || this.pool === null) return;
+    const batches = [...this.batches.values()];
+    this.batches = new Map();
+    try {
+      for (const b of batches) {
+        await this.pool.sealPacked(b.keyId, b.packed());
+        b.deliver();
+      }
+    } finally {
+      for (const b of batches) {
+        b.wipe();
+        for (const r of b.staged()) this.pending.delete(r);
+        b.reset(0);
+        if (this.spare.length < 4) this.spare.push(b);
+      }
     }
   }
 
@@ -167,7 +174,7 @@ export class SealingValueCodec implements ValueCodec {
 
   decodeFromStore(key: Uint8Array, record: Uint8Array): DecodedRecord {
     const p = this.pending.get(record);
-    if (p !== undefined) return { header: decodeValueHeader(record), value: p.value.slice() };
+    if (p !== undefined) return { header: decodeValueHeader(record), value: p.batch.plaintext(p.item) };
     const o = this.preopened.get(record);
     if (o !== undefined) {
       this.preopened.delete(record);

@@ -4,6 +4,8 @@
 // (its layer is dropped), and the whole batch reaches LMDB in one transaction together with the
 // applied index (DESIGN.md §2 step 4).
 
+import { latin1 } from '../util/latin1.js';
+
 export interface KvTxn {
   get(key: Uint8Array): Uint8Array | undefined;
   put(key: Uint8Array, value: Uint8Array): void;
@@ -26,7 +28,7 @@ export interface CommittedReader {
 
 // Keys are raw bytes; latin1 maps every byte to one UTF-16 unit, so the string key is 1:1.
 function mapKey(table: TableName, key: Uint8Array): string {
-  return table + Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+  return table + latin1(key);
 }
 
 export class WriteOverlay {

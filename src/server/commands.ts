@@ -16,6 +16,7 @@ import type { KvReadView } from '../node/fsm/kv-store.js';
 import { decodeScanCursor, encodeScanCursor } from '../node/fsm/scan-cursor.js';
 import { SealkvError } from '../errors.js';
 import { array, bulk, error, errorReply, int, map, NIL, OK, type Reply, type RespVersion, simple, verbatim } from './resp-codec.js';
+import { latin1 } from '../util/latin1.js';
 
 // ---- public types ----
 
@@ -107,9 +108,6 @@ function unknownSubcommand(sub: Uint8Array, cmd: string): string {
 
 // ---- helpers ----
 
-function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
-}
 function lower(b: Uint8Array): string {
   return latin1(b).toLowerCase();
 }

@@ -36,6 +36,7 @@ import {
   toQueued,
   TransactionState,
 } from './transaction.js';
+import { latin1 } from '../util/latin1.js';
 
 const QUEUED = simple('QUEUED');
 
@@ -143,7 +144,7 @@ export class RespHandler implements CommandHandler {
     const records = new Map<string, Uint8Array | undefined>();
     const items: { key: Uint8Array; record: Uint8Array }[] = [];
     for (const key of keys) {
-      const id = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+      const id = latin1(key);
       if (records.has(id)) continue;
       const record = view.get(key);
       records.set(id, record);
@@ -152,7 +153,7 @@ export class RespHandler implements CommandHandler {
     await codec.preopen(items);
     return {
       get: (key) => {
-        const id = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+        const id = latin1(key);
         return records.has(id) ? records.get(id) : view.get(key);
       },
       range: (after) => view.range(after),

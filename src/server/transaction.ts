@@ -11,6 +11,7 @@ import type { ExecCommand, KvCommand, ReadCommand, TxCommand, WatchedKey } from 
 import type { FsmResponse } from '../node/fsm/fsm-types.js';
 import type { Classified, ReadQuery } from './commands.js';
 import { array, error, type Reply } from './resp-codec.js';
+import { latin1 } from '../util/latin1.js';
 
 export const ERR_EXEC_WITHOUT_MULTI = 'ERR EXEC without MULTI';
 export const ERR_DISCARD_WITHOUT_MULTI = 'ERR DISCARD without MULTI';
@@ -31,7 +32,7 @@ export interface PendingWatch {
 }
 
 function id(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+  return latin1(key);
 }
 
 export class TransactionState {

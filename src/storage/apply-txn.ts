@@ -31,6 +31,7 @@ import {
   encodeRegistryValue,
   registryKey,
 } from './registry-store.js';
+import { latin1 } from '../util/latin1.js';
 
 /** A buffered write of the node's apply overlay (structurally node/write-overlay's BufferedWrite). */
 
@@ -59,7 +60,7 @@ const MOD = 2;
 type Table = typeof KV | typeof REG | typeof MOD;
 
 function mapKey(table: Table, key: Uint8Array): string {
-  return String.fromCharCode(table) + Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+  return String.fromCharCode(table) + latin1(key);
 }
 
 export class ApplyStore {

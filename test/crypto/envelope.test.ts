@@ -152,6 +152,17 @@ describe('RE-1..RE-7 raft envelope', () => {
     expect(f.writeCount).toBe(6n);
   });
 
+  it('RE-4: a batch of nonces carries the write_count across the 2^32 boundary (u64 big-endian, no skipped or repeated count)', () => {
+    const f = testNonceFactory(0x1234, 7, { seed: 0xffff_fffdn });
+    const batch = new Uint8Array(48);
+    expect(f.nextBatchInto(4, batch)).toBe(0xffff_fffen);
+    expect(toHex(batch)).toBe('1234000700000000fffffffe' + '1234000700000000ffffffff' + '123400070000000100000000' + '123400070000000100000001');
+    const hiCarry = testNonceFactory(0x1234, 7, { seed: 0x0000_00ff_ffff_ffffn });
+    const b2 = new Uint8Array(24);
+    hiCarry.nextBatchInto(2, b2);
+    expect(toHex(b2)).toBe('123400070000010000000000' + '123400070000010000000001');
+  });
+
   it('RE-5 preconditions run in order: NIL_KEYSTORE, BAD_NONCE_SIZE, RESERVED_KEY_ID, UNKNOWN_KEY_ID', () => {
     const ks = keystore();
     const bad = new Uint8Array(8);

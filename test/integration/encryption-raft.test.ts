@@ -166,7 +166,7 @@ describe('raft envelope on a 3-node cluster', () => {
     for (const id of c.ids()) expect(readSidecar(c.node(id).dataDir).raftEnvelopeCutoverIndex, id).toBe(0n);
   }, 120_000);
 
-  it('AS-12/RO-16/WI-1: the leader killed at after-marker-commit (before barrier step 5): a follower takes over and wraps its first proposals, the killed node rejoins with the wrap from its sidecar, a retry answers already-active', async () => {
+  it('AS-12/RO-8/RO-16/WI-1: the leader killed at after-marker-commit (before barrier step 5): a follower takes over and wraps its first proposals, the killed node rejoins with the wrap from its sidecar, a retry answers already-active', async () => {
     const c = await encryptedCluster('enc-raft-as12');
     const L = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
     expect((await c.adminOnLeader('POST', '/v1/encryption/bootstrap', {})).status).toBe(200);

@@ -22,13 +22,18 @@ export const ENV_NONCE_OFFSET = 6;
 
 /** Writes version, flag 0x00, key_id and nonce at `off` (18 bytes). */
 export function writeEnvelopeHeader(out: Uint8Array, off: number, keyId: number, nonce: Uint8Array): void {
+  writeEnvelopeKeyId(out, off, keyId);
+  out.set(nonce, off + ENV_NONCE_OFFSET);
+}
+
+/** Writes version, flag 0x00 and key_id at `off`; the caller writes the nonce at ENV_NONCE_OFFSET. */
+export function writeEnvelopeKeyId(out: Uint8Array, off: number, keyId: number): void {
   out[off] = ENVELOPE_VERSION;
   out[off + 1] = ENVELOPE_FLAG_NONE;
   out[off + 2] = keyId >>> 24;
   out[off + 3] = (keyId >>> 16) & 0xff;
   out[off + 4] = (keyId >>> 8) & 0xff;
   out[off + 5] = keyId & 0xff;
-  out.set(nonce, off + ENV_NONCE_OFFSET);
 }
 
 /** An envelope that passed the framing checks; the fields are views into the input (not copies). */

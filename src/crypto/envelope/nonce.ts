@@ -205,7 +205,18 @@ export class NonceFactory {
     buf = bytesArg(buf, 'nonce buffer');
     if (off < 0 || off + n * NONCE_LENGTH > buf.length) throw new RangeError('nonces do not fit in the buffer');
     const first = this.reserve(n);
-    for (let i = 0; i < n; i++) this.writeNonce(first + BigInt(i), buf, off + i * NONCE_LENGTH);
+    // The u64 write_count as two u32 halves, counted up with a carry: no BigInt per nonce.
+    let hi = Number(first >> 32n);
+    let lo = Number(first & 0xffffffffn);
+    for (let i = 0, at = off; i < n; i++, at += NONCE_LENGTH) {
+      writeU32(buf, at, this.prefix);
+      writeU32(buf, at + 4, hi);
+      writeU32(buf, at + 8, lo);
+      if (++lo === 0x1_0000_0000) {
+        lo = 0;
+        hi++;
+      }
+    }
     return first;
   }
 

@@ -49,6 +49,7 @@ import { formatInt, I64_MAX, I64_MIN, parseI64 } from './int64.js';
 import type { ApplyTables, StateMachine } from '../state-machine.js';
 import type { KvTxn } from './kv-store.js';
 import { cleartextValueCodec, joinRecord, type ValueCodec } from './value-codec.js';
+import { latin1 } from '../../util/latin1.js';
 
 /** Redis's proto-max-bulk-len default: APPEND refuses to grow a value past it. */
 export const MAX_VALUE_BYTES = 512 * 1024 * 1024;
@@ -95,7 +96,7 @@ class Staged {
     return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, false);
   }
   private static id(key: Uint8Array): string {
-    return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+    return latin1(key);
   }
   get(key: Uint8Array): Uint8Array | undefined {
     const w = this.writes.get(Staged.id(key));
