@@ -1,5 +1,5 @@
 // Simulated clients of the whole-node simulator (issue 14): each one a sequential process that
-// sends SET / INCR / GET / DEL to a random node through that node's RESP command handler (the
+// sends SET / INCR / GET / DEL (and MULTI/INCR/GET/EXEC) to a random node through that node's RESP command handler (the
 // in-process entry point the RESP server calls), recording every call for the linearizability
 // checker. A call whose outcome is unknown (a crash, a timeout, UNKNOWN_OUTCOME) stays
 // indeterminate and the client continues as a new process (a history's processes are sequential).
@@ -20,13 +20,15 @@ export interface ClientCounters {
   failed: number;
   indeterminate: number;
   okWrites: number;
+  /** EXEC transactions whose GET did not see their own INCR (atomicity). */
+  execMismatches: number;
 }
 
 export const KEYS = ['a', 'b', 'c'];
 const CLIENT_TIMEOUT_MS = 2000;
 
 export class SimClients {
-  readonly counters: ClientCounters = { invoked: 0, ok: 0, failed: 0, indeterminate: 0, okWrites: 0 };
+  readonly counters: ClientCounters = { invoked: 0, ok: 0, failed: 0, indeterminate: 0, okWrites: 0, execMismatches: 0 };
   private running = true;
   private inFlight = 0;
   private seq = 0;
@@ -59,6 +61,29 @@ export class SimClients {
     }, 1 + Math.floor(this.random() * 20));
   }
 
+  /**
+   * MULTI, INCR key, GET key, EXEC on one connection. Resolves with the INCR's reply (an int, or
+   * its "not an integer" error); the GET in the same transaction must read exactly that value.
+   */
+  private async exec(handler: Handler, ctx: ClientContext, key: string): Promise<Reply> {
+    const b = (...a: string[]): Buffer[] => a.map((x) => Buffer.from(x));
+    for (const cmd of [b('MULTI'), b('INCR', key), b('GET', key)]) {
+      const r = await handler.execute(cmd, ctx);
+      if (r.t === 'error') return r;
+    }
+    const r = await handler.execute(b('EXEC'), ctx);
+    if (r.t !== 'array' || r.v === null || r.v.length !== 2) return r.t === 'error' ? r : { t: 'error', v: 'ERR EXEC aborted' };
+    const [incr, get] = r.v as [Reply, Reply];
+    if (incr.t === 'int') {
+      const seen = get.t === 'bulk' && get.v !== null ? (typeof get.v === 'string' ? get.v : Buffer.from(get.v).toString('utf8')) : null;
+      if (seen !== String(incr.v)) {
+        this.counters.execMismatches++;
+        this.trace(`EXEC MISMATCH ${key}: INCR ${String(incr.v)} then GET ${seen}`);
+      }
+    }
+    return incr;
+  }
+
   /** One call; resolves with the client's next process generation. */
   private async one(client: number, gen: number): Promise<number> {
     const m = this.machines[Math.floor(this.random() * this.machines.length)]!;
@@ -75,9 +100,13 @@ export class SimClients {
       const value = String(1000 * ++this.seq + client);
       call = { kind: 'write', value };
       args = ['SET', key, value];
-    } else if (r < 0.9) {
+    } else if (r < 0.82) {
       call = { kind: 'incr', delta: 1n };
       args = ['INCR', key];
+    } else if (r < 0.9) {
+      // MULTI / INCR / GET / EXEC: one Raft entry; recorded as the INCR, the GET must see it.
+      call = { kind: 'incr', delta: 1n };
+      args = ['EXEC', 'INCR', key, 'GET', key];
     } else {
       call = { kind: 'delete' };
       args = ['DEL', key];
@@ -91,7 +120,8 @@ export class SimClients {
     let timer: ReturnType<VirtualScheduler['setTimeout']> | undefined;
     try {
       setCurrentProcess(proc);
-      const p = Promise.resolve(m.handler.execute(args.map((a) => Buffer.from(a)), ctx)).then(
+      const handler = m.handler;
+      const p = Promise.resolve(args[0] === 'EXEC' ? this.exec(handler, ctx, key) : handler.execute(args.map((a) => Buffer.from(a)), ctx)).then(
         (reply) => ({ reply }),
         (error: unknown) => ({ error }),
       );
@@ -128,6 +158,9 @@ export class SimClients {
     return gen + 1;
   }
 }
+
+/** What SimClients needs of the RESP command handler. */
+type Handler = NonNullable<SimMachine['handler']>;
 
 function big(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? v.toString() : v;

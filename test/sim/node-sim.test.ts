@@ -2,6 +2,7 @@
 // apply pipeline, KvStateMachine; RESP command handler) on simulated disks, LMDB and network, one
 // virtual clock, seeded faults (crashes at named crash points, kills with and without power loss,
 // partitions, one-way cuts, drop/duplicate/reorder, leadership transfers, a corrupted entry).
+// Clients send SET/INCR/GET/DEL and MULTI/INCR/GET/EXEC through the RESP handler.
 // A failing seed replays with `npm run sim:node -- --seed-start S --seeds 1 --verbose`.
 import { describe, expect, it } from 'vitest';
 import { runNodeSim } from '../../src/sim/node-sim.js';
