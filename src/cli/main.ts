@@ -16,11 +16,9 @@ import { NodeMetrics } from '../server/metrics.js';
 import { RespHandler } from '../server/resp-handler.js';
 import { RespServer } from '../server/resp-server.js';
 import { createEncryptionRuntime, type EncryptionRuntime } from '../encryption/runtime.js';
-import { type AdminNodePort, CAPABILITY_REQUEST, EncryptionAdmin } from '../encryption/admin-flows.js';
-import { CutoverBarrier } from '../encryption/cutover-barrier.js';
-import { WriterRegistrar } from '../encryption/registrar.js';
+import { CAPABILITY_REQUEST, EncryptionAdmin } from '../encryption/admin-flows.js';
+import { encryptionAdminPort, type NodeWing, wireEncryptionWing } from '../encryption/node-wing.js';
 import { EncryptionStateCell } from '../encryption/state-cell.js';
-import type { NodeConfig } from '../node/config.js';
 import { registerEncryptionRoutes, registerRecoveryRoutes, registerTestProposeRoute } from '../server/encryption-routes.js';
 import { RecoveryFlows } from '../encryption/recovery-flows.js';
 import { MembershipGate } from '../encryption/membership-gate.js';
@@ -185,46 +183,22 @@ async function start(argv: string[]): Promise<void> {
     if (e instanceof SealkvError) die(2, e.code, e.message);
     die(2, 'STARTUP_FAILED', (e as Error)?.message ?? String(e));
   }
-  // WR-5 (process start) and WR-6 (after a rotation): register as a writer for the active DEK of
-  // a purpose when needed; this node's client writes wait for it. The raft purpose's registration
-  // (WR-8) starts once the raft cutover is active.
-  const startRegistrar = (rt: EncryptionRuntime, purpose: 'storage' | 'raft'): void => {
-    const registrar = new WriterRegistrar(
-      {
-        registryRow: (d, n) => node.registryRow(d, n),
-        submitAdmin: (payload, deadline) => node.submitAdmin(payload, deadline),
-        gateWrites: (p) => node.gateWrites(p),
-        log: (msg, err) => log.warn({ err: (err as Error)?.message }, msg),
-      },
-      rt.state,
-      enc.identity.fullNodeId,
-      enc.pinned[purpose].localEpoch,
-      purpose,
-    );
-    rt.state.subscribe(() => registrar.ensure());
-    registrar.ensure();
-  };
-  if (runtime) startRegistrar(runtime, 'storage');
-  // Issue 11: the raft-envelope barrier (RO-7) is the proposer's gate; the raft wrap gate's
-  // registration (WR-8) runs like the storage one once the raft cutover is active.
-  let raftCutover: CutoverBarrier | undefined;
+  // The encryption wing (src/encryption/node-wing.ts, shared with the whole-node simulator):
+  // writer registrars (WR-5/WR-6, WR-8), the raft-envelope barrier as the proposer's gate (RO-7),
+  // the admin flows. `encAdmin` is assigned below; the AS-10 hook only runs after that.
+  let encAdmin: EncryptionAdmin;
+  let wing: NodeWing | undefined;
   if (runtime) {
-    const rt = runtime;
-    startRegistrar(rt, 'raft');
     const partitionAfterMarker = testPartitionAfterMarker();
-    raftCutover = new CutoverBarrier({
-      drained: () => node.proposer.drained(),
-      isLeader: () => node.raft.isLeader(),
-      leader: () => node.raft.leader,
-      proposeMarker: async (payload, deadline) => {
-        const proposed = node.proposer.proposeMarker(payload, { deadline });
-        // The marker is queued synchronously; the flush (and any message carrying it) comes later.
-        partitionAfterMarker?.();
-        return (await proposed).commitIndex;
-      },
-      waitApplied: (index, deadline) => node.waitApplied(index, deadline),
-      raftCutover: () => rt.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n,
-      converge: (cutover) => rt.installRaftWrap(cutover, rt.state.sidecar()?.active.raft ?? 0),
+    wing = wireEncryptionWing({
+      node,
+      cfg,
+      runtime,
+      preflight: enc,
+      build: BUILD,
+      raftGate: cfg.raftEnvelopeGate ?? 'open',
+      warn: (msg, err) => log.warn({ err: (err as Error)?.message }, msg),
+      ...(partitionAfterMarker ? { afterMarkerQueued: partitionAfterMarker } : {}),
       ...testRotateBeforeMarker(async (deadline) => {
         // AS-10 (test-only): commit a raft rotate-dek on the raw path (the barrier is up, so the
         // admin path would wait for it) and wait until it applied here; the marker is then stale.
@@ -234,7 +208,6 @@ async function start(argv: string[]): Promise<void> {
         await node.waitApplied(r.commitIndex, deadline);
       }),
     });
-    node.proposer.setGate(raftCutover);
   }
   const resp = new RespServer({
     handler: new RespHandler(node, metrics),
@@ -258,16 +231,20 @@ async function start(argv: string[]): Promise<void> {
     enc.kek !== null,
   );
   registerAdminRoutes(admin, node, metrics, { beforeChange: (id, a, d) => memberGate.beforeChange(id, a, d), refused: (id) => node.forgetCandidate(id) });
-  const encAdmin = new EncryptionAdmin(adminPort(node, cfg), {
-    kek: enc.kek,
-    state: runtime?.state ?? new EncryptionStateCell(undefined),
-    fullNodeId: enc.identity.fullNodeId,
-    pinned: { storage: enc.pinned.storage.localEpoch, raft: enc.pinned.raft.localEpoch },
-    build: BUILD,
-    ...(raftCutover ? { raftCutover } : {}),
-    raftGate: cfg.raftEnvelopeGate ?? 'open',
-  });
-  node.registerPeerRequest(CAPABILITY_REQUEST, () => encAdmin.capability());
+  if (wing) {
+    encAdmin = wing.admin;
+  } else {
+    const admin = new EncryptionAdmin(adminPort(node, cfg), {
+      kek: enc.kek,
+      state: new EncryptionStateCell(undefined),
+      fullNodeId: enc.identity.fullNodeId,
+      pinned: { storage: enc.pinned.storage.localEpoch, raft: enc.pinned.raft.localEpoch },
+      build: BUILD,
+      raftGate: cfg.raftEnvelopeGate ?? 'open',
+    });
+    encAdmin = admin;
+    node.registerPeerRequest(CAPABILITY_REQUEST, () => admin.capability());
+  }
   registerEncryptionRoutes(admin, encAdmin);
   registerTestProposeRoute(admin, (payload, deadline) => node.proposeAdmin(payload, deadline));
   // KM-13 / WR-3 recovery endpoints (register-writer, the leader's resync-sidecar report).
@@ -329,21 +306,7 @@ function testRotateBeforeMarker(rotate: (deadline: number) => Promise<void>): { 
 }
 
 /** The node as the encryption admin handlers see it. */
-function adminPort(node: ClusterNode, cfg: NodeConfig): AdminNodePort {
-  return {
-    selfId: cfg.id,
-    isLeader: () => node.raft.isLeader(),
-    leader: () => node.raft.leader,
-    memberIds: () => node.members().map((m) => m.id),
-    confirmLeadership: async (deadline) => {
-      await node.linearizableRead(deadline);
-    },
-    proposeAdmin: (payload, deadline) => node.proposeAdmin(payload, deadline),
-    requestPeer: (to, payload, timeoutMs) => node.transport.request(to, payload, timeoutMs),
-    appliedIndex: () => node.store.appliedIndex(),
-    fanOutTimeoutMs: cfg.tickMs * cfg.electionTicks,
-  };
-}
+const adminPort = encryptionAdminPort;
 
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);

@@ -4,7 +4,7 @@
 // (so a refused request proposes nothing), and only then proposes through `proposeAdmin`.
 
 import { AdminError, KeyError, ProposalError } from '../errors.js';
-import { generateBootstrapKeyIds, generateDek, generateKeyId } from '../keys/dek-wrap.js';
+import { cryptoRandom, generateBootstrapKeyIds, generateDek, generateKeyId, type RandomSource } from '../keys/dek-wrap.js';
 import {
   encodeBootstrap,
   encodeRotation,
@@ -19,6 +19,7 @@ import type { Purpose } from '../keys/sidecar-schema.js';
 import { buildCapabilityReport, type CapabilityReport, type MemberVerdict, writersFromCapability, writersFromRequest } from '../keys/writer-batch.js';
 import type { EncryptionStateCell } from './state-cell.js';
 import type { BarrierTimings } from './cutover-barrier.js';
+import { realScheduler, type Scheduler } from '../node/scheduler.js';
 
 /** The peer request type of the capability fan-out (RO-3). */
 export const CAPABILITY_REQUEST = 'enc-cap';
@@ -64,6 +65,10 @@ export interface AdminFlowsDeps {
   readonly fullNodeId: bigint;
   readonly pinned: Readonly<Record<Purpose, number>>;
   readonly build: string;
+  /** Timers and clock of deadlines (default the real ones; the whole-node simulator's virtual one). */
+  readonly sched?: Scheduler;
+  /** Where DEKs and key ids come from (default the CSPRNG; the whole-node simulator passes a seeded one). */
+  readonly random?: RandomSource;
 }
 
 export interface CapabilityVerdict {
@@ -125,9 +130,10 @@ export class EncryptionAdmin {
         throw new AdminError(409, 'ENCRYPTION_ALREADY_BOOTSTRAPPED', `already bootstrapped (storage key_id ${s.active.storage}, raft key_id ${s.active.raft})`);
       }
       const list = writers === undefined ? writersFromCapability(await this.fanOut()) : writersFromRequest(writers);
-      const ids = generateBootstrapKeyIds(new Set(s?.keys.keys() ?? []));
-      const storageDek = generateDek();
-      const raftDek = generateDek();
+      const random = this.deps.random ?? cryptoRandom;
+      const ids = generateBootstrapKeyIds(new Set(s?.keys.keys() ?? []), random);
+      const storageDek = generateDek(random);
+      const raftDek = generateDek(random);
       let storageWrapped: Uint8Array;
       let raftWrapped: Uint8Array;
       try {
@@ -251,8 +257,9 @@ export class EncryptionAdmin {
    */
   rotationPayload(kek: Kek, purpose: Purpose): { payload: Uint8Array; keyId: number } {
     const s = this.requireBootstrapped();
-    const keyId = generateKeyId(new Set(s.keys.keys()));
-    const dek = generateDek();
+    const random = this.deps.random ?? cryptoRandom;
+    const keyId = generateKeyId(new Set(s.keys.keys()), random);
+    const dek = generateDek(random);
     let wrapped: Uint8Array;
     try {
       wrapped = kek.wrapSync(dek);
@@ -309,7 +316,7 @@ export class EncryptionAdmin {
     const prev = this.mutex;
     // RO-6: waiting for the mutex is bounded by the request's deadline (when given); the next
     // holder still waits for the previous one, so a timed-out waiter never breaks exclusivity.
-    const run = (deadline === undefined ? prev : waitUntil(prev, deadline)).then(fn);
+    const run = (deadline === undefined ? prev : waitUntil(this.deps.sched ?? realScheduler, prev, deadline)).then(fn);
     this.mutex = Promise.allSettled([prev, run]).then(() => undefined);
     return run.catch((e: unknown) => {
       // Writer-batch checks throw KeyErrors: request errors with their OP-2 statuses.
@@ -319,11 +326,11 @@ export class EncryptionAdmin {
   }
 }
 
-function waitUntil(p: Promise<void>, deadline: number): Promise<void> {
+function waitUntil(sched: Scheduler, p: Promise<void>, deadline: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new ProposalError('TIMEOUT', 'another encryption admin operation is still running')), Math.max(0, deadline - Date.now()));
+    const t = sched.setTimeout(() => reject(new ProposalError('TIMEOUT', 'another encryption admin operation is still running')), Math.max(0, deadline - sched.now()));
     void p.then(() => {
-      clearTimeout(t);
+      sched.clearTimeout(t);
       resolve();
     });
   });

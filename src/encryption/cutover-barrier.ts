@@ -7,6 +7,7 @@
 import { AdminError, ProposalError, SealkvError } from '../errors.js';
 import type { ProposalGate, ProposalPath } from '../node/proposer.js';
 import { crashPoint } from '../node/crash-points.js';
+import { realScheduler, type Scheduler, type SchedulerTimer } from '../node/scheduler.js';
 
 export interface BarrierPort {
   /** Sampled synchronously at Begin: resolves once every proposal admitted before it has settled. */
@@ -39,11 +40,15 @@ export interface BarrierTimings {
 
 export class CutoverBarrier implements ProposalGate {
   private state: State = 'open';
-  private waiters: { resolve(): void; reject(e: unknown): void; timer: NodeJS.Timeout }[] = [];
+  private waiters: { resolve(): void; reject(e: unknown): void; timer: SchedulerTimer }[] = [];
   /** Step durations of the last run that lifted the barrier normally. */
   lastTimings: BarrierTimings | null = null;
 
-  constructor(private readonly port: BarrierPort) {}
+  constructor(
+    private readonly port: BarrierPort,
+    /** Timers and clocks (the whole-node simulator passes its virtual one). */
+    private readonly sched: Scheduler = realScheduler,
+  ) {}
 
   /** True while user proposals are refused (up, or stuck after an ambiguous marker, RO-9). */
   active(): boolean {
@@ -57,10 +62,10 @@ export class CutoverBarrier implements ProposalGate {
       const rec = {
         resolve,
         reject,
-        timer: setTimeout(() => {
+        timer: this.sched.setTimeout(() => {
           this.waiters = this.waiters.filter((w) => w !== rec);
           reject(new ProposalError('ENVELOPE_CUTOVER_IN_PROGRESS', 'the raft-envelope cutover did not finish before the deadline'));
-        }, Math.max(0, deadline - Date.now())),
+        }, Math.max(0, deadline - this.sched.now())),
       };
       rec.timer.unref();
       this.waiters.push(rec);
@@ -75,18 +80,18 @@ export class CutoverBarrier implements ProposalGate {
     if (this.state !== 'open') throw new ProposalError('ENVELOPE_CUTOVER_IN_PROGRESS', 'a raft-envelope cutover already ran on this process without finishing; restart it');
     // Step 1 (Begin) and the in-flight sample, one synchronous step.
     this.state = 'up';
-    const t0 = performance.now();
+    const t0 = this.sched.monotonic();
     const drained = this.port.drained();
     // Step 2: drain; a failure here has proposed nothing, so the barrier is lifted.
     try {
-      await withDeadline(drained, deadline, 'the drain of in-flight proposals');
+      await withDeadline(this.sched, drained, deadline, 'the drain of in-flight proposals');
       if (!this.port.isLeader()) throw new ProposalError('NOT_LEADER', 'leadership lost during the drain', { leader: this.port.leader() });
       await this.port.beforeMarker?.(deadline);
     } catch (e) {
       this.end();
       throw e;
     }
-    const t1 = performance.now();
+    const t1 = this.sched.monotonic();
     // From here the outcome is ambiguous: a failure keeps the barrier in force (RO-9).
     let index: bigint;
     try {
@@ -102,7 +107,7 @@ export class CutoverBarrier implements ProposalGate {
       }
       throw asRequestError(e);
     }
-    const t2 = performance.now();
+    const t2 = this.sched.monotonic();
     const cutover = this.port.raftCutover();
     if (cutover === 0n) {
       // Consumed as a stale-DEK no-op (a raft rotation committed first): nothing changed.
@@ -116,7 +121,7 @@ export class CutoverBarrier implements ProposalGate {
       throw asRequestError(e);
     }
     this.end(); // step 6
-    const t3 = performance.now();
+    const t3 = this.sched.monotonic();
     const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
     this.lastTimings = { drain: ms(t0, t1), markerApplied: ms(t1, t2), install: ms(t2, t3), total: ms(t0, t3) };
     return index;
@@ -128,22 +133,22 @@ export class CutoverBarrier implements ProposalGate {
     const w = this.waiters;
     this.waiters = [];
     for (const x of w) {
-      clearTimeout(x.timer);
+      this.sched.clearTimeout(x.timer);
       x.resolve();
     }
   }
 }
 
-function withDeadline<T>(p: Promise<T>, deadline: number, what: string): Promise<T> {
+function withDeadline<T>(sched: Scheduler, p: Promise<T>, deadline: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new ProposalError('TIMEOUT', `${what} did not finish before the deadline`)), Math.max(0, deadline - Date.now()));
+    const t = sched.setTimeout(() => reject(new ProposalError('TIMEOUT', `${what} did not finish before the deadline`)), Math.max(0, deadline - sched.now()));
     p.then(
       (v) => {
-        clearTimeout(t);
+        sched.clearTimeout(t);
         resolve(v);
       },
       (e) => {
-        clearTimeout(t);
+        sched.clearTimeout(t);
         reject(e);
       },
     );

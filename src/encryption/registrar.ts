@@ -7,6 +7,7 @@ import { encodeRegisterWriter } from '../keys/encryption-entries.js';
 import { lowNodeId16 } from '../keys/node-identity.js';
 import { type RegistryRow, startRegistration } from '../keys/registry-rules.js';
 import type { Purpose, Sidecar } from '../keys/sidecar-schema.js';
+import { realScheduler, type Scheduler } from '../node/scheduler.js';
 import type { EncryptionStateCell } from './state-cell.js';
 
 export interface RegistrarPort {
@@ -32,6 +33,7 @@ export class WriterRegistrar {
     private readonly pinnedEpoch: number,
     /** 'raft': the raft wrap gate's registration (WR-8) once the raft cutover is active. */
     private readonly purpose: Purpose = 'storage',
+    private readonly sched: Scheduler = realScheduler,
   ) {}
 
   private activeDek(s: Sidecar): number {
@@ -68,10 +70,10 @@ export class WriterRegistrar {
       if (s === undefined || !this.needed()) return;
       const payload = encodeRegisterWriter({ dekId: this.activeDek(s), fullNodeId: this.fullNodeId, localEpoch: this.pinnedEpoch });
       try {
-        await this.port.submitAdmin(payload, Date.now() + ATTEMPT_MS);
+        await this.port.submitAdmin(payload, this.sched.now() + ATTEMPT_MS);
       } catch (e) {
         this.port.log('writer registration not committed yet; retrying', e);
-        await new Promise((r) => setTimeout(r, RETRY_MS));
+        await new Promise<void>((r) => this.sched.setTimeout(r, RETRY_MS));
       }
     }
   }

@@ -25,6 +25,7 @@ import { type PeerRegistryAnswer, peerCheckQuorum } from '../keys/registry-rules
 import { runGroupBGuards } from '../keys/startup-guards.js';
 import type { EncryptionStatus, NodeEncryption, NodeStartView, RaftEnvelopePort } from '../node/encryption-port.js';
 import { CryptoPool } from '../pool/index.js';
+import { realScheduler, type Scheduler } from '../node/scheduler.js';
 import type { PoolMetrics } from '../pool/metrics.js';
 import { EntryExecutor } from './entry-executor.js';
 import { createSnapshotHooks, snapshotGuardInputs } from './snapshot-install.js';
@@ -45,6 +46,10 @@ export interface EncryptionRuntimeOptions {
    * start-up install from the sidecar (RO-11) runs normally.
    */
   testFaults?: { withholdRaftCipher?: boolean; failInstaller?: boolean };
+  /** No worker threads: every crypto batch inline (the whole-node simulator; deterministic). */
+  inlineOnly?: boolean;
+  /** Timers (default the real ones; the whole-node simulator passes its virtual scheduler). */
+  scheduler?: Scheduler;
 }
 
 export interface EncryptionRuntime extends NodeEncryption<EncryptionEffect> {
@@ -71,7 +76,7 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
   const aead = await loadAead(opts.cipher);
   const pool = await CryptoPool.create({
     backend: opts.cipher,
-    workers: Math.max(1, opts.cryptoWorkers),
+    workers: opts.inlineOnly === true ? 0 : Math.max(1, opts.cryptoWorkers),
     ...(opts.cryptoWorkers === 0 ? { inlineThreshold: Number.POSITIVE_INFINITY } : {}),
     storageNonces,
   });
@@ -135,7 +140,7 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
     }
   };
   return {
-    beforeRun: (view) => runGuards(view, pre, state, keystore, aead),
+    beforeRun: (view) => runGuards(view, pre, state, keystore, aead, opts.scheduler ?? realScheduler),
     armRaft,
     installRaftWrap: (c, d) => {
       if (installer === null) throw new CryptoError('NO_CIPHER', 'the raft-envelope installer is not wired (the node has not started)');
@@ -184,7 +189,7 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
 const PEER_QUERY_TIMEOUT_MS = 2000;
 
 /** KM-14 step 8: the group B guards over the node's LMDB view and its peers (OP-4 rows 8–12). */
-function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionStateCell, keystore: Keystore, aead: Aead): Promise<readonly string[]> {
+function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionStateCell, keystore: Keystore, aead: Aead, sched: Scheduler): Promise<readonly string[]> {
   const s = state.sidecar();
   const snap = snapshotGuardInputs(view);
   return runGroupBGuards({
@@ -206,14 +211,14 @@ function runGuards(view: NodeStartView, pre: PreflightResult, state: EncryptionS
     },
     registry: { get: (d, n) => view.registryRow(d, n) },
     members: [...new Set([...view.voters, ...view.learners])].map((raftId) => ({ raftId, fullNodeId: deriveNodeIdentity(raftId).fullNodeId })),
-    queryPeers: (dekIds) => queryPeers(view, pre.identity.fullNodeId, dekIds),
+    queryPeers: (dekIds) => queryPeers(view, pre.identity.fullNodeId, dekIds, sched),
     snapshot: snap.snapshot,
     isKeyLoaded: (id) => keystore.has(id),
   });
 }
 
 /** WR-11: asks every other voter until a majority of the voters (this node included) answered. */
-async function queryPeers(view: NodeStartView, fullNodeId: bigint, dekIds: readonly number[]): Promise<PeerRegistryAnswer[]> {
+async function queryPeers(view: NodeStartView, fullNodeId: bigint, dekIds: readonly number[], sched: Scheduler): Promise<PeerRegistryAnswer[]> {
   const answers = new Map<string, PeerRegistryAnswer>();
   const others = view.voters.filter((v) => v !== view.selfId);
   for (;;) {
@@ -230,6 +235,6 @@ async function queryPeers(view: NodeStartView, fullNodeId: bigint, dekIds: reado
         }),
     );
     if (peerCheckQuorum(view.voters, view.selfId, answers.keys())) return [...answers.values()];
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise<void>((r) => sched.setTimeout(r, 200));
   }
 }

@@ -11,6 +11,7 @@
 //
 // A refusal comes back as `{ halt }`: HaltError ENCRYPTION_APPLY with the reason of SPEC §13.
 
+import { defectOn } from '../defect-switches.js';
 import { HaltError, SealkvError } from '../errors.js';
 import {
   decodeEncryptionEntry,
@@ -212,8 +213,11 @@ function decideRaftCutover(e: RotationEntry, ctx: EntryApplyContext): Encryption
   if (ctx.index === 0n) refuse('APPLY_INDEX_ZERO', 'enable-raft-envelope applied without its index');
   checkCutoverShape(e, 'raft', 'enable-raft-envelope');
   const current = requireKek(ctx, 'enable-raft-envelope');
+  // (The defect switch, off in production, installs the marker's DEK instead of the active one.)
   const replayInstaller = (s: Sidecar): InstallerCall | null =>
-    s.raftEnvelopeCutoverIndex !== 0n ? { cutoverIndex: s.raftEnvelopeCutoverIndex, activeRaftDekId: s.active.raft, branch: 'already-active replay' } : null;
+    s.raftEnvelopeCutoverIndex !== 0n
+      ? { cutoverIndex: s.raftEnvelopeCutoverIndex, activeRaftDekId: defectOn('installer-marker-dek') ? e.dekId : s.active.raft, branch: 'already-active replay' }
+      : null;
   if (isReplay(ctx)) {
     const rows = ctx.index === current.raftEnvelopeCutoverIndex ? registrations(ctx, [e.proposer]) : [];
     return effect({ outcome: 'replayed', registryWrites: rows, installer: replayInstaller(current) });

@@ -30,7 +30,52 @@ export interface SidecarStoreOptions {
   onWriteStep?: WriteStepHook;
   /** Test seam: called before the probe's directory fsync; a throw counts as that fsync failing. */
   onProbeSync?: () => void | Promise<void>;
+  /** The file system (default `node:fs`; the whole-node simulator passes its disk). */
+  fs?: SidecarFs;
 }
+
+/** A file created for writing (the tmp file and the probe). */
+export interface SidecarFile {
+  writeFile(bytes: Uint8Array | string): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The file-system calls of the sidecar store (issue 14): `node:fs` in production; the whole-node
+ * simulator passes its simulated disk. Errors carry `code` as Node's do (ENOENT, EEXIST, …).
+ */
+export interface SidecarFs {
+  stat(path: string): Promise<{ isFile(): boolean; isDirectory(): boolean }>;
+  readFile(path: string): Promise<string>;
+  /** Removes `path` if present. */
+  rm(path: string): Promise<void>;
+  mkdirp(dir: string): Promise<void>;
+  /** O_WRONLY | O_CREAT | O_EXCL, mode 0600. */
+  createExclusive(path: string): Promise<SidecarFile>;
+  rename(from: string, to: string): Promise<void>;
+  /** Opens the directory and fsyncs it (its entries become durable). */
+  syncDir(dir: string): Promise<void>;
+}
+
+export const nodeSidecarFs: SidecarFs = {
+  stat: (path) => fsp.stat(path),
+  readFile: (path) => fsp.readFile(path, 'utf8'),
+  rm: (path) => fsp.rm(path, { force: true }),
+  mkdirp: async (dir) => {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  },
+  createExclusive: (path) => fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600),
+  rename: (from, to) => fsp.rename(from, to),
+  syncDir: async (dir) => {
+    const dh = await fsp.open(dir, constants.O_RDONLY);
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  },
+};
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | null)?.code;
 
@@ -45,6 +90,7 @@ export class SidecarStore {
   private readonly defaultLocation: boolean;
   private readonly hook: WriteStepHook | undefined;
   private readonly probeHook: (() => void | Promise<void>) | undefined;
+  private readonly fs: SidecarFs;
   /** KM-7: writes are serialised; each waits for the previous one. */
   private tail: Promise<void> = Promise.resolve();
 
@@ -55,6 +101,7 @@ export class SidecarStore {
     this.defaultLocation = options.defaultLocation ?? false;
     this.hook = options.onWriteStep;
     this.probeHook = options.onProbeSync;
+    this.fs = options.fs ?? nodeSidecarFs;
   }
 
   /** `<data-dir>/encryption/keys.json` (KM-5). */
@@ -72,7 +119,7 @@ export class SidecarStore {
   /** OP-4 group A step 1: false when absent; any other stat failure is SIDECAR_IO. */
   async exists(): Promise<boolean> {
     try {
-      const st = await fsp.stat(this.path);
+      const st = await this.fs.stat(this.path);
       if (!st.isFile()) throw new KeyError('SIDECAR_IO', `sidecar ${this.path} is not a regular file`);
       return true;
     } catch (e) {
@@ -106,7 +153,7 @@ export class SidecarStore {
 
   private async readText(): Promise<string | undefined> {
     try {
-      return await fsp.readFile(this.path, 'utf8');
+      return await this.fs.readFile(this.path);
     } catch (e) {
       if (errno(e) === 'ENOENT') return undefined;
       throw io(`cannot read sidecar ${this.path}`, e);
@@ -143,13 +190,13 @@ export class SidecarStore {
     // Step 1: validate and serialise; `next` itself is never mutated.
     const bytes = Buffer.from(serializeSidecar(next), 'utf8');
     if (this.defaultLocation) await this.ensureDefaultDir();
-    let fh: fsp.FileHandle | undefined;
+    let fh: SidecarFile | undefined;
     try {
       await this.step('remove-stale-tmp', async () => {
-        await fsp.rm(this.tmpPath, { force: true });
+        await this.fs.rm(this.tmpPath);
       });
       await this.step('create-tmp', async () => {
-        fh = await fsp.open(this.tmpPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+        fh = await this.fs.createExclusive(this.tmpPath);
       });
       await this.step('write', async () => {
         await fh!.writeFile(bytes);
@@ -162,12 +209,12 @@ export class SidecarStore {
         fh = undefined;
         await h.close();
       });
-      await this.step('rename', () => fsp.rename(this.tmpPath, this.path));
-      await this.step('fsync-dir', () => syncDir(this.dir));
+      await this.step('rename', () => this.fs.rename(this.tmpPath, this.path));
+      await this.step('fsync-dir', () => this.fs.syncDir(this.dir));
     } catch (e) {
       // Step 8: leave no tmp file behind.
       await fh?.close().catch(() => {});
-      await fsp.rm(this.tmpPath, { force: true }).catch(() => {});
+      await this.fs.rm(this.tmpPath).catch(() => {});
       throw e;
     }
   }
@@ -175,7 +222,7 @@ export class SidecarStore {
   /** KM-5: the default directory is created with mode 0700 when missing. */
   private async ensureDefaultDir(): Promise<void> {
     try {
-      await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await this.fs.mkdirp(this.dir);
     } catch (e) {
       throw io(`cannot create sidecar directory ${this.dir}`, e);
     }
@@ -191,7 +238,7 @@ export class SidecarStore {
       await this.ensureDefaultDir();
     } else {
       try {
-        const st = await fsp.stat(this.dir);
+        const st = await this.fs.stat(this.dir);
         if (!st.isDirectory()) throw new Error('not a directory');
       } catch (e) {
         throw new KeyError('SIDECAR_DIR_MISSING', `--sidecar ${this.path}: directory ${this.dir} does not exist`, { cause: e });
@@ -200,32 +247,23 @@ export class SidecarStore {
     const a = join(this.dir, `.${basename(this.path)}.probe`);
     const b = `${a}.renamed`;
     try {
-      await fsp.rm(a, { force: true });
-      await fsp.rm(b, { force: true });
-      const fh = await fsp.open(a, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      await this.fs.rm(a);
+      await this.fs.rm(b);
+      const fh = await this.fs.createExclusive(a);
       try {
         await fh.writeFile('probe');
         await fh.sync();
       } finally {
         await fh.close();
       }
-      await fsp.rename(a, b);
+      await this.fs.rename(a, b);
       await this.probeHook?.();
-      await syncDir(this.dir);
+      await this.fs.syncDir(this.dir);
     } catch (e) {
       throw new KeyError('UNSUPPORTED_FILESYSTEM', `durability probe in ${this.dir} failed: ${errno(e) ?? (e as Error)?.message}`, { cause: e });
     } finally {
-      await fsp.rm(a, { force: true }).catch(() => {});
-      await fsp.rm(b, { force: true }).catch(() => {});
+      await this.fs.rm(a).catch(() => {});
+      await this.fs.rm(b).catch(() => {});
     }
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const dh = await fsp.open(dir, constants.O_RDONLY);
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
   }
 }

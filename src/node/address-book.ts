@@ -4,20 +4,24 @@
 // tmp + fsync + rename + dir fsync), so a restarted node can reach members added after its
 // command line was written.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { type NodeFiles, realFiles } from './node-media.js';
 
 export class AddressBook {
   private readonly path: string;
   private readonly map = new Map<string, string>();
   private readonly initial: ReadonlySet<string>;
 
-  constructor(dataDir: string, initial: ReadonlyMap<string, string>) {
+  constructor(
+    dataDir: string,
+    initial: ReadonlyMap<string, string>,
+    private readonly files: NodeFiles = realFiles,
+  ) {
     this.path = join(dataDir, 'peers.json');
     this.initial = new Set(initial.keys());
     for (const [id, addr] of initial) this.map.set(id, addr);
     try {
-      const stored = JSON.parse(readFileSync(this.path, 'utf8')) as Record<string, unknown>;
+      const stored = JSON.parse(files.readText(this.path) ?? '{}') as Record<string, unknown>;
       for (const [id, addr] of Object.entries(stored)) {
         // The command line wins for the ids it names: an operator may have moved a peer.
         if (typeof addr === 'string' && !initial.has(id)) this.map.set(id, addr);
@@ -74,14 +78,6 @@ export class AddressBook {
   }
 
   private save(): void {
-    const tmp = `${this.path}.tmp`;
-    writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.map), null, 2), { mode: 0o600 });
-    const fd = openSync(tmp, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, this.path);
-    const dfd = openSync(dirname(this.path), 'r');
-    fsyncSync(dfd);
-    closeSync(dfd);
+    this.files.replaceDurably(this.path, JSON.stringify(Object.fromEntries(this.map), null, 2));
   }
 }

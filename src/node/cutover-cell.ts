@@ -4,6 +4,8 @@
 // on") maps to 2^64−1 so that `index > cutover()` is false for every entry; cutover() never
 // returns 0, which would make the engine unwrap every entry.
 
+import { defectOn } from '../defect-switches.js';
+
 export const NEVER = (1n << 64n) - 1n;
 
 export class CutoverCell {
@@ -30,6 +32,7 @@ export class CutoverCell {
 
   /** True when the entry at `index` must be unwrapped (RO-10: strictly greater-than). */
   gated(index: bigint): boolean {
-    return index > this.value;
+    // (The defect switch, off in production, re-introduces `>=`: the simulator must catch it.)
+    return defectOn('gate-inclusive') ? index >= this.value : index > this.value;
   }
 }

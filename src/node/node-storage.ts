@@ -20,6 +20,7 @@ import { META_KEYS, type StoredSnapshotMeta } from '../storage/meta-store.js';
 import { fsyncDir } from '../storage/wal/segment-file.js';
 import { WalLogStorage, type WalOptions } from '../storage/wal/wal-log.js';
 import { crashPoint } from './crash-points.js';
+import { defectOn } from '../defect-switches.js';
 
 export const WAL_DIR = 'wal';
 const MIGRATING_DIR = 'wal.migrating';
@@ -100,7 +101,8 @@ export async function openRaftLog(dataDir: string, env: StorageEnv, store: Apply
   try {
     const applied = store.appliedIndex();
     const snap = store.meta.snapshotMeta();
-    if (await finishInstallReset(wal, applied, snap)) repairs.push(`finished the log reset of the snapshot install at ${snap.index}`);
+    // (The defect switch, off in production, skips the repair: issue 9 defect 1.)
+    if (!defectOn('install-no-reset-repair') && (await finishInstallReset(wal, applied, snap))) repairs.push(`finished the log reset of the snapshot install at ${snap.index}`);
     else if (snap.index > wal.snapshot().meta.index && snap.index >= wal.firstIndex() - 1 && snap.index <= wal.lastIndex() && wal.term(snap.index) === snap.term) {
       await wal.recordSnapshot({ index: snap.index, term: snap.term, conf: snap.conf });
       repairs.push(`recorded the snapshot point ${snap.index} in the WAL`);

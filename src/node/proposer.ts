@@ -67,6 +67,13 @@ export interface RaftSink {
   transferInProgress(): boolean;
   /** Appends normal entries with these data bytes, in order; throws ProposalError when not possible. */
   proposeEntries(data: Uint8Array[]): void;
+  /**
+   * True once this leader has applied an entry of its own term (its no-op, and so everything
+   * before it). Until then nothing is handed to Raft: an entry appended earlier could land above
+   * a raft-cutover marker this leader has in its log but has not applied yet, unwrapped (found by
+   * the whole-node simulator, issue 14). Absent: no fence.
+   */
+  appliedOwnTerm?(): boolean;
 }
 
 interface Pending<R> {
@@ -223,8 +230,13 @@ export class Proposer<R> {
   }
 
   private async flush(): Promise<void> {
+    if (this.queue.length === 0) return;
+    if (this.raft.isLeader() && this.raft.appliedOwnTerm?.() === false) {
+      // A new leader catching up on its log: retry shortly (the entries stay queued, in order).
+      this.sched.setTimeout(() => this.scheduleFlush(), 1);
+      return;
+    }
     const batch = this.queue;
-    if (batch.length === 0) return;
     this.queue = [];
     let payloads = batch.map((q) => q.payload);
     const wrap = this.wrap;

@@ -35,7 +35,7 @@ export class ReadIndexBatcher {
   private seq = 0;
   // Contexts must never repeat across restarts: an answer to a round of this node's previous
   // life (same id, counter from 0) would otherwise resolve a new round with an old index.
-  private readonly prefix = randomBytes(8).toString('hex');
+  private readonly prefix: string;
   private waiting: Round[] = [];
   private scheduled = false;
   private readonly rounds = new Map<string, { waiters: Round[]; started: number; readTime: bigint | null }>();
@@ -47,7 +47,11 @@ export class ReadIndexBatcher {
     /** This node's read time, for rounds its own core answers (it is the leader). */
     private readonly localReadTime: () => bigint = () => BigInt(realScheduler.now()),
     private readonly sched: Scheduler = realScheduler,
-  ) {}
+    /** 8 random bytes, hex (the simulator passes a seeded source). */
+    randomPrefix: () => string = () => randomBytes(8).toString('hex'),
+  ) {
+    this.prefix = randomPrefix();
+  }
 
   /** Resolves with the commit index at which a read started now may be served, and its read time. */
   request(): Promise<ReadPoint> {

@@ -8,14 +8,12 @@
 // accepts the Snap message (Ready.snapshot), install the staged file atomically.
 
 import { randomUUID } from 'node:crypto';
-import { createReadStream, mkdirSync, rmSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { SealkvError } from '../errors.js';
 import { type Message, MessageType, type NodeId, type SnapshotMeta } from '../raft/index.js';
 import { createSnapshotStream, type InstallOptions, installSnapshot, type SnapshotHeader, type StorageEnv } from '../storage/index.js';
 import type { Logger } from './logger.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
+import type { SnapshotStaging, StagingFile } from './snapshot-staging.js';
 
 export interface SnapChunk {
   t: 'snap-chunk';
@@ -49,6 +47,8 @@ export class SnapshotSender {
     private readonly io: SnapshotPeerIo,
     private readonly log: Logger,
     private readonly sched: Scheduler = realScheduler,
+    /** Stream ids (the simulator passes a seeded one). */
+    private readonly newId: () => string = randomUUID,
   ) {}
 
   send(m: Message): void {
@@ -66,7 +66,7 @@ export class SnapshotSender {
       termOf,
       ...(cutoverSeen ? { cutoverSeen, onCutoverError: (msg: string) => this.log.error({ to: m.to }, msg) } : {}),
     });
-    const id = randomUUID();
+    const id = this.newId();
     const index = Number(s.header.lastIndex);
     const t0 = this.sched.monotonic();
     let bytes = 0;
@@ -90,35 +90,30 @@ export class SnapshotSender {
 }
 
 interface Staging {
-  path: string;
+  name: string;
   next: number;
-  handle: Awaited<ReturnType<typeof open>>;
+  handle: StagingFile;
 }
 
 export class SnapshotReceiver {
-  private readonly dir: string;
   private readonly staging = new Map<string, Staging>();
   /** Completed streams by last included index. */
   private readonly ready = new Map<number, string>();
 
+  /** `files`: the staging area, already emptied of a previous process's leftovers (useless: the core never saw their Snap message). */
   constructor(
-    dataDir: string,
+    private readonly files: SnapshotStaging,
     private readonly env: StorageEnv,
     private readonly log: Logger,
-  ) {
-    this.dir = join(dataDir, 'snap-in');
-    // Leftovers of a previous process are useless: the core never saw their Snap message.
-    rmSync(this.dir, { recursive: true, force: true });
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-  }
+  ) {}
 
   /** Handles one chunk request; resolves when the chunk is written (the sender's back-pressure). */
   async onChunk(from: NodeId, c: SnapChunk): Promise<true> {
     const key = `${from}:${c.id}`;
     let st = this.staging.get(key);
     if (c.seq === 0 && !st) {
-      const path = join(this.dir, `${from}-${c.id}.part`);
-      st = { path, next: 0, handle: await open(path, 'wx', 0o600) };
+      const name = `${from}-${c.id}.part`;
+      st = { name, next: 0, handle: await this.files.create(name) };
       this.staging.set(key, st);
     }
     if (!st || c.seq !== st.next) throw new SealkvError('SNAPSHOT_STREAM', `snapshot chunk ${c.seq} out of order from ${from}`);
@@ -130,10 +125,10 @@ export class SnapshotReceiver {
     this.staging.delete(key);
     await st.handle.sync();
     await st.handle.close();
-    const done = join(this.dir, `snap-${c.last}.snap`);
-    await rename(st.path, done);
+    const done = `snap-${c.last}.snap`;
+    await this.files.rename(st.name, done);
     const old = this.ready.get(c.last);
-    if (old && old !== done) await rm(old, { force: true });
+    if (old && old !== done) await this.files.remove(old);
     this.ready.set(c.last, done);
     return true;
   }
@@ -143,10 +138,10 @@ export class SnapshotReceiver {
    * installSnapshot's (the node adds its log reset, halt check and crash points there).
    */
   async install(meta: SnapshotMeta, opts: InstallOptions = {}): Promise<SnapshotHeader> {
-    const path = this.ready.get(meta.index);
-    if (!path) throw new SealkvError('SNAPSHOT_MISSING', `no staged snapshot data for index ${meta.index}`);
+    const name = this.ready.get(meta.index);
+    if (!name) throw new SealkvError('SNAPSHOT_MISSING', `no staged snapshot data for index ${meta.index}`);
     try {
-      const header = await installSnapshot(this.env, createReadStream(path, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Uint8Array>, {
+      const header = await installSnapshot(this.env, this.files.read(name, CHUNK_BYTES), {
         ...opts,
         check: async (h) => {
           if (Number(h.lastIndex) !== meta.index || Number(h.lastTerm) !== meta.term) {
@@ -159,11 +154,11 @@ export class SnapshotReceiver {
       return header;
     } finally {
       this.ready.delete(meta.index);
-      await rm(path, { force: true });
+      await this.files.remove(name);
       for (const [i, p] of this.ready) {
         if (i < meta.index) {
           this.ready.delete(i);
-          await rm(p, { force: true });
+          await this.files.remove(p);
         }
       }
     }

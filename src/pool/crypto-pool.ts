@@ -78,7 +78,10 @@ export type { PoolMetrics } from './metrics.js';
 
 export interface CryptoPoolOptions {
   backend: BackendName;
-  /** Worker threads; default max(1, cores − 1). */
+  /**
+   * Worker threads; default max(1, cores − 1). 0: no worker threads at all, every batch runs
+   * inline (the whole-node simulator: deterministic, nothing outside the virtual clock).
+   */
   workers?: number;
   /** Batches outstanding in workers at once; default 2 × workers. */
   maxInflightBatches?: number;
@@ -123,7 +126,7 @@ export class CryptoPool {
   private readonly aead: Aead;
   private readonly keys: KeyTableWriter;
   private readonly inlineKeys: ExecutorKeys;
-  private readonly piscina: Piscina<ArrayBuffer, WorkerResult>;
+  private readonly piscina: Piscina<ArrayBuffer, WorkerResult> | null;
   private readonly buffers: BufferRecycler;
   private readonly take: (n: number) => ArrayBuffer;
   private readonly slots: Slots;
@@ -136,9 +139,10 @@ export class CryptoPool {
     this.backend = opts.backend;
     this.aead = aead;
     this.workers = opts.workers ?? Math.max(1, availableParallelism() - 1);
-    if (!Number.isInteger(this.workers) || this.workers < 1) throw new RangeError(`workers must be a positive integer, got ${this.workers}`);
-    this.maxInflightBatches = opts.maxInflightBatches ?? 2 * this.workers;
-    this.inlineThreshold = opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD_US;
+    if (!Number.isInteger(this.workers) || this.workers < 0) throw new RangeError(`workers must be a non-negative integer, got ${this.workers}`);
+    const inlineOnly = this.workers === 0;
+    this.maxInflightBatches = opts.maxInflightBatches ?? Math.max(1, 2 * this.workers);
+    this.inlineThreshold = inlineOnly ? Number.POSITIVE_INFINITY : (opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD_US);
     this.slots = new Slots(this.maxInflightBatches);
     this.storageNonces = opts.storageNonces;
     // Backends that hold per-key state (native contexts, wasm key slots) drop it the moment a
@@ -151,11 +155,15 @@ export class CryptoPool {
       get: (id) => keys.get(id),
       loadedKeyIds: () => keys.loadedKeyIds(),
     };
-    const workerFile = opts.workerFile === undefined ? defaultWorkerFile() : opts.workerFile instanceof URL ? fileURLToPath(opts.workerFile) : opts.workerFile;
-    const workerData: PoolWorkerData = { backend: this.backend, keyTable: this.keys.buffer };
     // Enough warm buffers for every in-flight batch plus one being packed and one inline.
     this.buffers = new BufferRecycler(this.maxInflightBatches + 2, MAX_RECYCLED_BYTES);
     this.take = (n) => this.buffers.take(n);
+    if (inlineOnly) {
+      this.piscina = null;
+      return;
+    }
+    const workerFile = opts.workerFile === undefined ? defaultWorkerFile() : opts.workerFile instanceof URL ? fileURLToPath(opts.workerFile) : opts.workerFile;
+    const workerData: PoolWorkerData = { backend: this.backend, keyTable: this.keys.buffer };
     this.piscina = new Piscina<ArrayBuffer, WorkerResult>({
       filename: workerFile,
       minThreads: this.workers,
@@ -179,11 +187,11 @@ export class CryptoPool {
       await Promise.all(
         Array.from({ length: pool.workers }, () => {
           const t = packPing();
-          return pool.piscina.run(t.buffer, { transferList: [t.buffer] });
+          return pool.piscina!.run(t.buffer, { transferList: [t.buffer] });
         }),
       );
     } catch (e) {
-      await pool.piscina.destroy();
+      await pool.piscina?.destroy();
       throw new CryptoError('BACKEND_UNAVAILABLE', `crypto workers could not load the ${opts.backend} backend: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     return pool;
@@ -329,7 +337,7 @@ export class CryptoPool {
     if (this.closing === undefined) {
       this.closed = true;
       this.slots.rejectWaiters(new CryptoError('CRYPTO_BACKEND', 'crypto pool closed'));
-      this.closing = this.piscina.close().finally(() => this.keys.clear());
+      this.closing = (this.piscina?.close() ?? Promise.resolve()).finally(() => this.keys.clear());
     }
     return this.closing;
   }
@@ -391,7 +399,7 @@ export class CryptoPool {
 
   private async run(t: TaskViews, items: number, bytes: number): Promise<Done> {
     let done: Done;
-    if (inlineCostUs(this.backend, items, bytes) < this.inlineThreshold) {
+    if (this.piscina === null || inlineCostUs(this.backend, items, bytes) < this.inlineThreshold) {
       const output = executeTask(t.buffer, this.aead, this.inlineKeys);
       this.counters.record(this.backend, true, items, cryptoMs(t.buffer));
       done = { task: t, output };

@@ -161,13 +161,15 @@ export class SimDisk {
   }
 
   rename(from: string, to: string): Promise<void> {
-    return this.io('rename', () => {
-      const ino = this.names.get(from);
-      if (ino === undefined) throw new SimDiskError('ENOENT', `no such file: ${from}`);
-      this.names.delete(from);
-      this.names.set(to, ino);
-      this.nsPending.push({ kind: 'rename', from, to });
-    });
+    return this.io('rename', () => this.doRename(from, to));
+  }
+
+  private doRename(from: string, to: string): void {
+    const ino = this.names.get(from);
+    if (ino === undefined) throw new SimDiskError('ENOENT', `no such file: ${from}`);
+    this.names.delete(from);
+    this.names.set(to, ino);
+    this.nsPending.push({ kind: 'rename', from, to });
   }
 
   unlink(path: string): Promise<void> {
@@ -217,6 +219,7 @@ export class SimDisk {
     ftruncate: (fd: number, size: number): void => this.now('truncate', () => truncateTo(this.fd(fd).ino, size)),
     fsyncDir: (dir: string): void => this.now('fsyncDir', () => this.doFsyncDir(dir)),
     unlink: (path: string): void => this.now('unlink', () => this.doUnlink(path)),
+    rename: (from: string, to: string): void => this.now('rename', () => this.doRename(from, to)),
     close: (fd: number): void => {
       this.fds.delete(fd);
     },
@@ -293,6 +296,15 @@ export class SimDisk {
       this.settle(ino);
     }
     this.names = new Map(this.durableNames);
+    this.generation++;
+  }
+
+  /**
+   * The process exited (or was killed) but the machine did not lose power: its descriptors are
+   * gone and its calls in flight never complete, while everything written stays in the page cache.
+   */
+  exitProcess(): void {
+    this.fds.clear();
     this.generation++;
   }
 

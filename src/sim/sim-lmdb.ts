@@ -37,6 +37,11 @@ export interface LmdbFaults {
   flushError: number;
   minSyncMs: number;
   maxSyncMs: number;
+  /**
+   * Upper bound of the write thread's commit latency (ms, uniform from 0; commits stay in
+   * submission order). 0 or absent: a commit lands in the next event.
+   */
+  maxCommitMs?: number;
 }
 
 export const RELIABLE_LMDB: LmdbFaults = { commitError: 0, flushError: 0, minSyncMs: 0, maxSyncMs: 2 };
@@ -84,6 +89,17 @@ export class SimLmdb {
     this.live = cloneAll(this.durable);
     this.flushing = null;
     this.generation++;
+    this.pendingCommits = 0;
+  }
+
+  /**
+   * The process exited without a power loss: its environment is dead, and what it committed stays
+   * (in the page cache, still to be flushed by the next process's syncs).
+   */
+  exitProcess(): void {
+    this.flushing = null;
+    this.generation++;
+    this.pendingCommits = 0;
   }
 
   /** Opens the environment (after a crash: over what survived). */
@@ -126,6 +142,22 @@ export class SimLmdb {
     this.counters.commits++;
     applyOps(this.live, ops);
     this.unflushed.push(ops);
+  }
+
+  /** Commits queued on the write thread and not yet run (diagnostics). */
+  pendingCommits = 0;
+
+  /** Last virtual time a delayed commit is due (the write thread commits in order). */
+  private commitTail = 0;
+
+  /** Delay (ms) of the next commit on the write thread, or null for "next event" (no latency set). */
+  commitAt(): number | null {
+    const max = this.faults.maxCommitMs ?? 0;
+    if (max <= 0) return null;
+    const now = this.sched.monotonic();
+    const at = Math.max(now + this.random() * max, this.commitTail);
+    this.commitTail = at;
+    return at - now;
   }
 
   /** Resolves when every commit made so far is durable. */
@@ -240,14 +272,20 @@ class SimRoot {
 
   private later<T>(fn: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.store.sched.defer(() => {
+      const gen = this.store.gen();
+      if (gen === this.gen) this.store.pendingCommits++;
+      const run = (): void => {
+        if (gen === this.store.gen()) this.store.pendingCommits--;
         try {
           this.check();
           resolve(fn());
         } catch (e) {
           reject(e);
         }
-      });
+      };
+      const at = this.store.commitAt();
+      if (at === null) this.store.sched.defer(run);
+      else this.store.sched.setTimeout(run, at);
     });
   }
 

@@ -15,13 +15,13 @@
 //   broken TCP connection; a cut made while a frame is in flight loses it too.
 
 import { TransportError } from '../errors.js';
+import type { NodeTransport } from '../node/node-media.js';
 import type { Scheduler } from '../node/scheduler.js';
 import { decodePayload, encodeFrame } from '../transport/frame-codec.js';
-import type { MessageHandler, PeerMap, PeerStatus, PeerTransport, RequestHandler } from '../transport/peer-transport.js';
+import type { MessageHandler, PeerMap, PeerStatus, RequestHandler } from '../transport/peer-transport.js';
 import { fromWireError, toWireError, type WireError } from '../transport/wire.js';
 
-/** What the node composition uses of the peer transport (PeerTransport satisfies it). */
-export type NodeTransport = Pick<PeerTransport, 'start' | 'onMessage' | 'onRequest' | 'send' | 'request' | 'updatePeers' | 'status' | 'close'>;
+export type { NodeTransport };
 
 export interface NetworkFaults {
   /** Probability that one frame (message, request or answer) is lost. */
@@ -276,10 +276,14 @@ export class SimTransport implements NodeTransport {
     });
   }
 
-  /** The peer `id` crashed: requests it received are answered by nobody (outcome unknown). */
+  /**
+   * The peer `id` crashed: requests written to it are answered by nobody (outcome unknown). As
+   * with the real transport's `failInFlight`, that includes those still in flight: the broken
+   * connection fails every request written to it, received or not.
+   */
   peerCrashed(id: string): void {
     for (const [rid, p] of this.pending) {
-      if (p.to !== id || !p.received) continue;
+      if (p.to !== id || p.toIncarnation < 0) continue;
       this.pending.delete(rid);
       this.net.sched.clearTimeout(p.timer);
       p.reject(new TransportError('PEER_DISCONNECTED', `connection to ${id} lost after request ${rid} was written`));

@@ -120,7 +120,11 @@ function headerAt(env: StorageEnv, txn: Transaction, termOf?: (index: number) =>
  * process has already seen (`seen`); `sidecar` is the sidecar's current value. Returns the value
  * to write and, when something dropped to 0, the error line to log (the snapshot still goes out).
  */
-export function chooseHeaderCutover(meta: bigint, seen: bigint, sidecar: bigint): { cutover: bigint; error: string | null } {
+export function chooseHeaderCutover(meta: bigint, seen: bigint, sidecar: bigint, lastIndex?: bigint): { cutover: bigint; error: string | null } {
+  // A cutover seen at an index after the snapshot's state (the marker applied while this read
+  // transaction was already open) is not part of that state: a header claiming it would make the
+  // receiver HALT with ENVELOPE_CUTOVER_DIVERGENCE (found by the whole-node simulator, issue 14).
+  if (lastIndex !== undefined && seen > lastIndex) seen = 0n;
   if (meta === 0n && seen !== 0n) {
     return { cutover: seen, error: `SH-4: meta's raft cutover reads 0 but this process saw ${seen}; the snapshot header keeps ${seen}` };
   }
@@ -146,7 +150,7 @@ export function createSnapshotStream(env: StorageEnv, opts: SnapshotWriteOptions
     header = headerAt(env, txn, opts.termOf);
     if (opts.cutoverSeen) {
       const { seen, sidecar } = opts.cutoverSeen();
-      const c = chooseHeaderCutover(header.raftEnvelopeCutoverIndex, seen, sidecar);
+      const c = chooseHeaderCutover(header.raftEnvelopeCutoverIndex, seen, sidecar, header.lastIndex);
       header.raftEnvelopeCutoverIndex = c.cutover;
       if (c.error !== null) opts.onCutoverError?.(c.error);
     }

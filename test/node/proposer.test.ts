@@ -49,6 +49,28 @@ function make(raft = new FakeRaft()) {
 }
 
 describe('proposer', () => {
+  it('RO-12: a new leader hands nothing to Raft before it has applied an entry of its own term (issue 14, node-sim)', async () => {
+    // A leader elected with an unapplied raft-cutover marker in its log would otherwise append
+    // cleartext entries above the cutover (every replica then HALTs RAFT_UNWRAP_FAILED).
+    const raft = new (class extends FakeRaft {
+      caughtUp = false;
+      appliedOwnTerm() {
+        return this.caughtUp;
+      }
+    })();
+    const { p } = make(raft);
+    const done = p.propose(enc.encode('early'));
+    for (let i = 0; i < 5; i++) await tick();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(raft.appended).toEqual([]);
+    raft.caughtUp = true;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(raft.appended.length).toBe(1);
+    expect(new TextDecoder().decode(decodeProposal(raft.appended[0]![0]!).payload)).toBe('early');
+    p.close();
+    await done.catch(() => undefined);
+  });
+
   it('issue 9 defect 7: user payloads are stamped on admission, in submission order; admin payloads are not', async () => {
     const { raft, p } = make();
     let t = 100;

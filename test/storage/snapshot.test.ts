@@ -259,6 +259,9 @@ describe('SH-4: the header never downgrades the cutover', () => {
     const dropped = chooseHeaderCutover(0n, 5n, 0n);
     expect(dropped.cutover).toBe(5n);
     expect(dropped.error).toMatch(/SH-4/);
+    // A cutover seen after the snapshot's last index is not part of its state (issue 14, node-sim seed 64).
+    expect(chooseHeaderCutover(0n, 5n, 5n, 4n)).toEqual({ cutover: 0n, error: null });
+    expect(chooseHeaderCutover(0n, 5n, 0n, 5n).cutover).toBe(5n);
     const src = await source();
     const errors: string[] = [];
     const s = createSnapshotStream(src, { cutoverSeen: () => ({ seen: 5n, sidecar: 5n }), onCutoverError: (m) => errors.push(m) });

@@ -11,7 +11,7 @@
 import { CryptoError } from '../../errors.js';
 import { bytesArg, smallBytes } from '../bytes.js';
 import { type NoncePurpose, type PersistedEpoch, spendPersistedEpoch } from './epoch-token.js';
-import { TEST_ONLY_ACCESS } from './nonce-internal.js';
+import { PROCESS_SCOPE_ACCESS, TEST_ONLY_ACCESS } from './nonce-internal.js';
 
 export { mintPersistedEpoch, PersistedEpoch, type NoncePurpose } from './epoch-token.js';
 
@@ -58,7 +58,9 @@ export const NONCE_STATE_BYTES = 16;
 const BUILD = Symbol('build');
 
 /** Purposes that already have their factory in this process (KM-9: one counter per purpose). */
-const purposesInUse = new Set<NoncePurpose>();
+const realProcess = new Set<NoncePurpose>();
+/** The set in force: the real process's, or a simulated process's (PROCESS_SCOPE_ACCESS). */
+let purposesInUse = realProcess;
 
 function checkU16(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new RangeError(`${name} must be a u16, got ${v}`);
@@ -132,6 +134,14 @@ export class NonceFactory {
    */
   static [TEST_ONLY_ACCESS](nodeId16: number, epoch: number, seed = 0n): NonceFactory {
     return new NonceFactory(BUILD, nodeId16, epoch, undefined, seed);
+  }
+
+  /**
+   * Simulator only (needs PROCESS_SCOPE_ACCESS): the one-per-purpose rule applies per simulated
+   * process; `scope` is that process's set (null: the real process's again).
+   */
+  static [PROCESS_SCOPE_ACCESS](scope: Set<NoncePurpose> | null): void {
+    purposesInUse = scope ?? realProcess;
   }
 
   /** Descriptor to transfer to workers; the SAB is shared, so both sides advance one counter. */

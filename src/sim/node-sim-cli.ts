@@ -1,0 +1,66 @@
+// npm run sim:node -- --seeds N --seed-start S [--defect NAME] [--fault-ms MS] [--heal-ms MS] [--verbose]
+// Runs the whole-node simulator (node-sim.ts) on seeds S..S+N−1 and prints one JSON summary line
+// {runs, violations, faults…, cutoversCompleted, halts, nodeMinutesPerWallSecond}; every failing
+// seed is printed to stderr with the command that replays it. `--defect` re-introduces one known
+// defect (src/node/defect-switches.ts) so the simulator can be seen to catch it. Exit 1 on any
+// violation.
+
+import { DEFECTS, type DefectName, isDefectName } from '../defect-switches.js';
+import { runNodeSim } from './node-sim.js';
+import { runNodeSims } from './node-sim-many.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function intArg(name: string, def: number | undefined): number | undefined {
+  const v = arg(name);
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    process.stderr.write(`error: USAGE: ${name} needs a non-negative integer, got ${v}\n`);
+    process.exit(1);
+  }
+  return n;
+}
+
+const seeds = intArg('--seeds', 100)!;
+const seedStart = intArg('--seed-start', 1)!;
+const faultMs = intArg('--fault-ms', undefined);
+const healMs = intArg('--heal-ms', undefined);
+const defectArg = arg('--defect');
+let defect: DefectName | null = null;
+if (defectArg !== undefined) {
+  if (!isDefectName(defectArg)) {
+    process.stderr.write(`error: USAGE: unknown --defect '${defectArg}' (known: ${Object.keys(DEFECTS).join(', ')})\n`);
+    process.exit(1);
+  }
+  defect = defectArg;
+}
+const verbose = process.argv.includes('--verbose');
+const flags = [
+  defect !== null ? ` --defect ${defect}` : '',
+  faultMs !== undefined ? ` --fault-ms ${faultMs}` : '',
+  healMs !== undefined ? ` --heal-ms ${healMs}` : '',
+].join('');
+
+if (verbose && seeds === 1) {
+  const r = await runNodeSim({ seed: seedStart, defect, keepTrace: true, ...(faultMs !== undefined ? { faultMs } : {}), ...(healMs !== undefined ? { healMs } : {}) });
+  for (const l of r.trace ?? []) process.stderr.write(`${l}\n`);
+  for (const v of r.violations) process.stderr.write(`violation: ${v}\n`);
+  const { trace: _t, ...rest } = r;
+  process.stdout.write(`${JSON.stringify(rest)}\n`);
+  process.exitCode = r.violations.length > 0 ? 1 : 0;
+} else {
+  const summary = await runNodeSims(seedStart, seeds, {
+    defect,
+    ...(faultMs !== undefined ? { faultMs } : {}),
+    ...(healMs !== undefined ? { healMs } : {}),
+  });
+  for (const s of summary.failedSeeds) {
+    process.stderr.write(`violation: seed ${s}: ${summary.firstViolations[String(s)]}\n  replay: npm run sim:node -- --seed-start ${s} --seeds 1${flags} --verbose\n`);
+  }
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  process.exitCode = summary.violations > 0 ? 1 : 0;
+}

@@ -1,0 +1,92 @@
+// Which simulated process the code running now belongs to (issue 14): the crash-point hook is
+// one global, so it asks this. Every event a process schedules runs with its tag set, and so do
+// the messages and requests delivered to it and the answers to its requests; the tag stays set
+// while the microtasks the event started drain (the driver settles them before the next event),
+// so a crash point reached after an `await` is charged to the right process.
+
+import type { NodeTransport } from '../node/node-media.js';
+import type { Scheduler, SchedulerTimer } from '../node/scheduler.js';
+
+export interface SimProcess {
+  readonly id: string;
+  /** False once the process crashed or exited: its leftover code must not touch anything. */
+  readonly alive: boolean;
+}
+
+let current: SimProcess | null = null;
+
+export function currentProcess(): SimProcess | null {
+  return current;
+}
+
+export function setCurrentProcess(p: SimProcess | null): void {
+  current = p;
+}
+
+/** Thrown at a crash point where the simulator crashed the process (its code unwinds). */
+export class SimCrash extends Error {
+  constructor(readonly point: string) {
+    super(`simulated crash at ${point}`);
+  }
+}
+
+/** A scheduler whose callbacks run tagged as `p` (and swallow the unwinding of a simulated crash). */
+export function taggedScheduler(p: SimProcess | null, inner: Scheduler): Scheduler {
+  const wrap =
+    (fn: () => void): (() => void) =>
+    () => {
+      current = p;
+      try {
+        fn();
+      } catch (e) {
+        if (!(e instanceof SimCrash)) throw e;
+      }
+    };
+  return {
+    now: () => inner.now(),
+    monotonic: () => inner.monotonic(),
+    setTimeout: (fn, ms): SchedulerTimer => inner.setTimeout(wrap(fn), ms),
+    clearTimeout: (t) => inner.clearTimeout(t),
+    setInterval: (fn, ms): SchedulerTimer => inner.setInterval(wrap(fn), ms),
+    clearInterval: (t) => inner.clearInterval(t),
+    defer: (fn) => inner.defer(wrap(fn)),
+  };
+}
+
+/** The transport of process `p`: what it receives, and the answers it gets, run tagged as `p`. */
+export function taggedTransport(p: SimProcess, inner: NodeTransport, filter?: (from: string, msg: unknown) => void): NodeTransport {
+  return {
+    start: () => inner.start(),
+    onMessage: (h) =>
+      inner.onMessage((from, msg) => {
+        current = p;
+        if (!p.alive) return;
+        filter?.(from, msg);
+        try {
+          h(from, msg);
+        } catch (e) {
+          if (!(e instanceof SimCrash)) throw e;
+        }
+      }),
+    onRequest: (h) =>
+      inner.onRequest((from, payload) => {
+        current = p;
+        return h(from, payload);
+      }),
+    send: (to, msg) => inner.send(to, msg),
+    request: (to, payload, timeoutMs) =>
+      inner.request(to, payload, timeoutMs).then(
+        (v) => {
+          current = p;
+          return v;
+        },
+        (e) => {
+          current = p;
+          throw e;
+        },
+      ),
+    updatePeers: (peers) => inner.updatePeers(peers),
+    status: () => inner.status(),
+    close: () => inner.close(),
+  };
+}
