@@ -9,6 +9,7 @@
 
 import { D_AAD, D_AAD_LEN, D_DATA, D_DATA_LEN, D_NONCE, D_OUT, DESC_FIELDS, NONCE_SIZE, type PackedBatch, TAG_SIZE } from '../crypto/aead.js';
 import { ENV_NONCE_OFFSET, ENVELOPE_FLAG_NONE, ENVELOPE_HEADER_SIZE, ENVELOPE_VERSION, writeU32 } from '../crypto/envelope/framing.js';
+import type { NonceFactory } from '../crypto/envelope/nonce.js';
 import { VALUE_HEADER_SIZE } from '../crypto/envelope/value-header.js';
 
 /** AAD bytes before the value header and the storage key (SE-2: version, flag, key_id). */
@@ -23,6 +24,8 @@ export class StorageSealBatch {
   private outLen = 0;
   private readonly records: Uint8Array[] = [];
   private output: Uint8Array | null = null;
+  /** The batch's nonces, back to back, as reserved (copied into the input and the records). */
+  private nonces = new Uint8Array(128 * NONCE_SIZE);
 
   constructor(public keyId: number) {}
 
@@ -43,9 +46,9 @@ export class StorageSealBatch {
   dataBytes = 0;
 
   /**
-   * Adds the value of `record`, whose value header and envelope header (key_id, nonce) are already
-   * written; returns the item's position. `storageKey` and `value` are copied now, so the caller's
-   * buffers may be reused at once.
+   * Adds the value of `record`, whose value header and envelope key_id are already written (its
+   * nonce is drawn for the whole batch in `packed`); returns the item's position. `storageKey`
+   * and `value` are copied now, so the caller's buffers may be reused at once.
    */
   add(record: Uint8Array, storageKey: Uint8Array, value: Uint8Array): number {
     const aadLen = AAD_PREFIX + VALUE_HEADER_SIZE + storageKey.length;
@@ -60,9 +63,7 @@ export class StorageSealBatch {
     const inp = this.input;
     const d = i * DESC_FIELDS;
     let off = this.inLen;
-    const nonceAt = VALUE_HEADER_SIZE + ENV_NONCE_OFFSET;
-    this.desc[d + D_NONCE] = off;
-    for (let k = 0; k < NONCE_SIZE; k++) inp[off + k] = record[nonceAt + k]!;
+    this.desc[d + D_NONCE] = off; // filled in packed()
     off += NONCE_SIZE;
     // SE-2 AAD: 0x01 ‖ 0x00 ‖ key_id ‖ the record's 9 header bytes ‖ storage key.
     this.desc[d + D_AAD] = off;
@@ -92,14 +93,32 @@ export class StorageSealBatch {
     return this.input.slice(at, at + this.desc[d + D_DATA_LEN]!);
   }
 
-  /** The batch in the cipher's packed layout; its output receives ciphertext ‖ tag per item. */
-  packed(): PackedBatch {
+  /**
+   * The batch in the cipher's packed layout; its output receives ciphertext ‖ tag per item. The
+   * nonces of all items are reserved here in one atomic step (KM-9) and written both into the
+   * packed input and into each record's envelope header.
+   */
+  packed(nonces: NonceFactory): PackedBatch {
+    const n = this.records.length;
+    if (this.nonces.length < n * NONCE_SIZE) this.nonces = new Uint8Array(Math.max(n, 64) * 2 * NONCE_SIZE);
+    nonces.nextBatchInto(n, this.nonces, 0);
+    const inp = this.input;
+    const src = this.nonces;
+    const nonceAt = VALUE_HEADER_SIZE + ENV_NONCE_OFFSET;
+    for (let i = 0; i < n; i++) {
+      const at = this.desc[i * DESC_FIELDS + D_NONCE]!;
+      const rec = this.records[i]!;
+      for (let k = 0, s = i * NONCE_SIZE; k < NONCE_SIZE; k++, s++) {
+        inp[at + k] = src[s]!;
+        rec[nonceAt + k] = src[s]!;
+      }
+    }
     // Reused between batches: deliver() copies the results out before the next use.
     if (this.output === null || this.output.length < this.outLen) this.output = new Uint8Array(Math.max(this.outLen, INITIAL_INPUT));
     return {
-      count: this.records.length,
+      count: n,
       input: this.input.subarray(0, this.inLen),
-      desc: this.desc.subarray(0, this.records.length * DESC_FIELDS),
+      desc: this.desc.subarray(0, n * DESC_FIELDS),
       output: this.output.subarray(0, this.outLen),
     };
   }

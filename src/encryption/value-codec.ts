@@ -8,7 +8,7 @@
 // its typed error; the caller never sees the raw envelope.
 
 import type { Aead } from '../crypto/aead.js';
-import { ENV_NONCE_OFFSET, ENVELOPE_OVERHEAD, parseEnvelope, writeEnvelopeKeyId } from '../crypto/envelope/framing.js';
+import { ENVELOPE_OVERHEAD, parseEnvelope, writeEnvelopeKeyId } from '../crypto/envelope/framing.js';
 import { buildStorageAad, openValue, sealValue } from '../crypto/envelope/storage.js';
 import { STATE_CLEARTEXT, STATE_ENCRYPTED, VALUE_HEADER_SIZE, decodeValueHeader, encodeValueHeader } from '../crypto/envelope/value-header.js';
 import type { NonceFactory } from '../crypto/envelope/nonce.js';
@@ -72,8 +72,7 @@ export class SealingValueCodec implements ValueCodec {
     }
     const record = this.records.alloc(VALUE_HEADER_SIZE + ENVELOPE_OVERHEAD + value.length);
     encodeValueHeader({ tombstone: false, state: STATE_ENCRYPTED, expireAt: header.expireAt }, record, 0);
-    writeEnvelopeKeyId(record, VALUE_HEADER_SIZE, keyId);
-    this.nonces.nextInto(record, VALUE_HEADER_SIZE + ENV_NONCE_OFFSET);
+    writeEnvelopeKeyId(record, VALUE_HEADER_SIZE, keyId); // the nonce: drawn per batch in finishBatch
     this.pending.set(record, { batch, item: batch.add(record, key, value) });
     return record;
   }
@@ -89,7 +88,7 @@ export class SealingValueCodec implements ValueCodec {
     this.batches = new Map();
     try {
       for (const b of batches) {
-        await this.pool.sealPacked(b.keyId, b.packed());
+        await this.pool.sealPacked(b.keyId, b.packed(this.nonces));
         b.deliver();
         this.counters.writesPerDek.set(b.keyId, (this.counters.writesPerDek.get(b.keyId) ?? 0) + b.count);
       }

@@ -73,6 +73,18 @@ describe('PF-5 decoders over arbitrary and mutated bytes', () => {
     );
   });
 
+  it('PE-1 encodeProposal: 0x01 ‖ id as u64 big-endian ‖ payload for any id up to 2^64-1, and decodeProposal inverts it', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.uint8Array({ maxLength: 32 }), (id, payload) => {
+        const e = encodeProposal(id, payload);
+        expect(e[0]).toBe(0x01);
+        expect(Buffer.from(e).readBigUInt64BE(1)).toBe(id);
+        expect(decodeProposal(e)).toEqual({ id, payload: Uint8Array.from(payload) });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('PF-5 decodeValueHeader: valid flags decode and round-trip, anything else is a typed error', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 16 }), (b) => {
