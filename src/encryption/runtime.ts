@@ -76,7 +76,8 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
   const aead = await loadAead(opts.cipher);
   const pool = await CryptoPool.create({
     backend: opts.cipher,
-    workers: opts.inlineOnly === true ? 0 : Math.max(1, opts.cryptoWorkers),
+    // 0 crypto workers: everything inline on the main thread, and no worker threads at all.
+    workers: opts.inlineOnly === true || opts.cryptoWorkers === 0 ? 0 : opts.cryptoWorkers,
     ...(opts.cryptoWorkers === 0 ? { inlineThreshold: Number.POSITIVE_INFINITY } : {}),
     storageNonces,
   });
