@@ -11,6 +11,8 @@ export const DEFECTS = {
   'halt-races-snapshot': 'a HALT racing a snapshot install lets the install land after the halt',
   /** Raft-envelope gate `index >= cutover` instead of `>` (the marker itself treated as sealed). */
   'gate-inclusive': 'the apply gate opens the marker entry as if it were wrapped',
+  /** RO-7 step 1 forgotten: user proposals are admitted while the barrier is up (cleartext lands above the marker). */
+  'barrier-admits-users': 'the cutover barrier admits user proposals between Begin and End',
   /** The installer wraps with the marker's DEK instead of the current (rotated) one. */
   'installer-marker-dek': 'the wrap installer uses the DEK named by the marker',
 } as const;

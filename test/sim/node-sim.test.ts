@@ -21,6 +21,8 @@ const DEFECT_SEEDS: readonly (readonly [DefectName, number, RegExp])[] = [
   ['halt-races-snapshot', 277, /APPLY_ORDER/],
   // RO-10: the gate `index >= cutover`: a replayed marker is unwrapped and every replica HALTs.
   ['gate-inclusive', 69, /HALT RAFT_UNWRAP_FAILED .*where no fault made it correct/],
+  // RO-7 step 1 forgotten: user writes admitted during the barrier land unwrapped above the marker.
+  ['barrier-admits-users', 3, /HALT RAFT_UNWRAP_FAILED .*where no fault made it correct/],
 ];
 
 /** Shorter fault phase than the CLI's default (2.5 s): 500 seeds in about a minute on this machine. */
