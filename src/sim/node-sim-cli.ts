@@ -53,7 +53,25 @@ if (verbose && seeds === 1) {
   process.stdout.write(`${JSON.stringify(rest)}\n`);
   process.exitCode = r.violations.length > 0 ? 1 : 0;
 } else {
+  // Progress on stderr every 10 s (a 100,000-seed soak runs for hours); a failing seed is named
+  // at once, not only in the summary.
+  const t0 = Date.now();
+  let done = 0;
+  let failed = 0;
+  let lastReport = t0;
   const summary = await runNodeSims(seedStart, seeds, {
+    onResult: (r) => {
+      done++;
+      if (r.violations.length > 0) {
+        failed++;
+        process.stderr.write(`sim:node: seed ${r.seed} failed: ${r.violations[0]!.slice(0, 200)}\n`);
+      }
+      const now = Date.now();
+      if (now - lastReport >= 10_000) {
+        lastReport = now;
+        process.stderr.write(`sim:node: ${done}/${seeds} seeds, ${failed} failed, ${Math.round((now - t0) / 1000)} s\n`);
+      }
+    },
     defect,
     ...(faultMs !== undefined ? { faultMs } : {}),
     ...(healMs !== undefined ? { healMs } : {}),
