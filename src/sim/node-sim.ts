@@ -429,6 +429,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     await drive(base.elapsed() + 200);
     await drive(base.elapsed() + 2000, () => converged(machines));
     trace(`checks ${machines.map((m) => `${m.id}:${m.state}:${m.node?.store.appliedIndex()}/${m.node?.store.durableAppliedIndex()} pending=${m.lmdb.pendingCommits}`).join(' ')}`);
+    for (const m of machines) if (m.node) trace(`status ${m.id} ${JSON.stringify(m.node.status())}`);
     if (clients.counters.execMismatches > 0) violation(`${clients.counters.execMismatches} EXEC transactions read a value other than their own INCR`);
     const input: NodeCheckInput = { machines, history: history.history(), halts, available: available() };
     for (const v of runChecks(input)) violation(v);
