@@ -1,7 +1,7 @@
 // Many seeds of the whole-node simulator, summed up (the `npm run sim:node` summary).
 
 import type { DefectName } from '../defect-switches.js';
-import { type FaultCounts, type NodeSimResult, runNodeSim } from './node-sim.js';
+import { emptyFaultCounts, type FaultCounts, type NodeSimResult, runNodeSim } from './node-sim.js';
 
 export interface NodeSimSummary {
   runs: number;
@@ -40,27 +40,7 @@ export async function runNodeSims(seedStart: number, seeds: number, opts: ManyOp
     violations: 0,
     failedSeeds: [],
     firstViolations: {},
-    faults: {
-      powerLosses: 0,
-      processKills: 0,
-      crashPointCrashes: 0,
-      restarts: 0,
-      partitions: 0,
-      oneWayCuts: 0,
-      leaderTransfers: 0,
-      entriesCorrupted: 0,
-      adminOps: 0,
-      adminOpsOk: 0,
-      stuckBarrierRestarts: 0,
-      rotations: 0,
-      framesDropped: 0,
-      framesDuplicated: 0,
-      framesReordered: 0,
-      framesCut: 0,
-      diskWritesLost: 0,
-      diskWritesTorn: 0,
-      lmdbCommitsLost: 0,
-    },
+    faults: emptyFaultCounts(),
     halts: 0,
     refusals: 0,
     snapshotsInstalled: 0,

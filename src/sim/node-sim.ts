@@ -72,6 +72,31 @@ export interface FaultCounts {
   lmdbCommitsLost: number;
 }
 
+/** Every fault counter at zero (one run's start, and the many-seed summary's). */
+export function emptyFaultCounts(): FaultCounts {
+  return {
+    powerLosses: 0,
+    processKills: 0,
+    crashPointCrashes: 0,
+    restarts: 0,
+    partitions: 0,
+    oneWayCuts: 0,
+    leaderTransfers: 0,
+    entriesCorrupted: 0,
+    adminOps: 0,
+    adminOpsOk: 0,
+    stuckBarrierRestarts: 0,
+    rotations: 0,
+    framesDropped: 0,
+    framesDuplicated: 0,
+    framesReordered: 0,
+    framesCut: 0,
+    diskWritesLost: 0,
+    diskWritesTorn: 0,
+    lmdbCommitsLost: 0,
+  };
+}
+
 export interface NodeSimResult {
   seed: number;
   violations: string[];
@@ -145,27 +170,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     trace(`VIOLATION ${v}`);
     violations.push(v);
   };
-  const faults: FaultCounts = {
-    powerLosses: 0,
-    processKills: 0,
-    crashPointCrashes: 0,
-    restarts: 0,
-    partitions: 0,
-    oneWayCuts: 0,
-    leaderTransfers: 0,
-    entriesCorrupted: 0,
-    adminOps: 0,
-    adminOpsOk: 0,
-    stuckBarrierRestarts: 0,
-    rotations: 0,
-    framesDropped: 0,
-    framesDuplicated: 0,
-    framesReordered: 0,
-    framesCut: 0,
-    diskWritesLost: 0,
-    diskWritesTorn: 0,
-    lmdbCommitsLost: 0,
-  };
+  const faults: FaultCounts = emptyFaultCounts();
   const halts: NodeSimResult['halts'] = [];
   /** Start-up refusals the SPEC leaves to the operator (see startFailed). */
   const refusals: string[] = [];

@@ -6,22 +6,8 @@
 // printed to stderr so `--seed-start S --seeds 1` reproduces it exactly).
 
 import { simulateMany } from './run.js';
+import { arg, intArg } from '../../util/cli-args.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function intArg(name: string, def: number | undefined): number | undefined {
-  const v = arg(name);
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    process.stderr.write(`error: USAGE: ${name} needs a non-negative integer, got ${v}\n`);
-    process.exit(1);
-  }
-  return n;
-}
 
 const seeds = intArg('--seeds', 100)!;
 const seedStart = intArg('--seed-start', 1)!;
