@@ -51,7 +51,7 @@ function activeState(): EncryptionStateCell {
 }
 
 describe.each(['inline', 'worker'] as const)('packed paths through the pool (%s)', (where) => {
-  it('SE-1/SE-2/SE-6: a batch of storage seals equals sealValue record for record, reads back inside the batch, and opens after finishBatch', async () => {
+  it('SE-1/SE-2/SE-6/KM-9: a batch of storage seals (its nonces reserved in one step, in item order) equals sealValue record for record, reads back inside the batch, and opens after finishBatch', async () => {
     const pool = pools[where]!;
     const codec = new SealingValueCodec(aead, keystore, activeState(), testNonceFactory(0x0102, 3), pool);
     const reference = testNonceFactory(0x0102, 3);

@@ -7,28 +7,17 @@ import { afterAll, expect, it } from 'vitest';
 import { clusterForTest, destroyAllClusters, endpointsOf, newRecorder } from '../integration/harness/fixture.js';
 import { verifyAfterFaults } from '../integration/harness/verify.js';
 import { sleep } from '../integration/harness/wait.js';
-import { Workload } from '../integration/harness/workload.js';
+import { Workload, xorshift32 } from '../integration/harness/workload.js';
 
 afterAll(destroyAllClusters);
 
 const KEYS = ['a', 'b', 'c', 'd'];
 const FAULTS = ['kill9', 'sigterm', 'isolate', 'bridge', 'transfer'] as const;
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
 
 it('a seeded sequence of mixed faults under load: no acknowledged write lost, linearizable', async () => {
   const seed = Number(process.env.SEALKV_NEMESIS_SEED ?? 20261123);
-  const rand = rng(seed);
+  const rand = xorshift32(seed, 1);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const c = await clusterForTest({ name: 'nemesis' });
   await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });

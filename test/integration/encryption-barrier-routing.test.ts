@@ -135,12 +135,7 @@ describe('barrier and response routing on a 3-node cluster', () => {
     const [F1, F2] = IDS.filter((x) => x !== L) as [string, string];
     await c.kill(L, 'SIGKILL');
     c.start(L);
-    await waitFor(`${L} leads again`, async () => {
-      const cur = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
-      if (cur === L) return true;
-      await c.node(cur).admin.request('POST', '/v1/transfer-leader', { id: L }, 15_000).catch(() => undefined);
-      return undefined;
-    }, 60_000);
+    await c.leadOn(L, { quorum: 3 });
     // Warm-up writes push the id counter of L's process to about WARM, so the held entries carry
     // ids the new process reaches again once it has proposed WARM + NEW commands (ids that the
     // new process spends on proposals that never reach the log — its registration retries — make

@@ -11,7 +11,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EntryType } from '../../src/raft/index.js';
 import { clusterForTest, destroyAllClusters } from './harness/fixture.js';
 import { readLogEntries, readMeta, readSidecar } from './harness/offline.js';
-import { waitFor } from './harness/wait.js';
 import { setVia } from './harness/writes.js';
 
 afterAll(destroyAllClusters);
@@ -67,12 +66,7 @@ describe('AS-14 on a 3-node cluster', () => {
     conn.close();
 
     // Leadership to n2: what it proposes as leader lands wrapped.
-    await waitFor('n2 leads', async () => {
-      const cur = await c.waitForLeader({ timeoutMs: 20_000 });
-      if (cur === 'n2') return true;
-      await c.node(cur).admin.request('POST', '/v1/transfer-leader', { id: 'n2' }, 15_000).catch(() => undefined);
-      return undefined;
-    }, 60_000);
+    await c.leadOn('n2');
     const term = BigInt((await c.status('n2'))!.term);
     for (let i = 0; i < 5; i++) await setVia(c, 'n2', `as14-led-by-n2-${i}`, `v${i}`);
     await c.waitCaughtUp(c.ids(), 30_000);

@@ -175,13 +175,7 @@ describe('raft cutover under load (issue 11 acceptance)', () => {
     await c.kill(L, 'SIGTERM');
     c.start(L, false, { SEALKV_TEST_PARTITION_AFTER_MARKER: '1' });
     await waitFor(`${L} up`, () => c.status(L), 20_000);
-    await waitFor(`${L} leads`, async () => {
-      const cur = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
-      if (cur === L) return true;
-      await c.node(cur).admin.request('POST', '/v1/transfer-leader', { id: L }, 15_000).catch(() => undefined);
-      await sleep(300);
-      return undefined;
-    }, 60_000);
+    await c.leadOn(L, { quorum: 3 });
     await c.waitCaughtUp();
     const others = IDS.filter((id) => id !== L);
 
@@ -219,13 +213,7 @@ describe('raft cutover under load (issue 11 acceptance)', () => {
 
     // RO-9: L's barrier is still up. As a follower it proposes nothing; given the leadership, it
     // refuses user writes with -TRYAGAIN ENVELOPE_CUTOVER_IN_PROGRESS (admin proposals would wait).
-    await waitFor(`${L} leads again`, async () => {
-      const cur = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
-      if (cur === L) return true;
-      await c.node(cur).admin.request('POST', '/v1/transfer-leader', { id: L }, 15_000).catch(() => undefined);
-      await sleep(300);
-      return undefined;
-    }, 60_000);
+    await c.leadOn(L, { quorum: 3 });
     const lconn = await c.resp(L);
     const refused = await lconn.call(['SET', 'on-stuck-leader', 'x'], 5000);
     lconn.close();

@@ -92,12 +92,7 @@ describe('AS-6 on a 3-node cluster', () => {
       const cur = await c.waitForLeader({ quorum: 3, timeoutMs: 20_000 });
       const target = c.ids().find((id) => id !== oldLeader && id !== cur) ?? c.ids().find((id) => id !== oldLeader)!;
       if (target !== cur) {
-        await waitFor(`${target} leads`, async () => {
-          const l = await c.waitForLeader({ timeoutMs: 20_000 });
-          if (l === target) return true;
-          await c.node(l).admin.request('POST', '/v1/transfer-leader', { id: target }, 15_000).catch(() => undefined);
-          return undefined;
-        }, 60_000);
+        await c.leadOn(target);
       }
       const term = BigInt((await c.status(target))!.term);
       const conn = await c.resp(target);

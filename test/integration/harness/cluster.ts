@@ -321,6 +321,24 @@ export class Cluster {
     );
   }
 
+  /**
+   * Moves the leadership to `id` (transfer requests to whoever leads, retried) and resolves once
+   * `id` leads. `quorum` as in waitForLeader.
+   */
+  async leadOn(id: string, opts: { quorum?: number; timeoutMs?: number } = {}): Promise<void> {
+    await waitFor(
+      `${id} leads`,
+      async () => {
+        const cur = await this.waitForLeader({ ...(opts.quorum !== undefined ? { quorum: opts.quorum } : {}), timeoutMs: 20_000 });
+        if (cur === id) return true;
+        await this.node(cur).admin.request('POST', '/v1/transfer-leader', { id }, 15_000).catch(() => undefined);
+        await sleep(300);
+        return undefined;
+      },
+      opts.timeoutMs ?? 60_000,
+    );
+  }
+
   /** Waits until every node in `ids` has applied at least `index`. */
   async waitApplied(ids: string[], index: bigint, timeoutMs = 15_000): Promise<void> {
     await waitFor(

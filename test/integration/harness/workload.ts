@@ -52,9 +52,9 @@ export interface WorkloadStats {
   repliesByNode: Record<string, number>;
 }
 
-/** xorshift32: reproducible choices without Math.random. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
+/** xorshift32: reproducible choices without Math.random (seed 0 becomes `zeroSeed`). */
+export function xorshift32(seed: number, zeroSeed = 0x9e3779b9): () => number {
+  let x = seed >>> 0 || zeroSeed;
   return () => {
     x ^= x << 13;
     x >>>= 0;
@@ -150,7 +150,7 @@ export class Workload {
 
   private async client(index: number): Promise<void> {
     const o = this.o;
-    const rand = rng((o.seed ?? 1) * 7919 + index * 104729 + 1);
+    const rand = xorshift32((o.seed ?? 1) * 7919 + index * 104729 + 1);
     const mix = o.mix ?? { read: 8, write: 6, incr: 4, del: 1, unique: 2 };
     const total = mix.read + mix.write + mix.incr + mix.del + mix.unique;
     let conn: RespClient | null = null;
