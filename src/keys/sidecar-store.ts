@@ -2,7 +2,7 @@
 // write protocol — tmp file created exclusively with mode 0600, fsync, rename, directory fsync —
 // so a crash at any point leaves `keys.json` holding either the old or the new contents.
 
-import { constants, promises as fsp } from 'node:fs';
+import { closeSync, constants, fsync, mkdirSync, openSync, promises as fsp, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { KeyError } from '../errors.js';
 import type { KdfParams } from './kek-kdf.js';
@@ -58,21 +58,58 @@ export interface SidecarFs {
   syncDir(dir: string): Promise<void>;
 }
 
+// The metadata steps (unlink, create, write of a few hundred bytes, close, rename) run
+// synchronously: each is microseconds of syscall, while an async call costs a libuv thread-pool
+// round trip, and a KM-7 write sits on the apply path of the raft-envelope marker, i.e. inside the
+// cutover's write pause (PF-4). The two fsyncs, which wait for the disk, stay off the main thread.
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+}
+
+/** A failure of a synchronous call as a rejected promise, so callers see one error path. */
+function attempt<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function nodeSidecarFile(fd: number): SidecarFile {
+  let open = true;
+  return {
+    writeFile: (bytes) =>
+      attempt(() => {
+        const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+        let off = 0;
+        while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      }),
+    sync: () => fsyncAsync(fd),
+    close: () =>
+      attempt(() => {
+        if (!open) return;
+        open = false;
+        closeSync(fd);
+      }),
+  };
+}
+
 export const nodeSidecarFs: SidecarFs = {
   stat: (path) => fsp.stat(path),
   readFile: (path) => fsp.readFile(path, 'utf8'),
-  rm: (path) => fsp.rm(path, { force: true }),
-  mkdirp: async (dir) => {
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-  },
-  createExclusive: (path) => fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600),
-  rename: (from, to) => fsp.rename(from, to),
+  rm: (path) => attempt(() => rmSync(path, { force: true })),
+  mkdirp: (dir) =>
+    attempt(() => {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    }),
+  createExclusive: (path) => attempt(() => nodeSidecarFile(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600))),
+  rename: (from, to) => attempt(() => renameSync(from, to)),
   syncDir: async (dir) => {
-    const dh = await fsp.open(dir, constants.O_RDONLY);
+    const fd = openSync(dir, constants.O_RDONLY);
     try {
-      await dh.sync();
+      await fsyncAsync(fd);
     } finally {
-      await dh.close();
+      closeSync(fd);
     }
   },
 };
