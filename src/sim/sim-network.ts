@@ -7,10 +7,16 @@
 //   receiver gets a copy as the wire would give it (no shared buffers, same bigint handling);
 // - handler errors cross as the real transport carries them (toWireError / fromWireError);
 // - Raft messages may be dropped, duplicated and reordered (Raft must tolerate it); requests
-//   and their answers may be dropped or delayed but never duplicated: the real transport runs
-//   them over TCP, where a duplicate cannot happen, and a forwarded write executed twice would
-//   be a simulator artefact, not a node bug. A lost request or answer shows as the TIMEOUT a
-//   dead link gives, or PEER_DISCONNECTED when the target crashed after receiving it;
+//   and their answers are delayed but never dropped by `drop` and never duplicated: the real
+//   transport runs them over one TCP connection per peer pair, where a single frame is neither
+//   lost nor duplicated while the connection lives (a forwarded write executed twice, or a
+//   snapshot chunk whose answer vanishes on a link that keeps working, would be a simulator
+//   artefact, not a node bug — the test fault layer `transport/peer-faults.ts` leaves them to
+//   partitions for the same reason). A request or answer is lost only to a cut (the TIMEOUT a
+//   dead link gives) or to a crash of the target after it was written (PEER_DISCONNECTED, as
+//   the real transport's `failInFlight`);
+// - a request to a peer that is down is held, as the real transport's per-peer queue holds it
+//   until the connection opens again, and goes to the peer's next life when it comes up;
 // - a frame in flight to a node that crashed (or restarted: a new incarnation) is lost, as on a
 //   broken TCP connection; a cut made while a frame is in flight loses it too.
 
@@ -58,6 +64,14 @@ interface Endpoint {
   transport: SimTransport;
 }
 
+/** A request written while its target was down: sent when the target's next life attaches. */
+interface HeldRequest {
+  from: string;
+  fromIncarnation: number;
+  /** Sends it to the new life (`incarnation`). */
+  send(incarnation: number): void;
+}
+
 export class SimNetwork {
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly incarnations = new Map<string, number>();
@@ -65,6 +79,8 @@ export class SimNetwork {
   private readonly cuts = new Set<string>();
   /** Per directed link: virtual time the last FIFO frame arrives (keeps TCP order). */
   private readonly linkTail = new Map<string, number>();
+  /** Requests waiting for their target to come up, by target id, in send order. */
+  private readonly held = new Map<string, HeldRequest[]>();
   faults: NetworkFaults;
   readonly counters: NetworkCounters = {
     sent: 0,
@@ -92,7 +108,19 @@ export class SimNetwork {
     this.incarnations.set(id, incarnation);
     const t = new SimTransport(this, id, incarnation);
     this.endpoints.set(id, { id, incarnation, transport: t });
+    // The real transport writes what it queued for this peer once the new connection opens;
+    // a sender that died meanwhile took its queue with it.
+    const held = this.held.get(id) ?? [];
+    this.held.delete(id);
+    for (const h of held) if (this.alive(h.from, h.fromIncarnation)) h.send(incarnation);
     return t;
+  }
+
+  /** Holds a request to `to`, which is down, until its next life attaches. */
+  hold(to: string, h: HeldRequest): void {
+    const q = this.held.get(to);
+    if (q === undefined) this.held.set(to, [h]);
+    else q.push(h);
   }
 
   /** The node crashed: its endpoint vanishes with everything in flight to it. */
@@ -156,7 +184,9 @@ export class SimNetwork {
       this.counters.lostToCrash++;
       return;
     }
-    if (this.random() < this.faults.drop) {
+    // Drawn for every frame (a seed keeps its other faults); only Raft messages are dropped.
+    const lost = this.random() < this.faults.drop;
+    if (lost && dupable) {
       this.counters.dropped++;
       return;
     }
@@ -268,10 +298,26 @@ export class SimTransport implements NodeTransport {
         reject(new TransportError('TIMEOUT', `request ${id} to ${to} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { to, toIncarnation: target?.incarnation ?? -1, resolve, reject, timer, received: false });
-      this.net.carry(this.id, to, false, (t) => {
-        const p = this.pending.get(id);
-        if (p) p.received = true;
-        t.receiveRequest(this.id, this.incarnation, id, bytes);
+      const write = (): void =>
+        this.net.carry(this.id, to, false, (t) => {
+          const p = this.pending.get(id);
+          if (p) p.received = true;
+          t.receiveRequest(this.id, this.incarnation, id, bytes);
+        });
+      if (target !== undefined) {
+        write();
+        return;
+      }
+      // The peer is down: queued, and written once it is back (even if the caller has timed out
+      // meanwhile: the real queue does not know). From then on a crash of it fails the request.
+      this.net.hold(to, {
+        from: this.id,
+        fromIncarnation: this.incarnation,
+        send: (incarnation) => {
+          const p = this.pending.get(id);
+          if (p) p.toIncarnation = incarnation;
+          write();
+        },
       });
     });
   }
