@@ -11,6 +11,8 @@ export interface NodeSimSummary {
   firstViolations: Record<string, string>;
   faults: FaultCounts;
   halts: number;
+  /** HALTs per error code (the checks accept a HALT only at an entry a fault corrupted). */
+  haltsByCode: Record<string, number>;
   /** Start-up refusals the SPEC leaves to the operator (WR-10 after a crash before WR-6), with one example. */
   refusals: number;
   refusalExample?: string;
@@ -42,6 +44,7 @@ export async function runNodeSims(seedStart: number, seeds: number, opts: ManyOp
     firstViolations: {},
     faults: emptyFaultCounts(),
     halts: 0,
+    haltsByCode: {},
     refusals: 0,
     snapshotsInstalled: 0,
     cutoversCompleted: 0,
@@ -69,6 +72,7 @@ export async function runNodeSims(seedStart: number, seeds: number, opts: ManyOp
     }
     for (const k of Object.keys(s.faults) as (keyof FaultCounts)[]) s.faults[k] += r.faults[k];
     s.halts += r.halts.length;
+    for (const h of r.halts) s.haltsByCode[h.code] = (s.haltsByCode[h.code] ?? 0) + 1;
     s.refusals += r.refusals.length;
     if (r.refusals.length > 0 && s.refusalExample === undefined) s.refusalExample = `seed ${seed}: ${r.refusals[0]}`;
     s.snapshotsInstalled += r.snapshotsInstalled;
