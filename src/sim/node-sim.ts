@@ -18,9 +18,9 @@ import { mulberry32 } from '../prng.js';
 import { EntryType, MessageType } from '../raft/index.js';
 import { loadCrc32c } from '../storage/crc32c.js';
 import { setWalFs } from '../storage/wal/wal-fs.js';
-import { loadAead } from '../crypto/index.js';
+import { type BackendName, loadAead } from '../crypto/index.js';
 import type { RandomSource } from '../keys/dek-wrap.js';
-import { settle } from './drive.js';
+import { runEvents, settle } from './drive.js';
 import { NonceLedger, noCleartextAboveCutover } from './envelope-checks.js';
 import { buildSimWing } from './sim-wing.js';
 import { type NodeCheckInput, runChecks } from './node-checks.js';
@@ -119,6 +119,8 @@ export interface NodeSimResult {
   trace?: string[];
 }
 
+/** The nodes' cipher backend (the inline crypto pool's). */
+const SIM_CIPHER = 'js' satisfies BackendName;
 const FAULT_MS = 2500;
 /** Virtual ms after the heal in which crash points still fire while the operator's cutovers run. */
 const CUTOVER_PHASE_MS = 2500;
@@ -152,7 +154,10 @@ const ALL_POINTS: readonly string[] = [...Object.values(CrashPoints), ...WRITE_S
 const CORRUPTION_RUN_P = 0.2;
 
 export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
-  await loadCrc32c(); // one-time real initialisation, before virtual time starts
+  // One-time real initialisations, before virtual time starts: their first call resolves through
+  // real event-loop tasks (module loading, wasm instantiation), which no virtual event may wait on.
+  await loadCrc32c();
+  await loadAead(SIM_CIPHER);
   const seed = opts.seed;
   const n = opts.nodes ?? 3;
   const random = mulberry32(seed);
@@ -235,7 +240,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     admin: { host: id, port: 8080 },
     peers: new Map(ids.map((p) => [p, { host: p, port: 7000 }])),
     join: false,
-    cipher: 'js',
+    cipher: SIM_CIPHER,
     cryptoWorkers: 0,
     adminTokenFile: null,
     logLevel: 'silent',
@@ -485,15 +490,10 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   };
 
   async function drive(until: number, stop?: () => boolean): Promise<void> {
-    await settle();
-    while (!(stop?.() ?? false) && base.runNext(until)) {
-      await settle();
-      // A run that checks the clock once per event would never end if a bug loops at one time.
-      if (base.eventsRun > 3_000_000) {
-        violation('event budget exhausted (a livelock at one virtual time?)');
-        return;
-      }
-    }
+    // A run that checks the clock once per event would never end if a bug loops at one time.
+    const exhausted = (): boolean => base.eventsRun > 3_000_000;
+    await runEvents(base, until, { ...(stop ? { stop } : {}), abort: exhausted });
+    if (exhausted()) violation('event budget exhausted (a livelock at one virtual time?)');
   }
 
   /** The operator: bootstrap, then the storage and raft cutovers, then rotations, on the leader, at random moments. */
