@@ -164,10 +164,15 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   const base = new VirtualScheduler();
   const hash = createHash('sha256');
   const traceLines: string[] | undefined = opts.keepTrace ? [] : undefined;
+  // The digest hashes the trace in blocks (one update per ~64 KiB, same bytes as one per line).
+  let pendingTrace = '';
   const trace = (line: string): void => {
     const l = `${base.elapsed()} ${line}`;
-    hash.update(l);
-    hash.update('\n');
+    pendingTrace += `${l}\n`;
+    if (pendingTrace.length > 65_536) {
+      hash.update(pendingTrace);
+      pendingTrace = '';
+    }
     traceLines?.push(l);
   };
   const violations: string[] = [];
@@ -388,6 +393,10 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     violation(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`);
   };
   process.on('unhandledRejection', onRejection);
+  // The nodes create many typed errors (NOT_LEADER refusals, timeouts) whose stacks nothing reads
+  // (the checks and the trace use codes and messages): without a replay's trace, none are captured.
+  const stackTraceLimit = Error.stackTraceLimit;
+  if (!opts.keepTrace) Error.stackTraceLimit = 0;
   setWalFs(fsys.fs());
   setCrashPointHook(crashHook);
   setDefect(opts.defect ?? null);
@@ -456,6 +465,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   } finally {
     for (const m of machines) m.stop(false);
     process.off('unhandledRejection', onRejection);
+    Error.stackTraceLimit = stackTraceLimit;
     setWalFs(null);
     setCrashPointHook(null);
     setDefect(null);
@@ -475,7 +485,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   return {
     seed,
     violations,
-    digest: hash.digest('hex'),
+    digest: hash.update(pendingTrace).digest('hex'),
     faults,
     halts,
     refusals,
