@@ -12,7 +12,7 @@ import type { DefectName } from '../../src/defect-switches.js';
 /** Seeds on which the simulator catches each re-introduced defect (found by `--defect NAME` sweeps). */
 const DEFECT_SEEDS: readonly (readonly [DefectName, number, RegExp])[] = [
   // Issue 9 defect 1: a crash between the install's state and its log reset, no start-up repair.
-  ['install-no-reset-repair', 592, /cannot start: .*applied \d+ is beyond commit/],
+  ['install-no-reset-repair', 602, /cannot start: .*applied \d+ is beyond commit/],
   // Issue 9 defect 3: the core hears "applied" at hand-over; an install races a committing batch.
   ['applied-early', 102, /APPLY_ORDER/],
   // Issue 9 defect 5 as it was (no halt check, no wait for the pipeline, the core told "applied" at
