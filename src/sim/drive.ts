@@ -1,16 +1,12 @@
 // Drives a virtual scheduler: run one event, let every promise chain it started settle, repeat.
 //
-// `settle()` yields one real event-loop turn (setImmediate), which drains all pending microtasks.
-// `runEvents` gets the same order without a real turn per event: each event runs in a
-// `process.nextTick` callback, and the next one is queued (as a tick) from a microtask queued
-// after the event, so Node's tick loop drains every microtask the event started, and every one
-// those started, before it runs the next tick (`processTicksAndRejections`: ticks, then
-// `runMicrotasks()` to exhaustion, then ticks again). The simulated pieces do no real I/O, so
-// nothing else can run in between and the order of events stays a function of the seed.
-//
-// One thing Node does only once the tick queue is empty: it reports unhandled rejections. So
-// every REAL_TURN_EVERY events (and at the end) the loop takes a real turn; a rejection no one
-// handles is still reported, at most that many events late.
+// Each event runs in its own `setImmediate` callback, which drains every microtask the event
+// started (and those they start) and reports unhandled rejections before the next callback runs,
+// exactly as between two real event-loop turns. The callbacks are queued in batches: Node runs
+// all immediates queued before its check phase in one go, so a batch of events costs one
+// event-loop iteration instead of one each (an iteration polls for I/O: most of a turn's cost).
+// The simulated pieces do no real I/O, so nothing else can run in between and the order of
+// events stays a function of the seed.
 
 import type { VirtualScheduler } from './virtual-scheduler.js';
 
@@ -19,54 +15,49 @@ export function settle(): Promise<void> {
   return new Promise((r) => setImmediate(r));
 }
 
-const SETTLED = Promise.resolve();
-
-/** Events run between two real event-loop turns (see the header). */
-export const REAL_TURN_EVERY = 256;
+/** Event callbacks queued per event-loop iteration (see the header). */
+export const EVENTS_PER_ITERATION = 512;
 
 export interface RunEventsOptions {
-  /** Checked before each event, after the previous one's microtasks settled. */
+  /** Checked before each event, after the previous one's microtasks settled; true ends the run. */
   stop?: () => boolean;
-  /** Checked after each event (its microtasks settled); true ends the run. */
-  abort?: () => boolean;
 }
 
 /**
- * Runs events until virtual time `until` (ms since the start), or until `stop()` (checked
- * before each event) or `abort()` (after each) says so, each event's microtasks settled before
- * the next event runs. Returns the number of events run.
+ * Runs events until virtual time `until` (ms since the start), or until `stop()` says so, each
+ * event's microtasks settled before the next event runs. Returns the number of events run.
  */
 export async function runEvents(sched: VirtualScheduler, until: number, opts: RunEventsOptions = {}): Promise<number> {
-  const { stop, abort } = opts;
+  const { stop } = opts;
   let n = 0;
   await settle();
   for (;;) {
     const more = await new Promise<boolean>((resolve, reject) => {
-      let burst = 0;
+      let done = false;
+      let left = EVENTS_PER_ITERATION;
       const step = (): void => {
+        if (done) return; // the rest of a batch after the run ended
+        left--;
         try {
-          if ((stop?.() ?? false) || !sched.runNext(until)) return resolve(false);
-          n++;
-          burst++;
+          if ((stop?.() ?? false) || !sched.runNext(until)) {
+            done = true;
+            resolve(false);
+            return;
+          }
         } catch (e) {
-          return reject(e);
+          done = true;
+          reject(e);
+          return;
         }
-        // Queued behind the event's microtasks (a reaction to a settled promise: `queueMicrotask`
-        // would wrap it in an async resource, a few % of a run).
-        void SETTLED.then(after);
-      };
-      const after = (): void => {
-        try {
-          if (abort?.() ?? false) return resolve(false);
-        } catch (e) {
-          return reject(e);
+        n++;
+        if (left === 0) {
+          done = true;
+          // Resolved from the last callback: the next batch starts after its microtasks.
+          resolve(true);
         }
-        if (burst >= REAL_TURN_EVERY) resolve(true);
-        else process.nextTick(step);
       };
-      process.nextTick(step);
+      for (let i = 0; i < EVENTS_PER_ITERATION; i++) setImmediate(step);
     });
-    await settle();
     if (!more) return n;
   }
 }

@@ -502,7 +502,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   async function drive(until: number, stop?: () => boolean): Promise<void> {
     // A run that checks the clock once per event would never end if a bug loops at one time.
     const exhausted = (): boolean => base.eventsRun > 3_000_000;
-    await runEvents(base, until, { ...(stop ? { stop } : {}), abort: exhausted });
+    await runEvents(base, until, { stop: () => exhausted() || (stop?.() ?? false) });
     if (exhausted()) violation('event budget exhausted (a livelock at one virtual time?)');
   }
 
