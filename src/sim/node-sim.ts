@@ -304,7 +304,9 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
         },
         halted: (mm, e: HaltError) => {
           trace(`${mm.id} HALT ${e.code} at ${e.index}`);
-          if (opts.keepTrace && mm.node !== null && e.index !== undefined) {
+          // Always, not only for a replay's trace: these reads go through the simulated disk, which
+          // draws from the run's generator, so a replay that skipped them would run differently.
+          if (mm.node !== null && e.index !== undefined) {
             const k = Number(e.index);
             const ls = mm.node.logStore;
             const lo = Math.max(ls.firstIndex(), k - 4);

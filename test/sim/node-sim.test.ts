@@ -35,6 +35,11 @@ describe('whole-node simulation (issue 14)', () => {
     expect(b.trace).toEqual(a.trace);
     expect(b.digest).toBe(a.digest);
     expect(b.events).toBe(a.events);
+    // A batch run (no trace kept) is the run a replay shows: seed 6 HALTs at its corrupted entry,
+    // where the replay's diagnostic reads once drew from the run's generator only when tracing.
+    const batch = await runNodeSim({ seed: 6 });
+    expect(batch.digest).toBe(a.digest);
+    expect(a.halts.length).toBeGreaterThan(0);
     // The run did something worth replaying: client calls, crashes and restarts.
     expect(a.ops.ok).toBeGreaterThan(10);
     expect(a.faults.restarts).toBeGreaterThan(0);
