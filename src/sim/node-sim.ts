@@ -18,9 +18,9 @@ import { mulberry32 } from '../prng.js';
 import { EntryType, MessageType } from '../raft/index.js';
 import { loadCrc32c } from '../storage/crc32c.js';
 import { setWalFs } from '../storage/wal/wal-fs.js';
-import { loadAead } from '../crypto/index.js';
+import { type BackendName, loadAead } from '../crypto/index.js';
 import type { RandomSource } from '../keys/dek-wrap.js';
-import { settle } from './drive.js';
+import { runEvents, settle } from './drive.js';
 import { NonceLedger, noCleartextAboveCutover } from './envelope-checks.js';
 import { buildSimWing } from './sim-wing.js';
 import { type NodeCheckInput, runChecks } from './node-checks.js';
@@ -119,6 +119,8 @@ export interface NodeSimResult {
   trace?: string[];
 }
 
+/** The nodes' cipher backend (the inline crypto pool's). */
+const SIM_CIPHER = 'js' satisfies BackendName;
 const FAULT_MS = 2500;
 /** Virtual ms after the heal in which crash points still fire while the operator's cutovers run. */
 const CUTOVER_PHASE_MS = 2500;
@@ -152,17 +154,25 @@ const ALL_POINTS: readonly string[] = [...Object.values(CrashPoints), ...WRITE_S
 const CORRUPTION_RUN_P = 0.2;
 
 export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
-  await loadCrc32c(); // one-time real initialisation, before virtual time starts
+  // One-time real initialisations, before virtual time starts: their first call resolves through
+  // real event-loop tasks (module loading, wasm instantiation), which no virtual event may wait on.
+  await loadCrc32c();
+  await loadAead(SIM_CIPHER);
   const seed = opts.seed;
   const n = opts.nodes ?? 3;
   const random = mulberry32(seed);
   const base = new VirtualScheduler();
   const hash = createHash('sha256');
   const traceLines: string[] | undefined = opts.keepTrace ? [] : undefined;
+  // The digest hashes the trace in blocks (one update per ~64 KiB, same bytes as one per line).
+  let pendingTrace = '';
   const trace = (line: string): void => {
     const l = `${base.elapsed()} ${line}`;
-    hash.update(l);
-    hash.update('\n');
+    pendingTrace += `${l}\n`;
+    if (pendingTrace.length > 65_536) {
+      hash.update(pendingTrace);
+      pendingTrace = '';
+    }
     traceLines?.push(l);
   };
   const violations: string[] = [];
@@ -235,7 +245,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     admin: { host: id, port: 8080 },
     peers: new Map(ids.map((p) => [p, { host: p, port: 7000 }])),
     join: false,
-    cipher: 'js',
+    cipher: SIM_CIPHER,
     cryptoWorkers: 0,
     adminTokenFile: null,
     logLevel: 'silent',
@@ -294,7 +304,9 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
         },
         halted: (mm, e: HaltError) => {
           trace(`${mm.id} HALT ${e.code} at ${e.index}`);
-          if (opts.keepTrace && mm.node !== null && e.index !== undefined) {
+          // Always, not only for a replay's trace: these reads go through the simulated disk, which
+          // draws from the run's generator, so a replay that skipped them would run differently.
+          if (mm.node !== null && e.index !== undefined) {
             const k = Number(e.index);
             const ls = mm.node.logStore;
             const lo = Math.max(ls.firstIndex(), k - 4);
@@ -383,6 +395,10 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     violation(`unhandled rejection: ${(e as Error)?.stack ?? String(e)}`);
   };
   process.on('unhandledRejection', onRejection);
+  // The nodes create many typed errors (NOT_LEADER refusals, timeouts) whose stacks nothing reads
+  // (the checks and the trace use codes and messages): without a replay's trace, none are captured.
+  const stackTraceLimit = Error.stackTraceLimit;
+  if (!opts.keepTrace) Error.stackTraceLimit = 0;
   setWalFs(fsys.fs());
   setCrashPointHook(crashHook);
   setDefect(opts.defect ?? null);
@@ -451,6 +467,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   } finally {
     for (const m of machines) m.stop(false);
     process.off('unhandledRejection', onRejection);
+    Error.stackTraceLimit = stackTraceLimit;
     setWalFs(null);
     setCrashPointHook(null);
     setDefect(null);
@@ -470,7 +487,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   return {
     seed,
     violations,
-    digest: hash.digest('hex'),
+    digest: hash.update(pendingTrace).digest('hex'),
     faults,
     halts,
     refusals,
@@ -485,15 +502,10 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   };
 
   async function drive(until: number, stop?: () => boolean): Promise<void> {
-    await settle();
-    while (!(stop?.() ?? false) && base.runNext(until)) {
-      await settle();
-      // A run that checks the clock once per event would never end if a bug loops at one time.
-      if (base.eventsRun > 3_000_000) {
-        violation('event budget exhausted (a livelock at one virtual time?)');
-        return;
-      }
-    }
+    // A run that checks the clock once per event would never end if a bug loops at one time.
+    const exhausted = (): boolean => base.eventsRun > 3_000_000;
+    await runEvents(base, until, { stop: () => exhausted() || (stop?.() ?? false) });
+    if (exhausted()) violation('event budget exhausted (a livelock at one virtual time?)');
   }
 
   /** The operator: bootstrap, then the storage and raft cutovers, then rotations, on the leader, at random moments. */

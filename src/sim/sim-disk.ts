@@ -393,10 +393,21 @@ function concat(bufs: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * `data` at `size` bytes, zero-filled past its old end. The result may be a view of the same
+ * buffer (files grow with doubling capacity: a WAL append must not copy its whole segment), so
+ * an array passed in is owned by the caller that replaces it with the result.
+ */
 function resize(data: Uint8Array, size: number): Uint8Array {
   if (size === data.length) return data;
-  const out = new Uint8Array(size);
-  out.set(data.subarray(0, Math.min(size, data.length)));
+  if (size < data.length) return data.subarray(0, size);
+  if (data.byteOffset + size <= data.buffer.byteLength) {
+    const out = new Uint8Array(data.buffer, data.byteOffset, size);
+    out.fill(0, data.length); // a shrink left older bytes in the spare capacity
+    return out;
+  }
+  const out = new Uint8Array(Math.max(size, 2 * data.length, 512)).subarray(0, size);
+  out.set(data);
   return out;
 }
 
@@ -410,7 +421,10 @@ function truncateTo(ino: Inode, size: number): void {
   ino.pendingSize = size;
 }
 
-/** `data` with the sectors of the write at `pos` for which `keep(sector)` holds applied. */
+/**
+ * `data` with the sectors of the write at `pos` for which `keep(sector)` holds applied. Patches
+ * in place (every caller replaces the array it passes with the result, and no one else holds it).
+ */
 function patch(data: Uint8Array, pos: number, bytes: Uint8Array, keep: () => boolean): Uint8Array {
   let out = data;
   for (let off = 0; off < bytes.length; ) {
@@ -418,7 +432,6 @@ function patch(data: Uint8Array, pos: number, bytes: Uint8Array, keep: () => boo
     const end = Math.min(bytes.length, (Math.floor((pos + off) / SECTOR) + 1) * SECTOR - pos);
     if (keep()) {
       if (pos + end > out.length) out = resize(out, pos + end);
-      else if (out === data) out = data.slice();
       out.set(bytes.subarray(off, end), pos + off);
     }
     off = end;

@@ -9,17 +9,18 @@
 
 import type { Scheduler, SchedulerTimer } from '../node/scheduler.js';
 
-interface Event {
-  at: number;
-  seq: number;
-  fn: () => void;
-  /** > 0 for an interval: re-armed after each run until cleared. */
-  period: number;
-  cancelled: boolean;
-}
-
-class VirtualTimer implements SchedulerTimer {
-  constructor(readonly ev: Event) {}
+/** A queued callback; it is also the timer handed out (no wrapper object per event). */
+class VirtualEvent implements SchedulerTimer {
+  cancelled = false;
+  constructor(
+    public at: number,
+    public seq: number,
+    readonly fn: () => void,
+    /** > 0 for an interval: re-armed after each run until cleared. */
+    readonly period: number,
+    /** The process scope that still holds this one-shot event (see ScopedScheduler). */
+    readonly scope: ScopedScheduler | null,
+  ) {}
   unref(): this {
     return this;
   }
@@ -33,7 +34,7 @@ export interface VirtualSchedulerOptions {
 export class VirtualScheduler implements Scheduler {
   private t = 0;
   private seq = 0;
-  private readonly heap: Event[] = [];
+  private readonly heap: VirtualEvent[] = [];
   private readonly epochMs: number;
   /** Events run so far (a cheap progress measure for soak summaries). */
   eventsRun = 0;
@@ -56,16 +57,16 @@ export class VirtualScheduler implements Scheduler {
   }
 
   setTimeout(fn: () => void, ms: number): SchedulerTimer {
-    return new VirtualTimer(this.push(fn, delay(ms), 0));
+    return this.push(fn, delay(ms), 0, null);
   }
 
   clearTimeout(t: SchedulerTimer | null | undefined): void {
-    if (t instanceof VirtualTimer) t.ev.cancelled = true;
+    if (t instanceof VirtualEvent) t.cancelled = true;
   }
 
   setInterval(fn: () => void, ms: number): SchedulerTimer {
     const d = Math.max(1, delay(ms));
-    return new VirtualTimer(this.push(fn, d, d));
+    return this.push(fn, d, d, null);
   }
 
   clearInterval(t: SchedulerTimer | null | undefined): void {
@@ -73,12 +74,12 @@ export class VirtualScheduler implements Scheduler {
   }
 
   defer(fn: () => void): void {
-    this.push(fn, 0, 0);
+    this.push(fn, 0, 0, null);
   }
 
-  /** A deferral that can be cancelled (for scoped schedulers). */
-  deferTimer(fn: () => void): SchedulerTimer {
-    return new VirtualTimer(this.push(fn, 0, 0));
+  /** A one-shot event of `scope` (`ms` null: a deferral); it leaves the scope's live set when it runs. */
+  scopedEvent(fn: () => void, ms: number | null, scope: ScopedScheduler): VirtualEvent {
+    return this.push(fn, ms === null ? 0 : delay(ms), 0, scope);
   }
 
   /**
@@ -121,12 +122,13 @@ export class VirtualScheduler implements Scheduler {
       this.insert(ev);
     }
     this.eventsRun++;
+    ev.scope?.ran(ev);
     ev.fn();
     return true;
   }
 
-  private push(fn: () => void, d: number, period: number): Event {
-    const ev: Event = { at: this.t + d, seq: this.seq++, fn, period, cancelled: false };
+  private push(fn: () => void, d: number, period: number, scope: ScopedScheduler | null): VirtualEvent {
+    const ev = new VirtualEvent(this.t + d, this.seq++, fn, period, scope);
     this.insert(ev);
     return ev;
   }
@@ -135,39 +137,42 @@ export class VirtualScheduler implements Scheduler {
     while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
   }
 
-  // A binary min-heap on (at, seq).
-  private insert(ev: Event): void {
+  // A binary min-heap on (at, seq); sifts move a hole instead of swapping pairs.
+  private insert(ev: VirtualEvent): void {
     const h = this.heap;
+    let i = h.length;
     h.push(ev);
-    let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      const parent = h[p]!;
+      if (!before(ev, parent)) break;
+      h[i] = parent;
       i = p;
     }
+    h[i] = ev;
   }
 
   private pop(): void {
     const h = this.heap;
     const last = h.pop()!;
-    if (h.length === 0) return;
-    h[0] = last;
+    const n = h.length;
+    if (n === 0) return;
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
+      if (l >= n) break;
       const r = l + 1;
-      let m = i;
-      if (l < h.length && before(h[l]!, h[m]!)) m = l;
-      if (r < h.length && before(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
+      const c = r < n && before(h[r]!, h[l]!) ? r : l;
+      const child = h[c]!;
+      if (!before(child, last)) break;
+      h[i] = child;
+      i = c;
     }
+    h[i] = last;
   }
 }
 
-function before(a: Event, b: Event): boolean {
+function before(a: VirtualEvent, b: VirtualEvent): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
@@ -193,10 +198,7 @@ export class ScopedScheduler implements Scheduler {
 
   setTimeout(fn: () => void, ms: number): SchedulerTimer {
     if (this.dead) return DEAD_TIMER;
-    const t: SchedulerTimer = this.base.setTimeout(() => {
-      this.live.delete(t);
-      fn();
-    }, ms);
+    const t = this.base.scopedEvent(fn, ms, this);
     this.live.add(t);
     return t;
   }
@@ -218,7 +220,9 @@ export class ScopedScheduler implements Scheduler {
   }
 
   defer(fn: () => void): void {
-    this.setTimeoutZero(fn);
+    // A deferral is a cancellable event at the current time.
+    if (this.dead) return;
+    this.live.add(this.base.scopedEvent(fn, null, this));
   }
 
   /** The process died: nothing it scheduled runs, nothing it schedules later runs either. */
@@ -232,14 +236,9 @@ export class ScopedScheduler implements Scheduler {
     return this.dead;
   }
 
-  private setTimeoutZero(fn: () => void): void {
-    if (this.dead) return;
-    // A deferral is a cancellable event at the current time.
-    const t: SchedulerTimer = this.base.deferTimer(() => {
-      this.live.delete(t);
-      fn();
-    });
-    this.live.add(t);
+  /** One of this scope's one-shot events is running: it no longer needs cancelling. */
+  ran(t: SchedulerTimer): void {
+    this.live.delete(t);
   }
 }
 

@@ -74,15 +74,25 @@ export function crc32c(...parts: Uint8Array[]): number {
   return ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
 }
 
-/** A private incremental CRC-32C for one stream (the shared hasher must not span awaits). */
+/**
+ * A private incremental CRC-32C for one stream: its state is saved out of the shared hasher after
+ * every update and loaded back before the next (the shared hasher must not span awaits). Creating a
+ * wasm hasher per stream instead resolved through a real event-loop task (WebAssembly
+ * instantiation), which the whole-node simulator cannot order: a snapshot stream's first chunk
+ * went out after however many real turns the instantiation took (issue 14).
+ */
 export async function createCrc32cStream(): Promise<{ update(b: Uint8Array): void; value(): number }> {
-  const h = await createCRC32(0x82f63b78);
+  const h = await loadCrc32c();
   h.init();
+  let state = h.save();
   return {
     update(b: Uint8Array): void {
+      h.load(state);
       h.update(b);
+      state = h.save();
     },
     value(): number {
+      h.load(state);
       const d = h.digest('binary');
       return ((d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3]) >>> 0;
     },

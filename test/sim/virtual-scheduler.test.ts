@@ -1,8 +1,9 @@
 // Issue 14 item 1: the virtual scheduler the whole-node simulator gives the real node shell.
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CrashPoints, crashPoint, setCrashPointHook } from '../../src/node/crash-points.js';
 import { Proposer } from '../../src/node/proposer.js';
-import { runUntil } from '../../src/sim/drive.js';
+import { EVENTS_PER_ITERATION, runUntil } from '../../src/sim/drive.js';
 import { VirtualScheduler } from '../../src/sim/virtual-scheduler.js';
 
 describe('VirtualScheduler (issue 14)', () => {
@@ -68,6 +69,46 @@ describe('VirtualScheduler (issue 14)', () => {
     while (s.runNext(20)) {}
     expect(seen).toEqual(['b-timeout']);
     expect(a.killed).toBe(true);
+  });
+});
+
+describe('the event driver (issue 14)', () => {
+  it('PF-5: every microtask an event started settles before the next event, and more events than one batch all run', async () => {
+    const s = new VirtualScheduler();
+    const seen: string[] = [];
+    const deep = async (k: number): Promise<void> => {
+      for (let i = 0; i < k; i++) await null;
+    };
+    for (let i = 0; i < 3; i++) {
+      s.setTimeout(() => {
+        seen.push(`event ${i}`);
+        void deep(200).then(() => seen.push(`chain ${i}`));
+      }, 1);
+    }
+    let ran = 0;
+    for (let i = 0; i < 2 * EVENTS_PER_ITERATION + 5; i++) s.setTimeout(() => ran++, 2);
+    expect(await runUntil(s, 10)).toBe(3 + 2 * EVENTS_PER_ITERATION + 5);
+    expect(seen).toEqual(['event 0', 'chain 0', 'event 1', 'chain 1', 'event 2', 'chain 2']);
+    expect(ran).toBe(2 * EVENTS_PER_ITERATION + 5);
+  });
+
+  it('PF-5: a rejection still unhandled after its event is reported before the next event runs (as between real turns)', () => {
+    // In a child process (from dist/: `npm run build:ts` first): the test runner reports unhandled rejections itself.
+    const script = `
+      import { runUntil } from './dist/sim/drive.js';
+      import { VirtualScheduler } from './dist/sim/virtual-scheduler.js';
+      const s = new VirtualScheduler();
+      const seen = [];
+      process.on('unhandledRejection', (e) => seen.push('unhandled ' + e.message));
+      process.on('rejectionHandled', () => seen.push('handled late'));
+      let p;
+      s.setTimeout(() => { p = Promise.reject(new Error('x')); }, 1);
+      s.setTimeout(() => { seen.push('next event'); p.catch(() => undefined); }, 1);
+      await runUntil(s, 10);
+      await new Promise((r) => setImmediate(r));
+      console.log(JSON.stringify(seen));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd(), encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual(['unhandled x', 'next event', 'handled late']);
   });
 });
 

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { createCRC32 } from 'hash-wasm';
 import { beforeAll, expect, it } from 'vitest';
-import { crc32c, loadCrc32c } from '../../src/storage/crc32c.js';
+import { crc32c, createCrc32cStream, loadCrc32c } from '../../src/storage/crc32c.js';
 
 let reference: (b: Uint8Array) => number;
 beforeAll(async () => {
@@ -31,4 +31,19 @@ it('issue 13: crc32c (table path below 8 KiB, wasm above) equals the wasm CRC-32
     }),
     { numRuns: 300 },
   );
+});
+
+it('issue 14: interleaved crc32c streams share the hasher (state saved between updates) and each equals the one-shot CRC', async () => {
+  const a = new Uint8Array(20_000).map((_, i) => (i * 7) & 0xff);
+  const b = new Uint8Array(300).map((_, i) => (i * 13) & 0xff);
+  const sa = await createCrc32cStream();
+  const sb = await createCrc32cStream();
+  sa.update(a.subarray(0, 9000));
+  sb.update(b.subarray(0, 100));
+  expect(crc32c(a)).toBe(reference(a)); // the shared hasher used in between
+  sa.update(a.subarray(9000));
+  sb.update(b.subarray(100));
+  expect(sa.value()).toBe(reference(a));
+  expect(sb.value()).toBe(reference(b));
+  expect((await createCrc32cStream()).value()).toBe(reference(new Uint8Array(0)));
 });
