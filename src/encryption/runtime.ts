@@ -50,6 +50,11 @@ export interface EncryptionRuntimeOptions {
   inlineOnly?: boolean;
   /** Timers (default the real ones; the whole-node simulator passes its virtual scheduler). */
   scheduler?: Scheduler;
+  /**
+   * Test seam (the whole-node simulator): wraps the cipher backend of this process, inline pool
+   * path included, e.g. to inject seal/open failures. Production passes none.
+   */
+  wrapAead?: (aead: Aead) => Aead;
 }
 
 export interface EncryptionRuntime extends NodeEncryption<EncryptionEffect> {
@@ -73,13 +78,15 @@ export async function createEncryptionRuntime(opts: EncryptionRuntimeOptions): P
   const storageNonces = NonceFactory.fromPersistedEpoch(pre.tokens.storage);
   // The one raft-purpose factory of this process (wrap-on-propose), from this load's token only.
   const raftNonces = NonceFactory.fromPersistedEpoch(pre.tokens.raft);
-  const aead = await loadAead(opts.cipher);
+  const loaded = await loadAead(opts.cipher);
+  const aead = opts.wrapAead ? opts.wrapAead(loaded) : loaded;
   const pool = await CryptoPool.create({
     backend: opts.cipher,
     // 0 crypto workers: everything inline on the main thread, and no worker threads at all.
     workers: opts.inlineOnly === true || opts.cryptoWorkers === 0 ? 0 : opts.cryptoWorkers,
     ...(opts.cryptoWorkers === 0 ? { inlineThreshold: Number.POSITIVE_INFINITY } : {}),
     storageNonces,
+    ...(opts.wrapAead ? { wrapInlineAead: opts.wrapAead } : {}),
   });
   const unfollow = pool.followKeystore(keystore);
   const state = new EncryptionStateCell(pre.sidecar);

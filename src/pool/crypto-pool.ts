@@ -94,6 +94,11 @@ export interface CryptoPoolOptions {
   keySlots?: number;
   /** Draws storage nonces for reseal items that carry none (KM-9: one counter per purpose). */
   storageNonces?: NonceFactory;
+  /**
+   * Test seam (the whole-node simulator injects backend failures): wraps the backend the main
+   * thread uses for inline batches. Workers always run the backend itself. Production passes none.
+   */
+  wrapInlineAead?: (aead: Aead) => Aead;
   /** The compiled worker module; default dist/pool/worker.js beside this module. */
   workerFile?: string | URL;
 }
@@ -179,8 +184,8 @@ export class CryptoPool {
 
   /** Loads the backend on the main thread (BACKEND_UNAVAILABLE when it cannot) and starts the workers. */
   static async create(opts: CryptoPoolOptions): Promise<CryptoPool> {
-    const aead = await loadAead(opts.backend);
-    const pool = new CryptoPool(aead, opts);
+    const loaded = await loadAead(opts.backend);
+    const pool = new CryptoPool(opts.wrapInlineAead ? opts.wrapInlineAead(loaded) : loaded, opts);
     // One ping per worker: each is answered only once a worker has loaded the backend, so a
     // backend that loads on the main thread but not in a worker fails here, not on first use.
     try {

@@ -39,8 +39,11 @@ export class NonceLedger {
     }
   }
 
-  /** Reads the sealed records of every live server (its log since the last scan, its `kv` table). */
-  scan(machines: readonly SimMachine[]): void {
+  /**
+   * Reads the sealed records of every live server (its log since the last scan, its `kv` table).
+   * Entries a fault corrupted are skipped: a flipped tag is the same nonce over other bytes.
+   */
+  scan(machines: readonly SimMachine[], corrupted: ReadonlySet<bigint> = new Set()): void {
     for (const m of machines) {
       const node = m.node;
       const rt = m.runtime;
@@ -52,7 +55,7 @@ export class NonceLedger {
         const last = node.logStore.lastIndex();
         if (from <= last) {
           for (const e of node.logStore.entries(from, last + 1, Number.MAX_SAFE_INTEGER)) {
-            if (e.type !== EntryType.Normal || e.data.length === 0) continue;
+            if (e.type !== EntryType.Normal || e.data.length === 0 || corrupted.has(BigInt(e.index))) continue;
             try {
               this.note(`${m.id} log ${e.index}`, 'raft', decodeProposal(e.data).payload);
             } catch {

@@ -22,6 +22,7 @@ import { type BackendName, loadAead } from '../crypto/index.js';
 import type { RandomSource } from '../keys/dek-wrap.js';
 import { runEvents, settle } from './drive.js';
 import { NonceLedger, noCleartextAboveCutover } from './envelope-checks.js';
+import { causedByInjection } from './sim-crypto-faults.js';
 import { buildSimWing } from './sim-wing.js';
 import { type NodeCheckInput, runChecks } from './node-checks.js';
 import { SimClients } from './sim-clients.js';
@@ -58,6 +59,11 @@ export interface FaultCounts {
   oneWayCuts: number;
   leaderTransfers: number;
   entriesCorrupted: number;
+  /** Of those, entries whose raft-envelope tag was flipped (above the receiver's cutover). */
+  envelopesCorrupted: number;
+  /** Injected seal/open failures of the cipher backend, and the HALTs they caused (correct ones). */
+  cryptoFaults: number;
+  cryptoFaultHalts: number;
   adminOps: number;
   adminOpsOk: number;
   /** RO-9 runbook restarts of a leader whose barrier stayed up after a failed marker proposal. */
@@ -83,6 +89,9 @@ export function emptyFaultCounts(): FaultCounts {
     oneWayCuts: 0,
     leaderTransfers: 0,
     entriesCorrupted: 0,
+    envelopesCorrupted: 0,
+    cryptoFaults: 0,
+    cryptoFaultHalts: 0,
     adminOps: 0,
     adminOpsOk: 0,
     stuckBarrierRestarts: 0,
@@ -152,6 +161,13 @@ const ENCRYPTION_POINTS: readonly string[] = [
 const ALL_POINTS: readonly string[] = [...Object.values(CrashPoints), ...WRITE_STEPS.flatMap((s) => [sidecarWriteCrashPoint(s, 'before'), sidecarWriteCrashPoint(s, 'after')])].sort();
 /** Share of runs in which one delivered entry is corrupted (a bit flip the frame checks missed). */
 const CORRUPTION_RUN_P = 0.2;
+/**
+ * Runs with injected cipher failures (sim-crypto-faults.ts): the seeds ≡ 3 mod 5, chosen by the
+ * seed and drawn from their own generator, so every other run is unchanged. In those runs each
+ * seal/open call of any node fails with this probability while the nemesis is on.
+ */
+const CRYPTO_FAULT_MOD = 5;
+const CRYPTO_FAULT_P = 0.05;
 
 export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   // One-time real initialisations, before virtual time starts: their first call resolves through
@@ -210,6 +226,12 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   let cutoversCompleted = 0;
   /** Indexes of entries a fault corrupted (a HALT there is the correct outcome). */
   const corrupted = new Set<bigint>();
+  /** Of those, the ones whose raft-envelope tag was flipped: their HALT must be RAFT_UNWRAP_FAILED (EH-3). */
+  const corruptedTags = new Set<bigint>();
+  const cryptoFaultRun = (opts.encryption ?? true) && seed % CRYPTO_FAULT_MOD === 3;
+  const cryptoRandom = mulberry32(seed ^ 0x5eed_c0de);
+  /** Per server, the lowest entry a HALT at a corrupted entry says it must never apply. */
+  const badEntryHalt = new Map<string, bigint | null>();
   const encryptionOn = opts.encryption ?? true;
   const corruptionRun = random() < CORRUPTION_RUN_P;
   // Half the runs focus on a point of the encryption apply path (the cutovers' riskiest steps).
@@ -273,6 +295,16 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
           kek,
           random: seededBytes,
           sched: () => m.sched,
+          ...(cryptoFaultRun
+            ? {
+                cryptoFault: (method: string) => {
+                  if (!nemesisOn || cryptoRandom() >= CRYPTO_FAULT_P) return false;
+                  faults.cryptoFaults++;
+                  trace(`${m.id} injected ${method} failure`);
+                  return true;
+                },
+              }
+            : {}),
           onAdmin: (admin, rt, barrier) => {
             m.admin = admin;
             m.runtime = rt;
@@ -317,9 +349,19 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
             trace(`  ${mm.id} sidecar cutover=${sc?.raftEnvelopeCutoverIndex} applied=${sc?.raftAppliedIndex} cell=${mm.node.cutover.cutover()}`);
           }
           halts.push({ node: mm.id, index: String(e.index), code: e.code });
+          if (causedByInjection(e)) {
+            // Failing closed on a transient cipher failure is correct; the entry itself is sound, so
+            // the restarted process must apply it and go on: it is not an entry never to pass.
+            faults.cryptoFaultHalts++;
+            mm.haltedAt = badEntryHalt.get(mm.id) ?? null;
+            restartLater(mm, 300);
+            return;
+          }
+          badEntryHalt.set(mm.id, mm.haltedAt);
           // A HALT is correct only at an entry a fault corrupted (it may have spread to other
           // logs through a leader that held it); the process is restarted once and must halt again.
           if (e.index === undefined || !corrupted.has(e.index)) violation(`${mm.id}: HALT ${e.code} at ${e.index} where no fault made it correct: ${e.message}`);
+          else if (corruptedTags.has(e.index) && e.code !== 'RAFT_UNWRAP_FAILED') violation(`${mm.id}: HALT ${e.code} at ${e.index}, whose raft-envelope tag a fault flipped: expected RAFT_UNWRAP_FAILED`);
           if (mm.halts < 2) restartLater(mm, 300);
         },
         fatal: (mm, e) => {
@@ -456,7 +498,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     for (const v of runChecks(input)) violation(v);
     if (encryption) {
       operatorOn = false;
-      nonces.scan(machines);
+      nonces.scan(machines, corrupted);
       for (const v of nonces.repeats) violation(v);
       for (const v of noCleartextAboveCutover(machines, aead, corrupted)) violation(v);
       const s = machines.find((m) => m.runtime !== null)?.runtime?.state.sidecar();
@@ -514,7 +556,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
       if (!operatorOn) return;
       world.setTimeout(() => {
         setCurrentProcess(null);
-        nonces.scan(machines);
+        nonces.scan(machines, corrupted);
         operator();
         next();
       }, 50 + Math.floor(random() * 150));
@@ -633,14 +675,27 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     } else if (r < 0.7 && corruptionRun && !corruptionArmed) {
       corruptionArmed = true;
       const m = machines[Math.floor(random() * machines.length)]!;
-      trace(`${m.id} corrupt next entry`);
+      // Odd seeds flip a byte of the GCM tag of the first entry above the receiver's raft cutover
+      // (corrupted ciphertext: the unwrap must fail closed there); even seeds flip the proposal
+      // header (ENTRY_MALFORMED). Chosen by the seed, not drawn, so no other run changes.
+      const tagFlip = (seed & 1) === 1;
+      trace(`${m.id} corrupt next ${tagFlip ? 'sealed entry (tag)' : 'entry (header)'}`);
       m.inbound = (from, msg) => {
-        const i = corruptEntry(msg);
+        let i: bigint | null;
+        if (tagFlip) {
+          const cut = m.runtime?.state.sidecar()?.raftEnvelopeCutoverIndex ?? 0n;
+          if (cut === 0n) return;
+          i = corruptEntryTag(msg, cut);
+        } else {
+          i = corruptEntry(msg);
+        }
         if (i === null) return;
         m.inbound = null;
         corrupted.add(i);
+        if (tagFlip) corruptedTags.add(i);
         faults.entriesCorrupted++;
-        trace(`${m.id} corrupted entry ${i} from ${from}`);
+        if (tagFlip) faults.envelopesCorrupted++;
+        trace(`${m.id} corrupted entry ${i} from ${from}${tagFlip ? ' (raft-envelope tag)' : ''}`);
       };
     } else if (r < 0.8) {
       const leader = up.find((m) => m.node?.raft.isLeader());
@@ -685,6 +740,28 @@ function corruptEntry(msg: unknown): bigint | null {
     if (block[at + 16] === EntryType.Normal && len > 0) {
       block[at + 21] = block[at + 21]! ^ 0xff;
       return BigInt(dv.getUint32(at) * 0x1_0000_0000 + dv.getUint32(at + 4));
+    }
+    at += 21 + len;
+  }
+  return null;
+}
+
+/**
+ * Flips the last byte (inside the GCM tag) of the first normal entry above `cutover` in a Raft
+ * append whose data is long enough to be a sealed proposal; returns its index, or null.
+ */
+function corruptEntryTag(msg: unknown, cutover: bigint): bigint | null {
+  const m = msg as { type?: number; eb?: unknown };
+  if (m?.type !== MessageType.App || !(m.eb instanceof Uint8Array)) return null;
+  const block = m.eb;
+  const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  for (let at = 0; at + 21 <= block.length; ) {
+    const len = dv.getUint32(at + 17);
+    const index = BigInt(dv.getUint32(at) * 0x1_0000_0000 + dv.getUint32(at + 4));
+    // 9-byte proposal header + 34-byte raft envelope overhead (RE-1) at least.
+    if (block[at + 16] === EntryType.Normal && index > cutover && len >= 9 + 34) {
+      block[at + 21 + len - 1] = block[at + 21 + len - 1]! ^ 0x01;
+      return index;
     }
     at += 21 + len;
   }

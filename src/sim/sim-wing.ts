@@ -3,6 +3,7 @@
 // node-wing.ts around the started node), with the run's KEK and seeded randomness. Built anew for
 // every process start, as the CLI builds it anew for every `sealkv start`.
 
+import type { Aead } from '../crypto/aead.js';
 import { NonceFactory } from '../crypto/envelope/nonce.js';
 import { PROCESS_SCOPE_ACCESS } from '../crypto/envelope/nonce-internal.js';
 import type { EncryptionAdmin } from '../encryption/admin-flows.js';
@@ -18,6 +19,7 @@ import { crashPoint, sidecarWriteCrashPoint } from '../node/crash-points.js';
 import type { Scheduler } from '../node/scheduler.js';
 import type { SimDisk } from './sim-disk.js';
 import type { ProcessWing } from './sim-machine.js';
+import { faultyAead } from './sim-crypto-faults.js';
 import { simSidecarFs } from './sim-media.js';
 
 export interface SimWingParts {
@@ -26,6 +28,8 @@ export interface SimWingParts {
   kek: Uint8Array;
   random: RandomSource;
   sched: () => Scheduler;
+  /** Injected cipher failures: asked per seal/open call (sim-crypto-faults.ts); absent: none. */
+  cryptoFault?: (method: string) => boolean;
   /** The process's admin flows once its node is up (the operator calls them). */
   onAdmin(admin: EncryptionAdmin, runtime: EncryptionRuntime, barrier: CutoverBarrier): void;
 }
@@ -58,6 +62,7 @@ export async function buildSimWing(p: SimWingParts): Promise<ProcessWing> {
       preflight,
       sidecar: applySidecar,
       scheduler: sched,
+      ...(p.cryptoFault ? { wrapAead: (a: Aead) => faultyAead(a, p.cryptoFault!) } : {}),
     });
   } finally {
     NonceFactory[PROCESS_SCOPE_ACCESS](null);

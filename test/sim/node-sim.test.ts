@@ -67,6 +67,21 @@ describe('whole-node simulation (issue 14)', () => {
     expect(s.nonces).toBeGreaterThan(5000);
   }, 200_000);
 
+  it('EH-3: a flipped raft-envelope tag above the cutover HALTs RAFT_UNWRAP_FAILED at that entry, never past it (seed 31)', async () => {
+    const r = await runNodeSim({ seed: 31 });
+    expect(r.faults.envelopesCorrupted).toBe(1);
+    expect(r.halts).toContainEqual({ node: 'n3', index: '72', code: 'RAFT_UNWRAP_FAILED' });
+    expect(r.violations).toEqual([]);
+  });
+
+  it('CK-3/EH-3: injected cipher seal/open failures fail closed: the HALT is caused by the injected failure, the restarted node catches up (seed 8)', async () => {
+    const r = await runNodeSim({ seed: 8 });
+    expect(r.faults.cryptoFaults).toBeGreaterThan(0);
+    expect(r.faults.cryptoFaultHalts).toBeGreaterThan(0);
+    expect(r.violations).toEqual([]);
+    expect(r.ops.ok).toBeGreaterThan(10);
+  });
+
   it('PF-5: seeds 5621, 6674 and 11833 of the 20,000-seed soak keep liveness (snapshot streams no longer stalled by lost requests)', async () => {
     // Each failed "no liveness" in the CLI's configuration: a snapshot stream to the follower the
     // quorum needed waited out its 30 s chunk timeout because the simulated network lost a
