@@ -61,9 +61,10 @@ export interface FaultCounts {
   entriesCorrupted: number;
   /** Of those, entries whose raft-envelope tag was flipped (above the receiver's cutover). */
   envelopesCorrupted: number;
-  /** Injected seal/open failures of the cipher backend, and the HALTs they caused (correct ones). */
+  /** Injected seal/open failures of the cipher backend, and the HALTs and refused starts they caused (correct ones). */
   cryptoFaults: number;
   cryptoFaultHalts: number;
+  cryptoFaultStartFailures: number;
   adminOps: number;
   adminOpsOk: number;
   /** RO-9 runbook restarts of a leader whose barrier stayed up after a failed marker proposal. */
@@ -92,6 +93,7 @@ export function emptyFaultCounts(): FaultCounts {
     envelopesCorrupted: 0,
     cryptoFaults: 0,
     cryptoFaultHalts: 0,
+    cryptoFaultStartFailures: 0,
     adminOps: 0,
     adminOpsOk: 0,
     stuckBarrierRestarts: 0,
@@ -371,6 +373,13 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
         },
         startFailed: (mm, e) => {
           trace(`${mm.id} START FAILED ${(e as Error)?.message}`);
+          if (causedByInjection(e)) {
+            // A start-up check that could not read the log through a failing cipher refuses the
+            // start (fail closed, KM-12); the operator's remedy is another start.
+            faults.cryptoFaultStartFailures++;
+            restartLater(mm, 300);
+            return;
+          }
           const code = (e as { code?: string })?.code;
           if (code === 'LOCAL_EPOCH_ROLLBACK' && /no registry row/.test((e as Error)?.message ?? '')) {
             // SPEC WR-10 as written: a node that applied a storage rotation and crashed before its

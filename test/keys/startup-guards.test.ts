@@ -2,7 +2,7 @@
 // SH-5 divergence, RO-11 wrap availability — in order, each a StartupRefusedError with its code.
 import { describe, expect, it } from 'vitest';
 import { fullNodeId } from '../../src/crypto/envelope/nonce.js';
-import { StartupRefusedError } from '../../src/errors.js';
+import { CryptoError, StartupRefusedError } from '../../src/errors.js';
 import { planEpochBump } from '../../src/keys/epochs.js';
 import { deriveNodeIdentity } from '../../src/keys/node-identity.js';
 import type { PeerRegistryAnswer, RegistryRow, RegistryView } from '../../src/keys/registry-rules.js';
@@ -74,6 +74,14 @@ describe('KM-12 the sidecar must not lag the Raft log', () => {
       expect((e as StartupRefusedError).code).toBe('SIDECAR_BEHIND_RAFT_LOG');
       expect((e as Error).cause).toBeInstanceOf(Error);
     }
+  });
+
+  it('KM-12: a cipher backend that fails while scanning (not an entry that fails to authenticate) refuses the start with its own CRYPTO_BACKEND, not advice to resync the sidecar', () => {
+    const one: LogView = { firstIndex: () => 1n, entries: () => [{ index: 18n, kind: 'normal', data: new Uint8Array([0xee, 0x10, 1]) }] };
+    const backendDown = (): Uint8Array => {
+      throw new CryptoError('CRYPTO_BACKEND', 'OpenSSL context failure');
+    };
+    expect(codeOfSync(() => checkSidecarNotBehind(lag({ raftCutoverIndex: 12n, log: one, payloadOf: backendDown })))).toBe('CRYPTO_BACKEND');
   });
 
   it('KM-12: sidecar at 25 with a snapshot whose sidecar_applied_index is 30 → refuse; sidecar at 21, applied 20 → start with the warning', () => {
