@@ -260,27 +260,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
     const disk = new SimDisk(mediaSched(id), random, { ...RELIABLE_DISK, minLatencyMs: 0, maxLatencyMs: 2 });
     disks.set(id, disk);
   }
-  const cfgOf = (id: string): NodeConfig => ({
-    id,
-    clusterId: 'sim',
-    dataDir: `/${id}/data`,
-    raft: { host: id, port: 7000 },
-    resp: { host: id, port: 6379 },
-    admin: { host: id, port: 8080 },
-    peers: new Map(ids.map((p) => [p, { host: p, port: 7000 }])),
-    join: false,
-    cipher: SIM_CIPHER,
-    cryptoWorkers: 0,
-    adminTokenFile: null,
-    logLevel: 'silent',
-    tickMs: 10,
-    electionTicks: 10,
-    heartbeatTicks: 1,
-    snapshotThreshold: 30,
-    compactionMargin: 3,
-    maxBulkBytes: 1 << 20,
-    requestTimeoutMs: 1500,
-  });
+  const cfgOf = (id: string): NodeConfig => simNodeConfig(id, ids, 'sim', SIM_CIPHER);
   const encryption = encryptionOn;
   const aead = await loadAead('node');
   const seededBytes: RandomSource = (k) => {
@@ -736,30 +716,10 @@ function isDeadProcessError(e: unknown): boolean {
 }
 
 /**
- * Flips the proposal header of the first user entry in a Raft append (the wire's entry block:
- * 21-byte heads, see raft-wire.ts); returns its index, or null when the message carries none.
+ * The first entry of a Raft append (the wire's entry block: 21-byte heads, see raft-wire.ts) that
+ * `pick(index, type, dataLength)` accepts: the block and where its data starts; null when none.
  */
-function corruptEntry(msg: unknown): bigint | null {
-  const m = msg as { type?: number; eb?: unknown };
-  if (m?.type !== MessageType.App || !(m.eb instanceof Uint8Array)) return null;
-  const block = m.eb;
-  const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
-  for (let at = 0; at + 21 <= block.length; ) {
-    const len = dv.getUint32(at + 17);
-    if (block[at + 16] === EntryType.Normal && len > 0) {
-      block[at + 21] = block[at + 21]! ^ 0xff;
-      return BigInt(dv.getUint32(at) * 0x1_0000_0000 + dv.getUint32(at + 4));
-    }
-    at += 21 + len;
-  }
-  return null;
-}
-
-/**
- * Flips the last byte (inside the GCM tag) of the first normal entry above `cutover` in a Raft
- * append whose data is long enough to be a sealed proposal; returns its index, or null.
- */
-function corruptEntryTag(msg: unknown, cutover: bigint): bigint | null {
+function findEntry(msg: unknown, pick: (index: bigint, type: number, len: number) => boolean): { block: Uint8Array; data: number; len: number; index: bigint } | null {
   const m = msg as { type?: number; eb?: unknown };
   if (m?.type !== MessageType.App || !(m.eb instanceof Uint8Array)) return null;
   const block = m.eb;
@@ -767,12 +727,54 @@ function corruptEntryTag(msg: unknown, cutover: bigint): bigint | null {
   for (let at = 0; at + 21 <= block.length; ) {
     const len = dv.getUint32(at + 17);
     const index = BigInt(dv.getUint32(at) * 0x1_0000_0000 + dv.getUint32(at + 4));
-    // 9-byte proposal header + 34-byte raft envelope overhead (RE-1) at least.
-    if (block[at + 16] === EntryType.Normal && index > cutover && len >= 9 + 34) {
-      block[at + 21 + len - 1] = block[at + 21 + len - 1]! ^ 0x01;
-      return index;
-    }
+    if (pick(index, block[at + 16]!, len)) return { block, data: at + 21, len, index };
     at += 21 + len;
   }
   return null;
+}
+
+/** Flips the proposal header of the first user entry in a Raft append; returns its index, or null. */
+function corruptEntry(msg: unknown): bigint | null {
+  const e = findEntry(msg, (_i, type, len) => type === EntryType.Normal && len > 0);
+  if (e === null) return null;
+  e.block[e.data] = e.block[e.data]! ^ 0xff;
+  return e.index;
+}
+
+/**
+ * Flips the last byte (inside the GCM tag) of the first normal entry above `cutover` in a Raft
+ * append whose data is long enough to be a sealed proposal; returns its index, or null.
+ */
+function corruptEntryTag(msg: unknown, cutover: bigint): bigint | null {
+  // 9-byte proposal header + 34-byte raft envelope overhead (RE-1) at least.
+  const e = findEntry(msg, (i, type, len) => type === EntryType.Normal && i > cutover && len >= 9 + 34);
+  if (e === null) return null;
+  const last = e.data + e.len - 1;
+  e.block[last] = e.block[last]! ^ 0x01;
+  return e.index;
+}
+
+/** The NodeConfig of a simulated server `id` among `ids` (fast Raft ticks, small snapshots). */
+export function simNodeConfig(id: string, ids: readonly string[], clusterId: string, cipher: NodeConfig['cipher']): NodeConfig {
+  return {
+    id,
+    clusterId,
+    dataDir: `/${id}/data`,
+    raft: { host: id, port: 7000 },
+    resp: { host: id, port: 6379 },
+    admin: { host: id, port: 8080 },
+    peers: new Map(ids.map((p) => [p, { host: p, port: 7000 }])),
+    join: false,
+    cipher,
+    cryptoWorkers: 0,
+    adminTokenFile: null,
+    logLevel: 'silent',
+    tickMs: 10,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    snapshotThreshold: 30,
+    compactionMargin: 3,
+    maxBulkBytes: 1 << 20,
+    requestTimeoutMs: 1500,
+  };
 }

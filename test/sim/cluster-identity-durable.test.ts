@@ -17,33 +17,14 @@ import { SimFs } from '../../src/sim/sim-fs.js';
 import { SimLmdb } from '../../src/sim/sim-lmdb.js';
 import { SimMachine } from '../../src/sim/sim-machine.js';
 import { SimNetwork } from '../../src/sim/sim-network.js';
+import { simNodeConfig } from '../../src/sim/node-sim.js';
 import { VirtualScheduler } from '../../src/sim/virtual-scheduler.js';
 
 const ID = 'n1';
 const DATA = `/${ID}/data`;
 
 function config(): NodeConfig {
-  return {
-    id: ID,
-    clusterId: 'durable-identity',
-    dataDir: DATA,
-    raft: { host: ID, port: 7000 },
-    resp: { host: ID, port: 6379 },
-    admin: { host: ID, port: 8080 },
-    peers: new Map([[ID, { host: ID, port: 7000 }]]),
-    join: false,
-    cipher: 'js',
-    cryptoWorkers: 0,
-    adminTokenFile: null,
-    logLevel: 'silent',
-    tickMs: 10,
-    electionTicks: 10,
-    heartbeatTicks: 1,
-    snapshotThreshold: 30,
-    compactionMargin: 3,
-    maxBulkBytes: 1 << 20,
-    requestTimeoutMs: 1500,
-  };
+  return simNodeConfig(ID, [ID], 'durable-identity', 'js');
 }
 
 describe('cluster.json is written durably (issue 14 finding)', () => {
