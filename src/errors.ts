@@ -70,6 +70,14 @@ export class CryptoError extends SealkvError {
   }
 }
 
+/**
+ * True when `e` is the cipher backend failing (not loadable, or failing a call), as opposed to
+ * bytes that do not authenticate: a failing backend says nothing about the data it was given.
+ */
+export function isCipherBackendFailure(e: unknown): e is CryptoError {
+  return e instanceof CryptoError && (e.code === 'CRYPTO_BACKEND' || e.code === 'BACKEND_UNAVAILABLE');
+}
+
 export type EnvelopeCode =
   | 'ENVELOPE_SHORT'
   | 'ENVELOPE_VERSION'

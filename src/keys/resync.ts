@@ -3,7 +3,7 @@
 // views; the caller writes the result with SidecarStore.write (KM-7) only if this returns, so a
 // refusal writes nothing and the node keeps refusing to start.
 
-import { KeyError } from '../errors.js';
+import { isCipherBackendFailure, KeyError } from '../errors.js';
 import { decideEncryptionEntry } from './entry-apply.js';
 import { unwrapSidecarKeys } from './hydrate.js';
 import type { Kek } from './kek-provider.js';
@@ -108,6 +108,8 @@ export function resyncByLocalReplay(x: LocalReplayInput): Sidecar {
       try {
         payload = x.payloadOf(entry, C !== 0n && entry.index > C);
       } catch (e) {
+        // A failing cipher backend is not an unreadable entry: its own error, not the leader hint.
+        if (isCipherBackendFailure(e)) throw e;
         throw new KeyError('SIDECAR_BEHIND_RAFT_LOG', `entry ${entry.index} cannot be read for replay (${(e as Error).message}): ${LEADER_HINT}`, { cause: e });
       }
       const op = payload.length > 0 ? payload[0]! : -1;

@@ -2,7 +2,7 @@
 // before the run loop applies any entry. Pure decisions over injected views of the log, the
 // registry, the membership and the peers' WR-11 answers; every refusal is a StartupRefusedError.
 
-import { CryptoError, KeyError, SealkvError, StartupRefusedError } from '../errors.js';
+import { isCipherBackendFailure, KeyError, SealkvError, StartupRefusedError } from '../errors.js';
 import { decodeEncryptionEntry, SUBTAG_ROTATE_DEK } from './encryption-entries.js';
 import type { PinnedEpochs } from './epochs.js';
 import type { NodeIdentity } from './node-identity.js';
@@ -76,7 +76,7 @@ export function checkSidecarNotBehind(x: SidecarLagInput): string | null {
     } catch (e) {
       // A failing cipher backend says nothing about the sidecar: refuse the start with the
       // backend's own error (the remedy is a retry or a working backend, not a resync).
-      if (e instanceof CryptoError && (e.code === 'CRYPTO_BACKEND' || e.code === 'BACKEND_UNAVAILABLE')) throw e;
+      if (isCipherBackendFailure(e)) throw e;
       // Fail closed (KM-12): an entry we cannot read might be a rotation.
       throw new KeyError('SIDECAR_BEHIND_RAFT_LOG', `entry ${entry.index} above the sidecar (${R}) cannot be read: ${(e as Error).message}; run resync-sidecar`, { cause: e });
     }

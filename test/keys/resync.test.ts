@@ -2,6 +2,7 @@
 // and OP-3 `kek-params --install`.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CryptoError } from '../../src/errors.js';
 import { encodeBootstrap, encodeRegisterWriter, encodeRotation } from '../../src/keys/encryption-entries.js';
 import { installKdfParams, kdfParamsJson, parseKdfParamsJson } from '../../src/keys/kdf-install.js';
 import { createKdfParams } from '../../src/keys/kek-kdf.js';
@@ -161,6 +162,14 @@ describe('KM-13 resync by local replay', () => {
     expect(checkSidecarNotBehind({ sidecarIndex: next.raftAppliedIndex, appliedIndex: 22n, snapshotIndex: 0n, snapshotSidecarIndex: 0n, raftCutoverIndex: next.raftEnvelopeCutoverIndex, log: logFrom(1), payloadOf })).toBeNull();
     // The local sidecar object is untouched.
     expect(before.local!.active.storage).toBe(S);
+  });
+
+  it('KM-13: a cipher backend that fails during the local replay surfaces as its own CRYPTO_BACKEND, not as a sidecar that cannot be replayed', () => {
+    const backendDown = (e: LogEntryView, isWrapped: boolean): Uint8Array => {
+      if (isWrapped) throw new CryptoError('CRYPTO_BACKEND', 'OpenSSL context failure');
+      return e.data;
+    };
+    expect(codeOfSync(() => resyncByLocalReplay(input({ payloadOf: backendDown })))).toBe('CRYPTO_BACKEND');
   });
 
   it('KM-13: a node without a sidecar rebuilds it from the bootstrap on', () => {
