@@ -232,8 +232,6 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   const corruptedTags = new Set<bigint>();
   const cryptoFaultRun = (opts.encryption ?? true) && seed % CRYPTO_FAULT_MOD === 3;
   const cryptoRandom = mulberry32(seed ^ 0x5eed_c0de);
-  /** Per server, the lowest entry a HALT at a corrupted entry says it must never apply. */
-  const badEntryHalt = new Map<string, bigint | null>();
   const encryptionOn = opts.encryption ?? true;
   const corruptionRun = random() < CORRUPTION_RUN_P;
   // Half the runs focus on a point of the encryption apply path (the cutovers' riskiest steps).
@@ -316,6 +314,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
           }
           appliedSeen.set(mm.id, { inc: mm.incarnation, index });
         },
+        transientHalt: (e: HaltError) => causedByInjection(e),
         halted: (mm, e: HaltError) => {
           trace(`${mm.id} HALT ${e.code} at ${e.index}`);
           // Always, not only for a replay's trace: these reads go through the simulated disk, which
@@ -333,13 +332,11 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
           halts.push({ node: mm.id, index: String(e.index), code: e.code });
           if (causedByInjection(e)) {
             // Failing closed on a transient cipher failure is correct; the entry itself is sound, so
-            // the restarted process must apply it and go on: it is not an entry never to pass.
+            // the restarted process must apply it and go on (`transientHalt` below: no haltedAt).
             faults.cryptoFaultHalts++;
-            mm.haltedAt = badEntryHalt.get(mm.id) ?? null;
             restartLater(mm, 300);
             return;
           }
-          badEntryHalt.set(mm.id, mm.haltedAt);
           // A HALT is correct only at an entry a fault corrupted (it may have spread to other
           // logs through a leader that held it); the process is restarted once and must halt again.
           if (e.index === undefined || !corrupted.has(e.index)) violation(`${mm.id}: HALT ${e.code} at ${e.index} where no fault made it correct: ${e.message}`);

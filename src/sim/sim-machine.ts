@@ -28,6 +28,11 @@ export interface MachineEvents {
   /** The process applied up to `index` (the metrics gauge the node sets after each batch). */
   applied(m: SimMachine, index: number): void;
   halted(m: SimMachine, e: HaltError): void;
+  /**
+   * A HALT caused by a transient fault (an injected cipher failure): correct, but its entry is
+   * sound, so it does not become an entry this server must never apply (`haltedAt`).
+   */
+  transientHalt?(e: HaltError): boolean;
   fatal(m: SimMachine, e: unknown): void;
   startFailed(m: SimMachine, e: unknown): void;
   up(m: SimMachine): void;
@@ -145,7 +150,8 @@ export class SimMachine {
               if (!proc.alive) return;
               this.halt = { index: e.index ?? 0n, code: e.code };
               this.halts++;
-              if (this.haltedAt === null || this.halt.index < this.haltedAt) this.haltedAt = this.halt.index;
+              const transient = this.events.transientHalt?.(e) ?? false;
+              if (!transient && (this.haltedAt === null || this.halt.index < this.haltedAt)) this.haltedAt = this.halt.index;
               this.events.halted(this, e);
               // The CLI exits with status 3 shortly after (no power loss).
               this.base.setTimeout(() => {
