@@ -17,9 +17,10 @@
 // starts while LMDB commits this one. Resolving before the LMDB commit is safe because every
 // entry is already committed by Raft (durable on a quorum of logs) and its response is fixed by
 // the in-order state; a crash replays from the durable applied index to the same state. The
-// read-visible applied index (`applied` hook, which linearizable reads wait for) still moves only
-// after the commit, so a read never misses a write it waits for. This takes one LMDB commit
-// (≈ one fsync under load) off every write's latency.
+// read-visible applied index (`visible` hook, which linearizable reads wait for) moves at submit
+// too: the store's reads look through batches still committing (issue 13), so a read never misses
+// a write it waits for. The Raft core hears `applied` only after the LMDB commit. This takes the
+// LMDB commit (≈ one fsync under load) off every write's and read's latency.
 
 import { proposalPayload } from '../crypto/envelope/proposal.js';
 import { HaltError, SealkvError } from '../errors.js';
@@ -100,7 +101,13 @@ export interface ApplyHooks<R, X = never> {
   confChange(entry: Entry): ConfState | undefined;
   /** An encryption effect is durable (its batch committed): publish it (state cell, metrics). */
   effectCommitted?(index: bigint, effect: X): void;
-  /** The read-visible applied index moved: the batch ending at `index` is committed to LMDB. */
+  /**
+   * The batch ending at `index` is applied and handed to the store, whose reads see it (issue 13:
+   * the read-visible applied index; reads need not wait for the LMDB commit). Not called for a
+   * batch with an encryption effect: that one becomes visible at `applied`, once durable.
+   */
+  visible?(index: bigint): void;
+  /** The batch ending at `index` is committed to LMDB (the Raft core's applied index). */
   applied(index: bigint): void;
   /** Apply stopped for good at `err.index` (C-3 HALT). */
   halt(err: HaltError): void;
@@ -111,7 +118,7 @@ export interface ApplyHooks<R, X = never> {
 }
 
 /** Apply batches that may wait for their LMDB commit at once (memory bound; lmdb-js groups them). */
-const MAX_COMMITS_IN_FLIGHT = 8;
+const MAX_COMMITS_IN_FLIGHT = 16;
 
 interface Speculation {
   result: UnwrapResult | SealkvError;
@@ -332,7 +339,10 @@ export class ApplyPipeline<R, X = never> {
         if (this.commitFailure !== null || this.halted !== null) return;
       }
       // PE-4: the in-memory applied index moved when commitBatch returned; now the responses.
-      if (this.commitFailure === null) for (const d of done) this.hooks.resolve(d.index, d.term, d.data, d.response);
+      if (this.commitFailure === null) {
+        if (encryption === undefined) this.hooks.visible?.(end);
+        for (const d of done) this.hooks.resolve(d.index, d.term, d.data, d.response);
+      }
       const observe = this.hooks.observeApply;
       if (observe) {
         const now = this.sched.monotonic();

@@ -68,13 +68,15 @@ function harness(opts: { cutover?: bigint; store?: MemStore } = {}) {
   const resolved: { index: bigint; response: string }[] = [];
   const halts: HaltError[] = [];
   const applied: bigint[] = [];
+  const visible: bigint[] = [];
   const p = new ApplyPipeline<string>(fsm, store, cell, {
     resolve: (index, _term, _data, response) => resolved.push({ index, response }),
     confChange: () => undefined,
+    visible: (i) => visible.push(i),
     applied: (i) => applied.push(i),
     halt: (e) => halts.push(e),
   });
-  return { store, fsm, cell, p, resolved, halts, applied };
+  return { store, fsm, cell, p, resolved, halts, applied, visible };
 }
 
 async function cipher() {
@@ -279,7 +281,7 @@ describe('apply pipeline', () => {
     expect(h.store.applied).toBe(4n);
   });
 
-  it('a failed commit HALTs with STORAGE_IO; the read-visible applied index never moves and nothing after it applies', async () => {
+  it('a failed commit HALTs with STORAGE_IO; the core\'s applied index never moves and nothing after it applies', async () => {
     const h = harness();
     h.store.failNext = true;
     h.p.push([entry(1, 'a=1')]);
@@ -288,15 +290,16 @@ describe('apply pipeline', () => {
     expect(h.halts).toHaveLength(1);
     expect(h.applied).toEqual([]);
     expect(h.store.applied).toBe(0n);
-    // Raft had committed entry 1, so its response may already have been delivered (see
-    // apply-pipeline.ts); what follows the failure is never applied.
+    // Raft had committed entry 1, so its response may already have been delivered and reads may
+    // have seen it (visible at submit, see apply-pipeline.ts); what follows the failure is never
+    // applied.
     h.store.failNext = false;
     h.p.push([entry(2, 'b=1')]);
     await h.p.idle();
     expect(h.store.kv.has('b')).toBe(false);
   });
 
-  it('PE-4 pipelined commits: proposals resolve (after setApplied) when the batch is submitted; reads see it only after its commit', async () => {
+  it('PE-4 pipelined commits: proposals resolve and reads see the batch (visible) when it is submitted; the core hears applied only after its commit', async () => {
     // A store whose commits settle only when the test says so; writes are visible at submit.
     class GatedStore extends MemStore {
       gates: Array<() => void> = [];
@@ -311,6 +314,7 @@ describe('apply pipeline', () => {
     h.p.push([entry(1, 'a=1'), entry(2, 'a=2')]);
     await new Promise((r) => setImmediate(r));
     expect(h.resolved.map((r) => r.index)).toEqual([1n, 2n]);
+    expect(h.visible).toEqual([2n]); // issue 13: the store's reads already see the batch
     expect(h.applied).toEqual([]);
     // The next batch runs on top of the submitted one before it is committed.
     h.p.push([entry(3, 'a=3')]);
@@ -329,6 +333,7 @@ describe('apply pipeline', () => {
     store.gates[1]!();
     await h.p.idle();
     expect(h.applied).toEqual([2n, 3n]);
+    expect(h.visible).toEqual([2n, 3n]);
   });
 
   it('a HALT is reported only after the earlier batches are committed (EH-3: applied index k−1 is durable)', async () => {
@@ -446,14 +451,16 @@ describe('issue 10 Step 0: apply effects are values committed with the applied i
     const store = new EffectStore();
     const resolved: bigint[] = [];
     const published: [bigint, string][] = [];
+    const visible: bigint[] = [];
     const p = new ApplyPipeline<string, string>(new EffectFsm(), store, new CutoverCell(), {
       resolve: (index) => resolved.push(index),
       confChange: () => conf as never,
       effectCommitted: (index, effect) => published.push([index, effect]),
+      visible: (i) => visible.push(i),
       applied: () => undefined,
       halt: () => undefined,
     });
-    return { store, resolved, published, p };
+    return { store, resolved, published, p, visible };
   }
 
   it('Step 0: a conf change ConfState travels in the batch result (no side channel), with the writes and applied index', async () => {
@@ -478,9 +485,11 @@ describe('issue 10 Step 0: apply effects are values committed with the applied i
     expect(b.applied).toBe(2n);
     expect(b.encryption).toEqual({ index: 2n, effect: 'sidecar-v2' });
     expect(b.writes.map((w) => `${w.table}:${dec.decode(w.key)}`)).toEqual(['kv:a', 'registry:reg2']);
-    // No early reply: nothing resolves and nothing is published before the commit settles.
+    // No early reply: nothing resolves, nothing is published and reads are not told before the
+    // commit settles (the effect batch is never "visible" early, issue 13).
     expect(h.resolved).toEqual([]);
     expect(h.published).toEqual([]);
+    expect(h.visible).toEqual([]);
     h.store.gates[0]!();
     await new Promise((r) => setImmediate(r));
     expect(h.published).toEqual([[2n, 'sidecar-v2']]);
@@ -491,6 +500,7 @@ describe('issue 10 Step 0: apply effects are values committed with the applied i
     h.store.gates[1]!();
     await h.p.idle();
     expect(h.resolved).toEqual([1n, 2n, 3n]);
+    expect(h.visible).toEqual([3n]);
   });
 
   it('KM-7: a failed commit of an effect batch HALTs with applied = k−1 and nothing is published or resolved', async () => {
