@@ -87,5 +87,6 @@ try {
 } finally {
   await stopSealkvCluster(cl);
   if (prof) console.log(`CPU profiles in ${join(dir, 'prof')} (leader ${cl.leader.id})`);
-  else rmSync(dir, { recursive: true, force: true });
+  else if (!process.env.KEEP_DIR) rmSync(dir, { recursive: true, force: true });
+  if (process.env.KEEP_DIR) console.log(`kept ${dir}`);
 }

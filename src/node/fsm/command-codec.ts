@@ -287,6 +287,18 @@ class Reader {
     this.pos += n;
     return out;
   }
+  /**
+   * A length-prefixed byte string as a view of the payload, for values: the state machine never
+   * keeps a value beyond the apply call, it copies it into the new record (EH-7), so copying it
+   * here too would be a second copy of every written value (issue 13: allocations per write).
+   */
+  bytesView(): Uint8Array {
+    const n = this.u32();
+    this.need(n);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
   /** A u32 count of items each at least `minItemSize` bytes, checked before anything is allocated. */
   count(minItemSize: number): number {
     const n = this.u32();
@@ -475,7 +487,7 @@ export function decodeCommand(payload: Uint8Array): KvCommand {
         ttl = { mode: 'at', expireAt };
       }
       const key = r.bytes();
-      const value = r.bytes();
+      const value = r.bytesView();
       cmd = {
         op: 'set',
         now,
@@ -491,7 +503,7 @@ export function decodeCommand(payload: Uint8Array): KvCommand {
     case OP_GETSET:
     case OP_APPEND: {
       const key = r.bytes();
-      const value = r.bytes();
+      const value = r.bytesView();
       const op = opcode === OP_SETNX ? 'setnx' : opcode === OP_GETSET ? 'getset' : 'append';
       cmd = { op, now, key, value };
       break;
@@ -509,7 +521,7 @@ export function decodeCommand(payload: Uint8Array): KvCommand {
       const pairs: { key: Uint8Array; value: Uint8Array }[] = [];
       for (let i = 0; i < n; i++) {
         const key = r.bytes();
-        const value = r.bytes();
+        const value = r.bytesView();
         pairs.push({ key, value });
       }
       cmd = { op: 'mset', now, pairs };
