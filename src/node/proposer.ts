@@ -15,7 +15,7 @@
 //   it is admitted here, forwarded ones included, before anything else sees it.
 
 import type { RelativeTtl } from './fsm/command-codec.js';
-import { decodeProposal, encodeProposal } from '../crypto/envelope/proposal.js';
+import { PROPOSAL_HEADER_SIZE, decodeProposal, encodeProposal, writeProposalHeader } from '../crypto/envelope/proposal.js';
 import { ProposalError, SealkvError } from '../errors.js';
 import { realScheduler, type Scheduler, type SchedulerTimer } from './scheduler.js';
 
@@ -89,7 +89,13 @@ interface Pending<R> {
 
 interface Queued {
   id: bigint;
+  /** The proposal's own copy of the payload: a view of `framed` after its 9 header bytes. */
   payload: Uint8Array;
+  /**
+   * Header room ‖ payload: handed to Raft as the entry data once the header is written, when the
+   * payload is not wrapped (issue 13: one copy of every payload less on the leader).
+   */
+  framed: Uint8Array;
   /** 'marker': the barrier's raw path (RO-7 step 3), never wrapped, never gated. */
   path: WrapPath | 'marker';
   /** Scheduler monotonic time at admission, for the wrap-latency metric. */
@@ -183,8 +189,11 @@ export class Proposer<R> {
       await wait;
       this.failFast(opts.signal, deadline);
     }
-    // Copy: the caller may reuse its buffer before the batch is flushed (PE-3).
-    const copy = payload.slice();
+    // Copy: the caller may reuse its buffer before the batch is flushed (PE-3). The copy leaves
+    // room for the proposal header in front, so an unwrapped entry needs no second copy.
+    const framed = new Uint8Array(PROPOSAL_HEADER_SIZE + payload.length);
+    framed.set(payload, PROPOSAL_HEADER_SIZE);
+    const copy = framed.subarray(PROPOSAL_HEADER_SIZE);
     // Stamped at admission, in submission order, so stamps follow the log order of one leader.
     if (path === 'user') this.stamp?.(copy, opts.relativeTtl ?? false);
     const id = this.nextId++;
@@ -201,6 +210,7 @@ export class Proposer<R> {
       this.queue.push({
         id,
         payload: copy,
+        framed,
         path: path === 'admin' && opts.registration === true ? 'registration' : path,
         at: this.observeWrap ? this.sched.monotonic() : 0,
       });
@@ -260,7 +270,13 @@ export class Proposer<R> {
         this.fail(q.id, new ProposalError('NOT_LEADER', 'leadership changed before the proposal was appended', { leader: this.raft.leader() }));
         continue;
       }
-      data.push(encodeProposal(q.id, payloads[i]!));
+      const p = payloads[i]!;
+      if (p === q.payload) {
+        writeProposalHeader(q.framed, 0, q.id);
+        data.push(q.framed);
+      } else {
+        data.push(encodeProposal(q.id, p));
+      }
       live.push(q);
     }
     if (data.length === 0) return;
