@@ -3,6 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { NodeMetricsSink } from '../node/metrics.js';
+import { FastHistogram } from './fast-histogram.js';
 
 /** What the encryption wing reports (plain values; cli/ adapts the runtime to it). */
 export interface EncryptionMetricsSnapshot {
@@ -38,7 +39,7 @@ export class NodeMetrics implements NodeMetricsSink {
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
-  readonly logPersistSeconds = new Histogram({
+  readonly logPersistSeconds = new FastHistogram({
     name: 'sealkv_raft_log_persist_seconds',
     help: 'Raft log batch persist latency (one fsync per batch)',
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
@@ -48,13 +49,13 @@ export class NodeMetrics implements NodeMetricsSink {
    * Per-entry latencies for the benchmark suite (issue 15): 1-2.5-5 buckets from 25 µs to 5 s, so
    * a scraper can interpolate p50/p99 between two scrapes. One observe is ~150 ns.
    */
-  readonly wrapSeconds = new Histogram({
+  readonly wrapSeconds = new FastHistogram({
     name: 'sealkv_wrap_seconds',
     help: 'Proposal admitted → sealed entry handed to Raft, per proposal (0 while no raft-envelope wrap is installed)',
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  readonly applySeconds = new Histogram({
+  readonly applySeconds = new FastHistogram({
     name: 'sealkv_apply_seconds',
     help: 'Entry committed → applied (unwrap, state machine, reseal; handed to LMDB), per entry',
     buckets: LATENCY_BUCKETS,
