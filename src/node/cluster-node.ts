@@ -440,7 +440,16 @@ export class ClusterNode {
    * A write: proposed here when leader, otherwise forwarded to the leader (PE-6); the leader
    * stamps it with its time on admission. Resolves with the response and the index it applied at.
    */
-  async write(payload: Uint8Array, opts: WriteOptions = {}): Promise<WriteResult> {
+  write(payload: Uint8Array, opts: WriteOptions = {}): Promise<WriteResult> {
+    // The leader's common case without an async frame (issue 13: promises per write).
+    if (this.writeGate === null && this.raft.isLeader()) {
+      const deadline = opts.deadline ?? this.sched.now() + this.cfg.requestTimeoutMs;
+      return this.proposer.propose(payload, { deadline, relativeTtl: opts.relativeTtl ?? false }).then(writeResultOf);
+    }
+    return this.writeGatedOrForwarded(payload, opts);
+  }
+
+  private async writeGatedOrForwarded(payload: Uint8Array, opts: WriteOptions): Promise<WriteResult> {
     const deadline = opts.deadline ?? this.sched.now() + this.cfg.requestTimeoutMs;
     const relativeTtl = opts.relativeTtl ?? false;
     if (this.writeGate !== null) await this.waitGate(this.writeGate, deadline);
@@ -999,6 +1008,10 @@ function encryptionStatusFields(s: EncryptionStatus | null): Record<string, stri
     activeStorageDekId: String(s.activeDekIds.storage),
     activeRaftDekId: String(s.activeDekIds.raft),
   };
+}
+
+function writeResultOf(r: { commitIndex: bigint; response: FsmResponse }): WriteResult {
+  return { index: r.commitIndex, response: r.response };
 }
 
 function* rangeAfter(store: ApplyStore, after: Uint8Array | undefined): Iterable<KvEntry> {

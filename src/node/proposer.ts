@@ -180,15 +180,31 @@ export class Proposer<R> {
     return this.pending.size;
   }
 
-  private async submit(payload: Uint8Array, path: ProposalPath | 'marker', opts: ProposeOptions): Promise<ProposalResult<R>> {
-    const deadline = opts.deadline ?? this.sched.now() + this.defaultTimeoutMs;
-    this.failFast(opts.signal, deadline);
-    // Gate check and registration in `pending` happen with no await between them (RO-7).
-    const wait = path === 'marker' ? undefined : this.gate?.admit(path, deadline);
-    if (wait) {
-      await wait;
+  /**
+   * Not an async function: the common case (no gate to wait for) returns the proposal's own
+   * promise directly, one promise per write less on the leader (issue 13). Every failure is a
+   * rejection, never a synchronous throw.
+   */
+  private submit(payload: Uint8Array, path: ProposalPath | 'marker', opts: ProposeOptions): Promise<ProposalResult<R>> {
+    try {
+      const deadline = opts.deadline ?? this.sched.now() + this.defaultTimeoutMs;
       this.failFast(opts.signal, deadline);
+      // Gate check and registration in `pending` happen with no await between them (RO-7).
+      const wait = path === 'marker' ? undefined : this.gate?.admit(path, deadline);
+      if (wait) {
+        return wait.then(() => {
+          this.failFast(opts.signal, deadline);
+          return this.enqueue(payload, path, opts, deadline);
+        });
+      }
+      return this.enqueue(payload, path, opts, deadline);
+    } catch (e) {
+      return Promise.reject(e);
     }
+  }
+
+  /** Copies, stamps and queues an admitted proposal; its promise settles when it is applied or fails. */
+  private enqueue(payload: Uint8Array, path: ProposalPath | 'marker', opts: ProposeOptions, deadline: number): Promise<ProposalResult<R>> {
     // Copy: the caller may reuse its buffer before the batch is flushed (PE-3). The copy leaves
     // room for the proposal header in front, so an unwrapped entry needs no second copy.
     const framed = new Uint8Array(PROPOSAL_HEADER_SIZE + payload.length);

@@ -164,11 +164,13 @@ export class RespHandler implements CommandHandler {
   private write(conn: Connection, command: KvCommand) {
     const payload = encodeCommand(command);
     const relativeTtl = relativeTtlOf(command);
-    return conn.order.run('write', async () => {
-      const r = await this.node.write(payload, { relativeTtl });
-      if (r.index > conn.writeIndex) conn.writeIndex = r.index;
-      return r.response;
-    });
+    // A plain closure over the write's promise, not an async function (issue 13: promises per write).
+    return conn.order.run('write', () =>
+      this.node.write(payload, { relativeTtl }).then((r) => {
+        if (r.index > conn.writeIndex) conn.writeIndex = r.index;
+        return r.response;
+      }),
+    );
   }
 
   private enqueue(c: Exclude<Classified, { kind: 'tx' }>, args: Buffer[], conn: Connection, client: ClientContext, now: bigint): Reply {
