@@ -6,6 +6,7 @@
 
 import type { NodeTransport } from '../node/node-media.js';
 import type { Scheduler, SchedulerTimer } from '../node/scheduler.js';
+import { ScopedScheduler, type VirtualScheduler } from './virtual-scheduler.js';
 
 export interface SimProcess {
   readonly id: string;
@@ -30,6 +31,30 @@ export class SimCrash extends Error {
   }
 }
 
+/**
+ * The scheduler of simulated process `p` (or of the untagged world, `p` null): a scope of `base`
+ * whose callbacks run tagged as `p` and swallow the unwinding of a simulated crash; `kill()`
+ * (the process died) drops everything it still had pending. The tag rides on the queued event
+ * itself (no wrapper closure per callback).
+ */
+export class ProcessScheduler extends ScopedScheduler {
+  constructor(
+    base: VirtualScheduler,
+    readonly proc: SimProcess | null,
+  ) {
+    super(base);
+  }
+
+  override run(fn: () => void): void {
+    current = this.proc;
+    try {
+      fn();
+    } catch (e) {
+      if (!(e instanceof SimCrash)) throw e;
+    }
+  }
+}
+
 /** A scheduler whose callbacks run tagged as `p` (and swallow the unwinding of a simulated crash). */
 export function taggedScheduler(p: SimProcess | null, inner: Scheduler): Scheduler {
   const wrap =
@@ -51,6 +76,35 @@ export function taggedScheduler(p: SimProcess | null, inner: Scheduler): Schedul
     clearInterval: (t) => inner.clearInterval(t),
     defer: (fn) => inner.defer(wrap(fn)),
   };
+}
+
+/**
+ * A scheduler that forwards to whichever one is `target` now (a server's media schedule on its
+ * current process's scheduler, which changes with every start).
+ */
+export class SwitchableScheduler implements Scheduler {
+  constructor(public target: Scheduler) {}
+  now(): number {
+    return this.target.now();
+  }
+  monotonic(): number {
+    return this.target.monotonic();
+  }
+  setTimeout(fn: () => void, ms: number): SchedulerTimer {
+    return this.target.setTimeout(fn, ms);
+  }
+  clearTimeout(t: SchedulerTimer | null | undefined): void {
+    this.target.clearTimeout(t);
+  }
+  setInterval(fn: () => void, ms: number): SchedulerTimer {
+    return this.target.setInterval(fn, ms);
+  }
+  clearInterval(t: SchedulerTimer | null | undefined): void {
+    this.target.clearInterval(t);
+  }
+  defer(fn: () => void): void {
+    this.target.defer(fn);
+  }
 }
 
 /** The transport of process `p`: what it receives, and the answers it gets, run tagged as `p`. */

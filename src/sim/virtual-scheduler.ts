@@ -9,6 +9,17 @@
 
 import type { Scheduler, SchedulerTimer } from '../node/scheduler.js';
 
+/**
+ * Who an event belongs to: a process scope (`ScopedScheduler`, sim-context's `ProcessScheduler`).
+ * Its events are skipped once it is `dead` (a crashed process runs nothing more), and each runs
+ * through `run` (which may tag the running process). One object per scope instead of a Set of
+ * its live timers and a wrapper closure per callback: killing a process costs O(1).
+ */
+export interface EventOwner {
+  readonly dead: boolean;
+  run(fn: () => void): void;
+}
+
 /** A queued callback; it is also the timer handed out (no wrapper object per event). */
 class VirtualEvent implements SchedulerTimer {
   cancelled = false;
@@ -18,8 +29,8 @@ class VirtualEvent implements SchedulerTimer {
     readonly fn: () => void,
     /** > 0 for an interval: re-armed after each run until cleared. */
     readonly period: number,
-    /** The process scope that still holds this one-shot event (see ScopedScheduler). */
-    readonly scope: ScopedScheduler | null,
+    /** The scope the event belongs to (null: none). */
+    readonly owner: EventOwner | null,
   ) {}
   unref(): this {
     return this;
@@ -77,9 +88,20 @@ export class VirtualScheduler implements Scheduler {
     this.push(fn, 0, 0, null);
   }
 
-  /** A one-shot event of `scope` (`ms` null: a deferral); it leaves the scope's live set when it runs. */
-  scopedEvent(fn: () => void, ms: number | null, scope: ScopedScheduler): VirtualEvent {
-    return this.push(fn, ms === null ? 0 : delay(ms), 0, scope);
+  /** A timeout of `owner` (skipped once the owner is dead; runs through `owner.run`). */
+  ownedTimeout(fn: () => void, ms: number, owner: EventOwner): SchedulerTimer {
+    return this.push(fn, delay(ms), 0, owner);
+  }
+
+  /** An interval of `owner`. */
+  ownedInterval(fn: () => void, ms: number, owner: EventOwner): SchedulerTimer {
+    const d = Math.max(1, delay(ms));
+    return this.push(fn, d, d, owner);
+  }
+
+  /** A deferral of `owner`. */
+  ownedDefer(fn: () => void, owner: EventOwner): void {
+    this.push(fn, 0, 0, owner);
   }
 
   /**
@@ -122,19 +144,25 @@ export class VirtualScheduler implements Scheduler {
       this.insert(ev);
     }
     this.eventsRun++;
-    ev.scope?.ran(ev);
-    ev.fn();
+    const o = ev.owner;
+    if (o === null) ev.fn();
+    else o.run(ev.fn);
     return true;
   }
 
-  private push(fn: () => void, d: number, period: number, scope: ScopedScheduler | null): VirtualEvent {
-    const ev = new VirtualEvent(this.t + d, this.seq++, fn, period, scope);
+  private push(fn: () => void, d: number, period: number, owner: EventOwner | null): VirtualEvent {
+    const ev = new VirtualEvent(this.t + d, this.seq++, fn, period, owner);
     this.insert(ev);
     return ev;
   }
 
   private dropCancelled(): void {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
+    const h = this.heap;
+    for (;;) {
+      const ev = h[0];
+      if (ev === undefined || !(ev.cancelled || (ev.owner !== null && ev.owner.dead))) return;
+      this.pop();
+    }
   }
 
   // A binary min-heap on (at, seq); sifts move a hole instead of swapping pairs.
@@ -182,11 +210,10 @@ function delay(ms: number): number {
 }
 
 /** One process's view of a VirtualScheduler (see `VirtualScheduler.scope`). */
-export class ScopedScheduler implements Scheduler {
-  private readonly live = new Set<SchedulerTimer>();
-  private dead = false;
+export class ScopedScheduler implements Scheduler, EventOwner {
+  dead = false;
 
-  constructor(private readonly base: VirtualScheduler) {}
+  constructor(protected readonly base: VirtualScheduler) {}
 
   now(): number {
     return this.base.now();
@@ -198,47 +225,42 @@ export class ScopedScheduler implements Scheduler {
 
   setTimeout(fn: () => void, ms: number): SchedulerTimer {
     if (this.dead) return DEAD_TIMER;
-    const t = this.base.scopedEvent(fn, ms, this);
-    this.live.add(t);
-    return t;
+    return this.base.ownedTimeout(fn, ms, this);
   }
 
   clearTimeout(t: SchedulerTimer | null | undefined): void {
-    if (t) this.live.delete(t);
     this.base.clearTimeout(t);
   }
 
   setInterval(fn: () => void, ms: number): SchedulerTimer {
     if (this.dead) return DEAD_TIMER;
-    const t = this.base.setInterval(fn, ms);
-    this.live.add(t);
-    return t;
+    return this.base.ownedInterval(fn, ms, this);
   }
 
   clearInterval(t: SchedulerTimer | null | undefined): void {
-    this.clearTimeout(t);
+    this.base.clearTimeout(t);
   }
 
   defer(fn: () => void): void {
     // A deferral is a cancellable event at the current time.
     if (this.dead) return;
-    this.live.add(this.base.scopedEvent(fn, null, this));
+    this.base.ownedDefer(fn, this);
   }
 
-  /** The process died: nothing it scheduled runs, nothing it schedules later runs either. */
+  /**
+   * The process died: nothing it scheduled runs (the queue skips events of a dead owner),
+   * nothing it schedules later runs either.
+   */
   kill(): void {
     this.dead = true;
-    for (const t of this.live) this.base.clearTimeout(t);
-    this.live.clear();
   }
 
   get killed(): boolean {
     return this.dead;
   }
 
-  /** One of this scope's one-shot events is running: it no longer needs cancelling. */
-  ran(t: SchedulerTimer): void {
-    this.live.delete(t);
+  run(fn: () => void): void {
+    fn();
   }
 }
 
