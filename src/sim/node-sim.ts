@@ -689,13 +689,20 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
 
 /** Every live server applied the same index as the leader's commit. */
 function converged(machines: readonly SimMachine[]): boolean {
-  const up = machines.filter((m) => m.haltedAt === null && m.refused === null);
-  if (up.some((m) => m.state !== 'up')) return false;
+  // (Asked before every event of the catch-up phase: loops, no arrays.)
+  const up = (m: SimMachine): boolean => m.haltedAt === null && m.refused === null;
+  for (const m of machines) if (up(m) && m.state !== 'up') return false;
   // Applied and committed to the state store (a batch still on its way to LMDB is not visible to readers yet).
-  if (up.some((m) => m.node!.store.appliedIndex() !== m.node!.store.durableAppliedIndex())) return false;
-  const applied = up.map((m) => m.node!.store.appliedIndex());
-  const commits = up.map((m) => BigInt(m.node!.raft.log.committed));
-  return applied.every((a) => a === applied[0]) && commits.every((c) => c === applied[0]);
+  for (const m of machines) if (up(m) && m.node!.store.appliedIndex() !== m.node!.store.durableAppliedIndex()) return false;
+  let first: bigint | undefined;
+  for (const m of machines) {
+    if (!up(m)) continue;
+    const a = m.node!.store.appliedIndex();
+    first ??= a;
+    if (a !== first) return false;
+  }
+  for (const m of machines) if (up(m) && BigInt(m.node!.raft.log.committed) !== first) return false;
+  return true;
 }
 
 /** Errors a dead process's leftover code runs into (its media and transport are gone). */

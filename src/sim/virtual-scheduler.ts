@@ -46,6 +46,14 @@ export class VirtualScheduler implements Scheduler {
   private t = 0;
   private seq = 0;
   private readonly heap: VirtualEvent[] = [];
+  /**
+   * Deferrals, in scheduling order. Each is due at the time it was queued, and time cannot move
+   * on while one is waiting, so they are all at the current time with rising sequence numbers:
+   * a FIFO, merged with the heap by (time, sequence) — the same order as one heap, without a
+   * heap insert and removal for each of them (about half of a simulation's events).
+   */
+  private fifo: VirtualEvent[] = [];
+  private fifoHead = 0;
   private readonly epochMs: number;
   /** Events run so far (a cheap progress measure for soak summaries). */
   eventsRun = 0;
@@ -85,7 +93,7 @@ export class VirtualScheduler implements Scheduler {
   }
 
   defer(fn: () => void): void {
-    this.push(fn, 0, 0, null);
+    this.fifo.push(new VirtualEvent(this.t, this.seq++, fn, 0, null));
   }
 
   /** A timeout of `owner` (skipped once the owner is dead; runs through `owner.run`). */
@@ -101,7 +109,7 @@ export class VirtualScheduler implements Scheduler {
 
   /** A deferral of `owner`. */
   ownedDefer(fn: () => void, owner: EventOwner): void {
-    this.push(fn, 0, 0, owner);
+    this.fifo.push(new VirtualEvent(this.t, this.seq++, fn, 0, owner));
   }
 
   /**
@@ -114,13 +122,13 @@ export class VirtualScheduler implements Scheduler {
 
   /** Events waiting (cancelled ones included until they reach the head). */
   pending(): number {
-    return this.heap.length;
+    return this.heap.length + this.fifo.length - this.fifoHead;
   }
 
   /** Virtual time of the next live event, or null when none is queued. */
   nextAt(): number | null {
     this.dropCancelled();
-    return this.heap.length > 0 ? this.heap[0]!.at : null;
+    return this.fifoHead < this.fifo.length ? this.fifo[this.fifoHead]!.at : this.heap.length > 0 ? this.heap[0]!.at : null;
   }
 
   /**
@@ -130,12 +138,16 @@ export class VirtualScheduler implements Scheduler {
    */
   runNext(until = Number.POSITIVE_INFINITY): boolean {
     this.dropCancelled();
-    const ev = this.heap[0];
+    const top = this.heap[0];
+    const queued = this.fifoHead < this.fifo.length ? this.fifo[this.fifoHead]! : undefined;
+    const fromFifo = queued !== undefined && (top === undefined || before(queued, top));
+    const ev = fromFifo ? queued : top;
     if (ev === undefined || ev.at > until) {
       if (Number.isFinite(until) && until > this.t) this.t = until;
       return false;
     }
-    this.pop();
+    if (fromFifo) this.shift();
+    else this.pop();
     this.t = ev.at;
     if (ev.period > 0) {
       // Re-armed before it runs: a callback that clears its own interval cancels the next run.
@@ -160,8 +172,25 @@ export class VirtualScheduler implements Scheduler {
     const h = this.heap;
     for (;;) {
       const ev = h[0];
-      if (ev === undefined || !(ev.cancelled || (ev.owner !== null && ev.owner.dead))) return;
+      if (ev === undefined || !(ev.cancelled || (ev.owner !== null && ev.owner.dead))) break;
       this.pop();
+    }
+    // Deferrals are never cancelled, only their owner dies.
+    for (;;) {
+      const ev = this.fifo[this.fifoHead];
+      if (ev === undefined || ev.owner === null || !ev.owner.dead) break;
+      this.shift();
+    }
+  }
+
+  private shift(): void {
+    this.fifo[this.fifoHead++] = undefined as unknown as VirtualEvent;
+    if (this.fifoHead === this.fifo.length) {
+      this.fifo.length = 0;
+      this.fifoHead = 0;
+    } else if (this.fifoHead >= 4096 && this.fifoHead * 2 >= this.fifo.length) {
+      this.fifo = this.fifo.slice(this.fifoHead);
+      this.fifoHead = 0;
     }
   }
 
