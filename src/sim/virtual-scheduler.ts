@@ -52,8 +52,7 @@ export class VirtualScheduler implements Scheduler {
    * a FIFO, merged with the heap by (time, sequence) — the same order as one heap, without a
    * heap insert and removal for each of them (about half of a simulation's events).
    */
-  private fifo: VirtualEvent[] = [];
-  private fifoHead = 0;
+  private fifo = new EventRing();
   private readonly epochMs: number;
   /** Events run so far (a cheap progress measure for soak summaries). */
   eventsRun = 0;
@@ -122,13 +121,14 @@ export class VirtualScheduler implements Scheduler {
 
   /** Events waiting (cancelled ones included until they reach the head). */
   pending(): number {
-    return this.heap.length + this.fifo.length - this.fifoHead;
+    return this.heap.length + this.fifo.size;
   }
 
   /** Virtual time of the next live event, or null when none is queued. */
   nextAt(): number | null {
     this.dropCancelled();
-    return this.fifoHead < this.fifo.length ? this.fifo[this.fifoHead]!.at : this.heap.length > 0 ? this.heap[0]!.at : null;
+    const queued = this.fifo.peek();
+    return queued !== undefined ? queued.at : this.heap.length > 0 ? this.heap[0]!.at : null;
   }
 
   /**
@@ -139,14 +139,14 @@ export class VirtualScheduler implements Scheduler {
   runNext(until = Number.POSITIVE_INFINITY): boolean {
     this.dropCancelled();
     const top = this.heap[0];
-    const queued = this.fifoHead < this.fifo.length ? this.fifo[this.fifoHead]! : undefined;
+    const queued = this.fifo.peek();
     const fromFifo = queued !== undefined && (top === undefined || before(queued, top));
     const ev = fromFifo ? queued : top;
     if (ev === undefined || ev.at > until) {
       if (Number.isFinite(until) && until > this.t) this.t = until;
       return false;
     }
-    if (fromFifo) this.shift();
+    if (fromFifo) this.fifo.shift();
     else this.pop();
     this.t = ev.at;
     if (ev.period > 0) {
@@ -177,20 +177,9 @@ export class VirtualScheduler implements Scheduler {
     }
     // Deferrals are never cancelled, only their owner dies.
     for (;;) {
-      const ev = this.fifo[this.fifoHead];
+      const ev = this.fifo.peek();
       if (ev === undefined || ev.owner === null || !ev.owner.dead) break;
-      this.shift();
-    }
-  }
-
-  private shift(): void {
-    this.fifo[this.fifoHead++] = undefined as unknown as VirtualEvent;
-    if (this.fifoHead === this.fifo.length) {
-      this.fifo.length = 0;
-      this.fifoHead = 0;
-    } else if (this.fifoHead >= 4096 && this.fifoHead * 2 >= this.fifo.length) {
-      this.fifo = this.fifo.slice(this.fifoHead);
-      this.fifoHead = 0;
+      this.fifo.shift();
     }
   }
 
@@ -226,6 +215,35 @@ export class VirtualScheduler implements Scheduler {
       i = c;
     }
     h[i] = last;
+  }
+}
+
+/** A FIFO of events in a ring that doubles when full (no allocation per push once warm). */
+class EventRing {
+  private buf: (VirtualEvent | undefined)[] = new Array(64);
+  private head = 0;
+  size = 0;
+
+  push(ev: VirtualEvent): void {
+    if (this.size === this.buf.length) {
+      const old = this.buf;
+      const grown: (VirtualEvent | undefined)[] = new Array(old.length * 2);
+      for (let i = 0; i < this.size; i++) grown[i] = old[(this.head + i) & (old.length - 1)];
+      this.buf = grown;
+      this.head = 0;
+    }
+    this.buf[(this.head + this.size) & (this.buf.length - 1)] = ev;
+    this.size++;
+  }
+
+  peek(): VirtualEvent | undefined {
+    return this.size > 0 ? this.buf[this.head] : undefined;
+  }
+
+  shift(): void {
+    this.buf[this.head] = undefined;
+    this.head = (this.head + 1) & (this.buf.length - 1);
+    this.size--;
   }
 }
 

@@ -93,6 +93,13 @@ describe('VirtualScheduler (issue 14)', () => {
     expect(seen).toEqual(['d@0', 'A@5', 'B@5', 'dA@5', 'ddA@5', 'C@6']);
     expect(s.pending()).toBe(0);
     expect(s.nextAt()).toBeNull();
+    // Many at once (the queue grows while partly consumed): still in scheduling order.
+    const order: number[] = [];
+    for (let i = 0; i < 50; i++) s.defer(() => order.push(i));
+    for (let i = 0; i < 30; i++) s.runNext();
+    for (let i = 50; i < 300; i++) s.defer(() => order.push(i));
+    while (s.runNext()) {}
+    expect(order).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
 });
 
