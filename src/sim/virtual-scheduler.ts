@@ -172,7 +172,7 @@ export class VirtualScheduler implements Scheduler {
     const h = this.heap;
     for (;;) {
       const ev = h[0];
-      if (ev === undefined || !(ev.cancelled || (ev.owner !== null && ev.owner.dead))) break;
+      if (ev === undefined || !(ev.cancelled || ev.owner?.dead)) break;
       this.pop();
     }
     // Deferrals are never cancelled, only their owner dies.
