@@ -55,29 +55,6 @@ export class ProcessScheduler extends ScopedScheduler {
   }
 }
 
-/** A scheduler whose callbacks run tagged as `p` (and swallow the unwinding of a simulated crash). */
-export function taggedScheduler(p: SimProcess | null, inner: Scheduler): Scheduler {
-  const wrap =
-    (fn: () => void): (() => void) =>
-    () => {
-      current = p;
-      try {
-        fn();
-      } catch (e) {
-        if (!(e instanceof SimCrash)) throw e;
-      }
-    };
-  return {
-    now: () => inner.now(),
-    monotonic: () => inner.monotonic(),
-    setTimeout: (fn, ms): SchedulerTimer => inner.setTimeout(wrap(fn), ms),
-    clearTimeout: (t) => inner.clearTimeout(t),
-    setInterval: (fn, ms): SchedulerTimer => inner.setInterval(wrap(fn), ms),
-    clearInterval: (t) => inner.clearInterval(t),
-    defer: (fn) => inner.defer(wrap(fn)),
-  };
-}
-
 /**
  * A scheduler that forwards to whichever one is `target` now (a server's media schedule on its
  * current process's scheduler, which changes with every start).
