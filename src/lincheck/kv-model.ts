@@ -6,10 +6,25 @@ import type { HistoryOp } from './history.js';
 export type RegisterState = string | null;
 
 /** Strict Redis integer parse (no '+', no leading zeros, no "-0", within i64). */
-function asInteger(v: string): bigint | null {
+function parseInteger(v: string): bigint | null {
   if (!/^(0|-?[1-9][0-9]{0,18})$/.test(v)) return null;
   const n = BigInt(v);
   return n < -(1n << 63n) || n > (1n << 63n) - 1n ? null : n;
+}
+
+/**
+ * The search parses the same few register values over and over (every INCR it tries from a
+ * state): parses are remembered, in a bounded cache (a pure function of the string).
+ */
+const parsed = new Map<string, bigint | null>();
+function asInteger(v: string): bigint | null {
+  let n = parsed.get(v);
+  if (n === undefined) {
+    if (parsed.size >= 4096) parsed.clear();
+    n = parseInteger(v);
+    parsed.set(v, n);
+  }
+  return n;
 }
 
 /**

@@ -5,7 +5,6 @@
 // records of every node during the run; the same nonce and key with different ciphertext is a
 // repeat).
 
-import { createHash } from 'node:crypto';
 import type { Aead } from '../crypto/aead.js';
 import { parseEnvelope } from '../crypto/envelope/framing.js';
 import { decodeProposal } from '../crypto/envelope/proposal.js';
@@ -14,9 +13,9 @@ import { STATE_ENCRYPTED, VALUE_HEADER_SIZE, decodeValueHeader } from '../crypto
 import { EntryType } from '../raft/index.js';
 import type { SimMachine } from './sim-machine.js';
 
-/** Nonces seen per (purpose, key id): nonce hex → digest of the sealed bytes. */
+/** Nonces seen per (purpose, key id): nonce hex → (a copy of) the sealed bytes first seen with it. */
 export class NonceLedger {
-  private readonly seen = new Map<string, string>();
+  private readonly seen = new Map<string, Uint8Array>();
   private readonly scanned = new Map<string, number>();
   readonly repeats: string[] = [];
   count = 0;
@@ -29,12 +28,12 @@ export class NonceLedger {
       return;
     }
     const k = `${purpose}:${env.keyId}:${Buffer.from(env.nonce).toString('hex')}`;
-    const d = createHash('sha256').update(sealed).digest('hex');
+    // Compared byte for byte (the same record is seen again at every scan; a digest per look cost more).
     const prev = this.seen.get(k);
     if (prev === undefined) {
-      this.seen.set(k, d);
+      this.seen.set(k, new Uint8Array(sealed)); // a copy (a Buffer's slice would be a view)
       this.count++;
-    } else if (prev !== d && this.repeats.length < 5) {
+    } else if (!sameBytes(prev, sealed) && this.repeats.length < 5) {
       this.repeats.push(`nonce repeated under ${purpose} DEK ${env.keyId} (${where}): ${k}`);
     }
   }
@@ -102,4 +101,8 @@ export function noCleartextAboveCutover(machines: readonly SimMachine[], aead: A
     }
   }
   return out;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }

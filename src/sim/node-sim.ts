@@ -26,7 +26,7 @@ import { causedByInjection } from './sim-crypto-faults.js';
 import { buildSimWing } from './sim-wing.js';
 import { type NodeCheckInput, runChecks } from './node-checks.js';
 import { SimClients } from './sim-clients.js';
-import { currentProcess, SimCrash, setCurrentProcess, taggedScheduler } from './sim-context.js';
+import { currentProcess, ProcessScheduler, SimCrash, SwitchableScheduler, setCurrentProcess } from './sim-context.js';
 import { RELIABLE_DISK, SimDisk } from './sim-disk.js';
 import { SimFs } from './sim-fs.js';
 import { RELIABLE_LMDB, SimLmdb } from './sim-lmdb.js';
@@ -203,7 +203,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   /** Start-up refusals the SPEC leaves to the operator (see startFailed). */
   const refusals: string[] = [];
   // The nemesis and clients run untagged (no process): their events clear the tag.
-  const world = taggedScheduler(null, base);
+  const world = new ProcessScheduler(base, null);
   const netFaults: NetworkFaults = {
     drop: random() < 0.5 ? 0 : random() * 0.05,
     duplicate: random() * 0.03,
@@ -244,16 +244,8 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
   const fsys = new SimFs(disks);
   // A server's media run their completions on its current process's scheduler (tagged, and
   // killed with it); the machine is built after its media, so they reach it through `media`.
-  const mediaTarget = new Map<string, Scheduler>();
-  const mediaSched = (id: string): Scheduler => ({
-    now: () => base.now(),
-    monotonic: () => base.monotonic(),
-    setTimeout: (fn, ms) => mediaTarget.get(id)!.setTimeout(fn, ms),
-    clearTimeout: (t) => mediaTarget.get(id)!.clearTimeout(t),
-    setInterval: (fn, ms) => mediaTarget.get(id)!.setInterval(fn, ms),
-    clearInterval: (t) => mediaTarget.get(id)!.clearInterval(t),
-    defer: (fn) => mediaTarget.get(id)!.defer(fn),
-  });
+  const mediaTarget = new Map<string, SwitchableScheduler>(ids.map((id) => [id, new SwitchableScheduler(world)]));
+  const mediaSched = (id: string): Scheduler => mediaTarget.get(id)!;
   for (const id of ids) {
     const disk = new SimDisk(mediaSched(id), random, { ...RELIABLE_DISK, minLatencyMs: 0, maxLatencyMs: 2 });
     disks.set(id, disk);
@@ -377,7 +369,7 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
       { segmentBytes: 16 * 1024, preallocate: 'none' },
       wingFor,
     );
-    mediaTarget.set(id, m.mediaSched);
+    mediaTarget.get(id)!.target = m.mediaSched;
     machines.push(m);
   }
 
@@ -697,13 +689,20 @@ export async function runNodeSim(opts: NodeSimOptions): Promise<NodeSimResult> {
 
 /** Every live server applied the same index as the leader's commit. */
 function converged(machines: readonly SimMachine[]): boolean {
-  const up = machines.filter((m) => m.haltedAt === null && m.refused === null);
-  if (up.some((m) => m.state !== 'up')) return false;
+  // (Asked before every event of the catch-up phase: loops, no arrays.)
+  const up = (m: SimMachine): boolean => m.haltedAt === null && m.refused === null;
+  for (const m of machines) if (up(m) && m.state !== 'up') return false;
   // Applied and committed to the state store (a batch still on its way to LMDB is not visible to readers yet).
-  if (up.some((m) => m.node!.store.appliedIndex() !== m.node!.store.durableAppliedIndex())) return false;
-  const applied = up.map((m) => m.node!.store.appliedIndex());
-  const commits = up.map((m) => BigInt(m.node!.raft.log.committed));
-  return applied.every((a) => a === applied[0]) && commits.every((c) => c === applied[0]);
+  for (const m of machines) if (up(m) && m.node!.store.appliedIndex() !== m.node!.store.durableAppliedIndex()) return false;
+  let first: bigint | undefined;
+  for (const m of machines) {
+    if (!up(m)) continue;
+    const a = m.node!.store.appliedIndex();
+    first ??= a;
+    if (a !== first) return false;
+  }
+  for (const m of machines) if (up(m) && BigInt(m.node!.raft.log.committed) !== first) return false;
+  return true;
 }
 
 /** Errors a dead process's leftover code runs into (its media and transport are gone). */

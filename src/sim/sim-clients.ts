@@ -143,7 +143,7 @@ export class SimClients {
       this.history.ok(id, result);
       this.counters.ok++;
       if (call.kind !== 'read') this.counters.okWrites++;
-      this.trace(`op ${process} ${args.join(' ')} -> ${JSON.stringify(result, big)}`);
+      this.trace(`op ${process} ${args.join(' ')} -> ${resultJson(result)}`);
       return gen;
     }
     const code = outcome !== 'timeout' && 'error' in outcome ? errorCode(outcome.error) : outcome === 'timeout' ? 'TIMEOUT' : replyCode(outcome.reply);
@@ -162,8 +162,21 @@ export class SimClients {
 /** What SimClients needs of the RESP command handler. */
 type Handler = NonNullable<SimMachine['handler']>;
 
-function big(_k: string, v: unknown): unknown {
-  return typeof v === 'bigint' ? v.toString() : v;
+/**
+ * `JSON.stringify(result)` with bigints as strings, written out by hand (the trace line of every
+ * successful call; a replacer function makes `JSON.stringify` several times slower). Same text.
+ */
+function resultJson(r: OpResult): string {
+  switch (r.kind) {
+    case 'read':
+      return `{"kind":"read","value":${r.value === null ? 'null' : JSON.stringify(r.value)}}`;
+    case 'write':
+      return '{"kind":"write"}';
+    case 'incr':
+      return 'error' in r ? `{"kind":"incr","error":${r.error}}` : `{"kind":"incr","value":"${r.value}"}`;
+    case 'delete':
+      return `{"kind":"delete","deleted":${r.deleted}}`;
+  }
 }
 
 function errorCode(e: unknown): string {

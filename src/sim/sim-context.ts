@@ -6,6 +6,7 @@
 
 import type { NodeTransport } from '../node/node-media.js';
 import type { Scheduler, SchedulerTimer } from '../node/scheduler.js';
+import { ScopedScheduler, type VirtualScheduler } from './virtual-scheduler.js';
 
 export interface SimProcess {
   readonly id: string;
@@ -30,27 +31,57 @@ export class SimCrash extends Error {
   }
 }
 
-/** A scheduler whose callbacks run tagged as `p` (and swallow the unwinding of a simulated crash). */
-export function taggedScheduler(p: SimProcess | null, inner: Scheduler): Scheduler {
-  const wrap =
-    (fn: () => void): (() => void) =>
-    () => {
-      current = p;
-      try {
-        fn();
-      } catch (e) {
-        if (!(e instanceof SimCrash)) throw e;
-      }
-    };
-  return {
-    now: () => inner.now(),
-    monotonic: () => inner.monotonic(),
-    setTimeout: (fn, ms): SchedulerTimer => inner.setTimeout(wrap(fn), ms),
-    clearTimeout: (t) => inner.clearTimeout(t),
-    setInterval: (fn, ms): SchedulerTimer => inner.setInterval(wrap(fn), ms),
-    clearInterval: (t) => inner.clearInterval(t),
-    defer: (fn) => inner.defer(wrap(fn)),
-  };
+/**
+ * The scheduler of simulated process `p` (or of the untagged world, `p` null): a scope of `base`
+ * whose callbacks run tagged as `p` and swallow the unwinding of a simulated crash; `kill()`
+ * (the process died) drops everything it still had pending. The tag rides on the queued event
+ * itself (no wrapper closure per callback).
+ */
+export class ProcessScheduler extends ScopedScheduler {
+  constructor(
+    base: VirtualScheduler,
+    readonly proc: SimProcess | null,
+  ) {
+    super(base);
+  }
+
+  override run(fn: () => void): void {
+    current = this.proc;
+    try {
+      fn();
+    } catch (e) {
+      if (!(e instanceof SimCrash)) throw e;
+    }
+  }
+}
+
+/**
+ * A scheduler that forwards to whichever one is `target` now (a server's media schedule on its
+ * current process's scheduler, which changes with every start).
+ */
+export class SwitchableScheduler implements Scheduler {
+  constructor(public target: Scheduler) {}
+  now(): number {
+    return this.target.now();
+  }
+  monotonic(): number {
+    return this.target.monotonic();
+  }
+  setTimeout(fn: () => void, ms: number): SchedulerTimer {
+    return this.target.setTimeout(fn, ms);
+  }
+  clearTimeout(t: SchedulerTimer | null | undefined): void {
+    this.target.clearTimeout(t);
+  }
+  setInterval(fn: () => void, ms: number): SchedulerTimer {
+    return this.target.setInterval(fn, ms);
+  }
+  clearInterval(t: SchedulerTimer | null | undefined): void {
+    this.target.clearInterval(t);
+  }
+  defer(fn: () => void): void {
+    this.target.defer(fn);
+  }
 }
 
 /** The transport of process `p`: what it receives, and the answers it gets, run tagged as `p`. */

@@ -204,7 +204,8 @@ export class SimDisk {
     const f = this.fd(fd);
     this.counters.writes++;
     writeInto(f.ino, position, bytes);
-    if (f.dsync) f.ino.durable = patch(f.ino.durable, position, bytes, () => true);
+    // O_DSYNC: every sector of the write is durable (what `patch` with all sectors kept gives, in one copy).
+    if (f.dsync) f.ino.durable = written(f.ino.durable, position, bytes);
     else f.ino.pending.push({ pos: position, bytes });
   }
 
@@ -412,8 +413,14 @@ function resize(data: Uint8Array, size: number): Uint8Array {
 }
 
 function writeInto(ino: Inode, pos: number, bytes: Uint8Array): void {
-  if (pos + bytes.length > ino.data.length) ino.data = resize(ino.data, pos + bytes.length);
-  ino.data.set(bytes, pos);
+  ino.data = written(ino.data, pos, bytes);
+}
+
+/** `data` with `bytes` written at `pos` (grown, zero-filled, as needed; may be the same array). */
+function written(data: Uint8Array, pos: number, bytes: Uint8Array): Uint8Array {
+  const out = pos + bytes.length > data.length ? resize(data, pos + bytes.length) : data;
+  out.set(bytes, pos);
+  return out;
 }
 
 function truncateTo(ino: Inode, size: number): void {

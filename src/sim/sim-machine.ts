@@ -16,13 +16,13 @@ import type { NodeEncryption } from '../node/encryption-port.js';
 import type { Scheduler } from '../node/scheduler.js';
 import { type HandlerMetrics, RespHandler } from '../server/resp-handler.js';
 import type { WalOptions } from '../storage/wal/wal-log.js';
-import { SimCrash, type SimProcess, taggedScheduler, taggedTransport } from './sim-context.js';
+import { ProcessScheduler, SimCrash, type SimProcess, SwitchableScheduler, taggedTransport } from './sim-context.js';
 import type { SimDisk } from './sim-disk.js';
 import type { SimFs } from './sim-fs.js';
 import type { SimLmdb } from './sim-lmdb.js';
 import { simMedia } from './sim-media.js';
 import type { SimNetwork, SimTransport } from './sim-network.js';
-import type { ScopedScheduler, VirtualScheduler } from './virtual-scheduler.js';
+import type { VirtualScheduler } from './virtual-scheduler.js';
 
 export interface MachineEvents {
   /** The process applied up to `index` (the metrics gauge the node sets after each batch). */
@@ -91,10 +91,10 @@ export class SimMachine {
   /** Sees (and may alter: a corrupting nemesis) every Raft message delivered to the process. */
   inbound: ((from: string, msg: unknown) => void) | null = null;
   proc: Process = new Process('', 0);
-  private scope: ScopedScheduler | null = null;
+  private scope: ProcessScheduler | null = null;
   private transport: SimTransport | null = null;
   /** The scheduler its media use: always the current process's (a dead one runs nothing). */
-  readonly mediaSched: Scheduler;
+  readonly mediaSched: SwitchableScheduler;
   /** The current process's scheduler (tagged). */
   sched: Scheduler;
 
@@ -111,16 +111,8 @@ export class SimMachine {
     private readonly wal: WalOptions,
     private readonly wing: ((m: SimMachine) => Promise<ProcessWing>) | null = null,
   ) {
-    this.sched = taggedScheduler(null, base);
-    this.mediaSched = {
-      now: () => base.now(),
-      monotonic: () => base.monotonic(),
-      setTimeout: (fn, ms) => this.sched.setTimeout(fn, ms),
-      clearTimeout: (t) => this.sched.clearTimeout(t),
-      setInterval: (fn, ms) => this.sched.setInterval(fn, ms),
-      clearInterval: (t) => this.sched.clearInterval(t),
-      defer: (fn) => this.sched.defer(fn),
-    };
+    this.sched = new ProcessScheduler(base, null);
+    this.mediaSched = new SwitchableScheduler(this.sched);
   }
 
   /** Starts a new process over the media. */
@@ -129,8 +121,9 @@ export class SimMachine {
     this.incarnation++;
     const proc = new Process(this.id, this.incarnation);
     this.proc = proc;
-    this.scope = this.base.scope();
-    this.sched = taggedScheduler(proc, this.scope);
+    this.scope = new ProcessScheduler(this.base, proc);
+    this.sched = this.scope;
+    this.mediaSched.target = this.scope;
     this.transport = this.net.attach(this.id);
     this.state = 'starting';
     const transport = taggedTransport(proc, this.transport, (from, msg) => this.inbound?.(from, msg));

@@ -70,6 +70,37 @@ describe('VirtualScheduler (issue 14)', () => {
     expect(seen).toEqual(['b-timeout']);
     expect(a.killed).toBe(true);
   });
+
+  it('deferrals (kept in their own queue) merge with timers exactly by (time, scheduling order)', () => {
+    const s = new VirtualScheduler();
+    const seen: string[] = [];
+    s.setTimeout(() => {
+      seen.push('A@5');
+      // Queued at 5 after B was: B (an earlier sequence number at the same time) runs first.
+      s.defer(() => {
+        seen.push('dA@5');
+        s.defer(() => seen.push('ddA@5'));
+        s.setTimeout(() => seen.push('C@6'), 1);
+      });
+    }, 5);
+    s.setTimeout(() => seen.push('B@5'), 5);
+    s.defer(() => seen.push('d@0'));
+    const p = s.scope();
+    p.defer(() => seen.push('dead-defer'));
+    p.kill();
+    expect(s.pending()).toBe(4);
+    while (s.runNext(100)) {}
+    expect(seen).toEqual(['d@0', 'A@5', 'B@5', 'dA@5', 'ddA@5', 'C@6']);
+    expect(s.pending()).toBe(0);
+    expect(s.nextAt()).toBeNull();
+    // Many at once (the queue grows while partly consumed): still in scheduling order.
+    const order: number[] = [];
+    for (let i = 0; i < 50; i++) s.defer(() => order.push(i));
+    for (let i = 0; i < 30; i++) s.runNext();
+    for (let i = 50; i < 300; i++) s.defer(() => order.push(i));
+    while (s.runNext()) {}
+    expect(order).toEqual(Array.from({ length: 300 }, (_, i) => i));
+  });
 });
 
 describe('the event driver (issue 14)', () => {
