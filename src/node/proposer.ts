@@ -18,6 +18,7 @@ import type { RelativeTtl } from './fsm/command-codec.js';
 import { PROPOSAL_HEADER_SIZE, decodeProposal, encodeProposal, writeProposalHeader } from '../crypto/envelope/proposal.js';
 import { ProposalError, SealkvError } from '../errors.js';
 import { realScheduler, type Scheduler, type SchedulerTimer } from './scheduler.js';
+import { allocBytesUnsafe } from '../util/alloc-bytes.js';
 
 export interface ProposeOptions {
   /** Absolute deadline in the scheduler's `now()` ms. */
@@ -207,7 +208,8 @@ export class Proposer<R> {
   private enqueue(payload: Uint8Array, path: ProposalPath | 'marker', opts: ProposeOptions, deadline: number): Promise<ProposalResult<R>> {
     // Copy: the caller may reuse its buffer before the batch is flushed (PE-3). The copy leaves
     // room for the proposal header in front, so an unwrapped entry needs no second copy.
-    const framed = new Uint8Array(PROPOSAL_HEADER_SIZE + payload.length);
+    // Pooled (issue 13): the payload fills the rest now, the header is written at flush.
+    const framed = allocBytesUnsafe(PROPOSAL_HEADER_SIZE + payload.length);
     framed.set(payload, PROPOSAL_HEADER_SIZE);
     const copy = framed.subarray(PROPOSAL_HEADER_SIZE);
     // Stamped at admission, in submission order, so stamps follow the log order of one leader.

@@ -11,6 +11,7 @@
 // not know a flag would reject the entry while a newer one applies it (divergence).
 
 import { ProtocolError } from '../../errors.js';
+import { allocBytesUnsafe } from '../../util/alloc-bytes.js';
 
 export const OP_SET = 0x10;
 export const OP_SETNX = 0x11;
@@ -217,8 +218,9 @@ class Writer {
   private view: DataView;
   private pos = 0;
   constructor(size: number) {
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
+    // Pooled (issue 13: one per write); `done()` checks that every byte was written.
+    this.buf = allocBytesUnsafe(size);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, size);
   }
   u8(v: number): void {
     this.buf[this.pos++] = v;

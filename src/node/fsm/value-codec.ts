@@ -13,6 +13,7 @@ import {
   type ValueHeader,
 } from '../../crypto/envelope/value-header.js';
 import { CryptoError } from '../../errors.js';
+import { allocBytesUnsafe } from '../../util/alloc-bytes.js';
 
 export type { ValueHeader } from '../../crypto/envelope/value-header.js';
 
@@ -61,7 +62,8 @@ export interface ValueCodec {
 
 /** `header ‖ body` as one buffer, the bytes the `kv` table holds. */
 export function joinRecord(header: ValueHeader, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(VALUE_HEADER_SIZE + body.length);
+  // Pooled (issue 13: one per stored value on every replica); every byte is written below.
+  const out = allocBytesUnsafe(VALUE_HEADER_SIZE + body.length);
   encodeValueHeader(header, out, 0);
   out.set(body, VALUE_HEADER_SIZE);
   return out;
