@@ -109,7 +109,6 @@ type TimedMessage = Message & { readTime?: bigint };
 const SWEEP_INTERVAL_MS = 1000;
 /** The peer request of the WR-11 start-up check: a node's registry rows held by a peer. */
 const REG_ROWS_REQUEST = 'reg-rows';
-/** Committed entries handed to the apply pipeline and not yet applied (its queue bound). */
 /**
  * Issue 13: the state machine's LMDB commits are coalesced to at most one per 10 ms under load
  * (or at once when 12 apply batches wait; the pipeline lets 16 wait), like etcd's backend batch
@@ -117,6 +116,7 @@ const REG_ROWS_REQUEST = 'reg-rows';
  */
 const STATE_COMMIT_INTERVAL_MS = 10;
 const STATE_COMMIT_MAX_BATCHES = 12;
+/** Committed entries handed to the apply pipeline and not yet applied (its queue bound). */
 const MAX_APPLYING_ENTRIES = 32 * 1024;
 const MAX_APPLYING_BYTES = 64 * 1024 * 1024;
 const ROLE_NAMES: Record<Role, string> = {

@@ -13,6 +13,8 @@ interface ExportedValue {
 }
 
 export class FastHistogram {
+  readonly name: string;
+  readonly help: string;
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   private readonly upper: Float64Array;
@@ -29,9 +31,6 @@ export class FastHistogram {
     this.counts = new Float64Array(b.length + 1);
     for (const r of opts.registers) r.registerMetric(this as never);
   }
-
-  readonly name: string;
-  readonly help: string;
 
   observe(value: number): void {
     if (!Number.isFinite(value)) return; // prom-client throws on NaN; a metric must not break a write
